@@ -1,0 +1,105 @@
+//! The registry's record of one environment.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::lifecycle::{Desired, EventOrder, Status};
+use crate::names::{EnvironmentName, RepoName, StackName};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EnvironmentKind {
+    /// A pull request's preview.
+    Pr,
+    /// A developer's own environment.
+    Dev,
+}
+
+impl EnvironmentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnvironmentKind::Pr => "pr",
+            EnvironmentKind::Dev => "dev",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pr" => Some(Self::Pr),
+            "dev" => Some(Self::Dev),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Environment {
+    pub name: EnvironmentName,
+    pub kind: EnvironmentKind,
+    pub repository: Option<RepoName>,
+    pub pull_request: Option<u64>,
+    /// GitHub login (pull request author) or developer principal.
+    pub owner: String,
+    /// The commit the environment should run (the last one requested, kept when going down).
+    pub commit: Option<String>,
+    pub head_ref: Option<String>,
+    pub desired: Desired,
+    pub status: Status,
+    pub status_reason: Option<String>,
+    /// Bumped on every accepted change of desired state.
+    pub generation: u64,
+    /// The generation whose outcome `status` reports.
+    pub observed_generation: u64,
+    /// The order of the last accepted event (see [`EventOrder`]).
+    pub last_event: Option<EventOrder>,
+    pub stack_id: Option<String>,
+    pub outputs: BTreeMap<String, String>,
+    pub preview_url: Option<String>,
+    pub preserved: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Environment {
+    pub fn stack_name(&self) -> StackName {
+        self.name.stack_name()
+    }
+    /// Nothing left to do for the current generation.
+    pub fn is_converged(&self) -> bool {
+        self.observed_generation >= self.generation && self.status.is_terminal()
+    }
+}
+
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support {
+    use super::*;
+
+    pub fn pr_environment() -> Environment {
+        let repo = RepoName::parse("octo-org/hello-world").unwrap();
+        let at = DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z").unwrap().to_utc();
+        Environment {
+            name: EnvironmentName::for_pull_request(&repo, 42).unwrap(),
+            kind: EnvironmentKind::Pr,
+            repository: Some(repo),
+            pull_request: Some(42),
+            owner: "octocat".into(),
+            commit: Some("6dcb09b5b57875f334f61aebed695e2e4193db5e".into()),
+            head_ref: Some("feature".into()),
+            desired: Desired::Up,
+            status: Status::Pending,
+            status_reason: None,
+            generation: 1,
+            observed_generation: 0,
+            last_event: Some(EventOrder::new(at.timestamp(), EventOrder::RANK_OPEN)),
+            stack_id: None,
+            outputs: BTreeMap::new(),
+            preview_url: None,
+            preserved: false,
+            created_at: at,
+            updated_at: at,
+            expires_at: at + chrono::Duration::days(7),
+        }
+    }
+}

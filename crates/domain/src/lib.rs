@@ -1,0 +1,21 @@
+//! Ephemera's domain model. Pure: no I/O, no AWS, no clock reads (time is always passed in).
+//!
+//! - [`names`] — repository, environment and stack names, and how a pull request maps to them.
+//! - [`tags`] — the tag set every stack and resource carries; the reaper and cost reports rely on it.
+//! - [`lifecycle`] — desired state, status, and the ordering rule that keeps late events from
+//!   resurrecting a closed pull request's environment.
+//! - [`reconcile`] — desired versus observed stack, and the next step to take.
+//! - [`policy`] — expiry.
+//! - [`environment`] — the registry record.
+
+pub mod environment;
+pub mod lifecycle;
+pub mod names;
+pub mod policy;
+pub mod reconcile;
+pub mod tags;
+
+pub use environment::{Environment, EnvironmentKind};
+pub use lifecycle::{Desired, EventOrder, Status};
+pub use names::{EnvironmentName, NameError, RepoName, StackName};
+pub use tags::TagSet;

@@ -1,0 +1,134 @@
+//! Lifecycle: what an environment should be, what it is, and which events may change that.
+
+use serde::{Deserialize, Serialize};
+
+/// What the environment should be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Desired {
+    /// A stack at the environment's commit.
+    Up,
+    /// No stack.
+    Down,
+}
+
+impl Desired {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Desired::Up => "up",
+            Desired::Down => "down",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "up" => Some(Desired::Up),
+            "down" => Some(Desired::Down),
+            _ => None,
+        }
+    }
+}
+
+/// What the environment is, as last recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    /// Recorded, not yet acted on.
+    Pending,
+    Creating,
+    Updating,
+    Ready,
+    Deleting,
+    Deleted,
+    Failed,
+}
+
+impl Status {
+    pub const ALL: [Status; 7] = [
+        Status::Pending,
+        Status::Creating,
+        Status::Updating,
+        Status::Ready,
+        Status::Deleting,
+        Status::Deleted,
+        Status::Failed,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "PENDING",
+            Status::Creating => "CREATING",
+            Status::Updating => "UPDATING",
+            Status::Ready => "READY",
+            Status::Deleting => "DELETING",
+            Status::Deleted => "DELETED",
+            Status::Failed => "FAILED",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+    /// Settled: nothing is under way.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Status::Ready | Status::Deleted | Status::Failed)
+    }
+    /// The status an environment settles in when its desired state is reached.
+    pub fn settled_for(desired: Desired) -> Status {
+        match desired {
+            Desired::Up => Status::Ready,
+            Desired::Down => Status::Deleted,
+        }
+    }
+}
+
+/// Where an event stands in a pull request's history: the payload's own `updated_at` (seconds),
+/// then a rank for events that share a second (a push follows the open; a close follows both).
+///
+/// An event changes the desired state only if its order is strictly later than the recorded one,
+/// so a late `synchronize` can never bring back a closed pull request's environment, and a
+/// redelivered event (same order) does nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct EventOrder {
+    pub at: i64,
+    pub rank: u8,
+}
+
+impl EventOrder {
+    pub const RANK_OPEN: u8 = 1;
+    pub const RANK_PUSH: u8 = 2;
+    pub const RANK_CLOSE: u8 = 3;
+
+    pub fn new(at: i64, rank: u8) -> Self {
+        Self { at, rank }
+    }
+    pub fn supersedes(self, recorded: Option<EventOrder>) -> bool {
+        recorded.is_none_or(|r| self > r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_events_win_and_closes_win_ties() {
+        let open = EventOrder::new(100, EventOrder::RANK_OPEN);
+        let push = EventOrder::new(100, EventOrder::RANK_PUSH);
+        let close = EventOrder::new(100, EventOrder::RANK_CLOSE);
+        let reopen = EventOrder::new(101, EventOrder::RANK_OPEN);
+        assert!(open.supersedes(None));
+        assert!(push.supersedes(Some(open)));
+        assert!(close.supersedes(Some(push)));
+        assert!(!push.supersedes(Some(close)), "a stale push never resurrects");
+        assert!(!open.supersedes(Some(open)), "a redelivery changes nothing");
+        assert!(reopen.supersedes(Some(close)));
+        assert!(!EventOrder::new(99, EventOrder::RANK_CLOSE).supersedes(Some(open)));
+    }
+
+    #[test]
+    fn status_round_trips() {
+        for s in Status::ALL {
+            assert_eq!(Status::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(Status::parse("nope"), None);
+        assert!(Status::Ready.is_terminal() && !Status::Creating.is_terminal());
+    }
+}
