@@ -1,0 +1,122 @@
+//! The parts of GitHub's webhook payloads that Ephemera reads. Unknown fields are ignored.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PayloadError {
+    #[error("payload is not valid JSON for a {event} event: {source}")]
+    Json {
+        event: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct User {
+    pub login: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Repository {
+    pub full_name: String,
+    #[serde(default)]
+    pub fork: bool,
+    #[serde(default)]
+    pub html_url: Option<String>,
+    #[serde(default)]
+    pub default_branch: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct GitRef {
+    #[serde(rename = "ref")]
+    pub ref_name: String,
+    pub sha: String,
+    /// Null when the head repository (a fork) has been deleted.
+    pub repo: Option<Repository>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Label {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PullRequest {
+    pub number: u64,
+    pub state: String,
+    #[serde(default)]
+    pub html_url: Option<String>,
+    pub user: User,
+    pub head: GitRef,
+    pub base: GitRef,
+    pub updated_at: DateTime<Utc>,
+    #[serde(default)]
+    pub closed_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub merged: Option<bool>,
+    #[serde(default)]
+    pub merge_commit_sha: Option<String>,
+    #[serde(default)]
+    pub mergeable: Option<bool>,
+    #[serde(default)]
+    pub draft: Option<bool>,
+    #[serde(default)]
+    pub labels: Vec<Label>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PullRequestEvent {
+    pub action: String,
+    pub number: u64,
+    pub pull_request: PullRequest,
+    pub repository: Repository,
+    pub sender: User,
+}
+
+impl PullRequestEvent {
+    /// The head branch lives in another repository (a fork), or that repository is gone.
+    pub fn is_from_fork(&self) -> bool {
+        match &self.pull_request.head.repo {
+            Some(head) => !head.full_name.eq_ignore_ascii_case(&self.pull_request.base_repo_name()),
+            None => true,
+        }
+    }
+}
+
+impl PullRequest {
+    fn base_repo_name(&self) -> String {
+        self.base.repo.as_ref().map(|r| r.full_name.clone()).unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PingEvent {
+    pub zen: Option<String>,
+    pub hook_id: Option<u64>,
+}
+
+/// A webhook delivery, by its `X-GitHub-Event` header.
+#[derive(Debug, Clone)]
+pub enum WebhookEvent {
+    Ping(PingEvent),
+    PullRequest(Box<PullRequestEvent>),
+    /// An event type Ephemera does not act on.
+    Other(String),
+}
+
+/// Parses a delivery's JSON body according to its `X-GitHub-Event` name.
+pub fn parse_event(event: &str, body: &[u8]) -> Result<WebhookEvent, PayloadError> {
+    let err = |source| PayloadError::Json { event: event.to_owned(), source };
+    match event {
+        "ping" => Ok(WebhookEvent::Ping(serde_json::from_slice(body).map_err(err)?)),
+        "pull_request" => Ok(WebhookEvent::PullRequest(Box::new(serde_json::from_slice(body).map_err(err)?))),
+        other => {
+            // Still insist on JSON, so that a garbled delivery is reported as such.
+            serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(err)?;
+            Ok(WebhookEvent::Other(other.to_owned()))
+        }
+    }
+}
