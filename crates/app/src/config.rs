@@ -1,0 +1,165 @@
+//! Configuration, read once at start-up from environment variables.
+//! Every error names the variable at fault.
+
+use std::time::Duration;
+
+use ephemera_domain::policy::ExpiryPolicy;
+use ephemera_domain::tags::TagSet;
+use ephemera_github::WebhookSecrets;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is not set; it is required")]
+    Missing(&'static str),
+    #[error("{var} is invalid: {message}")]
+    Invalid { var: &'static str, message: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `EPHEMERA_TABLE`: the registry table.
+    pub table: String,
+    /// `EPHEMERA_BUS`: the platform's EventBridge bus.
+    pub bus: String,
+    /// `EPHEMERA_BUCKET`: blueprints, per-commit artifacts, seeds.
+    pub bucket: String,
+    /// `EPHEMERA_GITHUB_WEBHOOK_SECRET` (and `..._PREVIOUS` while rotating).
+    pub webhook_secrets: Option<WebhookSecrets>,
+    /// `EPHEMERA_ALLOWED_REPOSITORIES`: comma-separated `owner/repo`; empty means all.
+    pub allowed_repositories: Vec<String>,
+    /// `EPHEMERA_DEPLOY_FORKS`: deploy pull requests from forks (default false).
+    pub deploy_forks: bool,
+    /// `EPHEMERA_COST_TAGS`: `Key=Value,...` added to every stack and resource.
+    pub cost_tags: TagSet,
+    /// `EPHEMERA_PR_TTL_HOURS` (default 168) and `EPHEMERA_DEV_TTL_HOURS` (default 8).
+    pub expiry: ExpiryPolicy,
+    /// `EPHEMERA_STACK_ROLE_ARN`: the CloudFormation service role for environment stacks.
+    pub stack_role_arn: Option<String>,
+    /// `EPHEMERA_STACK_WAIT_SECONDS` (default 600): how long one reconcile waits on a stack.
+    pub stack_wait: Duration,
+    /// `EPHEMERA_STACK_POLL_MILLIS` (default 3000): how often it looks while waiting.
+    pub stack_poll: Duration,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |k: &str| get(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let text = |k: &'static str, default: &str| get(k).unwrap_or_else(|| default.to_owned());
+        let number = |k: &'static str, default: u64| -> Result<u64, ConfigError> {
+            match get(k) {
+                None => Ok(default),
+                Some(v) => v.parse::<u64>().ok().filter(|n| *n > 0).ok_or(ConfigError::Invalid {
+                    var: k,
+                    message: format!("expected a positive whole number, got {v:?}"),
+                }),
+            }
+        };
+        let flag = |k: &'static str| -> Result<bool, ConfigError> {
+            match get(k).as_deref() {
+                None | Some("false" | "0" | "no") => Ok(false),
+                Some("true" | "1" | "yes") => Ok(true),
+                Some(v) => Err(ConfigError::Invalid { var: k, message: format!("expected true or false, got {v:?}") }),
+            }
+        };
+
+        let secret = get("EPHEMERA_GITHUB_WEBHOOK_SECRET");
+        let previous = get("EPHEMERA_GITHUB_WEBHOOK_SECRET_PREVIOUS").map(String::into_bytes);
+        let webhook_secrets = secret.and_then(|s| WebhookSecrets::new(s, previous));
+
+        let allowed_repositories = get("EPHEMERA_ALLOWED_REPOSITORIES")
+            .map(|v| {
+                v.split(',')
+                    .map(|r| r.trim().to_ascii_lowercase())
+                    .filter(|r| !r.is_empty())
+                    .map(|r| match ephemera_domain::RepoName::parse(&r) {
+                        Ok(_) => Ok(r),
+                        Err(e) => {
+                            Err(ConfigError::Invalid { var: "EPHEMERA_ALLOWED_REPOSITORIES", message: e.to_string() })
+                        }
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
+
+        let cost_tags = TagSet::parse_cost_tags(&text("EPHEMERA_COST_TAGS", ""))
+            .map_err(|e| ConfigError::Invalid { var: "EPHEMERA_COST_TAGS", message: e.to_string() })?;
+
+        Ok(Self {
+            table: text("EPHEMERA_TABLE", "ephemera"),
+            bus: text("EPHEMERA_BUS", "ephemera"),
+            bucket: text("EPHEMERA_BUCKET", "ephemera-artifacts"),
+            webhook_secrets,
+            allowed_repositories,
+            deploy_forks: flag("EPHEMERA_DEPLOY_FORKS")?,
+            cost_tags,
+            expiry: ExpiryPolicy {
+                pr_inactivity: chrono::Duration::hours(number("EPHEMERA_PR_TTL_HOURS", 168)? as i64),
+                dev_ttl: chrono::Duration::hours(number("EPHEMERA_DEV_TTL_HOURS", 8)? as i64),
+            },
+            stack_role_arn: get("EPHEMERA_STACK_ROLE_ARN"),
+            stack_wait: Duration::from_secs(number("EPHEMERA_STACK_WAIT_SECONDS", 600)?),
+            stack_poll: Duration::from_millis(number("EPHEMERA_STACK_POLL_MILLIS", 3000)?),
+        })
+    }
+
+    /// The webhook secrets, required by the functions that receive webhooks.
+    pub fn require_webhook_secrets(&self) -> Result<WebhookSecrets, ConfigError> {
+        self.webhook_secrets.clone().ok_or(ConfigError::Missing("EPHEMERA_GITHUB_WEBHOOK_SECRET"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.table, "ephemera");
+        assert_eq!(c.expiry, ExpiryPolicy::default());
+        assert!(!c.deploy_forks);
+        assert!(c.allowed_repositories.is_empty());
+        let err = c.require_webhook_secrets().unwrap_err().to_string();
+        assert!(err.contains("EPHEMERA_GITHUB_WEBHOOK_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        for (var, value) in [
+            ("EPHEMERA_PR_TTL_HOURS", "seven"),
+            ("EPHEMERA_DEV_TTL_HOURS", "0"),
+            ("EPHEMERA_DEPLOY_FORKS", "maybe"),
+            ("EPHEMERA_COST_TAGS", "ephemera:kind=x"),
+            ("EPHEMERA_ALLOWED_REPOSITORIES", "not-a-repo"),
+        ] {
+            let err = cfg(&[(var, value)]).unwrap_err().to_string();
+            assert!(err.contains(var), "{err}");
+        }
+    }
+
+    #[test]
+    fn parses_values() {
+        let c = cfg(&[
+            ("EPHEMERA_ALLOWED_REPOSITORIES", "Acme/Todo-App, acme/web"),
+            ("EPHEMERA_COST_TAGS", "CostCenter=platform"),
+            ("EPHEMERA_DEPLOY_FORKS", "true"),
+            ("EPHEMERA_GITHUB_WEBHOOK_SECRET", "s3cret"),
+        ])
+        .unwrap();
+        assert_eq!(c.allowed_repositories, vec!["acme/todo-app", "acme/web"]);
+        assert_eq!(c.cost_tags.get("CostCenter"), Some("platform"));
+        assert!(c.deploy_forks);
+        assert!(c.require_webhook_secrets().is_ok());
+    }
+}

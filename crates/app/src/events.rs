@@ -1,0 +1,124 @@
+//! The platform's own events on its EventBridge bus.
+//!
+//! Every state change is announced: `Environment.Requested` when the desired state changes (the
+//! provisioner's work queue is fed from it), then `Environment.Creating` / `Updating` /
+//! `Deleting` while a stack operation runs, and `Environment.Ready` / `Failed` / `Deleted`
+//! when it settles.
+
+use ephemera_domain::{Desired, Environment, EnvironmentName, Status};
+use serde::{Deserialize, Serialize};
+
+pub const SOURCE: &str = "ephemera";
+pub const REQUESTED: &str = "Environment.Requested";
+
+/// One event: EventBridge's `detail-type` and `detail`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlatformEvent {
+    pub detail_type: String,
+    pub detail: EnvironmentDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnvironmentDetail {
+    pub environment: EnvironmentName,
+    pub generation: u64,
+    pub desired: Desired,
+    pub status: Status,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview_url: Option<String>,
+}
+
+impl PlatformEvent {
+    /// The desired state of `env` changed: reconcile it.
+    pub fn requested(env: &Environment) -> Self {
+        Self::about(REQUESTED, env, env.status, None)
+    }
+
+    /// `env` is now in `status`.
+    pub fn status(env: &Environment, status: Status, reason: Option<String>) -> Self {
+        let detail_type = match status {
+            Status::Pending => REQUESTED,
+            Status::Creating => "Environment.Creating",
+            Status::Updating => "Environment.Updating",
+            Status::Ready => "Environment.Ready",
+            Status::Deleting => "Environment.Deleting",
+            Status::Deleted => "Environment.Deleted",
+            Status::Failed => "Environment.Failed",
+        };
+        Self::about(detail_type, env, status, reason)
+    }
+
+    fn about(detail_type: &str, env: &Environment, status: Status, reason: Option<String>) -> Self {
+        Self {
+            detail_type: detail_type.to_owned(),
+            detail: EnvironmentDetail {
+                environment: env.name.clone(),
+                generation: env.generation,
+                desired: env.desired,
+                status,
+                reason,
+                repository: env.repository.as_ref().map(|r| r.full_name()),
+                pull_request: env.pull_request,
+                commit: env.commit.clone(),
+                preview_url: env.preview_url.clone(),
+            },
+        }
+    }
+}
+
+/// An EventBridge event as delivered to a target (an SQS message body, or a Lambda event).
+#[derive(Debug, Deserialize)]
+struct Envelope {
+    #[serde(rename = "detail-type")]
+    detail_type: String,
+    source: String,
+    detail: EnvironmentDetail,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnvelopeError {
+    #[error("message is not an Ephemera EventBridge event: {0}")]
+    Malformed(#[from] serde_json::Error),
+    #[error("event from source {0:?} is not Ephemera's")]
+    ForeignSource(String),
+}
+
+/// Reads the platform event out of an EventBridge envelope (the body SQS delivers).
+pub fn parse_envelope(body: &str) -> Result<PlatformEvent, EnvelopeError> {
+    let env: Envelope = serde_json::from_str(body)?;
+    if env.source != SOURCE {
+        return Err(EnvelopeError::ForeignSource(env.source));
+    }
+    Ok(PlatformEvent { detail_type: env.detail_type, detail: env.detail })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_sqs_sample() {
+        let batch: serde_json::Value =
+            serde_json::from_slice(include_bytes!("../../../events/sqs/provisioner-batch.json")).unwrap();
+        let body = batch["Records"][0]["body"].as_str().unwrap();
+        let event = parse_envelope(body).unwrap();
+        assert_eq!(event.detail_type, REQUESTED);
+        assert_eq!(event.detail.desired, Desired::Up);
+        assert_eq!(event.detail.generation, 1);
+    }
+
+    #[test]
+    fn rejects_foreign_and_malformed() {
+        assert!(matches!(parse_envelope("{}"), Err(EnvelopeError::Malformed(_))));
+        let foreign = r#"{"detail-type":"x","source":"aws.s3","detail":{"environment":"dev-a","generation":1,"desired":"up","status":"PENDING"}}"#;
+        assert!(matches!(parse_envelope(foreign), Err(EnvelopeError::ForeignSource(_))));
+    }
+}

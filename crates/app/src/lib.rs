@@ -1,0 +1,20 @@
+//! Ephemera's application services and the ports they drive.
+//!
+//! - [`intake`] — a GitHub webhook delivery in, the desired state recorded and announced.
+//! - [`provisioner`] — one environment reconciled against its CloudFormation stack.
+//! - [`ports`] — the narrow traits the AWS adapters implement.
+//! - [`template`] — blueprint rendering (tags on every resource, known parameters).
+//! - [`events`] — the platform's EventBridge events.
+//! - [`config`] — configuration from environment variables, read once.
+
+pub mod clock;
+pub mod config;
+pub mod events;
+pub mod intake;
+pub mod ports;
+pub mod provisioner;
+pub mod template;
+
+pub use clock::{Clock, SystemClock};
+pub use config::{Config, ConfigError};
+pub use ports::PortError;

@@ -1,0 +1,150 @@
+//! Ports: what the services need from the outside world. The AWS adapters implement them.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use ephemera_domain::{
+    Desired, Environment, EnvironmentKind, EnvironmentName, EventOrder, RepoName, StackName, Status, TagSet,
+};
+
+use crate::events::PlatformEvent;
+
+/// A failure in an adapter. `Retryable` failures (throttling, timeouts, 5xx) may succeed if the
+/// same request is made again later; `Permanent` ones will not.
+#[derive(Debug, thiserror::Error)]
+pub enum PortError {
+    #[error("{operation} failed (retryable): {message}")]
+    Retryable { operation: &'static str, message: String },
+    #[error("{operation} failed: {message}")]
+    Permanent { operation: &'static str, message: String },
+}
+
+impl PortError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, PortError::Retryable { .. })
+    }
+}
+
+/// A change of desired state, as the webhook intake records it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub name: EnvironmentName,
+    pub kind: EnvironmentKind,
+    pub repository: Option<RepoName>,
+    pub pull_request: Option<u64>,
+    pub owner: String,
+    /// The commit to run; for `Down`, the last one seen (kept on the record).
+    pub commit: Option<String>,
+    pub head_ref: Option<String>,
+    pub desired: Desired,
+    pub order: EventOrder,
+    pub expires_at: DateTime<Utc>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeOutcome {
+    /// Recorded; the environment's generation is now this.
+    Accepted { generation: u64 },
+    /// This delivery id was seen before; nothing changed.
+    Duplicate,
+    /// An event at least as recent is already recorded; nothing changed.
+    Stale,
+    /// The name is taken by another repository's environment (a hash collision); refused.
+    Conflict(String),
+}
+
+/// What the provisioner records as it goes.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Progress {
+    pub status: Option<Status>,
+    pub reason: Option<String>,
+    pub stack_id: Option<String>,
+    pub outputs: Option<BTreeMap<String, String>>,
+    pub preview_url: Option<String>,
+    /// The generation's outcome is final: `observed_generation` moves up to it.
+    pub settled: bool,
+}
+
+/// The registry of environments (DynamoDB in AWS).
+#[async_trait]
+pub trait Registry: Send + Sync {
+    /// Records `change` unless `delivery` was seen before or a later event is already recorded.
+    /// Atomic: the delivery mark and the change are written together or not at all.
+    async fn apply_change(&self, delivery: &str, change: &Change) -> Result<ChangeOutcome, PortError>;
+    async fn get(&self, name: &EnvironmentName) -> Result<Option<Environment>, PortError>;
+    /// Takes the environment's lease (one reconciler at a time) if free or expired.
+    async fn try_lease(
+        &self,
+        name: &EnvironmentName,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, PortError>;
+    async fn release_lease(&self, name: &EnvironmentName, holder: &str) -> Result<(), PortError>;
+    /// Records progress for `generation`; false (and nothing written) if the environment has
+    /// moved on to a later generation.
+    async fn record_progress(
+        &self,
+        name: &EnvironmentName,
+        generation: u64,
+        progress: &Progress,
+        at: DateTime<Utc>,
+    ) -> Result<bool, PortError>;
+}
+
+/// A stack as CloudFormation describes it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StackView {
+    pub stack_id: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub tags: Vec<(String, String)>,
+    pub outputs: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StackRequest {
+    pub name: StackName,
+    pub template_body: String,
+    pub parameters: Vec<(String, String)>,
+    pub tags: TagSet,
+    /// Idempotency: a retried request with the same token is not mistaken for a new one.
+    pub token: String,
+    /// The service role CloudFormation acts as (bounded by a permissions boundary).
+    pub role_arn: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateOutcome {
+    Started,
+    NoChanges,
+}
+
+/// CloudFormation.
+#[async_trait]
+pub trait Stacks: Send + Sync {
+    /// None when there is no such stack (or it was deleted).
+    async fn describe(&self, name: &StackName) -> Result<Option<StackView>, PortError>;
+    async fn create(&self, request: &StackRequest) -> Result<String, PortError>;
+    async fn update(&self, request: &StackRequest) -> Result<UpdateOutcome, PortError>;
+    async fn delete(&self, name: &StackName, token: &str) -> Result<(), PortError>;
+    /// Physical names of the stack's S3 buckets.
+    async fn buckets(&self, name: &StackName) -> Result<Vec<String>, PortError>;
+}
+
+/// S3.
+#[async_trait]
+pub trait ObjectStore: Send + Sync {
+    async fn get_text(&self, bucket: &str, key: &str) -> Result<Option<String>, PortError>;
+    /// Deletes every object and object version; a bucket that does not exist is already empty.
+    /// Returns how many were deleted.
+    async fn empty_bucket(&self, bucket: &str) -> Result<u64, PortError>;
+}
+
+/// EventBridge.
+#[async_trait]
+pub trait EventBus: Send + Sync {
+    async fn publish(&self, events: &[PlatformEvent]) -> Result<(), PortError>;
+}

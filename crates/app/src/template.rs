@@ -1,0 +1,238 @@
+//! Blueprint rendering: every taggable resource gets the environment's tags, and the parameters
+//! the template declares from the known set are filled in.
+//!
+//! Stack tags propagate to resources in AWS for most types, but not all, and not in every
+//! emulator; and a per-commit template from an application's CI may forget them. So the
+//! platform writes the tags into each resource itself: the reaper relies on them.
+//!
+//! The output is JSON, with YAML short-form intrinsics (`!Ref`, `!Sub`, ...) written in their
+//! long form, so that nothing depends on how a YAML parser reads dates or numbers.
+
+use ephemera_domain::TagSet;
+use serde_json::{json, Map, Value as Json};
+use serde_yaml_ng::Value as Yaml;
+
+/// CloudFormation's limit for an inline `TemplateBody`.
+pub const MAX_TEMPLATE_BODY: usize = 51_200;
+
+/// Resource types whose `Tags` is a list of `{Key, Value}`.
+const LIST_TAGGED: &[&str] = &[
+    "AWS::AppSync::GraphQLApi",
+    "AWS::CloudWatch::Alarm",
+    "AWS::DynamoDB::Table",
+    "AWS::DynamoDB::GlobalTable",
+    "AWS::EC2::SecurityGroup",
+    "AWS::Events::EventBus",
+    "AWS::Events::Rule",
+    "AWS::IAM::Role",
+    "AWS::IAM::ManagedPolicy",
+    "AWS::KMS::Key",
+    "AWS::Kinesis::Stream",
+    "AWS::Lambda::Function",
+    "AWS::Logs::LogGroup",
+    "AWS::S3::Bucket",
+    "AWS::SecretsManager::Secret",
+    "AWS::SNS::Topic",
+    "AWS::SQS::Queue",
+    "AWS::StepFunctions::StateMachine",
+];
+/// Resource types whose `Tags` is a map of key to value.
+const MAP_TAGGED: &[&str] = &["AWS::ApiGatewayV2::Api", "AWS::SSM::Parameter", "AWS::Serverless::Function"];
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TemplateError {
+    #[error("template is not valid YAML or JSON: {0}")]
+    Syntax(String),
+    #[error("template has no Resources section")]
+    NoResources,
+    #[error("rendered template is {0} bytes; CloudFormation accepts at most 51,200 inline")]
+    TooLarge(usize),
+}
+
+/// A rendered template and the parameters to pass with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    pub body: String,
+    pub parameters: Vec<(String, String)>,
+    /// Resources whose tags were written in.
+    pub tagged: usize,
+}
+
+/// Renders `source`, tagging each resource with `tags`, passing the values in `known` for the
+/// parameters the template declares.
+pub fn render(source: &str, tags: &TagSet, known: &[(&str, String)]) -> Result<Rendered, TemplateError> {
+    let yaml: Yaml = serde_yaml_ng::from_str(source).map_err(|e| TemplateError::Syntax(e.to_string()))?;
+    let mut doc = to_json(yaml);
+    let declared: Vec<String> =
+        doc.get("Parameters").and_then(Json::as_object).map(|p| p.keys().cloned().collect()).unwrap_or_default();
+    let resources = doc.get_mut("Resources").and_then(Json::as_object_mut).ok_or(TemplateError::NoResources)?;
+    let mut tagged = 0;
+    for resource in resources.values_mut() {
+        if tag_resource(resource, tags) {
+            tagged += 1;
+        }
+    }
+    let parameters = known
+        .iter()
+        .filter(|(k, _)| declared.iter().any(|d| d == k))
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    let body = serde_json::to_string(&doc).expect("JSON values serialize");
+    if body.len() > MAX_TEMPLATE_BODY {
+        return Err(TemplateError::TooLarge(body.len()));
+    }
+    Ok(Rendered { body, parameters, tagged })
+}
+
+fn tag_resource(resource: &mut Json, tags: &TagSet) -> bool {
+    let Some(kind) = resource.get("Type").and_then(Json::as_str).map(str::to_owned) else {
+        return false;
+    };
+    let list = LIST_TAGGED.contains(&kind.as_str());
+    let map = MAP_TAGGED.contains(&kind.as_str());
+    if !list && !map {
+        return false;
+    }
+    let Some(props) = resource
+        .as_object_mut()
+        .map(|r| r.entry("Properties").or_insert_with(|| json!({})))
+        .and_then(Json::as_object_mut)
+    else {
+        return false;
+    };
+    let existing = props.entry("Tags").or_insert_with(|| if list { json!([]) } else { json!({}) });
+    match existing {
+        Json::Array(items) if list => {
+            items.retain(|t| t.get("Key").and_then(Json::as_str).is_none_or(|k| tags.get(k).is_none()));
+            items.extend(tags.iter().map(|(k, v)| json!({"Key": k, "Value": v})));
+            true
+        }
+        Json::Object(m) if map => {
+            for (k, v) in tags.iter() {
+                m.insert(k.to_owned(), json!(v));
+            }
+            true
+        }
+        // An intrinsic function or something unexpected: left as the author wrote it.
+        _ => false,
+    }
+}
+
+/// YAML (with CloudFormation's short-form tags) to JSON (long form).
+fn to_json(v: Yaml) -> Json {
+    match v {
+        Yaml::Null => Json::Null,
+        Yaml::Bool(b) => Json::Bool(b),
+        Yaml::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                json!(i)
+            } else if let Some(u) = n.as_u64() {
+                json!(u)
+            } else {
+                json!(n.as_f64())
+            }
+        }
+        Yaml::String(s) => Json::String(s),
+        Yaml::Sequence(items) => Json::Array(items.into_iter().map(to_json).collect()),
+        Yaml::Mapping(m) => {
+            let mut out = Map::new();
+            for (k, v) in m {
+                let key = match k {
+                    Yaml::String(s) => s,
+                    other => serde_yaml_ng::to_string(&other).unwrap_or_default().trim().to_owned(),
+                };
+                out.insert(key, to_json(v));
+            }
+            Json::Object(out)
+        }
+        Yaml::Tagged(t) => {
+            let name = t.tag.to_string();
+            let name = name.trim_start_matches('!');
+            let value = to_json(t.value);
+            match name {
+                "Ref" => json!({ "Ref": value }),
+                "Condition" => json!({ "Condition": value }),
+                "GetAtt" => match value {
+                    Json::String(s) => {
+                        let (res, attr) = s.split_once('.').unwrap_or((&s, ""));
+                        json!({ "Fn::GetAtt": [res, attr] })
+                    }
+                    other => json!({ "Fn::GetAtt": other }),
+                },
+                other => json!({ format!("Fn::{other}"): value }),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"
+AWSTemplateFormatVersion: 2010-09-09
+Parameters:
+  EnvironmentName: { Type: String }
+Resources:
+  Table:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      TableName: !Sub "${AWS::StackName}-todo"
+      Tags:
+        - { Key: Team, Value: web }
+        - { Key: ephemera:commit, Value: spoofed }
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument: { Statement: [] }
+  Param:
+    Type: AWS::SSM::Parameter
+    Properties: { Type: String, Value: !GetAtt Table.Arn }
+  Key:
+    Type: AWS::AppSync::ApiKey
+    Properties: { ApiId: !Ref Api }
+Outputs:
+  Url: { Value: !Join ["", ["https://", !Ref Api]] }
+"#;
+
+    fn tags() -> TagSet {
+        TagSet::parse_cost_tags("CostCenter=platform")
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .chain([("ephemera:commit".to_owned(), "abc".to_owned())])
+            .collect()
+    }
+
+    #[test]
+    fn tags_every_taggable_resource_and_overrides_spoofed_values() {
+        let r = render(SAMPLE, &tags(), &[("EnvironmentName", "pr-1".into()), ("Unused", "x".into())]).unwrap();
+        assert_eq!(r.tagged, 3);
+        let doc: Json = serde_json::from_str(&r.body).unwrap();
+        let table_tags = doc["Resources"]["Table"]["Properties"]["Tags"].as_array().unwrap();
+        assert!(table_tags.contains(&json!({"Key": "Team", "Value": "web"})));
+        assert!(table_tags.contains(&json!({"Key": "ephemera:commit", "Value": "abc"})));
+        assert!(!table_tags.contains(&json!({"Key": "ephemera:commit", "Value": "spoofed"})));
+        assert_eq!(doc["Resources"]["Role"]["Properties"]["Tags"].as_array().unwrap().len(), 2);
+        assert_eq!(doc["Resources"]["Param"]["Properties"]["Tags"]["CostCenter"], "platform");
+        assert!(doc["Resources"]["Key"]["Properties"].get("Tags").is_none());
+        assert_eq!(r.parameters, vec![("EnvironmentName".to_owned(), "pr-1".to_owned())]);
+    }
+
+    #[test]
+    fn short_form_intrinsics_become_long_form() {
+        let r = render(SAMPLE, &TagSet::default(), &[]).unwrap();
+        let doc: Json = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(doc["Resources"]["Table"]["Properties"]["TableName"], json!({"Fn::Sub": "${AWS::StackName}-todo"}));
+        assert_eq!(doc["Resources"]["Param"]["Properties"]["Value"], json!({"Fn::GetAtt": ["Table", "Arn"]}));
+        assert_eq!(doc["Resources"]["Key"]["Properties"]["ApiId"], json!({"Ref": "Api"}));
+        assert_eq!(doc["Outputs"]["Url"]["Value"]["Fn::Join"][1][1], json!({"Ref": "Api"}));
+        assert_eq!(doc["AWSTemplateFormatVersion"], "2010-09-09");
+    }
+
+    #[test]
+    fn rejects_garbage_and_templates_without_resources() {
+        assert!(matches!(render("a: [", &TagSet::default(), &[]), Err(TemplateError::Syntax(_))));
+        assert_eq!(render("Outputs: {}", &TagSet::default(), &[]), Err(TemplateError::NoResources));
+    }
+}
