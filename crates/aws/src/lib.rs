@@ -1,0 +1,66 @@
+//! AWS adapters for Ephemera's ports.
+//!
+//! One `SdkConfig` for all clients, built once at start-up; `AWS_ENDPOINT_URL` points every
+//! client at a local emulator. The HTTPS client is rustls with ring.
+
+pub mod bootstrap;
+pub mod bus;
+pub mod error;
+pub mod platform;
+pub mod queue;
+pub mod registry;
+pub mod stacks;
+pub mod store;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+
+pub use bus::EventBridgeBus;
+pub use queue::WorkQueue;
+pub use registry::DynamoRegistry;
+pub use stacks::CloudFormationStacks;
+pub use store::S3Store;
+
+/// Loads the AWS configuration (region, credentials, endpoint) from the environment.
+pub async fn sdk_config() -> SdkConfig {
+    let http =
+        aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
+    aws_config::defaults(BehaviorVersion::latest()).http_client(http).load().await
+}
+
+/// Every client the platform uses, from one configuration.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub cloudformation: aws_sdk_cloudformation::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub eventbridge: aws_sdk_eventbridge::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+impl Clients {
+    pub fn new(config: &SdkConfig) -> Self {
+        // Emulators serve buckets by path, not by virtual host.
+        let s3 = aws_sdk_s3::config::Builder::from(config).force_path_style(config.endpoint_url().is_some()).build();
+        Self {
+            cloudformation: aws_sdk_cloudformation::Client::new(config),
+            dynamodb: aws_sdk_dynamodb::Client::new(config),
+            eventbridge: aws_sdk_eventbridge::Client::new(config),
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            sqs: aws_sdk_sqs::Client::new(config),
+        }
+    }
+}
+
+/// Configuration for a local emulator at `endpoint`: fixed region, dummy credentials.
+pub async fn emulator_config(endpoint: &str, region: &str) -> SdkConfig {
+    let http =
+        aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new(region.to_owned()))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new("testing", "testing", None, None, "emulator"))
+        .load()
+        .await
+}

@@ -1,0 +1,53 @@
+//! Wiring: the services built from configuration and AWS clients, once per process.
+
+use std::sync::Arc;
+
+use ephemera_app::intake::{Intake, IntakeSettings};
+use ephemera_app::provisioner::{Provisioner, ProvisionerSettings};
+use ephemera_app::{Clock, Config, ConfigError, SystemClock};
+
+use crate::{Clients, CloudFormationStacks, DynamoRegistry, EventBridgeBus, S3Store};
+
+/// The webhook intake (needs `EPHEMERA_GITHUB_WEBHOOK_SECRET`).
+pub fn intake(config: &Config, clients: &Clients) -> Result<Intake, ConfigError> {
+    Ok(Intake::new(
+        Arc::new(DynamoRegistry::new(clients.dynamodb.clone(), &config.table)),
+        Arc::new(EventBridgeBus::new(clients.eventbridge.clone(), &config.bus)),
+        clock(),
+        IntakeSettings {
+            secrets: config.require_webhook_secrets()?,
+            allowed_repositories: config.allowed_repositories.clone(),
+            deploy_forks: config.deploy_forks,
+            expiry: config.expiry,
+        },
+    ))
+}
+
+pub fn provisioner(config: &Config, clients: &Clients) -> Provisioner {
+    Provisioner::new(
+        Arc::new(DynamoRegistry::new(clients.dynamodb.clone(), &config.table)),
+        Arc::new(CloudFormationStacks::new(clients.cloudformation.clone())),
+        Arc::new(S3Store::new(clients.s3.clone())),
+        Arc::new(EventBridgeBus::new(clients.eventbridge.clone(), &config.bus)),
+        clock(),
+        ProvisionerSettings {
+            bucket: config.bucket.clone(),
+            cost_tags: config.cost_tags.clone(),
+            role_arn: config.stack_role_arn.clone(),
+            wait: config.stack_wait,
+            poll: config.stack_poll,
+        },
+    )
+}
+
+fn clock() -> Arc<dyn Clock> {
+    Arc::new(SystemClock)
+}
+
+/// Logs: JSON lines in Lambda (CloudWatch), readable text elsewhere. `RUST_LOG` filters.
+pub fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let _ = if json { builder.json().flatten_event(true).without_time().try_init() } else { builder.try_init() };
+}

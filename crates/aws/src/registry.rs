@@ -1,0 +1,404 @@
+//! The registry in DynamoDB: one item per environment, one per seen webhook delivery.
+//!
+//! | item | pk | sk | notes |
+//! |---|---|---|---|
+//! | environment | `ENV#<name>` | `ENV` | `gsi1pk` = `KIND#<kind>`, `gsi1sk` = name (index `by-kind`) |
+//! | delivery | `DELIVERY#<id>` | `DELIVERY` | `ttl` (epoch seconds) expires it after 7 days |
+
+use std::collections::{BTreeMap, HashMap};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue as AV, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, Utc};
+use ephemera_app::ports::{Change, ChangeOutcome, Progress, Registry};
+use ephemera_app::PortError;
+use ephemera_domain::{Desired, Environment, EnvironmentKind, EnvironmentName, EventOrder, RepoName, Status};
+use tracing::{instrument, warn};
+
+use crate::error::{code, port_error};
+
+pub const KIND_INDEX: &str = "by-kind";
+const DELIVERY_TTL_DAYS: i64 = 7;
+
+#[derive(Debug, Clone)]
+pub struct DynamoRegistry {
+    client: Client,
+    table: String,
+}
+
+fn env_key(name: &EnvironmentName) -> HashMap<String, AV> {
+    HashMap::from([("pk".to_owned(), AV::S(format!("ENV#{name}"))), ("sk".to_owned(), AV::S("ENV".to_owned()))])
+}
+
+fn s(v: impl Into<String>) -> AV {
+    AV::S(v.into())
+}
+fn n(v: impl ToString) -> AV {
+    AV::N(v.to_string())
+}
+fn ts(t: DateTime<Utc>) -> AV {
+    AV::S(t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+}
+
+impl DynamoRegistry {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    async fn delivery_seen(&self, delivery: &str) -> Result<bool, PortError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("DELIVERY#{delivery}")))
+            .key("sk", s("DELIVERY"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| port_error("read delivery", e))?;
+        Ok(out.item.is_some())
+    }
+
+    /// Every environment of one kind, following pagination.
+    #[instrument(skip(self))]
+    pub async fn list_kind(&self, kind: EnvironmentKind) -> Result<Vec<Environment>, PortError> {
+        let mut out = Vec::new();
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(KIND_INDEX)
+            .key_condition_expression("gsi1pk = :k")
+            .expression_attribute_values(":k", s(format!("KIND#{}", kind.as_str())))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| port_error("list environments", e))?;
+            for item in page.items.unwrap_or_default() {
+                match from_item(&item) {
+                    Ok(env) => out.push(env),
+                    Err(e) => warn!(error = %e, "skipping unreadable registry item"),
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl Registry for DynamoRegistry {
+    #[instrument(skip(self, change), fields(environment = %change.name))]
+    async fn apply_change(&self, delivery: &str, change: &Change) -> Result<ChangeOutcome, PortError> {
+        let mark = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(format!("DELIVERY#{delivery}")))
+            .item("sk", s("DELIVERY"))
+            .item("environment", s(change.name.as_str()))
+            .item("received_at", ts(change.at))
+            .item("ttl", n(change.at.timestamp() + DELIVERY_TTL_DAYS * 86_400))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .expect("pk, item and table are set");
+
+        let mut sets = vec![
+            "#name = :name",
+            "kind = :kind",
+            "#owner = :owner",
+            "desired = :desired",
+            "#status = :pending",
+            "generation = if_not_exists(generation, :zero) + :one",
+            "observed_generation = if_not_exists(observed_generation, :zero)",
+            "event_at = :at",
+            "event_rank = :rank",
+            "created_at = if_not_exists(created_at, :now)",
+            "updated_at = :now",
+            "expires_at = :expires",
+            "preserved = if_not_exists(preserved, :false)",
+            "gsi1pk = :gsi1pk",
+            "gsi1sk = :name",
+        ];
+        let mut values: HashMap<String, AV> = HashMap::from([
+            (":name".into(), s(change.name.as_str())),
+            (":kind".into(), s(change.kind.as_str())),
+            (":owner".into(), s(&change.owner)),
+            (":desired".into(), s(change.desired.as_str())),
+            (":pending".into(), s(Status::Pending.as_str())),
+            (":zero".into(), n(0)),
+            (":one".into(), n(1)),
+            (":at".into(), n(change.order.at)),
+            (":rank".into(), n(change.order.rank)),
+            (":now".into(), ts(change.at)),
+            (":expires".into(), ts(change.expires_at)),
+            (":false".into(), AV::Bool(false)),
+            (":gsi1pk".into(), s(format!("KIND#{}", change.kind.as_str()))),
+        ]);
+        let mut condition =
+            "(attribute_not_exists(pk) OR event_at < :at OR (event_at = :at AND event_rank < :rank))".to_owned();
+        if let Some(repo) = &change.repository {
+            sets.push("repository = :repo");
+            values.insert(":repo".into(), s(repo.full_name()));
+            // Two repositories whose names hash alike never share an environment.
+            condition.push_str(" AND (attribute_not_exists(repository) OR repository = :repo)");
+        }
+        let mut names: HashMap<String, String> = [("#name", "name"), ("#owner", "owner"), ("#status", "status")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .into();
+        if change.commit.is_some() {
+            names.insert("#commit".into(), "commit".into());
+        }
+        let optional = [
+            ("pull_request = :pr", ":pr", change.pull_request.map(n)),
+            ("#commit = :commit", ":commit", change.commit.clone().map(s)),
+            ("head_ref = :ref", ":ref", change.head_ref.clone().map(s)),
+        ];
+        for (set, key, value) in optional {
+            if let Some(v) = value {
+                sets.push(set);
+                values.insert(key.into(), v);
+            }
+        }
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(env_key(&change.name)))
+            .update_expression(format!("SET {} REMOVE status_reason", sets.join(", ")))
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .expect("key, expression and table are set");
+
+        // Concurrent transactions on one item are cancelled with TransactionConflict: retry those.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().put(mark.clone()).build())
+                .transact_items(TransactWriteItem::builder().update(update.clone()).build())
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => break,
+                Err(e) => e,
+            };
+            if code(&err) != Some("TransactionCanceledException") {
+                return Err(port_error("record change", err));
+            }
+            let reasons: Vec<String> = err
+                .as_service_error()
+                .and_then(|e| match e {
+                    TransactWriteItemsError::TransactionCanceledException(t) => Some(t),
+                    _ => None,
+                })
+                .map(|t| t.cancellation_reasons().iter().filter_map(|r| r.code().map(str::to_owned)).collect())
+                .unwrap_or_default();
+            if reasons.iter().any(|c| c == "TransactionConflict") && attempt < 5 {
+                tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
+                continue;
+            }
+            // Which condition failed: the delivery was seen, or the environment is ahead (or another's).
+            if self.delivery_seen(delivery).await? {
+                return Ok(ChangeOutcome::Duplicate);
+            }
+            if let Some(existing) = self.get(&change.name).await? {
+                if existing.repository.is_some() && existing.repository != change.repository {
+                    return Ok(ChangeOutcome::Conflict(format!(
+                        "{} already belongs to {}",
+                        change.name,
+                        existing.repository.map(|r| r.full_name()).unwrap_or_default()
+                    )));
+                }
+            }
+            return Ok(ChangeOutcome::Stale);
+        }
+        let env = self.get(&change.name).await?.ok_or(PortError::Retryable {
+            operation: "record change",
+            message: "environment not readable after write".into(),
+        })?;
+        Ok(ChangeOutcome::Accepted { generation: env.generation })
+    }
+
+    #[instrument(skip(self))]
+    async fn get(&self, name: &EnvironmentName) -> Result<Option<Environment>, PortError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(env_key(name)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| port_error("read environment", e))?;
+        out.item
+            .map(|item| {
+                from_item(&item).map_err(|m| PortError::Permanent { operation: "read environment", message: m })
+            })
+            .transpose()
+    }
+
+    #[instrument(skip(self))]
+    async fn try_lease(
+        &self,
+        name: &EnvironmentName,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, PortError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(env_key(name)))
+            .update_expression("SET lease_holder = :h, lease_until = :until")
+            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(lease_until) OR lease_until < :now)")
+            .expression_attribute_values(":h", s(holder))
+            .expression_attribute_values(":until", n(until.timestamp()))
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if code(&e) == Some("ConditionalCheckFailedException") => {
+                // No row at all is not contention: the reconcile finds nothing to do.
+                Ok(self.get(name).await?.is_none())
+            }
+            Err(e) => Err(port_error("take lease", e)),
+        }
+    }
+
+    #[instrument(skip(self))]
+    async fn release_lease(&self, name: &EnvironmentName, holder: &str) -> Result<(), PortError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(env_key(name)))
+            .update_expression("REMOVE lease_holder, lease_until")
+            .condition_expression("lease_holder = :h")
+            .expression_attribute_values(":h", s(holder))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if code(&e) == Some("ConditionalCheckFailedException") => Ok(()),
+            Err(e) => Err(port_error("release lease", e)),
+        }
+    }
+
+    #[instrument(skip(self, progress))]
+    async fn record_progress(
+        &self,
+        name: &EnvironmentName,
+        generation: u64,
+        progress: &Progress,
+        at: DateTime<Utc>,
+    ) -> Result<bool, PortError> {
+        let mut sets = vec!["updated_at = :now".to_owned()];
+        let mut removes = Vec::new();
+        let mut values = HashMap::from([(":now".to_owned(), ts(at)), (":g".to_owned(), n(generation))]);
+        let mut names = HashMap::new();
+        if let Some(status) = progress.status {
+            sets.push("#status = :status".into());
+            names.insert("#status".to_owned(), "status".to_owned());
+            values.insert(":status".into(), s(status.as_str()));
+            match &progress.reason {
+                Some(r) => {
+                    sets.push("status_reason = :reason".into());
+                    values.insert(":reason".into(), s(truncate(r, 2000)));
+                }
+                None => removes.push("status_reason"),
+            }
+        }
+        if let Some(id) = &progress.stack_id {
+            sets.push("stack_id = :stack".into());
+            values.insert(":stack".into(), s(id));
+        }
+        if let Some(outputs) = &progress.outputs {
+            sets.push("outputs = :outputs".into());
+            values.insert(":outputs".into(), AV::M(outputs.iter().map(|(k, v)| (k.clone(), s(v))).collect()));
+        }
+        match &progress.preview_url {
+            Some(u) => {
+                sets.push("preview_url = :url".into());
+                values.insert(":url".into(), s(u));
+            }
+            None if progress.settled => removes.push("preview_url"),
+            None => {}
+        }
+        if progress.settled {
+            sets.push("observed_generation = :g".into());
+        }
+        let mut expr = format!("SET {}", sets.join(", "));
+        if !removes.is_empty() {
+            expr.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(env_key(name)))
+            .update_expression(expr)
+            .condition_expression("generation = :g")
+            .set_expression_attribute_names((!names.is_empty()).then_some(names))
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if code(&e) == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(port_error("record progress", e)),
+        }
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// Reads an environment item. Err names the attribute that is missing or malformed.
+pub fn from_item(item: &HashMap<String, AV>) -> Result<Environment, String> {
+    let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+    let req = |k: &str| text(k).ok_or_else(|| format!("registry item lacks {k}"));
+    let num = |k: &str| item.get(k).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<i64>().ok());
+    let time = |k: &str| -> Result<DateTime<Utc>, String> {
+        DateTime::parse_from_rfc3339(&req(k)?).map(|t| t.to_utc()).map_err(|e| format!("{k}: {e}"))
+    };
+    let name = EnvironmentName::parse(&req("name")?).map_err(|e| e.to_string())?;
+    let kind = EnvironmentKind::parse(&req("kind")?).ok_or("bad kind")?;
+    let desired = Desired::parse(&req("desired")?).ok_or("bad desired")?;
+    let status = Status::parse(&req("status")?).ok_or("bad status")?;
+    let repository = text("repository").map(|r| RepoName::parse(&r)).transpose().map_err(|e| e.to_string())?;
+    let outputs: BTreeMap<String, String> = item
+        .get("outputs")
+        .and_then(|v| v.as_m().ok())
+        .map(|m| m.iter().filter_map(|(k, v)| v.as_s().ok().map(|s| (k.clone(), s.clone()))).collect())
+        .unwrap_or_default();
+    Ok(Environment {
+        name,
+        kind,
+        repository,
+        pull_request: num("pull_request").map(|n| n as u64),
+        owner: req("owner")?,
+        commit: text("commit"),
+        head_ref: text("head_ref"),
+        desired,
+        status,
+        status_reason: text("status_reason"),
+        generation: num("generation").unwrap_or(0) as u64,
+        observed_generation: num("observed_generation").unwrap_or(0) as u64,
+        last_event: num("event_at").map(|at| EventOrder::new(at, num("event_rank").unwrap_or(0) as u8)),
+        stack_id: text("stack_id"),
+        outputs,
+        preview_url: text("preview_url"),
+        preserved: item.get("preserved").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+        created_at: time("created_at")?,
+        updated_at: time("updated_at")?,
+        expires_at: time("expires_at")?,
+    })
+}
