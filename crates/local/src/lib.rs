@@ -1,0 +1,138 @@
+//! The whole platform in one process: the HTTP surface on a TCP port and the provisioner
+//! reading its work queue, against whatever AWS endpoint the clients point at. The events
+//! take the production path: intake → EventBridge bus → rule → SQS queue → provisioner.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use ephemera_app::provisioner::Provisioner;
+use ephemera_app::Config;
+use ephemera_aws::bootstrap::{self, Resources};
+use ephemera_aws::queue::WorkQueue;
+use ephemera_aws::{platform, Clients, S3Store};
+use ephemera_http::{router, AppState};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+/// The default blueprint, uploaded at start so that `make run` works out of the box.
+pub const DEFAULT_BLUEPRINT: &str = include_str!("../../../infra/blueprints/default.yaml");
+pub const WORK_QUEUE: &str = "ephemera-work";
+
+pub struct Running {
+    pub addr: SocketAddr,
+    pub queue_url: String,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    pub fn webhook_url(&self) -> String {
+        format!("http://{}/webhooks/github", self.addr)
+    }
+    /// Stops serving and polling, and waits for both to end.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Creates the platform's resources if needed, uploads the default blueprint, then serves.
+pub async fn start(
+    config: &Config,
+    clients: &Clients,
+    listen: SocketAddr,
+    work_queue: &str,
+) -> anyhow::Result<Running> {
+    let created = bootstrap::ensure(
+        clients,
+        &Resources {
+            table: config.table.clone(),
+            bus: config.bus.clone(),
+            bucket: config.bucket.clone(),
+            work_queue: work_queue.to_owned(),
+        },
+    )
+    .await
+    .context("creating the platform's table, bus, bucket and queue")?;
+    S3Store::new(clients.s3.clone())
+        .put_text(&config.bucket, "blueprints/default.yaml", DEFAULT_BLUEPRINT)
+        .await
+        .context("uploading the default blueprint")?;
+
+    let intake = platform::intake(config, clients)?;
+    let provisioner = Arc::new(platform::provisioner(config, clients));
+    let (shutdown, stopped) = watch::channel(false);
+
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    let addr = listener.local_addr()?;
+    let app = router(AppState { intake: Arc::new(intake) });
+    let mut stop_serving = stopped.clone();
+    let server = tokio::spawn(async move {
+        let graceful = async move {
+            let _ = stop_serving.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(graceful).await {
+            error!(error = %e, "server stopped");
+        }
+    });
+    let queue = WorkQueue::new(clients.sqs.clone(), &created.work_queue_url);
+    let worker = tokio::spawn(work(queue, provisioner, stopped));
+    info!(%addr, "Ephemera is serving");
+    Ok(Running { addr, queue_url: created.work_queue_url, shutdown, tasks: vec![server, worker] })
+}
+
+/// Reads the work queue as the Lambda event source mapping would: each message reconciled,
+/// deleted when done, made visible again after a delay when it should be retried.
+async fn work(queue: WorkQueue, provisioner: Arc<Provisioner>, mut stopped: watch::Receiver<bool>) {
+    let permits = Arc::new(Semaphore::new(8));
+    loop {
+        let batch = tokio::select! {
+            _ = stopped.wait_for(|s| *s) => break,
+            batch = queue.receive(10, 1) => batch,
+        };
+        let messages = match batch {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(error = %e, "work queue unavailable; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        for message in messages {
+            let Ok(permit) = permits.clone().acquire_owned().await else { break };
+            let (queue, provisioner) = (queue.clone(), provisioner.clone());
+            tokio::spawn(async move {
+                let _permit = permit;
+                let done = match provisioner.handle_message(&message.body).await {
+                    Ok(outcome) => {
+                        info!(?outcome, "reconciled");
+                        true
+                    }
+                    Err(e) if e.is_retryable() => {
+                        warn!(error = %e, "will retry");
+                        false
+                    }
+                    Err(e) => {
+                        error!(error = %e, "dropping message that cannot succeed");
+                        true
+                    }
+                };
+                let result = if done {
+                    queue.delete(&message.receipt).await
+                } else {
+                    queue.retry_after(&message.receipt, 1).await
+                };
+                if let Err(e) = result {
+                    warn!(error = %e, "could not settle message");
+                }
+            });
+        }
+    }
+    // Let reconciles under way finish.
+    let _ = permits.acquire_many(8).await;
+}

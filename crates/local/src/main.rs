@@ -1,0 +1,94 @@
+//! `ephemera-local`: the platform on a laptop. Starts the AWS emulator (moto server) unless
+//! `AWS_ENDPOINT_URL` names one, creates the platform's resources there, and serves.
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use ephemera_app::Config;
+use ephemera_aws::{emulator_config, platform, sdk_config, Clients};
+
+const DEFAULT_SECRET: &str = "ephemera-local-secret";
+
+fn main() -> anyhow::Result<()> {
+    platform::init_tracing(false);
+    // Local defaults; anything set in the environment wins. Set before any other thread exists.
+    for (k, v) in [
+        ("EPHEMERA_GITHUB_WEBHOOK_SECRET", DEFAULT_SECRET),
+        ("EPHEMERA_BUCKET", "ephemera-local"),
+        ("EPHEMERA_STACK_POLL_MILLIS", "250"),
+        ("EPHEMERA_STACK_WAIT_SECONDS", "60"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ] {
+        if std::env::var_os(k).is_none() {
+            std::env::set_var(k, v);
+        }
+    }
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    // Kept alive until the end: dropping it stops the emulator.
+    let (_emulator, sdk, endpoint) = match std::env::var("AWS_ENDPOINT_URL") {
+        Ok(url) => {
+            println!("Using the AWS endpoint at {url}");
+            (None, sdk_config().await, url)
+        }
+        Err(_) => {
+            let (child, url) = start_emulator().await?;
+            let region = std::env::var("AWS_REGION").unwrap_or_default();
+            (Some(child), emulator_config(&url, &region).await, url)
+        }
+    };
+    let clients = Clients::new(&sdk);
+    let listen: SocketAddr = std::env::var("EPHEMERA_LISTEN")
+        .unwrap_or_else(|_| "127.0.0.1:3000".into())
+        .parse()
+        .context("EPHEMERA_LISTEN must be an address such as 127.0.0.1:3000")?;
+    let running = ephemera_local::start(&config, &clients, listen, ephemera_local::WORK_QUEUE).await?;
+
+    let secret = std::env::var("EPHEMERA_GITHUB_WEBHOOK_SECRET").unwrap_or_default();
+    println!();
+    println!("  Ephemera is running locally.");
+    println!("  Webhook URL:     {}", running.webhook_url());
+    println!(
+        "  Webhook secret:  {secret}{}",
+        if secret == DEFAULT_SECRET { "  (local default; set EPHEMERA_GITHUB_WEBHOOK_SECRET to change)" } else { "" }
+    );
+    println!("  AWS endpoint:    {endpoint}");
+    println!("  Send an event:   scripts/send-event events/github/pull_request.opened.json");
+    println!("  Ctrl-C stops everything this started.");
+    println!();
+
+    tokio::signal::ctrl_c().await?;
+    println!("Stopping...");
+    running.stop().await;
+    Ok(())
+}
+
+/// Starts moto server from the project's venv (or `EPHEMERA_MOTO_SERVER`) on
+/// `EPHEMERA_EMULATOR_PORT` (default 5050); returns it with its URL.
+async fn start_emulator() -> anyhow::Result<(tokio::process::Child, String)> {
+    let bin = std::env::var("EPHEMERA_MOTO_SERVER").unwrap_or_else(|_| ".venv/bin/moto_server".into());
+    let port: u16 = std::env::var("EPHEMERA_EMULATOR_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(5050);
+    let child = tokio::process::Command::new(&bin)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting the emulator {bin} (run `make venv`, or set AWS_ENDPOINT_URL)"))?;
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            println!("Started the AWS emulator (moto server) at {url}");
+            return Ok((child, url));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("the emulator did not start listening on port {port} within 10 s")
+}

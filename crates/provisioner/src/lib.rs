@@ -1,0 +1,45 @@
+//! The provisioner function: an SQS batch of EventBridge events in, environments reconciled,
+//! the messages that should be retried reported back (partial batch response).
+
+use std::sync::Arc;
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use ephemera_app::provisioner::Provisioner;
+use tokio::task::JoinSet;
+use tracing::{error, info, warn};
+
+/// Reconciles every message of the batch concurrently; retryable failures are reported so SQS
+/// delivers those messages again (and, after the queue's limit, to its dead-letter queue).
+/// A message that can never succeed (not an Ephemera event) is logged and dropped.
+pub async fn handle_batch(provisioner: Arc<Provisioner>, event: SqsEvent) -> SqsBatchResponse {
+    let mut tasks = JoinSet::new();
+    for record in event.records {
+        let p = provisioner.clone();
+        tasks.spawn(async move {
+            let id = record.message_id.unwrap_or_default();
+            let body = record.body.unwrap_or_default();
+            (id, p.handle_message(&body).await)
+        });
+    }
+    let mut response = SqsBatchResponse::default();
+    while let Some(joined) = tasks.join_next().await {
+        let (id, result) = match joined {
+            Ok(r) => r,
+            Err(e) => {
+                error!(error = %e, "reconcile task panicked");
+                continue;
+            }
+        };
+        match result {
+            Ok(outcome) => info!(message = %id, ?outcome, "reconciled"),
+            Err(e) if e.is_retryable() => {
+                warn!(message = %id, error = %e, "will retry");
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id;
+                response.batch_item_failures.push(failure);
+            }
+            Err(e) => error!(message = %id, error = %e, "dropping message that cannot succeed"),
+        }
+    }
+    response
+}

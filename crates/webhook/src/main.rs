@@ -1,0 +1,16 @@
+//! Lambda: GitHub webhooks from API Gateway (HTTP API, payload format 2.0).
+
+use std::sync::Arc;
+
+use ephemera_app::Config;
+use ephemera_aws::{platform, sdk_config, Clients};
+use ephemera_http::{router, AppState};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    platform::init_tracing(true);
+    let config = Config::from_env()?;
+    let clients = Clients::new(&sdk_config().await);
+    let intake = platform::intake(&config, &clients)?;
+    lambda_http::run(router(AppState { intake: Arc::new(intake) })).await
+}
