@@ -1,0 +1,58 @@
+# Ephemera: see README.md. `make run` and `make test` set up everything they need.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV        ?= .venv
+PYTHON      ?= python3
+VENV_STAMP  := $(VENV)/.installed
+CARGO       ?= cargo
+export EPHEMERA_MOTO_SERVER ?= $(CURDIR)/$(VENV)/bin/moto_server
+
+.PHONY: help venv run test test-unit test-integration lint fmt fmt-check clippy lint-templates build deploy clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
+
+$(VENV_STAMP): tools/requirements.txt tools/constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt -c tools/constraints.txt
+	touch $@
+
+venv: $(VENV_STAMP) ## Install the emulator (moto server) and template linters into .venv
+
+run: venv ## Run the platform locally on the embedded emulator (Ctrl-C stops it)
+	$(CARGO) run --quiet -p ephemera-local --bin ephemera-local
+
+test: venv lint test-unit test-integration ## Everything CI runs: lint, unit and integration tests
+
+test-unit: ## Pure tests (no emulator)
+	$(CARGO) test --workspace --exclude ephemera-tests
+
+test-integration: venv ## End-to-end tests against the emulator
+	$(CARGO) test -p ephemera-tests
+
+lint: fmt-check clippy lint-templates ## rustfmt, clippy -D warnings, cfn-lint
+
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+lint-templates: venv
+	$(VENV)/bin/cfn-lint infra/blueprints/*.yaml
+
+build: ## Lambda binaries for arm64 (needs cargo-lambda; installs zig from PyPI if missing)
+	@command -v cargo-lambda >/dev/null || $(CARGO) install --locked cargo-lambda
+	@command -v zig >/dev/null || $(VENV)/bin/pip install --quiet ziglang
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --release --arm64 --bin webhook --bin provisioner
+
+deploy: ## Deploy to AWS with SAM (see README: Deploy to AWS)
+	sam deploy
+
+clean:
+	$(CARGO) clean
+	rm -rf $(VENV)

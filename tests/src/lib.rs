@@ -1,0 +1,243 @@
+//! Test harness: a moto server per test, the platform served over HTTP against it, and helpers
+//! to send signed GitHub deliveries and to look at what happened in the emulator.
+//!
+//! The emulator is found at `EPHEMERA_MOTO_SERVER`, else `.venv/bin/moto_server` in the
+//! workspace (`make venv` installs it; `make test` does so first).
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use ephemera_app::Config;
+use ephemera_aws::{emulator_config, Clients, DynamoRegistry};
+use ephemera_domain::{Environment, EnvironmentName, Status};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+pub const SECRET: &str = "test-webhook-secret";
+pub const REGION: &str = "us-east-1";
+
+pub mod fixtures {
+    pub const OPENED: &[u8] = include_bytes!("../../events/github/pull_request.opened.json");
+    pub const SYNCHRONIZE: &[u8] = include_bytes!("../../events/github/pull_request.synchronize.json");
+    pub const CLOSED: &[u8] = include_bytes!("../../events/github/pull_request.closed.json");
+    pub const REOPENED: &[u8] = include_bytes!("../../events/github/pull_request.reopened.json");
+    pub const LABELED: &[u8] = include_bytes!("../../events/github/pull_request.labeled.json");
+    pub const FORK_OPENED: &[u8] = include_bytes!("../../events/github/pull_request.opened.fork.json");
+    pub const PING: &[u8] = include_bytes!("../../events/github/ping.json");
+    pub const SQS_BATCH: &[u8] = include_bytes!("../../events/sqs/provisioner-batch.json");
+    /// The environment the pull request fixtures (acme/todo-app#7) map to.
+    pub const ENVIRONMENT: &str = "pr-7-acme-todo-app-6acfdc9491";
+    pub const HEAD_OPENED: &str = "a3b9c1d2e4f5061728394a5b6c7d8e9f01234567";
+    pub const HEAD_SYNCHRONIZED: &str = "b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f80";
+}
+
+/// A moto server on a free loopback port, stopped when dropped.
+pub struct Emulator {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl Emulator {
+    pub fn start() -> anyhow::Result<Self> {
+        let bin = std::env::var("EPHEMERA_MOTO_SERVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/moto_server"));
+        if !bin.exists() {
+            bail!("no emulator at {}: run `make venv` (make test does) or set EPHEMERA_MOTO_SERVER", bin.display());
+        }
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let emulator = Self { child, endpoint: format!("http://127.0.0.1:{port}") };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                bail!("moto server did not listen on {port} within 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(emulator)
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The platform running against its own emulator.
+pub struct Platform {
+    pub emulator: Emulator,
+    pub config: Config,
+    pub clients: Clients,
+    pub base_url: String,
+    pub http: reqwest::Client,
+    running: Option<ephemera_local::Running>,
+}
+
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_test_writer()
+        .try_init();
+}
+
+/// Configuration for tests: the given variables over test defaults.
+pub fn test_config(vars: &[(&str, &str)]) -> Config {
+    let defaults = [
+        ("EPHEMERA_GITHUB_WEBHOOK_SECRET", SECRET),
+        ("EPHEMERA_BUCKET", "ephemera-test"),
+        ("EPHEMERA_STACK_POLL_MILLIS", "50"),
+        ("EPHEMERA_STACK_WAIT_SECONDS", "20"),
+        ("EPHEMERA_COST_TAGS", "CostCenter=platform"),
+    ];
+    Config::from_lookup(|k| vars.iter().chain(defaults.iter()).find(|(name, _)| *name == k).map(|(_, v)| v.to_string()))
+        .expect("test configuration is valid")
+}
+
+impl Platform {
+    pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    pub async fn start_with(vars: &[(&str, &str)]) -> Self {
+        init_logs();
+        let emulator = Emulator::start().expect("emulator starts");
+        let config = test_config(vars);
+        let clients = Clients::new(&emulator_config(&emulator.endpoint, REGION).await);
+        let running =
+            ephemera_local::start(&config, &clients, "127.0.0.1:0".parse().unwrap(), ephemera_local::WORK_QUEUE)
+                .await
+                .expect("platform starts");
+        Self {
+            base_url: format!("http://{}", running.addr),
+            emulator,
+            config,
+            clients,
+            http: reqwest::Client::new(),
+            running: Some(running),
+        }
+    }
+
+    /// Sends `body` as GitHub would: signed with the shared secret.
+    pub async fn deliver(&self, event: &str, delivery: &str, body: &[u8]) -> (u16, serde_json::Value) {
+        self.deliver_signed(event, delivery, body, &sign(SECRET.as_bytes(), body)).await
+    }
+
+    pub async fn deliver_signed(
+        &self,
+        event: &str,
+        delivery: &str,
+        body: &[u8],
+        signature: &str,
+    ) -> (u16, serde_json::Value) {
+        let res = self
+            .http
+            .post(format!("{}/webhooks/github", self.base_url))
+            .header("content-type", "application/json")
+            .header("user-agent", "GitHub-Hookshot/test")
+            .header("x-github-event", event)
+            .header("x-github-delivery", delivery)
+            .header("x-hub-signature-256", signature)
+            .body(body.to_vec())
+            .send()
+            .await
+            .expect("platform answers");
+        let status = res.status().as_u16();
+        let json = res.json().await.unwrap_or(serde_json::Value::Null);
+        (status, json)
+    }
+
+    pub fn registry(&self) -> DynamoRegistry {
+        DynamoRegistry::new(self.clients.dynamodb.clone(), &self.config.table)
+    }
+
+    pub async fn environment(&self, name: &str) -> Option<Environment> {
+        use ephemera_app::ports::Registry;
+        self.registry().get(&EnvironmentName::parse(name).unwrap()).await.expect("registry readable")
+    }
+
+    /// Waits until the environment is in `status` for its current generation.
+    pub async fn wait_for(&self, name: &str, status: Status) -> Environment {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(env) = self.environment(name).await {
+                if env.status == status && env.is_converged() {
+                    return env;
+                }
+                if Instant::now() > deadline {
+                    panic!("{name} did not reach {status:?}; last seen {env:#?}");
+                }
+            } else if Instant::now() > deadline {
+                panic!("{name} never appeared in the registry");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The live (not deleted) stack of that name: status and tags.
+    pub async fn stack(&self, name: &str) -> Option<(String, Vec<(String, String)>)> {
+        let out = match self.clients.cloudformation.describe_stacks().stack_name(name).send().await {
+            Ok(o) => o,
+            Err(_) => return None,
+        };
+        let s = out.stacks?.into_iter().next()?;
+        let status = s.stack_status?.as_str().to_owned();
+        if status == "DELETE_COMPLETE" {
+            return None;
+        }
+        let tags = s.tags.unwrap_or_default().into_iter().filter_map(|t| Some((t.key?, t.value?))).collect();
+        Some((status, tags))
+    }
+
+    /// Names of live stacks whose name starts with `prefix`.
+    pub async fn live_stacks(&self, prefix: &str) -> Vec<String> {
+        let out = self.clients.cloudformation.list_stacks().send().await.expect("list stacks");
+        out.stack_summaries()
+            .iter()
+            .filter(|s| s.stack_status().map(|st| st.as_str()) != Some("DELETE_COMPLETE"))
+            .filter_map(|s| s.stack_name().filter(|n| n.starts_with(prefix)).map(str::to_owned))
+            .collect()
+    }
+
+    /// Every item in the registry table (environments and deliveries).
+    pub async fn table_item_count(&self) -> usize {
+        let out = self.clients.dynamodb.scan().table_name(&self.config.table).send().await.expect("scan");
+        out.items.unwrap_or_default().len()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop().await;
+        }
+    }
+}
+
+/// `sha256=<hex>` as GitHub computes it.
+pub fn sign(secret: &[u8], body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// A fixture with some fields replaced (dot paths, e.g. `pull_request.updated_at`).
+pub fn edit(fixture: &[u8], edits: &[(&str, serde_json::Value)]) -> Vec<u8> {
+    let mut doc: serde_json::Value = serde_json::from_slice(fixture).unwrap();
+    for (path, value) in edits {
+        let mut at = &mut doc;
+        for part in path.split('.') {
+            at = &mut at[part];
+        }
+        *at = value.clone();
+    }
+    serde_json::to_vec(&doc).unwrap()
+}
