@@ -8,7 +8,7 @@ VENV_STAMP  := $(VENV)/.installed
 CARGO       ?= cargo
 export EPHEMERA_MOTO_SERVER ?= $(CURDIR)/$(VENV)/bin/moto_server
 
-.PHONY: help venv run test test-unit test-integration lint fmt fmt-check clippy lint-templates build deploy clean
+.PHONY: status help venv run test test-unit test-integration lint fmt fmt-check clippy lint-templates build deploy clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -56,3 +56,6 @@ deploy: ## Deploy to AWS with SAM (see README: Deploy to AWS)
 clean:
 	$(CARGO) clean
 	rm -rf $(VENV)
+
+status: ## Environments and stacks in the local emulator (while `make run` runs)
+	$(CARGO) run --quiet -p ephemera-local --bin ephemera-local -- status

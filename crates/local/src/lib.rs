@@ -41,13 +41,9 @@ impl Running {
     }
 }
 
-/// Creates the platform's resources if needed, uploads the default blueprint, then serves.
-pub async fn start(
-    config: &Config,
-    clients: &Clients,
-    listen: SocketAddr,
-    work_queue: &str,
-) -> anyhow::Result<Running> {
+/// Creates the platform's resources if needed and uploads the default blueprint; returns the
+/// work queue's URL.
+pub async fn prepare(config: &Config, clients: &Clients, work_queue: &str) -> anyhow::Result<String> {
     let created = bootstrap::ensure(
         clients,
         &Resources {
@@ -63,7 +59,17 @@ pub async fn start(
         .put_text(&config.bucket, "blueprints/default.yaml", DEFAULT_BLUEPRINT)
         .await
         .context("uploading the default blueprint")?;
+    Ok(created.work_queue_url)
+}
 
+/// Prepares (see [`prepare`]), then serves HTTP on `listen` and works the queue.
+pub async fn start(
+    config: &Config,
+    clients: &Clients,
+    listen: SocketAddr,
+    work_queue: &str,
+) -> anyhow::Result<Running> {
+    let queue_url = prepare(config, clients, work_queue).await?;
     let intake = platform::intake(config, clients)?;
     let provisioner = Arc::new(platform::provisioner(config, clients));
     let (shutdown, stopped) = watch::channel(false);
@@ -80,10 +86,10 @@ pub async fn start(
             error!(error = %e, "server stopped");
         }
     });
-    let queue = WorkQueue::new(clients.sqs.clone(), &created.work_queue_url);
+    let queue = WorkQueue::new(clients.sqs.clone(), &queue_url);
     let worker = tokio::spawn(work(queue, provisioner, stopped));
     info!(%addr, "Ephemera is serving");
-    Ok(Running { addr, queue_url: created.work_queue_url, shutdown, tasks: vec![server, worker] })
+    Ok(Running { addr, queue_url, shutdown, tasks: vec![server, worker] })
 }
 
 /// Reads the work queue as the Lambda event source mapping would: each message reconciled,
@@ -135,4 +141,48 @@ async fn work(queue: WorkQueue, provisioner: Arc<Provisioner>, mut stopped: watc
     }
     // Let reconciles under way finish.
     let _ = permits.acquire_many(8).await;
+}
+
+/// A plain-text report of the registry and the platform's live stacks.
+pub async fn status(config: &Config, clients: &Clients) -> anyhow::Result<String> {
+    use ephemera_domain::EnvironmentKind;
+    use std::fmt::Write;
+    let registry = ephemera_aws::DynamoRegistry::new(clients.dynamodb.clone(), &config.table);
+    let mut envs = registry.list_kind(EnvironmentKind::Pr).await?;
+    envs.extend(registry.list_kind(EnvironmentKind::Dev).await?);
+    let mut out = String::new();
+    writeln!(
+        out,
+        "{:<40} {:<9} {:<5} {:<10} {:<4} {:<20} PREVIEW",
+        "ENVIRONMENT", "STATUS", "WANT", "COMMIT", "GEN", "EXPIRES"
+    )?;
+    for e in &envs {
+        writeln!(
+            out,
+            "{:<40} {:<9} {:<5} {:<10} {:<4} {:<20} {}",
+            e.name.as_str(),
+            e.status.as_str(),
+            e.desired.as_str(),
+            e.commit.as_deref().map(|c| &c[..c.len().min(8)]).unwrap_or("-"),
+            e.generation,
+            e.expires_at.format("%Y-%m-%dT%H:%M:%SZ"),
+            e.preview_url.as_deref().unwrap_or("-"),
+        )?;
+        if let Some(reason) = &e.status_reason {
+            writeln!(out, "    reason: {reason}")?;
+        }
+    }
+    writeln!(out)?;
+    writeln!(out, "{:<50} STATUS", "STACK")?;
+    let mut pages = clients.cloudformation.list_stacks().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        for s in page?.stack_summaries() {
+            let status = s.stack_status().map(|s| s.as_str()).unwrap_or("?");
+            let name = s.stack_name().unwrap_or("?");
+            if status != "DELETE_COMPLETE" && name.starts_with(ephemera_domain::names::STACK_PREFIX) {
+                writeln!(out, "{name:<50} {status}")?;
+            }
+        }
+    }
+    Ok(out)
 }

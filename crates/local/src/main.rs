@@ -1,5 +1,9 @@
-//! `ephemera-local`: the platform on a laptop. Starts the AWS emulator (moto server) unless
-//! `AWS_ENDPOINT_URL` names one, creates the platform's resources there, and serves.
+//! `ephemera-local`: the platform on a laptop.
+//!
+//! - `ephemera-local [serve]`: starts the AWS emulator (moto server) unless `AWS_ENDPOINT_URL`
+//!   names one, creates the platform's resources there, and serves.
+//! - `ephemera-local status`: environments in the registry and live stacks, at
+//!   `AWS_ENDPOINT_URL` (default: the emulator `serve` starts).
 
 use std::net::SocketAddr;
 use std::process::Stdio;
@@ -27,7 +31,26 @@ fn main() -> anyhow::Result<()> {
             std::env::set_var(k, v);
         }
     }
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run())
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match std::env::args().nth(1).as_deref() {
+        None | Some("serve") => runtime.block_on(run()),
+        Some("status") => runtime.block_on(status()),
+        Some(other) => bail!("unknown command {other:?}; expected `serve` or `status`"),
+    }
+}
+
+async fn status() -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    let endpoint =
+        std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| format!("http://127.0.0.1:{}", emulator_port()));
+    let region = std::env::var("AWS_REGION").unwrap_or_default();
+    let clients = Clients::new(&emulator_config(&endpoint, &region).await);
+    print!("{}", ephemera_local::status(&config, &clients).await.with_context(|| format!("reading {endpoint}"))?);
+    Ok(())
+}
+
+fn emulator_port() -> u16 {
+    std::env::var("EPHEMERA_EMULATOR_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(5050)
 }
 
 async fn run() -> anyhow::Result<()> {
@@ -61,6 +84,7 @@ async fn run() -> anyhow::Result<()> {
     );
     println!("  AWS endpoint:    {endpoint}");
     println!("  Send an event:   scripts/send-event events/github/pull_request.opened.json");
+    println!("  See the result:  make status");
     println!("  Ctrl-C stops everything this started.");
     println!();
 
@@ -74,7 +98,7 @@ async fn run() -> anyhow::Result<()> {
 /// `EPHEMERA_EMULATOR_PORT` (default 5050); returns it with its URL.
 async fn start_emulator() -> anyhow::Result<(tokio::process::Child, String)> {
     let bin = std::env::var("EPHEMERA_MOTO_SERVER").unwrap_or_else(|_| ".venv/bin/moto_server".into());
-    let port: u16 = std::env::var("EPHEMERA_EMULATOR_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(5050);
+    let port = emulator_port();
     let child = tokio::process::Command::new(&bin)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())

@@ -1,0 +1,92 @@
+//! Each Lambda function fed its real trigger payload from `events/`, against the emulator:
+//! the same handlers the binaries run, without the Lambda runtime loop around them.
+
+use std::sync::Arc;
+
+use ephemera_app::intake::Delivery;
+use ephemera_app::ports::Registry;
+use ephemera_aws::{emulator_config, platform, Clients};
+use ephemera_domain::{EnvironmentName, Status};
+use ephemera_tests::fixtures::*;
+use ephemera_tests::{init_logs, test_config, Emulator, REGION};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+const APIGW_OPENED: &[u8] = include_bytes!("../../events/apigw/webhook-pull-request-opened.json");
+
+async fn emulator_and_clients() -> (Emulator, ephemera_app::Config, Clients) {
+    init_logs();
+    let emulator = Emulator::start().unwrap();
+    let config = test_config(&[]);
+    let clients = Clients::new(&emulator_config(&emulator.endpoint, REGION).await);
+    ephemera_local::prepare(&config, &clients, "work").await.unwrap();
+    (emulator, config, clients)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_function_answers_an_api_gateway_http_api_event() {
+    let (_emulator, config, clients) = emulator_and_clients().await;
+    let intake = platform::intake(&config, &clients).unwrap();
+    let app = ephemera_http::router(ephemera_http::AppState { intake: Arc::new(intake) });
+
+    let request =
+        lambda_http::request::from_str(std::str::from_utf8(APIGW_OPENED).unwrap()).expect("API Gateway v2 event");
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let body: serde_json::Value =
+        serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["environment"], ENVIRONMENT);
+
+    let registry = ephemera_aws::DynamoRegistry::new(clients.dynamodb.clone(), &config.table);
+    let env = registry.get(&EnvironmentName::parse(ENVIRONMENT).unwrap()).await.unwrap().expect("recorded");
+    assert_eq!((env.status, env.generation), (Status::Pending, 1));
+
+    // API Gateway retrying the same invocation is the same delivery.
+    let again = lambda_http::request::from_str(std::str::from_utf8(APIGW_OPENED).unwrap()).unwrap();
+    let response = app.oneshot(again).await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provisioner_function_reconciles_an_sqs_batch_and_reports_only_retryable_failures() {
+    let (_emulator, config, clients) = emulator_and_clients().await;
+    // The environment the sample message names, recorded as the webhook would.
+    let intake = platform::intake(&config, &clients).unwrap();
+    let signature = ephemera_tests::sign(ephemera_tests::SECRET.as_bytes(), OPENED);
+    intake
+        .handle(Delivery {
+            event: Some("pull_request"),
+            id: Some("d-1"),
+            signature: Some(&signature),
+            body: OPENED,
+            form_encoded: false,
+        })
+        .await
+        .unwrap();
+
+    let provisioner = Arc::new(platform::provisioner(&config, &clients));
+    let batch: aws_lambda_events::sqs::SqsEvent = serde_json::from_slice(SQS_BATCH).unwrap();
+    let response = provisioner::handle_batch(provisioner.clone(), batch).await;
+    assert!(response.batch_item_failures.is_empty(), "{:?}", response.batch_item_failures);
+
+    let registry = ephemera_aws::DynamoRegistry::new(clients.dynamodb.clone(), &config.table);
+    let name = EnvironmentName::parse(ENVIRONMENT).unwrap();
+    let env = registry.get(&name).await.unwrap().unwrap();
+    assert_eq!(env.status, Status::Ready, "{env:#?}");
+    let stack = clients.cloudformation.describe_stacks().stack_name(env.stack_name().as_str()).send().await.unwrap();
+    assert_eq!(stack.stacks()[0].stack_status().unwrap().as_str(), "CREATE_COMPLETE");
+
+    // A message that is not an Ephemera event can never succeed: dropped, not retried.
+    let mut garbage: aws_lambda_events::sqs::SqsEvent = serde_json::from_slice(SQS_BATCH).unwrap();
+    garbage.records[0].body = Some("{\"hello\":1}".into());
+    assert!(provisioner::handle_batch(provisioner.clone(), garbage).await.batch_item_failures.is_empty());
+
+    // An environment another reconciler holds is retried later: reported as a failure.
+    let now = chrono::Utc::now();
+    assert!(registry.try_lease(&name, "someone-else", now, now + chrono::Duration::minutes(5)).await.unwrap());
+    let batch: aws_lambda_events::sqs::SqsEvent = serde_json::from_slice(SQS_BATCH).unwrap();
+    let response = provisioner::handle_batch(provisioner, batch).await;
+    assert_eq!(response.batch_item_failures.len(), 1);
+    assert_eq!(response.batch_item_failures[0].item_identifier, "059f36b4-87a3-44ab-83d2-661975830a7d");
+}
