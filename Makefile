@@ -6,7 +6,7 @@ VENV        ?= .venv
 PYTHON      ?= python3
 VENV_STAMP  := $(VENV)/.installed
 CARGO       ?= cargo
-export EPHEMERA_MOTO_SERVER ?= $(CURDIR)/$(VENV)/bin/moto_server
+export EPHEMERA_VENV ?= $(CURDIR)/$(VENV)
 
 .PHONY: status help venv run test test-unit test-integration lint fmt fmt-check clippy lint-templates build deploy clean
 
@@ -43,15 +43,17 @@ clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 lint-templates: venv
-	$(VENV)/bin/cfn-lint infra/blueprints/*.yaml
+	$(VENV)/bin/cfn-lint template.yaml $$(find infra -name '*.yaml')
+	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam validate --lint --template template.yaml --region us-east-1
 
-build: ## Lambda binaries for arm64 (needs cargo-lambda; installs zig from PyPI if missing)
+build: venv ## Lambda binaries for arm64 and the SAM build (installs cargo-lambda, and zig from PyPI, if missing)
 	@command -v cargo-lambda >/dev/null || $(CARGO) install --locked cargo-lambda
-	@command -v zig >/dev/null || $(VENV)/bin/pip install --quiet ziglang
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --release --arm64 --bin webhook --bin provisioner
+	@rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
+	@command -v zig >/dev/null || $(VENV)/bin/python -c 'import ziglang' 2>/dev/null || $(VENV)/bin/pip install --quiet ziglang
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam build --beta-features
 
-deploy: ## Deploy to AWS with SAM (see README: Deploy to AWS)
-	sam deploy
+deploy: venv ## Deploy to AWS with SAM (README: Deploying to AWS); `make deploy GUIDED=1` the first time
+	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam deploy $(if $(GUIDED),--guided,)
 
 clean:
 	$(CARGO) clean

@@ -1,8 +1,8 @@
 //! Test harness: a moto server per test, the platform served over HTTP against it, and helpers
 //! to send signed GitHub deliveries and to look at what happened in the emulator.
 //!
-//! The emulator is found at `EPHEMERA_MOTO_SERVER`, else `.venv/bin/moto_server` in the
-//! workspace (`make venv` installs it; `make test` does so first).
+//! The emulator is `tools/emulator.py` run by the workspace's `.venv` (`make venv` installs
+//! it; `make test` does so first); `EPHEMERA_VENV` names another venv.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -34,7 +34,19 @@ pub mod fixtures {
     pub const HEAD_SYNCHRONIZED: &str = "b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f80";
 }
 
-/// A moto server on a free loopback port, stopped when dropped.
+/// A program from the project's Python venv (`make venv`).
+pub fn venv_bin(name: &str) -> PathBuf {
+    let venv = std::env::var("EPHEMERA_VENV").map(PathBuf::from).unwrap_or_else(|_| workspace_root().join(".venv"));
+    venv.join("bin").join(name)
+}
+
+/// The workspace's root folder.
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The emulator (`tools/emulator.py`: moto server, DynamoDB serialized) on a free loopback
+/// port, stopped when dropped.
 pub struct Emulator {
     child: Child,
     pub endpoint: String,
@@ -42,14 +54,14 @@ pub struct Emulator {
 
 impl Emulator {
     pub fn start() -> anyhow::Result<Self> {
-        let bin = std::env::var("EPHEMERA_MOTO_SERVER")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/moto_server"));
-        if !bin.exists() {
-            bail!("no emulator at {}: run `make venv` (make test does) or set EPHEMERA_MOTO_SERVER", bin.display());
+        let python = venv_bin("python");
+        if !python.exists() {
+            bail!("no emulator venv at {}: run `make venv` (make test does)", python.display());
         }
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let child = Command::new(&bin)
+        let bin = workspace_root().join("tools/emulator.py");
+        let child = Command::new(&python)
+            .arg(&bin)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

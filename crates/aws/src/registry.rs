@@ -199,8 +199,10 @@ impl Registry for DynamoRegistry {
                 tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
                 continue;
             }
-            // Which condition failed: the delivery was seen, or the environment is ahead (or another's).
-            if self.delivery_seen(delivery).await? {
+            // Which condition failed: item 0 is the delivery mark, item 1 the environment.
+            let failed = |i: usize| reasons.get(i).is_some_and(|c| c == "ConditionalCheckFailed");
+            let seen = if reasons.is_empty() { self.delivery_seen(delivery).await? } else { failed(0) };
+            if seen {
                 return Ok(ChangeOutcome::Duplicate);
             }
             if let Some(existing) = self.get(&change.name).await? {

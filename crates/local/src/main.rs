@@ -94,13 +94,14 @@ async fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts moto server from the project's venv (or `EPHEMERA_MOTO_SERVER`) on
-/// `EPHEMERA_EMULATOR_PORT` (default 5050); returns it with its URL.
+/// Starts the emulator (`tools/emulator.py`, moto server, with the venv in `EPHEMERA_VENV`,
+/// default `.venv`) on `EPHEMERA_EMULATOR_PORT` (default 5050); returns it with its URL.
 async fn start_emulator() -> anyhow::Result<(tokio::process::Child, String)> {
-    let bin = std::env::var("EPHEMERA_MOTO_SERVER").unwrap_or_else(|_| ".venv/bin/moto_server".into());
+    let venv = std::env::var("EPHEMERA_VENV").unwrap_or_else(|_| ".venv".into());
+    let bin = format!("{venv}/bin/python");
     let port = emulator_port();
     let child = tokio::process::Command::new(&bin)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .args(["tools/emulator.py", "-H", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
