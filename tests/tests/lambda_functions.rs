@@ -26,7 +26,8 @@ async fn emulator_and_clients() -> (Emulator, ephemera_app::Config, Clients) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_function_answers_an_api_gateway_http_api_event() {
     let (_emulator, config, clients) = emulator_and_clients().await;
-    let intake = platform::intake(&config, &clients).unwrap();
+    let secrets = platform::webhook_secrets(&config, &clients).await.unwrap();
+    let intake = platform::intake(&config, &clients, secrets);
     let app = ephemera_http::router(ephemera_http::AppState { intake: Arc::new(intake) });
 
     let request =
@@ -52,7 +53,8 @@ async fn webhook_function_answers_an_api_gateway_http_api_event() {
 async fn provisioner_function_reconciles_an_sqs_batch_and_reports_only_retryable_failures() {
     let (_emulator, config, clients) = emulator_and_clients().await;
     // The environment the sample message names, recorded as the webhook would.
-    let intake = platform::intake(&config, &clients).unwrap();
+    let secrets = platform::webhook_secrets(&config, &clients).await.unwrap();
+    let intake = platform::intake(&config, &clients, secrets);
     let signature = ephemera_tests::sign(ephemera_tests::SECRET.as_bytes(), OPENED);
     intake
         .handle(Delivery {
@@ -89,4 +91,56 @@ async fn provisioner_function_reconciles_an_sqs_batch_and_reports_only_retryable
     let response = provisioner::handle_batch(provisioner, batch).await;
     assert_eq!(response.batch_item_failures.len(), 1);
     assert_eq!(response.batch_item_failures[0].item_identifier, "059f36b4-87a3-44ab-83d2-661975830a7d");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cloudformation_status_change_wakes_the_provisioner_for_that_environment() {
+    const STACK_STATUS: &[u8] = include_bytes!("../../events/eventbridge/stack-status-change.json");
+    let (_emulator, config, clients) = emulator_and_clients().await;
+    let secrets = platform::webhook_secrets(&config, &clients).await.unwrap();
+    let signature = ephemera_tests::sign(ephemera_tests::SECRET.as_bytes(), OPENED);
+    let delivery = Delivery {
+        event: Some("pull_request"),
+        id: Some("d-1"),
+        signature: Some(&signature),
+        body: OPENED,
+        form_encoded: false,
+    };
+    platform::intake(&config, &clients, secrets).handle(delivery).await.unwrap();
+
+    // The status change, as the work queue delivers it (the rule on the default bus targets it).
+    let mut batch: aws_lambda_events::sqs::SqsEvent = serde_json::from_slice(SQS_BATCH).unwrap();
+    batch.records[0].body = Some(String::from_utf8(STACK_STATUS.to_vec()).unwrap());
+    let provisioner = Arc::new(platform::provisioner(&config, &clients));
+    assert!(provisioner::handle_batch(provisioner, batch).await.batch_item_failures.is_empty());
+
+    let registry = ephemera_aws::DynamoRegistry::new(clients.dynamodb.clone(), &config.table);
+    let env = registry.get(&EnvironmentName::parse(ENVIRONMENT).unwrap()).await.unwrap().unwrap();
+    assert_eq!(env.status, Status::Ready);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_secret_can_come_from_secrets_manager_during_rotation() {
+    let (_emulator, _, clients) = emulator_and_clients().await;
+    let secret = clients
+        .secretsmanager
+        .create_secret()
+        .name("github-webhook")
+        .secret_string(r#"{"current":"new-secret","previous":"test-webhook-secret"}"#)
+        .send()
+        .await
+        .unwrap();
+    let config = ephemera_app::Config::from_lookup(|k| {
+        (k == "EPHEMERA_GITHUB_WEBHOOK_SECRET_ARN").then(|| secret.arn().unwrap().to_owned())
+    })
+    .unwrap();
+    let secrets = platform::webhook_secrets(&config, &clients).await.unwrap();
+    for key in ["new-secret", "test-webhook-secret"] {
+        assert!(secrets.verify(OPENED, Some(&ephemera_tests::sign(key.as_bytes(), OPENED))).is_ok(), "{key}");
+    }
+    assert!(secrets.verify(OPENED, Some(&ephemera_tests::sign(b"old-old", OPENED))).is_err());
+
+    let missing = ephemera_app::Config::from_lookup(|_| None).unwrap();
+    let err = platform::webhook_secrets(&missing, &clients).await.unwrap_err().to_string();
+    assert!(err.contains("EPHEMERA_GITHUB_WEBHOOK_SECRET"), "{err}");
 }

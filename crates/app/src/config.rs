@@ -25,6 +25,8 @@ pub struct Config {
     pub bucket: String,
     /// `EPHEMERA_GITHUB_WEBHOOK_SECRET` (and `..._PREVIOUS` while rotating).
     pub webhook_secrets: Option<WebhookSecrets>,
+    /// `EPHEMERA_GITHUB_WEBHOOK_SECRET_ARN`: where to read them instead (Secrets Manager).
+    pub webhook_secret_arn: Option<String>,
     /// `EPHEMERA_ALLOWED_REPOSITORIES`: comma-separated `owner/repo`; empty means all.
     pub allowed_repositories: Vec<String>,
     /// `EPHEMERA_DEPLOY_FORKS`: deploy pull requests from forks (default false).
@@ -35,6 +37,8 @@ pub struct Config {
     pub expiry: ExpiryPolicy,
     /// `EPHEMERA_STACK_ROLE_ARN`: the CloudFormation service role for environment stacks.
     pub stack_role_arn: Option<String>,
+    /// `EPHEMERA_ROLE_BOUNDARY_ARN`: permissions boundary put on every IAM role an environment creates.
+    pub role_boundary_arn: Option<String>,
     /// `EPHEMERA_STACK_WAIT_SECONDS` (default 600): how long one reconcile waits on a stack.
     pub stack_wait: Duration,
     /// `EPHEMERA_STACK_POLL_MILLIS` (default 3000): how often it looks while waiting.
@@ -94,6 +98,7 @@ impl Config {
             bus: text("EPHEMERA_BUS", "ephemera"),
             bucket: text("EPHEMERA_BUCKET", "ephemera-artifacts"),
             webhook_secrets,
+            webhook_secret_arn: get("EPHEMERA_GITHUB_WEBHOOK_SECRET_ARN"),
             allowed_repositories,
             deploy_forks: flag("EPHEMERA_DEPLOY_FORKS")?,
             cost_tags,
@@ -102,14 +107,10 @@ impl Config {
                 dev_ttl: chrono::Duration::hours(number("EPHEMERA_DEV_TTL_HOURS", 8)? as i64),
             },
             stack_role_arn: get("EPHEMERA_STACK_ROLE_ARN"),
+            role_boundary_arn: get("EPHEMERA_ROLE_BOUNDARY_ARN"),
             stack_wait: Duration::from_secs(number("EPHEMERA_STACK_WAIT_SECONDS", 600)?),
             stack_poll: Duration::from_millis(number("EPHEMERA_STACK_POLL_MILLIS", 3000)?),
         })
-    }
-
-    /// The webhook secrets, required by the functions that receive webhooks.
-    pub fn require_webhook_secrets(&self) -> Result<WebhookSecrets, ConfigError> {
-        self.webhook_secrets.clone().ok_or(ConfigError::Missing("EPHEMERA_GITHUB_WEBHOOK_SECRET"))
     }
 }
 
@@ -130,8 +131,7 @@ mod tests {
         assert_eq!(c.expiry, ExpiryPolicy::default());
         assert!(!c.deploy_forks);
         assert!(c.allowed_repositories.is_empty());
-        let err = c.require_webhook_secrets().unwrap_err().to_string();
-        assert!(err.contains("EPHEMERA_GITHUB_WEBHOOK_SECRET"), "{err}");
+        assert!(c.webhook_secrets.is_none() && c.webhook_secret_arn.is_none());
     }
 
     #[test]
@@ -160,6 +160,6 @@ mod tests {
         assert_eq!(c.allowed_repositories, vec!["acme/todo-app", "acme/web"]);
         assert_eq!(c.cost_tags.get("CostCenter"), Some("platform"));
         assert!(c.deploy_forks);
-        assert!(c.require_webhook_secrets().is_ok());
+        assert!(c.webhook_secrets.is_some());
     }
 }

@@ -80,8 +80,10 @@ struct Envelope {
     #[serde(rename = "detail-type")]
     detail_type: String,
     source: String,
-    detail: EnvironmentDetail,
+    detail: serde_json::Value,
 }
+
+pub const CLOUDFORMATION_SOURCE: &str = "aws.cloudformation";
 
 #[derive(Debug, thiserror::Error)]
 pub enum EnvelopeError {
@@ -89,6 +91,8 @@ pub enum EnvelopeError {
     Malformed(#[from] serde_json::Error),
     #[error("event from source {0:?} is not Ephemera's")]
     ForeignSource(String),
+    #[error("CloudFormation event about {0:?}, which is not an Ephemera stack")]
+    ForeignStack(String),
 }
 
 /// Reads the platform event out of an EventBridge envelope (the body SQS delivers).
@@ -97,7 +101,24 @@ pub fn parse_envelope(body: &str) -> Result<PlatformEvent, EnvelopeError> {
     if env.source != SOURCE {
         return Err(EnvelopeError::ForeignSource(env.source));
     }
-    Ok(PlatformEvent { detail_type: env.detail_type, detail: env.detail })
+    Ok(PlatformEvent { detail_type: env.detail_type, detail: serde_json::from_value(env.detail)? })
+}
+
+/// The environment a work-queue message is about: an Ephemera event, or a CloudFormation
+/// "Stack Status Change" event for one of the platform's stacks.
+pub fn environment_of(body: &str) -> Result<EnvironmentName, EnvelopeError> {
+    let env: Envelope = serde_json::from_str(body)?;
+    match env.source.as_str() {
+        SOURCE => Ok(serde_json::from_value::<EnvironmentDetail>(env.detail)?.environment),
+        CLOUDFORMATION_SOURCE => {
+            // arn:aws:cloudformation:<region>:<account>:stack/<name>/<id>
+            let stack_id = env.detail.get("stack-id").and_then(|v| v.as_str()).unwrap_or_default();
+            let name = stack_id.split(":stack/").nth(1).and_then(|rest| rest.split('/').next()).unwrap_or_default();
+            ephemera_domain::StackName::environment(name)
+                .ok_or_else(|| EnvelopeError::ForeignStack(stack_id.to_owned()))
+        }
+        other => Err(EnvelopeError::ForeignSource(other.to_owned())),
+    }
 }
 
 #[cfg(test)]
@@ -113,6 +134,15 @@ mod tests {
         assert_eq!(event.detail_type, REQUESTED);
         assert_eq!(event.detail.desired, Desired::Up);
         assert_eq!(event.detail.generation, 1);
+    }
+
+    #[test]
+    fn reads_cloudformation_status_changes_for_our_stacks_only() {
+        let event =
+            std::str::from_utf8(include_bytes!("../../../events/eventbridge/stack-status-change.json")).unwrap();
+        assert_eq!(environment_of(event).unwrap().as_str(), "pr-7-acme-todo-app-6acfdc9491");
+        let foreign = event.replace("stack/ephemera-pr-7-acme-todo-app-6acfdc9491", "stack/payments-prod");
+        assert!(matches!(environment_of(&foreign), Err(EnvelopeError::ForeignStack(_))));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use ephemera_domain::{Environment, EnvironmentName, Status, TagSet};
 use tracing::{info, instrument, warn};
 
 use crate::clock::Clock;
-use crate::events::{parse_envelope, EnvelopeError, PlatformEvent};
+use crate::events::{environment_of, EnvelopeError, PlatformEvent};
 use crate::ports::{
     EventBus, ObjectStore, PortError, Progress, Registry, StackRequest, StackView, Stacks, UpdateOutcome,
 };
@@ -24,6 +24,8 @@ pub struct ProvisionerSettings {
     pub bucket: String,
     pub cost_tags: TagSet,
     pub role_arn: Option<String>,
+    /// Put on every IAM role an environment's template creates.
+    pub role_boundary_arn: Option<String>,
     /// How long one reconcile waits for a stack operation before handing back (retryable).
     pub wait: Duration,
     pub poll: Duration,
@@ -83,10 +85,10 @@ impl Provisioner {
         Self { registry, stacks, store, bus, clock, settings }
     }
 
-    /// Handles one work-queue message (an EventBridge event as SQS delivers it).
+    /// Handles one work-queue message: an Ephemera event, or a CloudFormation status change of
+    /// one of the platform's stacks (an EventBridge event as SQS delivers it).
     pub async fn handle_message(&self, body: &str) -> Result<Outcome, ProvisionError> {
-        let event = parse_envelope(body)?;
-        self.reconcile(&event.detail.environment).await
+        self.reconcile(&environment_of(body)?).await
     }
 
     /// Brings `name`'s stack to its desired state, or as far as the wait allows.
@@ -239,7 +241,8 @@ impl Provisioner {
             ("ExpiresAt", tags.get(ephemera_domain::tags::EXPIRES_AT).unwrap_or_default().to_owned()),
             ("ApiKeyExpires", api_key_expiry(env.expires_at, self.clock.now()).to_string()),
         ];
-        let rendered = render(&source, tags, &known).map_err(|e: TemplateError| format!("blueprint {key}: {e}"))?;
+        let rendered = render(&source, tags, &known, self.settings.role_boundary_arn.as_deref())
+            .map_err(|e: TemplateError| format!("blueprint {key}: {e}"))?;
         info!(blueprint = %key, tagged = rendered.tagged, "rendered blueprint");
         Ok(StackRequest {
             name: env.stack_name(),

@@ -59,8 +59,14 @@ pub struct Rendered {
 }
 
 /// Renders `source`, tagging each resource with `tags`, passing the values in `known` for the
-/// parameters the template declares.
-pub fn render(source: &str, tags: &TagSet, known: &[(&str, String)]) -> Result<Rendered, TemplateError> {
+/// parameters the template declares, and putting `boundary` (a managed policy ARN) on every
+/// IAM role as its permissions boundary.
+pub fn render(
+    source: &str,
+    tags: &TagSet,
+    known: &[(&str, String)],
+    boundary: Option<&str>,
+) -> Result<Rendered, TemplateError> {
     let yaml: Yaml = serde_yaml_ng::from_str(source).map_err(|e| TemplateError::Syntax(e.to_string()))?;
     let mut doc = to_json(yaml);
     let declared: Vec<String> =
@@ -70,6 +76,9 @@ pub fn render(source: &str, tags: &TagSet, known: &[(&str, String)]) -> Result<R
     for resource in resources.values_mut() {
         if tag_resource(resource, tags) {
             tagged += 1;
+        }
+        if let Some(arn) = boundary {
+            bound_role(resource, arn);
         }
     }
     let parameters = known
@@ -115,6 +124,20 @@ fn tag_resource(resource: &mut Json, tags: &TagSet) -> bool {
         }
         // An intrinsic function or something unexpected: left as the author wrote it.
         _ => false,
+    }
+}
+
+/// A role's boundary is the platform's, whatever the template said.
+fn bound_role(resource: &mut Json, boundary: &str) {
+    if resource.get("Type").and_then(Json::as_str) != Some("AWS::IAM::Role") {
+        return;
+    }
+    if let Some(props) = resource
+        .as_object_mut()
+        .map(|r| r.entry("Properties").or_insert_with(|| json!({})))
+        .and_then(Json::as_object_mut)
+    {
+        props.insert("PermissionsBoundary".into(), json!(boundary));
     }
 }
 
@@ -206,7 +229,7 @@ Outputs:
 
     #[test]
     fn tags_every_taggable_resource_and_overrides_spoofed_values() {
-        let r = render(SAMPLE, &tags(), &[("EnvironmentName", "pr-1".into()), ("Unused", "x".into())]).unwrap();
+        let r = render(SAMPLE, &tags(), &[("EnvironmentName", "pr-1".into()), ("Unused", "x".into())], None).unwrap();
         assert_eq!(r.tagged, 3);
         let doc: Json = serde_json::from_str(&r.body).unwrap();
         let table_tags = doc["Resources"]["Table"]["Properties"]["Tags"].as_array().unwrap();
@@ -221,7 +244,7 @@ Outputs:
 
     #[test]
     fn short_form_intrinsics_become_long_form() {
-        let r = render(SAMPLE, &TagSet::default(), &[]).unwrap();
+        let r = render(SAMPLE, &TagSet::default(), &[], None).unwrap();
         let doc: Json = serde_json::from_str(&r.body).unwrap();
         assert_eq!(doc["Resources"]["Table"]["Properties"]["TableName"], json!({"Fn::Sub": "${AWS::StackName}-todo"}));
         assert_eq!(doc["Resources"]["Param"]["Properties"]["Value"], json!({"Fn::GetAtt": ["Table", "Arn"]}));
@@ -232,7 +255,16 @@ Outputs:
 
     #[test]
     fn rejects_garbage_and_templates_without_resources() {
-        assert!(matches!(render("a: [", &TagSet::default(), &[]), Err(TemplateError::Syntax(_))));
-        assert_eq!(render("Outputs: {}", &TagSet::default(), &[]), Err(TemplateError::NoResources));
+        assert!(matches!(render("a: [", &TagSet::default(), &[], None), Err(TemplateError::Syntax(_))));
+        assert_eq!(render("Outputs: {}", &TagSet::default(), &[], None), Err(TemplateError::NoResources));
+    }
+
+    #[test]
+    fn every_role_gets_the_platform_boundary_even_if_the_template_names_another() {
+        let src = "Resources:\n  R:\n    Type: AWS::IAM::Role\n    Properties: { PermissionsBoundary: arn:aws:iam::1:policy/admin }\n  T:\n    Type: AWS::SQS::Queue\n";
+        let r = render(src, &TagSet::default(), &[], Some("arn:aws:iam::1:policy/boundary")).unwrap();
+        let doc: Json = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(doc["Resources"]["R"]["Properties"]["PermissionsBoundary"], "arn:aws:iam::1:policy/boundary");
+        assert!(doc["Resources"]["T"]["Properties"].get("PermissionsBoundary").is_none());
     }
 }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod platform;
 pub mod queue;
 pub mod registry;
+pub mod secrets;
 pub mod stacks;
 pub mod store;
 
@@ -35,6 +36,7 @@ pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub eventbridge: aws_sdk_eventbridge::Client,
     pub s3: aws_sdk_s3::Client,
+    pub secretsmanager: aws_sdk_secretsmanager::Client,
     pub sqs: aws_sdk_sqs::Client,
 }
 
@@ -47,6 +49,7 @@ impl Clients {
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             eventbridge: aws_sdk_eventbridge::Client::new(config),
             s3: aws_sdk_s3::Client::from_conf(s3),
+            secretsmanager: aws_sdk_secretsmanager::Client::new(config),
             sqs: aws_sdk_sqs::Client::new(config),
         }
     }

@@ -5,22 +5,45 @@ use std::sync::Arc;
 use ephemera_app::intake::{Intake, IntakeSettings};
 use ephemera_app::provisioner::{Provisioner, ProvisionerSettings};
 use ephemera_app::{Clock, Config, ConfigError, SystemClock};
+use ephemera_github::WebhookSecrets;
 
 use crate::{Clients, CloudFormationStacks, DynamoRegistry, EventBridgeBus, S3Store};
 
-/// The webhook intake (needs `EPHEMERA_GITHUB_WEBHOOK_SECRET`).
-pub fn intake(config: &Config, clients: &Clients) -> Result<Intake, ConfigError> {
-    Ok(Intake::new(
+/// The webhook secrets: `EPHEMERA_GITHUB_WEBHOOK_SECRET` if set, else read from the Secrets
+/// Manager secret `EPHEMERA_GITHUB_WEBHOOK_SECRET_ARN` names.
+pub async fn webhook_secrets(config: &Config, clients: &Clients) -> Result<WebhookSecrets, StartupError> {
+    if let Some(s) = &config.webhook_secrets {
+        return Ok(s.clone());
+    }
+    match &config.webhook_secret_arn {
+        Some(arn) => Ok(crate::secrets::webhook_secrets(&clients.secretsmanager, arn).await?),
+        None => {
+            Err(ConfigError::Missing("EPHEMERA_GITHUB_WEBHOOK_SECRET (or EPHEMERA_GITHUB_WEBHOOK_SECRET_ARN)").into())
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Aws(#[from] ephemera_app::PortError),
+}
+
+/// The webhook intake, with its secrets (see [`webhook_secrets`]).
+pub fn intake(config: &Config, clients: &Clients, secrets: WebhookSecrets) -> Intake {
+    Intake::new(
         Arc::new(DynamoRegistry::new(clients.dynamodb.clone(), &config.table)),
         Arc::new(EventBridgeBus::new(clients.eventbridge.clone(), &config.bus)),
         clock(),
         IntakeSettings {
-            secrets: config.require_webhook_secrets()?,
+            secrets,
             allowed_repositories: config.allowed_repositories.clone(),
             deploy_forks: config.deploy_forks,
             expiry: config.expiry,
         },
-    ))
+    )
 }
 
 pub fn provisioner(config: &Config, clients: &Clients) -> Provisioner {
@@ -34,6 +57,7 @@ pub fn provisioner(config: &Config, clients: &Clients) -> Provisioner {
             bucket: config.bucket.clone(),
             cost_tags: config.cost_tags.clone(),
             role_arn: config.stack_role_arn.clone(),
+            role_boundary_arn: config.role_boundary_arn.clone(),
             wait: config.stack_wait,
             poll: config.stack_poll,
         },

@@ -70,7 +70,8 @@ pub async fn start(
     work_queue: &str,
 ) -> anyhow::Result<Running> {
     let queue_url = prepare(config, clients, work_queue).await?;
-    let intake = platform::intake(config, clients)?;
+    let secrets = platform::webhook_secrets(config, clients).await?;
+    let intake = platform::intake(config, clients, secrets);
     let provisioner = Arc::new(platform::provisioner(config, clients));
     let (shutdown, stopped) = watch::channel(false);
 

@@ -11,6 +11,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     platform::init_tracing(true);
     let config = Config::from_env()?;
     let clients = Clients::new(&sdk_config().await);
-    let intake = platform::intake(&config, &clients)?;
+    let secrets = platform::webhook_secrets(&config, &clients).await?;
+    let intake = platform::intake(&config, &clients, secrets);
     lambda_http::run(router(AppState { intake: Arc::new(intake) })).await
 }
