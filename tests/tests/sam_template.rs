@@ -1,0 +1,163 @@
+//! `template.yaml` expanded by the SAM translator (offline) and deployed into the emulator.
+//!
+//! Where the emulator differs from AWS: it skips the HTTP API (ApiGatewayV2) resources, so the
+//! URL outputs keep their `${HttpApi}` placeholder there; it does not run the functions, so
+//! their code objects are placeholders; and it ignores a table's TTL and a bucket's versioning
+//! settings, which are checked in the expanded template instead. The rest is created for real.
+
+use std::process::Command;
+
+use aws_sdk_cloudformation::types::{Capability, Parameter};
+use ephemera_aws::{emulator_config, Clients};
+use ephemera_tests::{init_logs, venv_bin, workspace_root, Emulator, REGION};
+
+const CODE_BUCKET: &str = "sam-code";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sam_template_deploys_into_the_emulator() {
+    init_logs();
+    let emulator = Emulator::start().unwrap();
+    let clients = Clients::new(&emulator_config(&emulator.endpoint, REGION).await);
+
+    let expanded = expand();
+    assert!(expanded.get("Transform").is_none(), "fully expanded");
+
+    // What `sam package` would have uploaded.
+    clients.s3.create_bucket().bucket(CODE_BUCKET).send().await.unwrap();
+    for (id, r) in expanded["Resources"].as_object().unwrap() {
+        if r["Type"] == "AWS::Lambda::Function" {
+            let body = b"placeholder: the emulator does not run functions".to_vec();
+            clients
+                .s3
+                .put_object()
+                .bucket(CODE_BUCKET)
+                .key(format!("{id}.zip"))
+                .body(body.into())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    let secret =
+        clients.secretsmanager.create_secret().name("github-webhook").secret_string("s3cret").send().await.unwrap();
+
+    clients
+        .cloudformation
+        .create_stack()
+        .stack_name("ephemera")
+        .template_body(expanded.to_string())
+        .parameters(
+            Parameter::builder().parameter_key("WebhookSecretArn").parameter_value(secret.arn().unwrap()).build(),
+        )
+        .capabilities(Capability::CapabilityIam)
+        .capabilities(Capability::CapabilityNamedIam)
+        .send()
+        .await
+        .expect("create stack");
+    let stack = clients.cloudformation.describe_stacks().stack_name("ephemera").send().await.unwrap();
+    let stack = &stack.stacks()[0];
+    assert_eq!(stack.stack_status().unwrap().as_str(), "CREATE_COMPLETE", "{:?}", stack.stack_status_reason());
+    let output = |key: &str| {
+        stack.outputs().iter().find(|o| o.output_key() == Some(key)).and_then(|o| o.output_value()).unwrap().to_owned()
+    };
+
+    // The registry table, with the key schema, index and TTL the code uses.
+    let table = clients.dynamodb.describe_table().table_name(output("RegistryTable")).send().await.unwrap();
+    let table = table.table().unwrap();
+    let keys: Vec<&str> = table.key_schema().iter().map(|k| k.attribute_name()).collect();
+    assert_eq!(keys, ["pk", "sk"]);
+    assert_eq!(table.global_secondary_indexes()[0].index_name(), Some(ephemera_aws::registry::KIND_INDEX));
+    // The emulator does not apply TimeToLiveSpecification from CloudFormation (AWS does), so
+    // the template's own declaration is what is checked.
+    let ttl = &expanded["Resources"]["Registry"]["Properties"]["TimeToLiveSpecification"];
+    assert_eq!((ttl["AttributeName"].as_str(), ttl["Enabled"].as_bool()), (Some("ttl"), Some(true)));
+
+    // The bus, and the rule that feeds the work queue from it.
+    let bus = output("BusName");
+    clients.eventbridge.describe_event_bus().name(&bus).send().await.expect("bus exists");
+    let rules = clients.eventbridge.list_rules().event_bus_name(&bus).send().await.unwrap();
+    assert_eq!(rules.rules().len(), 1);
+
+    // Both queues, the work queue redriving to the dead-letter queue.
+    for key in ["WorkQueueUrl", "DeadLetterQueueUrl"] {
+        let name = output(key).rsplit('/').next().unwrap().to_owned();
+        clients.sqs.get_queue_url().queue_name(name).send().await.unwrap_or_else(|e| panic!("{key}: {e}"));
+    }
+    let work = output("WorkQueueUrl").rsplit('/').next().unwrap().to_owned();
+    let work_url = clients.sqs.get_queue_url().queue_name(work).send().await.unwrap().queue_url.unwrap();
+    let attrs = clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(work_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy)
+        .send()
+        .await
+        .unwrap();
+    assert!(attrs.attributes().unwrap().values().any(|v| v.contains("DeadLetterQueue")));
+
+    // The artifacts bucket. The emulator does not apply VersioningConfiguration from
+    // CloudFormation (AWS does), so versioning is checked in the template.
+    clients.s3.head_bucket().bucket(output("ArtifactsBucketName")).send().await.expect("bucket exists");
+    let props = &expanded["Resources"]["ArtifactsBucket"]["Properties"];
+    assert_eq!(props["VersioningConfiguration"]["Status"], "Enabled");
+    assert_eq!(props["PublicAccessBlockConfiguration"]["RestrictPublicBuckets"], true);
+}
+
+/// Every IAM statement in the template (expanded, so SAM's generated roles are included) names
+/// its actions, with no wildcards, and no Allow statement grants on every resource.
+#[test]
+fn every_iam_statement_names_specific_actions_on_scoped_resources() {
+    let expanded = expand();
+    let mut statements = Vec::new();
+    collect_statements(&expanded["Resources"], &mut statements);
+    assert!(statements.len() > 15, "found the IAM statements ({})", statements.len());
+    for st in statements {
+        assert!(st.get("NotAction").is_none() && st.get("NotResource").is_none(), "{st}");
+        let actions = as_list(&st["Action"]);
+        assert!(!actions.is_empty(), "{st}");
+        for a in actions {
+            let a = a.as_str().unwrap_or_else(|| panic!("action is a string: {st}"));
+            assert!(!a.contains('*'), "wildcard action {a:?} in {st}");
+        }
+        if st["Effect"] == "Allow" && st.get("Principal").is_none() {
+            for r in as_list(&st["Resource"]) {
+                assert_ne!(r, "*", "Allow on every resource: {st}");
+            }
+        }
+    }
+}
+
+fn as_list(v: &serde_json::Value) -> Vec<serde_json::Value> {
+    match v {
+        serde_json::Value::Array(a) => a.clone(),
+        serde_json::Value::Null => vec![],
+        other => vec![other.clone()],
+    }
+}
+
+fn collect_statements(v: &serde_json::Value, out: &mut Vec<serde_json::Value>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, child) in m {
+                if k == "Statement" {
+                    out.extend(as_list(child));
+                } else {
+                    collect_statements(child, out);
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|c| collect_statements(c, out)),
+        _ => {}
+    }
+}
+
+fn expand() -> serde_json::Value {
+    let out = Command::new(venv_bin("python"))
+        .arg(workspace_root().join("tools/sam_expand.py"))
+        .arg(workspace_root().join("template.yaml"))
+        .arg(CODE_BUCKET)
+        .output()
+        .expect("the venv's python runs");
+    assert!(out.status.success(), "SAM translation failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
