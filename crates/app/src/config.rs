@@ -16,6 +16,25 @@ pub enum ConfigError {
 }
 
 #[derive(Debug, Clone)]
+pub struct ReaperConfig {
+    /// `EPHEMERA_REAPER_STUCK_MINUTES` (default 120): an operation in progress longer is stuck.
+    pub stuck_after: chrono::Duration,
+    /// `EPHEMERA_REAPER_GRACE_MINUTES` (default 10): a row claiming a vanished stack is retired after this.
+    pub grace: chrono::Duration,
+    /// `EPHEMERA_EXPIRY_NOTICE_HOURS` (default 24): notice is recorded this long before expiry.
+    pub notice_before: chrono::Duration,
+    /// `EPHEMERA_REAPER_ALLOWED_ACCOUNTS`, `EPHEMERA_REAPER_ALLOWED_REGIONS`: comma-separated; empty means any.
+    pub allowed_accounts: Vec<String>,
+    pub allowed_regions: Vec<String>,
+    /// `EPHEMERA_REAPER_CALLS_PER_SECOND` (default 5): mutating calls per second, at most.
+    pub calls_per_second: f64,
+    /// `EPHEMERA_PRICE_TABLE`: overrides of the cost table, `AWS::S3::Bucket=0.2,...`.
+    pub prices: ephemera_domain::cost::PriceTable,
+    /// `EPHEMERA_REAPER_REPAIR_WAIT_SECONDS` (default 60).
+    pub repair_wait: Duration,
+}
+
+#[derive(Debug, Clone)]
 pub struct Config {
     /// `EPHEMERA_TABLE`: the registry table.
     pub table: String,
@@ -39,6 +58,10 @@ pub struct Config {
     pub stack_role_arn: Option<String>,
     /// `EPHEMERA_ROLE_BOUNDARY_ARN`: permissions boundary put on every IAM role an environment creates.
     pub role_boundary_arn: Option<String>,
+    /// `EPHEMERA_PR_TTL_HOURS_BY_REPOSITORY`: `owner/repo=hours,...` overriding the PR TTL.
+    pub pr_ttl_by_repository: std::collections::HashMap<String, chrono::Duration>,
+    /// The reaper's settings (`EPHEMERA_REAPER_*`, `EPHEMERA_EXPIRY_NOTICE_HOURS`, `EPHEMERA_PRICE_TABLE`).
+    pub reaper: ReaperConfig,
     /// `EPHEMERA_STACK_WAIT_SECONDS` (default 600): how long one reconcile waits on a stack.
     pub stack_wait: Duration,
     /// `EPHEMERA_STACK_POLL_MILLIS` (default 3000): how often it looks while waiting.
@@ -93,7 +116,46 @@ impl Config {
         let cost_tags = TagSet::parse_cost_tags(&text("EPHEMERA_COST_TAGS", ""))
             .map_err(|e| ConfigError::Invalid { var: "EPHEMERA_COST_TAGS", message: e.to_string() })?;
 
+        let list = |k: &str| -> Vec<String> {
+            get(k)
+                .map(|v| v.split(',').map(|x| x.trim().to_owned()).filter(|x| !x.is_empty()).collect())
+                .unwrap_or_default()
+        };
+        let mut pr_ttl_by_repository = std::collections::HashMap::new();
+        for entry in list("EPHEMERA_PR_TTL_HOURS_BY_REPOSITORY") {
+            let bad = |m: String| ConfigError::Invalid { var: "EPHEMERA_PR_TTL_HOURS_BY_REPOSITORY", message: m };
+            let (repo, hours) =
+                entry.split_once('=').ok_or_else(|| bad(format!("{entry:?} is not owner/repo=hours")))?;
+            let repo = ephemera_domain::RepoName::parse(repo.trim()).map_err(|e| bad(e.to_string()))?;
+            let hours: i64 = hours
+                .trim()
+                .parse()
+                .ok()
+                .filter(|h| *h > 0)
+                .ok_or_else(|| bad(format!("{hours:?} is not a positive number of hours")))?;
+            pr_ttl_by_repository.insert(repo.canonical(), chrono::Duration::hours(hours));
+        }
+        let calls_per_second = match get("EPHEMERA_REAPER_CALLS_PER_SECOND") {
+            None => 5.0,
+            Some(v) => v.parse::<f64>().ok().filter(|x| x.is_finite() && *x > 0.0).ok_or(ConfigError::Invalid {
+                var: "EPHEMERA_REAPER_CALLS_PER_SECOND",
+                message: format!("expected a positive number, got {v:?}"),
+            })?,
+        };
+        let reaper = ReaperConfig {
+            stuck_after: chrono::Duration::minutes(number("EPHEMERA_REAPER_STUCK_MINUTES", 120)? as i64),
+            grace: chrono::Duration::minutes(number("EPHEMERA_REAPER_GRACE_MINUTES", 10)? as i64),
+            notice_before: chrono::Duration::hours(number("EPHEMERA_EXPIRY_NOTICE_HOURS", 24)? as i64),
+            allowed_accounts: list("EPHEMERA_REAPER_ALLOWED_ACCOUNTS"),
+            allowed_regions: list("EPHEMERA_REAPER_ALLOWED_REGIONS"),
+            calls_per_second,
+            prices: ephemera_domain::cost::PriceTable::with_overrides(&text("EPHEMERA_PRICE_TABLE", ""))
+                .map_err(|m| ConfigError::Invalid { var: "EPHEMERA_PRICE_TABLE", message: m })?,
+            repair_wait: Duration::from_secs(number("EPHEMERA_REAPER_REPAIR_WAIT_SECONDS", 60)?),
+        };
         Ok(Self {
+            pr_ttl_by_repository,
+            reaper,
             table: text("EPHEMERA_TABLE", "ephemera"),
             bus: text("EPHEMERA_BUS", "ephemera"),
             bucket: text("EPHEMERA_BUCKET", "ephemera-artifacts"),
@@ -142,6 +204,10 @@ mod tests {
             ("EPHEMERA_DEPLOY_FORKS", "maybe"),
             ("EPHEMERA_COST_TAGS", "ephemera:kind=x"),
             ("EPHEMERA_ALLOWED_REPOSITORIES", "not-a-repo"),
+            ("EPHEMERA_PR_TTL_HOURS_BY_REPOSITORY", "acme/web"),
+            ("EPHEMERA_PR_TTL_HOURS_BY_REPOSITORY", "acme/web=-1"),
+            ("EPHEMERA_REAPER_CALLS_PER_SECOND", "fast"),
+            ("EPHEMERA_PRICE_TABLE", "AWS::S3::Bucket=free"),
         ] {
             let err = cfg(&[(var, value)]).unwrap_err().to_string();
             assert!(err.contains(var), "{err}");
@@ -155,8 +221,12 @@ mod tests {
             ("EPHEMERA_COST_TAGS", "CostCenter=platform"),
             ("EPHEMERA_DEPLOY_FORKS", "true"),
             ("EPHEMERA_GITHUB_WEBHOOK_SECRET", "s3cret"),
+            ("EPHEMERA_PR_TTL_HOURS_BY_REPOSITORY", "Acme/Web=48"),
+            ("EPHEMERA_REAPER_ALLOWED_REGIONS", "eu-west-1, us-east-1"),
         ])
         .unwrap();
+        assert_eq!(c.pr_ttl_by_repository.get("acme/web"), Some(&chrono::Duration::hours(48)));
+        assert_eq!(c.reaper.allowed_regions, vec!["eu-west-1", "us-east-1"]);
         assert_eq!(c.allowed_repositories, vec!["acme/todo-app", "acme/web"]);
         assert_eq!(c.cost_tags.get("CostCenter"), Some("platform"));
         assert!(c.deploy_forks);

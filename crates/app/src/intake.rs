@@ -68,6 +68,8 @@ pub struct IntakeSettings {
     pub allowed_repositories: Vec<String>,
     pub deploy_forks: bool,
     pub expiry: ExpiryPolicy,
+    /// Per-repository PR inactivity TTLs (lowercase `owner/repo`), overriding `expiry`.
+    pub pr_ttl_by_repository: std::collections::HashMap<String, chrono::Duration>,
 }
 
 pub struct Intake {
@@ -154,7 +156,7 @@ impl Intake {
             desired,
             order: EventOrder::new(activity.timestamp(), rank),
             // TTL runs from the last push, but never from a time already past.
-            expires_at: self.settings.expiry.expires_at(EnvironmentKind::Pr, activity.max(now)),
+            expires_at: self.expiry_for(&repo).expires_at(EnvironmentKind::Pr, activity.max(now)),
             at: now,
         };
         let outcome = self.registry.apply_change(delivery, &change).await?;
@@ -186,6 +188,13 @@ impl Intake {
                 "reason": "a later event for this pull request is already recorded",
             }))),
             ChangeOutcome::Conflict(msg) => Err(IntakeError::Conflict(msg)),
+        }
+    }
+
+    fn expiry_for(&self, repo: &RepoName) -> ExpiryPolicy {
+        match self.settings.pr_ttl_by_repository.get(&repo.canonical()) {
+            Some(ttl) => ExpiryPolicy { pr_inactivity: *ttl, ..self.settings.expiry },
+            None => self.settings.expiry,
         }
     }
 

@@ -13,6 +13,7 @@ pub mod events;
 pub mod intake;
 pub mod ports;
 pub mod provisioner;
+pub mod reaper;
 pub mod template;
 
 pub use clock::{Clock, SystemClock};

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use ephemera_domain::sweep::{ResourceInfo, StackInfo};
 use ephemera_domain::{
     Desired, Environment, EnvironmentKind, EnvironmentName, EventOrder, RepoName, StackName, Status, TagSet,
 };
@@ -92,6 +93,53 @@ pub trait Registry: Send + Sync {
         progress: &Progress,
         at: DateTime<Utc>,
     ) -> Result<bool, PortError>;
+    /// Every environment, all kinds.
+    async fn list(&self) -> Result<Vec<Environment>, PortError>;
+    /// Desired down with `reason`, as a new generation, if still at `generation`.
+    async fn request_down(
+        &self,
+        name: &EnvironmentName,
+        generation: u64,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, PortError>;
+    /// Desired down and already `DELETED` (nothing left in AWS), if still at `generation`.
+    async fn retire(
+        &self,
+        name: &EnvironmentName,
+        generation: u64,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, PortError>;
+    /// The environment's estimated cost: monthly run rate and accrued so far, in USD.
+    async fn record_cost(&self, name: &EnvironmentName, monthly_usd: f64, accrued_usd: f64) -> Result<(), PortError>;
+    /// Records, once per expiry, that the environment was noticed as expiring soon.
+    async fn record_notice(&self, name: &EnvironmentName, at: DateTime<Utc>) -> Result<bool, PortError>;
+}
+
+/// One resource of a stack.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StackResource {
+    pub logical_id: String,
+    pub resource_type: String,
+    pub physical_id: Option<String>,
+    pub status: String,
+}
+
+/// The Resource Groups Tagging API: what carries the platform's tags.
+#[async_trait]
+pub trait Inventory: Send + Sync {
+    /// Every resource tagged `ephemera:managed-by=ephemera`, following pagination.
+    async fn tagged(&self) -> Result<Vec<ResourceInfo>, PortError>;
+}
+
+/// Deleting resources outside CloudFormation (orphans, and what blocked a stack's deletion).
+#[async_trait]
+pub trait Cleaner: Send + Sync {
+    /// Deletes an emptied bucket; one that is gone already is fine.
+    async fn delete_bucket(&self, bucket: &str) -> Result<(), PortError>;
+    /// Deletes a table; one that is gone already is fine.
+    async fn delete_table(&self, table: &str) -> Result<(), PortError>;
 }
 
 /// A stack as CloudFormation describes it.
@@ -132,6 +180,11 @@ pub trait Stacks: Send + Sync {
     async fn delete(&self, name: &StackName, token: &str) -> Result<(), PortError>;
     /// Physical names of the stack's S3 buckets.
     async fn buckets(&self, name: &StackName) -> Result<Vec<String>, PortError>;
+    /// Every stack whose name starts with `ephemera-`, following pagination.
+    async fn list(&self) -> Result<Vec<StackInfo>, PortError>;
+    async fn resources(&self, name: &StackName) -> Result<Vec<StackResource>, PortError>;
+    /// Deletes the stack but keeps `retain` (logical ids), for a stack whose deletion failed.
+    async fn delete_retaining(&self, name: &StackName, token: &str, retain: &[String]) -> Result<(), PortError>;
 }
 
 /// S3.

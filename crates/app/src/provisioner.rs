@@ -164,7 +164,12 @@ impl Provisioner {
                         }
                         self.stacks.delete(&stack, &token("delete", &env)).await?;
                         taken.delete = true;
-                        Progress { status: Some(Status::Deleting), ..Default::default() }
+                        // Why it is going down (expired, say) stays on the row.
+                        Progress {
+                            status: Some(Status::Deleting),
+                            reason: env.status_reason.clone(),
+                            ..Default::default()
+                        }
                     }
                     Step::Wait => {
                         if tokio::time::Instant::now() >= deadline {
@@ -198,6 +203,8 @@ impl Provisioner {
         reason: Option<String>,
         view: Option<&StackView>,
     ) -> Result<bool, PortError> {
+        // A deletion keeps the reason it was requested with (the reaper's "expired", say).
+        let reason = reason.or_else(|| (status == Status::Deleted).then(|| env.status_reason.clone()).flatten());
         let outputs = view.map(|v| v.outputs.clone()).filter(|_| status == Status::Ready);
         let preview_url = outputs.as_ref().and_then(preview_url);
         let progress = Progress {

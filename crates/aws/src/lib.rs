@@ -6,6 +6,7 @@
 pub mod bootstrap;
 pub mod bus;
 pub mod error;
+pub mod inventory;
 pub mod platform;
 pub mod queue;
 pub mod registry;
@@ -36,6 +37,7 @@ pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub eventbridge: aws_sdk_eventbridge::Client,
     pub s3: aws_sdk_s3::Client,
+    pub tagging: aws_sdk_resourcegroupstagging::Client,
     pub secretsmanager: aws_sdk_secretsmanager::Client,
     pub sqs: aws_sdk_sqs::Client,
 }
@@ -50,6 +52,7 @@ impl Clients {
             eventbridge: aws_sdk_eventbridge::Client::new(config),
             s3: aws_sdk_s3::Client::from_conf(s3),
             secretsmanager: aws_sdk_secretsmanager::Client::new(config),
+            tagging: aws_sdk_resourcegroupstagging::Client::new(config),
             sqs: aws_sdk_sqs::Client::new(config),
         }
     }

@@ -7,6 +7,9 @@ use ephemera_app::provisioner::{Provisioner, ProvisionerSettings};
 use ephemera_app::{Clock, Config, ConfigError, SystemClock};
 use ephemera_github::WebhookSecrets;
 
+use ephemera_app::reaper::{Reaper, ReaperSettings};
+
+use crate::inventory::{DirectCleaner, TaggingInventory};
 use crate::{Clients, CloudFormationStacks, DynamoRegistry, EventBridgeBus, S3Store};
 
 /// The webhook secrets: `EPHEMERA_GITHUB_WEBHOOK_SECRET` if set, else read from the Secrets
@@ -42,6 +45,31 @@ pub fn intake(config: &Config, clients: &Clients, secrets: WebhookSecrets) -> In
             allowed_repositories: config.allowed_repositories.clone(),
             deploy_forks: config.deploy_forks,
             expiry: config.expiry,
+            pr_ttl_by_repository: config.pr_ttl_by_repository.clone(),
+        },
+    )
+}
+
+/// The reaper, with the clock it judges expiry by.
+pub fn reaper(config: &Config, clients: &Clients, clock: Arc<dyn Clock>) -> Reaper {
+    let r = &config.reaper;
+    Reaper::new(
+        Arc::new(DynamoRegistry::new(clients.dynamodb.clone(), &config.table)),
+        Arc::new(CloudFormationStacks::new(clients.cloudformation.clone())),
+        Arc::new(TaggingInventory::new(clients.tagging.clone())),
+        Arc::new(S3Store::new(clients.s3.clone())),
+        Arc::new(DirectCleaner::new(clients.s3.clone(), clients.dynamodb.clone())),
+        Arc::new(EventBridgeBus::new(clients.eventbridge.clone(), &config.bus)),
+        clock,
+        ReaperSettings {
+            stuck_after: r.stuck_after,
+            grace: r.grace,
+            notice_before: r.notice_before,
+            allowed_accounts: r.allowed_accounts.clone(),
+            allowed_regions: r.allowed_regions.clone(),
+            calls_per_second: r.calls_per_second,
+            prices: r.prices.clone(),
+            repair_wait: r.repair_wait,
         },
     )
 }
@@ -64,7 +92,7 @@ pub fn provisioner(config: &Config, clients: &Clients) -> Provisioner {
     )
 }
 
-fn clock() -> Arc<dyn Clock> {
+pub fn clock() -> Arc<dyn Clock> {
     Arc::new(SystemClock)
 }
 

@@ -61,6 +61,33 @@ impl DynamoRegistry {
         Ok(out.item.is_some())
     }
 
+    /// One conditional update; false when the condition does not hold.
+    async fn conditional(
+        &self,
+        name: &EnvironmentName,
+        update: &str,
+        condition: &str,
+        values: Vec<(&str, AV)>,
+        operation: &'static str,
+    ) -> Result<bool, PortError> {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(env_key(name)))
+            .update_expression(update)
+            .condition_expression(condition)
+            .set_expression_attribute_values(Some(values.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()));
+        if update.contains("#status") {
+            req = req.expression_attribute_names("#status", "status");
+        }
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if code(&e) == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(port_error(operation, e)),
+        }
+    }
+
     /// Every environment of one kind, following pagination.
     #[instrument(skip(self))]
     pub async fn list_kind(&self, kind: EnvironmentKind) -> Result<Vec<Environment>, PortError> {
@@ -162,7 +189,8 @@ impl Registry for DynamoRegistry {
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(env_key(&change.name)))
-            .update_expression(format!("SET {} REMOVE status_reason", sets.join(", ")))
+            // A new expiry gets its own notice.
+            .update_expression(format!("SET {} REMOVE status_reason, expiry_notice_at", sets.join(", ")))
             .condition_expression(condition)
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
@@ -354,6 +382,86 @@ impl Registry for DynamoRegistry {
             Err(e) => Err(port_error("record progress", e)),
         }
     }
+
+    async fn list(&self) -> Result<Vec<Environment>, PortError> {
+        let mut all = self.list_kind(EnvironmentKind::Pr).await?;
+        all.extend(self.list_kind(EnvironmentKind::Dev).await?);
+        Ok(all)
+    }
+
+    #[instrument(skip(self))]
+    async fn request_down(
+        &self,
+        name: &EnvironmentName,
+        generation: u64,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, PortError> {
+        self.conditional(
+            name,
+            "SET desired = :down, #status = :pending, status_reason = :reason, generation = :next, updated_at = :now",
+            "generation = :g",
+            vec![
+                (":down", s("down")),
+                (":pending", s(Status::Pending.as_str())),
+                (":reason", s(reason)),
+                (":next", n(generation + 1)),
+                (":now", ts(at)),
+                (":g", n(generation)),
+            ],
+            "request down",
+        )
+        .await
+    }
+
+    #[instrument(skip(self))]
+    async fn retire(
+        &self,
+        name: &EnvironmentName,
+        generation: u64,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, PortError> {
+        self.conditional(
+            name,
+            "SET desired = :down, #status = :deleted, status_reason = :reason, generation = :next, \
+             observed_generation = :next, updated_at = :now REMOVE preview_url",
+            "generation = :g",
+            vec![
+                (":down", s("down")),
+                (":deleted", s(Status::Deleted.as_str())),
+                (":reason", s(reason)),
+                (":next", n(generation + 1)),
+                (":now", ts(at)),
+                (":g", n(generation)),
+            ],
+            "retire",
+        )
+        .await
+    }
+
+    async fn record_cost(&self, name: &EnvironmentName, monthly_usd: f64, accrued_usd: f64) -> Result<(), PortError> {
+        self.conditional(
+            name,
+            "SET cost_monthly_usd = :m, cost_accrued_usd = :a",
+            "attribute_exists(pk)",
+            vec![(":m", n(monthly_usd)), (":a", n(accrued_usd))],
+            "record cost",
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn record_notice(&self, name: &EnvironmentName, at: DateTime<Utc>) -> Result<bool, PortError> {
+        self.conditional(
+            name,
+            "SET expiry_notice_at = :t",
+            "attribute_exists(pk) AND attribute_not_exists(expiry_notice_at)",
+            vec![(":t", ts(at))],
+            "record notice",
+        )
+        .await
+    }
 }
 
 fn truncate(s: &str, max: usize) -> &str {
@@ -399,8 +507,27 @@ pub fn from_item(item: &HashMap<String, AV>) -> Result<Environment, String> {
         outputs,
         preview_url: text("preview_url"),
         preserved: item.get("preserved").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+        cost_monthly_usd: item.get("cost_monthly_usd").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()),
+        cost_accrued_usd: item.get("cost_accrued_usd").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()),
+        expiry_notice_at: text("expiry_notice_at")
+            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.to_utc()),
         created_at: time("created_at")?,
         updated_at: time("updated_at")?,
         expires_at: time("expires_at")?,
     })
+}
+
+impl DynamoRegistry {
+    /// Pins (or unpins) an environment: the reaper never touches a preserved one.
+    pub async fn set_preserved(&self, name: &EnvironmentName, preserved: bool) -> Result<bool, PortError> {
+        self.conditional(
+            name,
+            "SET preserved = :p",
+            "attribute_exists(pk)",
+            vec![(":p", AV::Bool(preserved))],
+            "preserve",
+        )
+        .await
+    }
 }

@@ -3,8 +3,10 @@
 use async_trait::async_trait;
 use aws_sdk_cloudformation::types::{Capability, Parameter, Tag};
 use aws_sdk_cloudformation::Client;
-use ephemera_app::ports::{StackRequest, StackView, Stacks, UpdateOutcome};
+use ephemera_app::ports::{StackRequest, StackResource, StackView, Stacks, UpdateOutcome};
 use ephemera_app::PortError;
+use ephemera_domain::names::STACK_PREFIX;
+use ephemera_domain::sweep::StackInfo;
 use ephemera_domain::StackName;
 use tracing::instrument;
 
@@ -152,5 +154,63 @@ impl Stacks for CloudFormationStacks {
             }
         }
         Ok(out)
+    }
+
+    #[instrument(skip(self))]
+    async fn list(&self) -> Result<Vec<StackInfo>, PortError> {
+        let mut out = Vec::new();
+        let mut pages = self.client.describe_stacks().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| port_error("list stacks", e))?;
+            for st in page.stacks.unwrap_or_default() {
+                let name = st.stack_name.clone().unwrap_or_default();
+                if !name.starts_with(STACK_PREFIX) {
+                    continue;
+                }
+                let when = st.last_updated_time.or(st.creation_time);
+                let updated = when
+                    .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+                    .unwrap_or_else(chrono::Utc::now);
+                out.push(StackInfo {
+                    name,
+                    id: st.stack_id.unwrap_or_default(),
+                    status: st.stack_status.map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                    updated,
+                    tags: st.tags.unwrap_or_default().into_iter().filter_map(|t| Some((t.key?, t.value?))).collect(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    #[instrument(skip(self))]
+    async fn resources(&self, name: &StackName) -> Result<Vec<StackResource>, PortError> {
+        let mut out = Vec::new();
+        let mut pages = self.client.list_stack_resources().stack_name(name.as_str()).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| port_error("list stack resources", e))?;
+            for r in page.stack_resource_summaries.unwrap_or_default() {
+                out.push(StackResource {
+                    logical_id: r.logical_resource_id.unwrap_or_default(),
+                    resource_type: r.resource_type.unwrap_or_default(),
+                    physical_id: r.physical_resource_id,
+                    status: r.resource_status.map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    #[instrument(skip(self))]
+    async fn delete_retaining(&self, name: &StackName, token: &str, retain: &[String]) -> Result<(), PortError> {
+        self.client
+            .delete_stack()
+            .stack_name(name.as_str())
+            .client_request_token(token)
+            .set_retain_resources((!retain.is_empty()).then(|| retain.to_vec()))
+            .send()
+            .await
+            .map_err(|e| port_error("delete stack retaining resources", e))?;
+        Ok(())
     }
 }

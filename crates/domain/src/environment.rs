@@ -57,6 +57,11 @@ pub struct Environment {
     pub outputs: BTreeMap<String, String>,
     pub preview_url: Option<String>,
     pub preserved: bool,
+    /// Estimated run rate and cost so far (USD), as the reaper last computed them.
+    pub cost_monthly_usd: Option<f64>,
+    pub cost_accrued_usd: Option<f64>,
+    /// When the platform noticed the environment would expire soon (once per expiry).
+    pub expiry_notice_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
@@ -97,6 +102,9 @@ pub mod test_support {
             outputs: BTreeMap::new(),
             preview_url: None,
             preserved: false,
+            cost_monthly_usd: None,
+            cost_accrued_usd: None,
+            expiry_notice_at: None,
             created_at: at,
             updated_at: at,
             expires_at: at + chrono::Duration::days(7),

@@ -8,11 +8,13 @@
 //! - [`policy`] — expiry.
 //! - [`environment`] — the registry record.
 
+pub mod cost;
 pub mod environment;
 pub mod lifecycle;
 pub mod names;
 pub mod policy;
 pub mod reconcile;
+pub mod sweep;
 pub mod tags;
 
 pub use environment::{Environment, EnvironmentKind};

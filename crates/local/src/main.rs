@@ -4,6 +4,7 @@
 //!   names one, creates the platform's resources there, and serves.
 //! - `ephemera-local status`: environments in the registry and live stacks, at
 //!   `AWS_ENDPOINT_URL` (default: the emulator `serve` starts).
+//! - `ephemera-local reap [--dry-run] [--light]`: one sweep of the reaper there; prints its summary.
 
 use std::net::SocketAddr;
 use std::process::Stdio;
@@ -35,7 +36,19 @@ fn main() -> anyhow::Result<()> {
     match std::env::args().nth(1).as_deref() {
         None | Some("serve") => runtime.block_on(run()),
         Some("status") => runtime.block_on(status()),
-        Some(other) => bail!("unknown command {other:?}; expected `serve` or `status`"),
+        Some("reap") => {
+            let args: Vec<String> = std::env::args().skip(2).collect();
+            let mut opts = ephemera_app::reaper::SweepOptions::default();
+            for a in &args {
+                match a.as_str() {
+                    "--dry-run" => opts.dry_run = true,
+                    "--light" => opts.light = true,
+                    other => bail!("unknown option {other:?} for reap; expected --dry-run and/or --light"),
+                }
+            }
+            runtime.block_on(reap(opts))
+        }
+        Some(other) => bail!("unknown command {other:?}; expected `serve`, `status` or `reap`"),
     }
 }
 
@@ -46,6 +59,18 @@ async fn status() -> anyhow::Result<()> {
     let region = std::env::var("AWS_REGION").unwrap_or_default();
     let clients = Clients::new(&emulator_config(&endpoint, &region).await);
     print!("{}", ephemera_local::status(&config, &clients).await.with_context(|| format!("reading {endpoint}"))?);
+    Ok(())
+}
+
+/// One sweep of the reaper against the local emulator; prints the JSON summary.
+async fn reap(opts: ephemera_app::reaper::SweepOptions) -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    let endpoint =
+        std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| format!("http://127.0.0.1:{}", emulator_port()));
+    let region = std::env::var("AWS_REGION").unwrap_or_default();
+    let clients = Clients::new(&emulator_config(&endpoint, &region).await);
+    let summary = platform::reaper(&config, &clients, platform::clock()).sweep(opts).await?;
+    println!("{}", serde_json::to_string_pretty(&summary)?);
     Ok(())
 }
 

@@ -1,0 +1,489 @@
+//! The reaper's decisions: what to do about each stack, registry row and tagged resource.
+//! Pure: the reaper gathers the facts, this decides, the reaper acts (or, in a dry run, reports).
+//!
+//! Safety first: nothing is ever deleted unless it carries `ephemera:managed-by=ephemera` *and*
+//! a platform name (`ephemera-pr-*` / `ephemera-dev-*`), and lies in an allowed account and
+//! region. Preserved environments are never touched.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use crate::lifecycle::{Desired, Status};
+use crate::names::{EnvironmentName, StackName};
+use crate::tags::{TagSet, ENVIRONMENT};
+use crate::Environment;
+
+/// A stack as listed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StackInfo {
+    pub name: String,
+    pub id: String,
+    pub status: String,
+    pub updated: DateTime<Utc>,
+    pub tags: Vec<(String, String)>,
+}
+
+/// A resource found by its tags (Resource Groups Tagging API).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceInfo {
+    pub arn: String,
+    pub tags: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// Past `ephemera:expires-at` and not preserved.
+    Expired,
+    /// The pull request is closed but the stack is still there.
+    ClosedButAlive,
+    /// A managed stack the registry does not know.
+    OrphanStackUnknown,
+    /// A managed stack the registry knows as deleted.
+    OrphanStackDeleted,
+    /// A tagged resource whose stack is gone.
+    OrphanResource,
+    /// The registry says there is a stack; there is none.
+    StackVanished,
+    /// An operation has been in progress longer than the limit.
+    Stuck,
+    /// Deletion failed (usually a non-empty bucket).
+    DeleteFailed,
+    /// Expiry is near: notice recorded.
+    ExpiringSoon,
+}
+
+/// What to do.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Set the environment's desired state to down (a new generation) and let the provisioner delete it.
+    RequestDown { environment: EnvironmentName, generation: u64, reason: Reason },
+    /// Delete a stack directly (buckets emptied first).
+    DeleteStack { stack: String, reason: Reason },
+    /// Empty the stack's buckets and delete again; retain what still blocks it, then remove that.
+    RepairStack { stack: String, environment: Option<EnvironmentName>, reason: Reason },
+    /// Delete a resource directly (a bucket emptied first, versions included).
+    DeleteResource { arn: String, environment: String, reason: Reason },
+    /// Mark the row deleted (desired down) without touching AWS.
+    Retire { environment: EnvironmentName, generation: u64, reason: Reason },
+    /// Record that expiry is near.
+    Notice { environment: EnvironmentName, expires_at: DateTime<Utc> },
+}
+
+impl Action {
+    pub fn reason(&self) -> Reason {
+        match self {
+            Action::RequestDown { reason, .. }
+            | Action::DeleteStack { reason, .. }
+            | Action::RepairStack { reason, .. }
+            | Action::DeleteResource { reason, .. }
+            | Action::Retire { reason, .. } => *reason,
+            Action::Notice { .. } => Reason::ExpiringSoon,
+        }
+    }
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::RequestDown { .. } => "request_down",
+            Action::DeleteStack { .. } => "delete_stack",
+            Action::RepairStack { .. } => "repair_stack",
+            Action::DeleteResource { .. } => "delete_resource",
+            Action::Retire { .. } => "retire",
+            Action::Notice { .. } => "notice",
+        }
+    }
+}
+
+/// Something seen and deliberately left alone, with why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Skip {
+    pub target: String,
+    pub why: &'static str,
+}
+
+#[derive(Debug, Clone)]
+pub struct SweepPolicy {
+    pub now: DateTime<Utc>,
+    /// An operation in progress longer than this is stuck.
+    pub stuck_after: Duration,
+    /// Rows claiming a stack are only called vanished after this long without an update.
+    pub grace: Duration,
+    /// Notice is recorded this long before expiry.
+    pub notice_before: Duration,
+    /// Accounts and regions the reaper may act in; empty means any.
+    pub allowed_accounts: Vec<String>,
+    pub allowed_regions: Vec<String>,
+    /// A light sweep looks at the registry and stacks only: no orphan resources.
+    pub include_resources: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    pub actions: Vec<Action>,
+    pub skipped: Vec<Skip>,
+}
+
+/// `(account, region)` of an ARN.
+fn arn_place(arn: &str) -> Option<(&str, &str)> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    (parts.len() == 6 && parts[0] == "arn").then(|| (parts[4], parts[3]))
+}
+
+fn tag<'a>(tags: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// A platform environment name, owned by the platform: `pr-*` or `dev-*`.
+fn platform_environment(name: &str) -> Option<EnvironmentName> {
+    StackName::environment(name).filter(|e| e.as_str().starts_with("pr-") || e.as_str().starts_with("dev-"))
+}
+
+impl SweepPolicy {
+    fn place_allowed(&self, arn: &str) -> bool {
+        let Some((account, region)) = arn_place(arn) else { return false };
+        (self.allowed_accounts.is_empty() || self.allowed_accounts.iter().any(|a| a == account))
+            && (self.allowed_regions.is_empty() || self.allowed_regions.iter().any(|r| r == region))
+    }
+}
+
+pub fn plan(envs: &[Environment], stacks: &[StackInfo], resources: &[ResourceInfo], policy: &SweepPolicy) -> Plan {
+    let mut plan = Plan::default();
+    let by_name: HashMap<&str, &Environment> = envs.iter().map(|e| (e.name.as_str(), e)).collect();
+    let mut live_envs: HashSet<String> = HashSet::new();
+    let mut handled: HashSet<&str> = HashSet::new();
+    let skip = |plan: &mut Plan, target: &str, why| plan.skipped.push(Skip { target: target.to_owned(), why });
+
+    for s in stacks {
+        let tags = || s.tags.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        let managed = TagSet::marks_managed(tags());
+        let env_name = platform_environment(&s.name);
+        if s.status == "DELETE_COMPLETE" {
+            continue;
+        }
+        if let Some(e) = &env_name {
+            live_envs.insert(e.to_string());
+        }
+        let Some(env_name) = env_name else {
+            if managed {
+                skip(&mut plan, &s.name, "tagged as Ephemera's but not named ephemera-pr-*/ephemera-dev-*: refused");
+            }
+            continue;
+        };
+        if !managed {
+            skip(&mut plan, &s.name, "named like Ephemera's but not tagged ephemera:managed-by=ephemera: refused");
+            continue;
+        }
+        if tag(&s.tags, ENVIRONMENT) != Some(env_name.as_str()) {
+            skip(&mut plan, &s.name, "its ephemera:environment tag does not match its name: refused");
+            continue;
+        }
+        if !policy.place_allowed(&s.id) {
+            skip(&mut plan, &s.name, "outside the allowed accounts and regions: refused");
+            continue;
+        }
+        let env = by_name.get(env_name.as_str()).copied();
+        if let Some(e) = env {
+            handled.insert(e.name.as_str());
+            if e.preserved {
+                skip(&mut plan, &s.name, "preserved");
+                continue;
+            }
+        }
+        let in_progress = s.status.ends_with("_IN_PROGRESS");
+        if s.status == "DELETE_FAILED" {
+            plan.actions.push(Action::RepairStack {
+                stack: s.name.clone(),
+                environment: env.map(|e| e.name.clone()),
+                reason: Reason::DeleteFailed,
+            });
+            continue;
+        }
+        if in_progress && policy.now - s.updated > policy.stuck_after {
+            plan.actions.push(Action::RepairStack {
+                stack: s.name.clone(),
+                environment: env.map(|e| e.name.clone()),
+                reason: Reason::Stuck,
+            });
+            continue;
+        }
+        match env {
+            None => {
+                plan.actions.push(Action::DeleteStack { stack: s.name.clone(), reason: Reason::OrphanStackUnknown })
+            }
+            Some(e) if e.desired == Desired::Down && e.status == Status::Deleted => {
+                plan.actions.push(Action::DeleteStack { stack: s.name.clone(), reason: Reason::OrphanStackDeleted })
+            }
+            Some(_) if in_progress => {}
+            Some(e) if e.desired == Desired::Down && e.is_converged() => plan.actions.push(Action::RequestDown {
+                environment: e.name.clone(),
+                generation: e.generation,
+                reason: Reason::ClosedButAlive,
+            }),
+            Some(e) if e.desired == Desired::Up && e.expires_at <= policy.now => {
+                plan.actions.push(Action::RequestDown {
+                    environment: e.name.clone(),
+                    generation: e.generation,
+                    reason: Reason::Expired,
+                })
+            }
+            Some(e) if e.desired == Desired::Up && e.expires_at - policy.now <= policy.notice_before => {
+                plan.actions.push(Action::Notice { environment: e.name.clone(), expires_at: e.expires_at })
+            }
+            Some(_) => {}
+        }
+    }
+
+    // Rows without a stack.
+    for e in envs.iter().filter(|e| !handled.contains(e.name.as_str()) && !e.preserved) {
+        let quiet = policy.now - e.updated_at > policy.grace;
+        match (e.desired, e.status) {
+            (Desired::Up, Status::Ready | Status::Updating) if quiet => plan.actions.push(Action::Retire {
+                environment: e.name.clone(),
+                generation: e.generation,
+                reason: Reason::StackVanished,
+            }),
+            (Desired::Up, Status::Failed) if e.expires_at <= policy.now => plan.actions.push(Action::Retire {
+                environment: e.name.clone(),
+                generation: e.generation,
+                reason: Reason::Expired,
+            }),
+            (Desired::Down, Status::Deleting) if quiet => plan.actions.push(Action::Retire {
+                environment: e.name.clone(),
+                generation: e.generation,
+                reason: Reason::StackVanished,
+            }),
+            _ => {}
+        }
+    }
+
+    if policy.include_resources {
+        for r in resources {
+            let managed = TagSet::marks_managed(r.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            let Some(env) = tag(&r.tags, ENVIRONMENT) else { continue };
+            if !managed || live_envs.contains(env) {
+                continue;
+            }
+            if !resource_named_for(&r.arn, env) {
+                skip(&mut plan, &r.arn, "tagged as Ephemera's but its name is not its environment's: refused");
+                continue;
+            }
+            if !policy.place_allowed(&r.arn) && !r.arn.starts_with("arn:aws:s3:::") {
+                skip(&mut plan, &r.arn, "outside the allowed accounts and regions: refused");
+                continue;
+            }
+            match by_name.get(env) {
+                Some(e) if e.preserved => skip(&mut plan, &r.arn, "preserved"),
+                // A stack being created right now lists its resources a moment later.
+                Some(e) if e.desired == Desired::Up && !e.status.is_terminal() => {
+                    skip(&mut plan, &r.arn, "its environment is being provisioned")
+                }
+                _ => plan.actions.push(Action::DeleteResource {
+                    arn: r.arn.clone(),
+                    environment: env.to_owned(),
+                    reason: Reason::OrphanResource,
+                }),
+            }
+        }
+    }
+    plan
+}
+
+/// The resource's own name starts with its environment's stack name (CloudFormation names
+/// resources `<stack>-<logical id>-<suffix>`, lowercased for buckets), so a tag alone never
+/// makes a foreign resource deletable.
+fn resource_named_for(arn: &str, env: &str) -> bool {
+    let stack = format!("ephemera-{env}").to_ascii_lowercase();
+    let name = if let Some(bucket) = arn.strip_prefix("arn:aws:s3:::") {
+        bucket.to_owned()
+    } else {
+        arn.rsplit(['/', ':']).next().unwrap_or_default().to_ascii_lowercase()
+    };
+    name.starts_with(&stack)
+}
+
+/// Counts by action and reason, for the summary.
+pub fn counts(actions: &[Action]) -> BTreeMap<String, BTreeMap<Reason, u64>> {
+    let mut out: BTreeMap<String, BTreeMap<Reason, u64>> = BTreeMap::new();
+    for a in actions {
+        *out.entry(a.kind().to_owned()).or_default().entry(a.reason()).or_default() += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::environment::test_support::pr_environment;
+
+    const ACCOUNT: &str = "123456789012";
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-22T12:00:00Z").unwrap().to_utc()
+    }
+    fn policy() -> SweepPolicy {
+        SweepPolicy {
+            now: now(),
+            stuck_after: Duration::hours(2),
+            grace: Duration::minutes(10),
+            notice_before: Duration::hours(24),
+            allowed_accounts: vec![ACCOUNT.into()],
+            allowed_regions: vec!["us-east-1".into()],
+            include_resources: true,
+        }
+    }
+    fn env(name: &str, f: impl FnOnce(&mut Environment)) -> Environment {
+        let mut e = pr_environment();
+        e.name = EnvironmentName::parse(name).unwrap();
+        e.status = Status::Ready;
+        e.observed_generation = e.generation;
+        e.updated_at = now() - Duration::hours(1);
+        e.expires_at = now() + Duration::days(3);
+        f(&mut e);
+        e
+    }
+    fn stack(env: &str, status: &str) -> StackInfo {
+        StackInfo {
+            name: format!("ephemera-{env}"),
+            id: format!("arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/ephemera-{env}/uuid"),
+            status: status.into(),
+            updated: now() - Duration::minutes(5),
+            tags: vec![("ephemera:managed-by".into(), "ephemera".into()), ("ephemera:environment".into(), env.into())],
+        }
+    }
+    fn reasons(p: &Plan) -> Vec<(&'static str, Reason)> {
+        p.actions.iter().map(|a| (a.kind(), a.reason())).collect()
+    }
+
+    #[test]
+    fn healthy_environments_are_left_alone() {
+        let p = plan(&[env("pr-1-a-b", |_| {})], &[stack("pr-1-a-b", "CREATE_COMPLETE")], &[], &policy());
+        assert_eq!(p, Plan::default());
+    }
+
+    #[test]
+    fn expired_and_closed_but_alive_go_down_through_the_provisioner() {
+        let expired = env("pr-1-a-b", |e| e.expires_at = now() - Duration::minutes(1));
+        let closed = env("pr-2-a-b", |e| {
+            e.desired = Desired::Down;
+            e.status = Status::Failed;
+        });
+        let p = plan(
+            &[expired, closed],
+            &[stack("pr-1-a-b", "CREATE_COMPLETE"), stack("pr-2-a-b", "UPDATE_COMPLETE")],
+            &[],
+            &policy(),
+        );
+        assert_eq!(reasons(&p), vec![("request_down", Reason::Expired), ("request_down", Reason::ClosedButAlive)]);
+    }
+
+    #[test]
+    fn orphan_stacks_are_deleted_directly() {
+        let deleted = env("pr-2-a-b", |e| {
+            e.desired = Desired::Down;
+            e.status = Status::Deleted;
+        });
+        let p = plan(
+            &[deleted],
+            &[stack("pr-1-a-b", "CREATE_COMPLETE"), stack("pr-2-a-b", "CREATE_COMPLETE")],
+            &[],
+            &policy(),
+        );
+        assert_eq!(
+            reasons(&p),
+            vec![("delete_stack", Reason::OrphanStackUnknown), ("delete_stack", Reason::OrphanStackDeleted)]
+        );
+    }
+
+    #[test]
+    fn foreign_stacks_are_refused_whatever_they_carry() {
+        let mut untagged = stack("pr-1-a-b", "CREATE_COMPLETE");
+        untagged.tags.clear();
+        let mut foreign_name = stack("pr-2-a-b", "CREATE_COMPLETE");
+        foreign_name.name = "payments-prod".into();
+        let mut platform_itself = stack("pr-3-a-b", "CREATE_COMPLETE");
+        platform_itself.name = "ephemera".into();
+        let mut mismatched = stack("pr-4-a-b", "CREATE_COMPLETE");
+        mismatched.tags[1].1 = "pr-5-a-b".into();
+        let mut elsewhere = stack("pr-6-a-b", "CREATE_COMPLETE");
+        elsewhere.id = elsewhere.id.replace("us-east-1", "eu-west-1");
+        let p = plan(&[], &[untagged, foreign_name, platform_itself, mismatched, elsewhere], &[], &policy());
+        assert!(p.actions.is_empty(), "{:?}", p.actions);
+        assert_eq!(p.skipped.len(), 5, "{:?}", p.skipped);
+    }
+
+    #[test]
+    fn preserved_environments_are_never_touched() {
+        let preserved = env("pr-1-a-b", |e| {
+            e.preserved = true;
+            e.expires_at = now() - Duration::days(30);
+        });
+        let resource = ResourceInfo {
+            arn: "arn:aws:s3:::ephemera-pr-1-a-b-storagebucket-x".into(),
+            tags: vec![
+                ("ephemera:managed-by".into(), "ephemera".into()),
+                ("ephemera:environment".into(), "pr-1-a-b".into()),
+            ],
+        };
+        let p = plan(&[preserved.clone()], &[stack("pr-1-a-b", "DELETE_FAILED")], &[], &policy());
+        assert!(p.actions.is_empty());
+        let p = plan(&[preserved], &[], &[resource], &policy());
+        assert!(p.actions.is_empty(), "{:?}", p.actions);
+    }
+
+    #[test]
+    fn stuck_and_delete_failed_stacks_are_repaired() {
+        let mut stuck = stack("pr-1-a-b", "CREATE_IN_PROGRESS");
+        stuck.updated = now() - Duration::hours(3);
+        let recent = stack("pr-2-a-b", "CREATE_IN_PROGRESS");
+        let failed = stack("pr-3-a-b", "DELETE_FAILED");
+        let envs = [env("pr-2-a-b", |e| e.status = Status::Creating)];
+        let p = plan(&envs, &[stuck, recent, failed], &[], &policy());
+        assert_eq!(reasons(&p), vec![("repair_stack", Reason::Stuck), ("repair_stack", Reason::DeleteFailed)]);
+    }
+
+    #[test]
+    fn rows_whose_stack_vanished_are_retired_after_a_grace_period() {
+        let vanished = env("pr-1-a-b", |_| {});
+        let just_updated = env("pr-2-a-b", |e| e.updated_at = now() - Duration::minutes(1));
+        let pending = env("pr-3-a-b", |e| e.status = Status::Pending);
+        let p = plan(&[vanished, just_updated, pending], &[], &[], &policy());
+        assert_eq!(reasons(&p), vec![("retire", Reason::StackVanished)]);
+    }
+
+    #[test]
+    fn orphan_resources_are_deleted_only_with_tag_and_name() {
+        let tags = |env: &str| {
+            vec![("ephemera:managed-by".into(), "ephemera".into()), ("ephemera:environment".into(), env.into())]
+        };
+        let orphan =
+            ResourceInfo { arn: "arn:aws:s3:::ephemera-pr-1-a-b-storagebucket-x".into(), tags: tags("pr-1-a-b") };
+        let table = ResourceInfo {
+            arn: format!("arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/ephemera-pr-1-a-b-Task"),
+            tags: tags("pr-1-a-b"),
+        };
+        let alive =
+            ResourceInfo { arn: "arn:aws:s3:::ephemera-pr-2-a-b-storagebucket-y".into(), tags: tags("pr-2-a-b") };
+        let spoofed = ResourceInfo { arn: "arn:aws:s3:::customer-data".into(), tags: tags("pr-1-a-b") };
+        let p = plan(&[], &[stack("pr-2-a-b", "CREATE_COMPLETE")], &[orphan, table, alive, spoofed.clone()], &policy());
+        assert_eq!(
+            reasons(&p),
+            vec![
+                ("delete_stack", Reason::OrphanStackUnknown),
+                ("delete_resource", Reason::OrphanResource),
+                ("delete_resource", Reason::OrphanResource)
+            ]
+        );
+        assert!(p.skipped.iter().any(|s| s.target == spoofed.arn));
+        let light = SweepPolicy { include_resources: false, ..policy() };
+        assert_eq!(plan(&[], &[], &[spoofed], &light), Plan::default());
+    }
+
+    #[test]
+    fn notice_is_recorded_within_a_day_of_expiry() {
+        let soon = env("pr-1-a-b", |e| e.expires_at = now() + Duration::hours(5));
+        let p = plan(&[soon], &[stack("pr-1-a-b", "CREATE_COMPLETE")], &[], &policy());
+        assert_eq!(reasons(&p), vec![("notice", Reason::ExpiringSoon)]);
+    }
+}

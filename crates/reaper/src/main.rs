@@ -1,0 +1,23 @@
+//! Lambda: the reaper, on a schedule.
+
+use ephemera_app::Config;
+use ephemera_aws::{platform, sdk_config, Clients};
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    platform::init_tracing(true);
+    let config = Config::from_env()?;
+    let clients = Clients::new(&sdk_config().await);
+    let reaper = platform::reaper(&config, &clients, platform::clock());
+    let reaper = &reaper;
+    run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let summary = reaper.sweep(reaper::options(&event.payload)).await?;
+        // Embedded Metric Format: CloudWatch turns this log line into metrics.
+        println!("{}", summary.emf("Ephemera"));
+        tracing::info!(summary = %serde_json::to_string(&summary)?, "sweep finished");
+        Ok::<_, Error>(serde_json::to_value(&summary)?)
+    }))
+    .await
+}
