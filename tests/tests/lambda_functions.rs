@@ -144,3 +144,33 @@ async fn the_webhook_secret_can_come_from_secrets_manager_during_rotation() {
     let err = platform::webhook_secrets(&missing, &clients).await.unwrap_err().to_string();
     assert!(err.contains("EPHEMERA_GITHUB_WEBHOOK_SECRET"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reaper_function_sweeps_on_its_schedules() {
+    const NIGHTLY: &[u8] = include_bytes!("../../events/eventbridge/scheduled-event.json");
+    const FREQUENT: &[u8] = include_bytes!("../../events/eventbridge/reaper-light-input.json");
+    let (_emulator, config, clients) = emulator_and_clients().await;
+    let orphan = "ephemera-pr-99-acme-orphan-0a1b2c3d4e";
+    let tags = [("ephemera:managed-by", "ephemera"), ("ephemera:environment", "pr-99-acme-orphan-0a1b2c3d4e")]
+        .map(|(k, v)| aws_sdk_cloudformation::types::Tag::builder().key(k).value(v).build());
+    clients
+        .cloudformation
+        .create_stack()
+        .stack_name(orphan)
+        .template_body(r#"{"Resources":{"Q":{"Type":"AWS::SQS::Queue"}}}"#)
+        .set_tags(Some(tags.to_vec()))
+        .send()
+        .await
+        .unwrap();
+    let reaper = platform::reaper(&config, &clients, platform::clock());
+
+    let light = reaper.sweep(reaper::options(&serde_json::from_slice(FREQUENT).unwrap())).await.unwrap();
+    assert!(light.light && light.cost.is_none());
+    let nightly = reaper.sweep(reaper::options(&serde_json::from_slice(NIGHTLY).unwrap())).await.unwrap();
+    assert!(!nightly.light && nightly.cost.is_some());
+    // The light sweep already removed the orphan stack; the nightly one finds nothing left.
+    assert_eq!(light.actions.get("delete_stack").map(|m| m.values().sum::<u64>()), Some(1), "{:?}", light.planned);
+    assert!(!nightly.actions.contains_key("delete_stack"));
+    let live = clients.cloudformation.describe_stacks().stack_name(orphan).send().await;
+    assert!(live.is_err() || live.unwrap().stacks()[0].stack_status().unwrap().as_str() == "DELETE_COMPLETE");
+}

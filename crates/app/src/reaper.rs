@@ -77,7 +77,8 @@ pub struct Summary {
     pub skipped: Vec<Skip>,
     pub errors: Vec<Failure>,
     pub cost: Option<CostSummary>,
-    pub api_calls: u64,
+    /// Operations made: each call, each retry; a paginated listing counts once.
+    pub operations: u64,
 }
 
 impl Summary {
@@ -229,7 +230,7 @@ impl Reaper {
             skipped: plan.skipped,
             errors,
             cost,
-            api_calls: calls,
+            operations: calls,
         };
         Ok(summary)
     }

@@ -426,7 +426,7 @@ mod tests {
                 ("ephemera:environment".into(), "pr-1-a-b".into()),
             ],
         };
-        let p = plan(&[preserved.clone()], &[stack("pr-1-a-b", "DELETE_FAILED")], &[], &policy());
+        let p = plan(std::slice::from_ref(&preserved), &[stack("pr-1-a-b", "DELETE_FAILED")], &[], &policy());
         assert!(p.actions.is_empty());
         let p = plan(&[preserved], &[], &[resource], &policy());
         assert!(p.actions.is_empty(), "{:?}", p.actions);
