@@ -62,6 +62,9 @@ pub struct Config {
     pub pr_ttl_by_repository: std::collections::HashMap<String, chrono::Duration>,
     /// The reaper's settings (`EPHEMERA_REAPER_*`, `EPHEMERA_EXPIRY_NOTICE_HOURS`, `EPHEMERA_PRICE_TABLE`).
     pub reaper: ReaperConfig,
+    /// `EPHEMERA_MONTHLY_BUDGET_USD`: new environments wait while the projected monthly spend
+    /// of live environments would exceed it. Unset: no budget.
+    pub monthly_budget_usd: Option<f64>,
     /// `EPHEMERA_STACK_WAIT_SECONDS` (default 600): how long one reconcile waits on a stack.
     pub stack_wait: Duration,
     /// `EPHEMERA_STACK_POLL_MILLIS` (default 3000): how often it looks while waiting.
@@ -153,7 +156,17 @@ impl Config {
                 .map_err(|m| ConfigError::Invalid { var: "EPHEMERA_PRICE_TABLE", message: m })?,
             repair_wait: Duration::from_secs(number("EPHEMERA_REAPER_REPAIR_WAIT_SECONDS", 60)?),
         };
+        let monthly_budget_usd = match get("EPHEMERA_MONTHLY_BUDGET_USD") {
+            None => None,
+            Some(v) => {
+                Some(v.parse::<f64>().ok().filter(|x| x.is_finite() && *x >= 0.0).ok_or(ConfigError::Invalid {
+                    var: "EPHEMERA_MONTHLY_BUDGET_USD",
+                    message: format!("expected an amount in USD, got {v:?}"),
+                })?)
+            }
+        };
         Ok(Self {
+            monthly_budget_usd,
             pr_ttl_by_repository,
             reaper,
             table: text("EPHEMERA_TABLE", "ephemera"),
@@ -208,6 +221,7 @@ mod tests {
             ("EPHEMERA_PR_TTL_HOURS_BY_REPOSITORY", "acme/web=-1"),
             ("EPHEMERA_REAPER_CALLS_PER_SECOND", "fast"),
             ("EPHEMERA_PRICE_TABLE", "AWS::S3::Bucket=free"),
+            ("EPHEMERA_MONTHLY_BUDGET_USD", "lots"),
         ] {
             let err = cfg(&[(var, value)]).unwrap_err().to_string();
             assert!(err.contains(var), "{err}");

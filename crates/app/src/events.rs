@@ -46,6 +46,7 @@ impl PlatformEvent {
     pub fn status(env: &Environment, status: Status, reason: Option<String>) -> Self {
         let detail_type = match status {
             Status::Pending => REQUESTED,
+            Status::Queued => "Environment.Queued",
             Status::Creating => "Environment.Creating",
             Status::Updating => "Environment.Updating",
             Status::Ready => "Environment.Ready",

@@ -29,6 +29,9 @@ pub struct ProvisionerSettings {
     /// How long one reconcile waits for a stack operation before handing back (retryable).
     pub wait: Duration,
     pub poll: Duration,
+    /// Monthly budget for live environments (USD); None for no budget.
+    pub monthly_budget_usd: Option<f64>,
+    pub prices: ephemera_domain::cost::PriceTable,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +61,8 @@ impl ProvisionError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Settled(Status),
+    /// Waiting for budget; it is looked at again when an environment is deleted.
+    Queued,
     /// Nothing to do: the current generation's outcome is already recorded.
     AlreadyConverged(Status),
     /// No such environment in the registry.
@@ -136,13 +141,29 @@ impl Provisioner {
                                 continue 'generation;
                             }
                         };
+                        if let Some(reason) = self.over_budget(&env, &request.1).await? {
+                            let queued = Progress {
+                                status: Some(Status::Queued),
+                                reason: Some(reason.clone()),
+                                ..Default::default()
+                            };
+                            if !self.registry.record_progress(name, env.generation, &queued, self.clock.now()).await? {
+                                continue 'generation;
+                            }
+                            info!(%reason, "queued");
+                            self.publish(PlatformEvent::status(&env, Status::Queued, Some(reason))).await;
+                            return Ok(Outcome::Queued);
+                        }
+                        let (request, monthly) = request;
                         let id = self.stacks.create(&request).await?;
+                        // Counted against the budget from now on; the reaper refines it.
+                        self.registry.record_cost(name, monthly, 0.0).await?;
                         taken.create = true;
                         Progress { status: Some(Status::Creating), stack_id: Some(id), ..Default::default() }
                     }
                     Step::Update => {
                         let request = match self.request(&env, &want, "update").await {
-                            Ok(r) => r,
+                            Ok((r, _)) => r,
                             Err(reason) => {
                                 if self.settle(&env, Status::Failed, Some(reason), view.as_ref()).await? {
                                     return Ok(Outcome::Settled(Status::Failed));
@@ -225,7 +246,40 @@ impl Provisioner {
         let mut settled = env.clone();
         settled.preview_url = preview_url;
         self.publish(PlatformEvent::status(&settled, status, reason)).await;
+        if status == Status::Deleted && self.settings.monthly_budget_usd.is_some() {
+            self.start_next_queued().await;
+        }
         Ok(true)
+    }
+
+    /// Why `env` must wait, if creating it would take the projected monthly spend past the budget.
+    async fn over_budget(&self, env: &Environment, monthly: &f64) -> Result<Option<String>, PortError> {
+        let Some(budget) = self.settings.monthly_budget_usd else { return Ok(None) };
+        let live: f64 = self
+            .registry
+            .list()
+            .await?
+            .iter()
+            .filter(|e| e.name != env.name && e.desired == ephemera_domain::Desired::Up)
+            .filter(|e| matches!(e.status, Status::Creating | Status::Updating | Status::Ready))
+            .filter_map(|e| e.cost_monthly_usd)
+            .sum();
+        let projected = live + monthly;
+        Ok((projected > budget).then(|| {
+            format!("waiting for budget: live environments cost ${live:.2}/month, this one ${monthly:.2}, the budget is ${budget:.2}")
+        }))
+    }
+
+    /// Nudges the oldest queued environment, now that one is gone.
+    async fn start_next_queued(&self) {
+        let next = match self.registry.list().await {
+            Ok(all) => all.into_iter().filter(|e| e.status == Status::Queued).min_by_key(|e| e.created_at),
+            Err(e) => return warn!(error = %e, "could not look for queued environments"),
+        };
+        if let Some(env) = next {
+            info!(next = %env.name, "starting the oldest queued environment");
+            self.publish(PlatformEvent::requested(&env)).await;
+        }
     }
 
     /// Announcements are best effort: the registry is the record, the events are notifications.
@@ -236,7 +290,8 @@ impl Provisioner {
     }
 
     /// The stack request for `env`: its blueprint rendered with its tags. Err is a reason to fail.
-    async fn request(&self, env: &Environment, tags: &TagSet, op: &str) -> Result<StackRequest, String> {
+    /// With it, the environment's estimated monthly cost from its resource types.
+    async fn request(&self, env: &Environment, tags: &TagSet, op: &str) -> Result<(StackRequest, f64), String> {
         let (key, source) = self.blueprint(env).await.map_err(|e| e.to_string())?;
         let known = [
             ("EnvironmentName", env.name.to_string()),
@@ -251,14 +306,16 @@ impl Provisioner {
         let rendered = render(&source, tags, &known, self.settings.role_boundary_arn.as_deref())
             .map_err(|e: TemplateError| format!("blueprint {key}: {e}"))?;
         info!(blueprint = %key, tagged = rendered.tagged, "rendered blueprint");
-        Ok(StackRequest {
+        let monthly = self.settings.prices.monthly_total(rendered.resource_types.iter().map(String::as_str));
+        let request = StackRequest {
             name: env.stack_name(),
             template_body: rendered.body,
             parameters: rendered.parameters,
             tags: tags.clone(),
             token: token(op, env),
             role_arn: self.settings.role_arn.clone(),
-        })
+        };
+        Ok((request, monthly))
     }
 
     /// The template for `env`: the commit's own, else the repository's, else the default.

@@ -256,6 +256,12 @@ impl Reaper {
                 }
                 Ok(moved)
             }
+            Action::Nudge { environment, .. } => {
+                let Some(env) = envs.get(environment.as_str()) else { return Ok(false) };
+                let event = [PlatformEvent::requested(env)];
+                retry(limit, calls, || self.bus.publish(&event)).await?;
+                Ok(true)
+            }
             Action::Retire { environment, generation, reason } => {
                 retry(limit, calls, || self.registry.retire(environment, *generation, describe(*reason), now)).await
             }
@@ -440,7 +446,8 @@ fn target(action: &Action) -> String {
     match action {
         Action::RequestDown { environment, .. }
         | Action::Retire { environment, .. }
-        | Action::Notice { environment, .. } => environment.to_string(),
+        | Action::Notice { environment, .. }
+        | Action::Nudge { environment, .. } => environment.to_string(),
         Action::DeleteStack { stack, .. } | Action::RepairStack { stack, .. } => stack.clone(),
         Action::DeleteResource { arn, .. } => arn.clone(),
     }
@@ -463,6 +470,7 @@ pub fn describe(reason: Reason) -> &'static str {
         Reason::Stuck => "stack operation stuck in progress",
         Reason::DeleteFailed => "stack deletion had failed",
         Reason::ExpiringSoon => "expires soon",
+        Reason::Queued => "queued for budget",
     }
 }
 

@@ -56,6 +56,8 @@ pub struct Rendered {
     pub parameters: Vec<(String, String)>,
     /// Resources whose tags were written in.
     pub tagged: usize,
+    /// Every resource's type, for cost estimates.
+    pub resource_types: Vec<String>,
 }
 
 /// Renders `source`, tagging each resource with `tags`, passing the values in `known` for the
@@ -73,6 +75,8 @@ pub fn render(
         doc.get("Parameters").and_then(Json::as_object).map(|p| p.keys().cloned().collect()).unwrap_or_default();
     let resources = doc.get_mut("Resources").and_then(Json::as_object_mut).ok_or(TemplateError::NoResources)?;
     let mut tagged = 0;
+    let resource_types =
+        resources.values().filter_map(|r| r.get("Type").and_then(Json::as_str)).map(str::to_owned).collect();
     for resource in resources.values_mut() {
         if tag_resource(resource, tags) {
             tagged += 1;
@@ -90,7 +94,7 @@ pub fn render(
     if body.len() > MAX_TEMPLATE_BODY {
         return Err(TemplateError::TooLarge(body.len()));
     }
-    Ok(Rendered { body, parameters, tagged })
+    Ok(Rendered { body, parameters, tagged, resource_types })
 }
 
 fn tag_resource(resource: &mut Json, tags: &TagSet) -> bool {

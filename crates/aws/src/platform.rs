@@ -88,6 +88,8 @@ pub fn provisioner(config: &Config, clients: &Clients) -> Provisioner {
             role_boundary_arn: config.role_boundary_arn.clone(),
             wait: config.stack_wait,
             poll: config.stack_poll,
+            monthly_budget_usd: config.monthly_budget_usd,
+            prices: config.reaper.prices.clone(),
         },
     )
 }

@@ -34,6 +34,8 @@ impl Desired {
 pub enum Status {
     /// Recorded, not yet acted on.
     Pending,
+    /// Waiting for capacity (the monthly budget) before its stack is created.
+    Queued,
     Creating,
     Updating,
     Ready,
@@ -43,8 +45,9 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 7] = [
+    pub const ALL: [Status; 8] = [
         Status::Pending,
+        Status::Queued,
         Status::Creating,
         Status::Updating,
         Status::Ready,
@@ -55,6 +58,7 @@ impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Pending => "PENDING",
+            Status::Queued => "QUEUED",
             Status::Creating => "CREATING",
             Status::Updating => "UPDATING",
             Status::Ready => "READY",

@@ -53,6 +53,8 @@ pub enum Reason {
     DeleteFailed,
     /// Expiry is near: notice recorded.
     ExpiringSoon,
+    /// Queued for budget: looked at again, in case room was made.
+    Queued,
 }
 
 /// What to do.
@@ -71,6 +73,8 @@ pub enum Action {
     Retire { environment: EnvironmentName, generation: u64, reason: Reason },
     /// Record that expiry is near.
     Notice { environment: EnvironmentName, expires_at: DateTime<Utc> },
+    /// Ask the provisioner to look again (a queued environment).
+    Nudge { environment: EnvironmentName, reason: Reason },
 }
 
 impl Action {
@@ -80,7 +84,8 @@ impl Action {
             | Action::DeleteStack { reason, .. }
             | Action::RepairStack { reason, .. }
             | Action::DeleteResource { reason, .. }
-            | Action::Retire { reason, .. } => *reason,
+            | Action::Retire { reason, .. }
+            | Action::Nudge { reason, .. } => *reason,
             Action::Notice { .. } => Reason::ExpiringSoon,
         }
     }
@@ -92,6 +97,7 @@ impl Action {
             Action::DeleteResource { .. } => "delete_resource",
             Action::Retire { .. } => "retire",
             Action::Notice { .. } => "notice",
+            Action::Nudge { .. } => "nudge",
         }
     }
 }
@@ -244,11 +250,16 @@ pub fn plan(envs: &[Environment], stacks: &[StackInfo], resources: &[ResourceInf
                 generation: e.generation,
                 reason: Reason::StackVanished,
             }),
-            (Desired::Up, Status::Failed) if e.expires_at <= policy.now => plan.actions.push(Action::Retire {
-                environment: e.name.clone(),
-                generation: e.generation,
-                reason: Reason::Expired,
-            }),
+            (Desired::Up, Status::Failed | Status::Queued) if e.expires_at <= policy.now => {
+                plan.actions.push(Action::Retire {
+                    environment: e.name.clone(),
+                    generation: e.generation,
+                    reason: Reason::Expired,
+                })
+            }
+            (Desired::Up, Status::Queued) => {
+                plan.actions.push(Action::Nudge { environment: e.name.clone(), reason: Reason::Queued })
+            }
             (Desired::Down, Status::Deleting) if quiet => plan.actions.push(Action::Retire {
                 environment: e.name.clone(),
                 generation: e.generation,
@@ -478,6 +489,17 @@ mod tests {
         assert!(p.skipped.iter().any(|s| s.target == spoofed.arn));
         let light = SweepPolicy { include_resources: false, ..policy() };
         assert_eq!(plan(&[], &[], &[spoofed], &light), Plan::default());
+    }
+
+    #[test]
+    fn queued_environments_are_nudged_until_they_expire() {
+        let queued = env("pr-1-a-b", |e| e.status = Status::Queued);
+        let stale = env("pr-2-a-b", |e| {
+            e.status = Status::Queued;
+            e.expires_at = now() - Duration::minutes(1);
+        });
+        let p = plan(&[queued, stale], &[], &[], &policy());
+        assert_eq!(reasons(&p), vec![("nudge", Reason::Queued), ("retire", Reason::Expired)]);
     }
 
     #[test]
