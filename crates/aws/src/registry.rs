@@ -61,6 +61,41 @@ impl DynamoRegistry {
         Ok(out.item.is_some())
     }
 
+    /// Desired down with `reason` as a new generation, if still at `generation`: `PENDING` for
+    /// the provisioner to act on, or, when nothing is left to delete, settled as `DELETED`.
+    async fn go_down(
+        &self,
+        name: &EnvironmentName,
+        generation: u64,
+        reason: &str,
+        at: DateTime<Utc>,
+        settled: bool,
+    ) -> Result<bool, PortError> {
+        let (update, status, operation) = if settled {
+            (
+                "SET desired = :down, #status = :status, status_reason = :reason, generation = :next, \
+                 observed_generation = :next, updated_at = :now REMOVE preview_url",
+                Status::Deleted,
+                "retire",
+            )
+        } else {
+            (
+                "SET desired = :down, #status = :status, status_reason = :reason, generation = :next, updated_at = :now",
+                Status::Pending,
+                "request down",
+            )
+        };
+        let values = vec![
+            (":down", s("down")),
+            (":status", s(status.as_str())),
+            (":reason", s(reason)),
+            (":next", n(generation + 1)),
+            (":now", ts(at)),
+            (":g", n(generation)),
+        ];
+        self.conditional(name, update, "generation = :g", values, operation).await
+    }
+
     /// One conditional update; false when the condition does not hold.
     async fn conditional(
         &self,
@@ -397,21 +432,7 @@ impl Registry for DynamoRegistry {
         reason: &str,
         at: DateTime<Utc>,
     ) -> Result<bool, PortError> {
-        self.conditional(
-            name,
-            "SET desired = :down, #status = :pending, status_reason = :reason, generation = :next, updated_at = :now",
-            "generation = :g",
-            vec![
-                (":down", s("down")),
-                (":pending", s(Status::Pending.as_str())),
-                (":reason", s(reason)),
-                (":next", n(generation + 1)),
-                (":now", ts(at)),
-                (":g", n(generation)),
-            ],
-            "request down",
-        )
-        .await
+        self.go_down(name, generation, reason, at, false).await
     }
 
     #[instrument(skip(self))]
@@ -422,22 +443,7 @@ impl Registry for DynamoRegistry {
         reason: &str,
         at: DateTime<Utc>,
     ) -> Result<bool, PortError> {
-        self.conditional(
-            name,
-            "SET desired = :down, #status = :deleted, status_reason = :reason, generation = :next, \
-             observed_generation = :next, updated_at = :now REMOVE preview_url",
-            "generation = :g",
-            vec![
-                (":down", s("down")),
-                (":deleted", s(Status::Deleted.as_str())),
-                (":reason", s(reason)),
-                (":next", n(generation + 1)),
-                (":now", ts(at)),
-                (":g", n(generation)),
-            ],
-            "retire",
-        )
-        .await
+        self.go_down(name, generation, reason, at, true).await
     }
 
     async fn record_cost(&self, name: &EnvironmentName, monthly_usd: f64, accrued_usd: f64) -> Result<(), PortError> {
