@@ -252,3 +252,32 @@ async fn ping_other_events_and_bad_bodies() {
     assert_eq!(p.table_item_count().await, 0, "nothing recorded by any of these");
     p.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_commits_own_template_wins_then_the_repositorys_and_a_refused_template_fails_with_the_reason() {
+    let p = Platform::start().await;
+    let store = ephemera_aws::S3Store::new(p.clients.s3.clone());
+    // The repository's blueprint is broken: CloudFormation refuses it.
+    let broken = "Resources:\n  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      QueueName: !GetAtt Missing.Arn\n";
+    store.put_text(&p.config.bucket, "blueprints/acme/todo-app.yaml", broken).await.unwrap();
+    // The opened commit has its own template, published by the app's CI: it wins.
+    let own = "Resources:\n  Jobs:\n    Type: AWS::SQS::Queue\n";
+    store
+        .put_text(&p.config.bucket, &format!("artifacts/acme/todo-app/{HEAD_OPENED}/template.yaml"), own)
+        .await
+        .unwrap();
+
+    p.deliver("pull_request", "d-open", OPENED).await;
+    p.wait_for(ENVIRONMENT, Status::Ready).await;
+    let res = p.clients.cloudformation.list_stack_resources().stack_name(STACK).send().await.unwrap();
+    let ids: Vec<&str> = res.stack_resource_summaries().iter().filter_map(|r| r.logical_resource_id()).collect();
+    assert_eq!(ids, ["Jobs"], "built from the commit's own template");
+
+    // The next commit has none: the repository's (broken) blueprint is used, and the failure
+    // is recorded with CloudFormation's reason.
+    p.deliver("pull_request", "d-sync", SYNCHRONIZE).await;
+    let env = p.wait_for(ENVIRONMENT, Status::Failed).await;
+    let reason = env.status_reason.unwrap_or_default();
+    assert!(reason.contains("Missing"), "{reason}");
+    p.stop().await;
+}

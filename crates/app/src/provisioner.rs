@@ -155,7 +155,18 @@ impl Provisioner {
                             return Ok(Outcome::Queued);
                         }
                         let (request, monthly) = request;
-                        let id = self.stacks.create(&request).await?;
+                        let id = match self.stacks.create(&request).await {
+                            Ok(id) => id,
+                            // CloudFormation refused the template or its parameters: retrying
+                            // the same generation cannot help, so it is recorded as failed.
+                            Err(e @ PortError::Permanent { .. }) => {
+                                if self.settle(&env, Status::Failed, Some(e.to_string()), None).await? {
+                                    return Ok(Outcome::Settled(Status::Failed));
+                                }
+                                continue 'generation;
+                            }
+                            Err(e) => return Err(e.into()),
+                        };
                         // Counted against the budget from now on; the reaper refines it.
                         self.registry.record_cost(name, monthly, 0.0).await?;
                         taken.create = true;
@@ -171,7 +182,17 @@ impl Provisioner {
                                 continue 'generation;
                             }
                         };
-                        if self.stacks.update(&request).await? == UpdateOutcome::NoChanges {
+                        let updated = match self.stacks.update(&request).await {
+                            Ok(u) => u,
+                            Err(e @ PortError::Permanent { .. }) => {
+                                if self.settle(&env, Status::Failed, Some(e.to_string()), view.as_ref()).await? {
+                                    return Ok(Outcome::Settled(Status::Failed));
+                                }
+                                continue 'generation;
+                            }
+                            Err(e) => return Err(e.into()),
+                        };
+                        if updated == UpdateOutcome::NoChanges {
                             info!("stack already matches the template");
                         }
                         taken.update = true;
