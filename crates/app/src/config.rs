@@ -62,6 +62,15 @@ pub struct Config {
     pub pr_ttl_by_repository: std::collections::HashMap<String, chrono::Duration>,
     /// The reaper's settings (`EPHEMERA_REAPER_*`, `EPHEMERA_EXPIRY_NOTICE_HOURS`, `EPHEMERA_PRICE_TABLE`).
     pub reaper: ReaperConfig,
+    /// `EPHEMERA_DEV_QUOTA_PER_OWNER` (2), `EPHEMERA_DEV_QUOTA_GLOBAL` (50),
+    /// `EPHEMERA_DEV_QUOTA_MODE` (`queue` or `refuse`): live developer environments.
+    pub dev_quotas: ephemera_domain::developer::Quotas,
+    /// `EPHEMERA_ADMINS`: principal ARNs that act on every environment.
+    pub admins: Vec<String>,
+    /// `EPHEMERA_DEV_MAX_TTL_HOURS` (168): the longest a developer environment is given at once.
+    pub dev_max_ttl: chrono::Duration,
+    /// `AWS_REGION` (for client configs).
+    pub region: String,
     /// `EPHEMERA_MONTHLY_BUDGET_USD`: new environments wait while the projected monthly spend
     /// of live environments would exceed it. Unset: no budget.
     pub monthly_budget_usd: Option<f64>,
@@ -165,7 +174,25 @@ impl Config {
                 })?)
             }
         };
+        let dev_quotas = ephemera_domain::developer::Quotas {
+            per_owner: number("EPHEMERA_DEV_QUOTA_PER_OWNER", 2)? as usize,
+            global: number("EPHEMERA_DEV_QUOTA_GLOBAL", 50)? as usize,
+            queue_when_full: match get("EPHEMERA_DEV_QUOTA_MODE").as_deref() {
+                None | Some("queue") => true,
+                Some("refuse") => false,
+                Some(v) => {
+                    return Err(ConfigError::Invalid {
+                        var: "EPHEMERA_DEV_QUOTA_MODE",
+                        message: format!("expected queue or refuse, got {v:?}"),
+                    })
+                }
+            },
+        };
         Ok(Self {
+            dev_quotas,
+            admins: list("EPHEMERA_ADMINS"),
+            dev_max_ttl: chrono::Duration::hours(number("EPHEMERA_DEV_MAX_TTL_HOURS", 168)? as i64),
+            region: text("AWS_REGION", "us-east-1"),
             monthly_budget_usd,
             pr_ttl_by_repository,
             reaper,

@@ -14,6 +14,7 @@ pub mod intake;
 pub mod ports;
 pub mod provisioner;
 pub mod reaper;
+pub mod selfservice;
 pub mod template;
 
 pub use clock::{Clock, SystemClock};

@@ -113,6 +113,8 @@ pub trait Registry: Send + Sync {
     ) -> Result<bool, PortError>;
     /// The environment's estimated cost: monthly run rate and accrued so far, in USD.
     async fn record_cost(&self, name: &EnvironmentName, monthly_usd: f64, accrued_usd: f64) -> Result<(), PortError>;
+    /// Pins (or unpins) an environment: the reaper never touches a preserved one.
+    async fn set_preserved(&self, name: &EnvironmentName, preserved: bool) -> Result<bool, PortError>;
     /// Records, once per expiry, that the environment was noticed as expiring soon.
     async fn record_notice(&self, name: &EnvironmentName, at: DateTime<Utc>) -> Result<bool, PortError>;
 }

@@ -32,6 +32,8 @@ pub struct ProvisionerSettings {
     /// Monthly budget for live environments (USD); None for no budget.
     pub monthly_budget_usd: Option<f64>,
     pub prices: ephemera_domain::cost::PriceTable,
+    /// Live developer environments allowed, per owner and in all.
+    pub dev_quotas: ephemera_domain::developer::Quotas,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -267,28 +269,52 @@ impl Provisioner {
         let mut settled = env.clone();
         settled.preview_url = preview_url;
         self.publish(PlatformEvent::status(&settled, status, reason)).await;
-        if status == Status::Deleted && self.settings.monthly_budget_usd.is_some() {
+        if status == Status::Deleted {
             self.start_next_queued().await;
         }
         Ok(true)
     }
 
-    /// Why `env` must wait, if creating it would take the projected monthly spend past the budget.
+    /// Why `env` must wait: a developer quota is full, or creating it would take the projected
+    /// monthly spend past the budget.
     async fn over_budget(&self, env: &Environment, monthly: &f64) -> Result<Option<String>, PortError> {
-        let Some(budget) = self.settings.monthly_budget_usd else { return Ok(None) };
-        let live: f64 = self
-            .registry
-            .list()
-            .await?
-            .iter()
-            .filter(|e| e.name != env.name && e.desired == ephemera_domain::Desired::Up)
-            .filter(|e| matches!(e.status, Status::Creating | Status::Updating | Status::Ready))
-            .filter_map(|e| e.cost_monthly_usd)
-            .sum();
-        let projected = live + monthly;
-        Ok((projected > budget).then(|| {
+        let quotas = self.settings.dev_quotas;
+        if env.kind == ephemera_domain::EnvironmentKind::Dev || self.settings.monthly_budget_usd.is_some() {
+            let all = self.registry.list().await?;
+            let live: Vec<&Environment> = all
+                .iter()
+                .filter(|e| e.name != env.name && e.desired == ephemera_domain::Desired::Up)
+                .filter(|e| matches!(e.status, Status::Creating | Status::Updating | Status::Ready))
+                .collect();
+            if env.kind == ephemera_domain::EnvironmentKind::Dev {
+                let dev: Vec<_> = live.iter().filter(|e| e.kind == ephemera_domain::EnvironmentKind::Dev).collect();
+                let mine = dev.iter().filter(|e| e.owner == env.owner).count();
+                if mine >= quotas.per_owner {
+                    return Ok(Some(format!(
+                        "waiting for quota: {} has {mine} live environments; the limit is {}",
+                        env.owner, quotas.per_owner
+                    )));
+                }
+                if dev.len() >= quotas.global {
+                    return Ok(Some(format!(
+                        "waiting for quota: {} developer environments are live; the limit is {}",
+                        dev.len(),
+                        quotas.global
+                    )));
+                }
+            }
+            if let Some(budget) = self.settings.monthly_budget_usd {
+                let live: f64 = live.iter().filter_map(|e| e.cost_monthly_usd).sum();
+                return Ok(self.budget_reason(live, *monthly, budget));
+            }
+        }
+        Ok(None)
+    }
+
+    fn budget_reason(&self, live: f64, monthly: f64, budget: f64) -> Option<String> {
+        (live + monthly > budget).then(|| {
             format!("waiting for budget: live environments cost ${live:.2}/month, this one ${monthly:.2}, the budget is ${budget:.2}")
-        }))
+        })
     }
 
     /// Nudges the oldest queued environment, now that one is gone.
@@ -397,7 +423,9 @@ pub fn preview_url(outputs: &std::collections::BTreeMap<String, String>) -> Opti
         ["arn", partition, "appsync", region, _, resource] => {
             let id = resource.strip_prefix("apis/")?;
             let domain = if partition.ends_with("-cn") { "amazonaws.com.cn" } else { "amazonaws.com" };
-            let valid = !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric());
+            // AWS's ids are alphanumeric (the emulator's are UUIDs, with hyphens); nothing else
+            // may reach the URL.
+            let valid = !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
             valid.then(|| format!("https://{id}.appsync-api.{region}.{domain}/graphql"))
         }
         _ => None,

@@ -3,6 +3,7 @@
 //! One `SdkConfig` for all clients, built once at start-up; `AWS_ENDPOINT_URL` points every
 //! client at a local emulator. The HTTPS client is rustls with ring.
 
+pub mod appsync;
 pub mod bootstrap;
 pub mod bus;
 pub mod error;
@@ -33,6 +34,7 @@ pub async fn sdk_config() -> SdkConfig {
 /// Every client the platform uses, from one configuration.
 #[derive(Clone, Debug)]
 pub struct Clients {
+    pub appsync: aws_sdk_appsync::Client,
     pub cloudformation: aws_sdk_cloudformation::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub eventbridge: aws_sdk_eventbridge::Client,
@@ -47,6 +49,7 @@ impl Clients {
         // Emulators serve buckets by path, not by virtual host.
         let s3 = aws_sdk_s3::config::Builder::from(config).force_path_style(config.endpoint_url().is_some()).build();
         Self {
+            appsync: aws_sdk_appsync::Client::new(config),
             cloudformation: aws_sdk_cloudformation::Client::new(config),
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             eventbridge: aws_sdk_eventbridge::Client::new(config),

@@ -8,6 +8,7 @@ use ephemera_app::{Clock, Config, ConfigError, SystemClock};
 use ephemera_github::WebhookSecrets;
 
 use ephemera_app::reaper::{Reaper, ReaperSettings};
+use ephemera_app::selfservice::{SelfService, SelfServiceSettings};
 
 use crate::inventory::{DirectCleaner, TaggingInventory};
 use crate::{Clients, CloudFormationStacks, DynamoRegistry, EventBridgeBus, S3Store};
@@ -46,6 +47,23 @@ pub fn intake(config: &Config, clients: &Clients, secrets: WebhookSecrets) -> In
             deploy_forks: config.deploy_forks,
             expiry: config.expiry,
             pr_ttl_by_repository: config.pr_ttl_by_repository.clone(),
+        },
+    )
+}
+
+/// Developer self-service.
+pub fn selfservice(config: &Config, clients: &Clients) -> SelfService {
+    SelfService::new(
+        Arc::new(DynamoRegistry::new(clients.dynamodb.clone(), &config.table)),
+        Arc::new(EventBridgeBus::new(clients.eventbridge.clone(), &config.bus)),
+        Arc::new(crate::appsync::AppSyncKeys::new(clients.appsync.clone())),
+        clock(),
+        SelfServiceSettings {
+            quotas: config.dev_quotas,
+            admins: config.admins.clone(),
+            expiry: config.expiry,
+            max_ttl: config.dev_max_ttl,
+            region: config.region.clone(),
         },
     )
 }
@@ -89,6 +107,7 @@ pub fn provisioner(config: &Config, clients: &Clients) -> Provisioner {
             wait: config.stack_wait,
             poll: config.stack_poll,
             monthly_budget_usd: config.monthly_budget_usd,
+            dev_quotas: config.dev_quotas,
             prices: config.reaper.prices.clone(),
         },
     )

@@ -446,6 +446,17 @@ impl Registry for DynamoRegistry {
         self.go_down(name, generation, reason, at, true).await
     }
 
+    async fn set_preserved(&self, name: &EnvironmentName, preserved: bool) -> Result<bool, PortError> {
+        self.conditional(
+            name,
+            "SET preserved = :p",
+            "attribute_exists(pk)",
+            vec![(":p", AV::Bool(preserved))],
+            "preserve",
+        )
+        .await
+    }
+
     async fn record_cost(&self, name: &EnvironmentName, monthly_usd: f64, accrued_usd: f64) -> Result<(), PortError> {
         self.conditional(
             name,
@@ -522,18 +533,4 @@ pub fn from_item(item: &HashMap<String, AV>) -> Result<Environment, String> {
         updated_at: time("updated_at")?,
         expires_at: time("expires_at")?,
     })
-}
-
-impl DynamoRegistry {
-    /// Pins (or unpins) an environment: the reaper never touches a preserved one.
-    pub async fn set_preserved(&self, name: &EnvironmentName, preserved: bool) -> Result<bool, PortError> {
-        self.conditional(
-            name,
-            "SET preserved = :p",
-            "attribute_exists(pk)",
-            vec![(":p", AV::Bool(preserved))],
-            "preserve",
-        )
-        .await
-    }
 }

@@ -9,6 +9,7 @@
 //! - [`environment`] — the registry record.
 
 pub mod cost;
+pub mod developer;
 pub mod environment;
 pub mod lifecycle;
 pub mod names;

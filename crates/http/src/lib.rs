@@ -20,22 +20,48 @@ use tracing::error;
 /// request payloads are a few tens of KB).
 pub const MAX_WEBHOOK_BODY: usize = 2 * 1024 * 1024;
 
+pub mod sigv4;
+mod v1;
+
+/// Where the caller's identity comes from on `/v1` routes.
+#[derive(Clone)]
+pub enum Identity {
+    /// API Gateway's IAM authorizer (in AWS); the Lambda adapter puts the ARN in a header.
+    ApiGateway,
+    /// SigV4 checked here against local identities (local mode).
+    Local(Arc<sigv4::LocalIdentities>),
+}
+
+/// The header the Lambda adapter sets from API Gateway's IAM authorizer context; any value a
+/// client sends is removed first.
+pub const CALLER_ARN_HEADER: &str = "x-ephemera-caller-arn";
+
 #[derive(Clone)]
 pub struct AppState {
-    pub intake: Arc<Intake>,
+    pub intake: Option<Arc<Intake>>,
+    pub selfservice: Option<Arc<ephemera_app::selfservice::SelfService>>,
+    pub identity: Identity,
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/webhooks/github", post(github_webhook).layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY)))
         .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
+        .merge(v1::routes())
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(axum::middleware::from_fn(request_id))
         .with_state(state)
 }
 
-/// Adds `x-request-id` (API Gateway's, or a new one) to every response.
-async fn request_id(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+/// Adds `x-request-id` (API Gateway's, or a new one) to every response, and replaces any
+/// caller header a client sent with the one API Gateway's IAM authorizer vouches for.
+async fn request_id(mut req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    req.headers_mut().remove(CALLER_ARN_HEADER);
+    if let Some(arn) = lambda_caller_arn(&req) {
+        if let Ok(v) = HeaderValue::from_str(&arn) {
+            req.headers_mut().insert(CALLER_ARN_HEADER, v);
+        }
+    }
     let id = req
         .headers()
         .get("x-request-id")
@@ -83,7 +109,10 @@ async fn github_webhook(
         body: &body,
         form_encoded: content_type.starts_with("application/x-www-form-urlencoded"),
     };
-    match state.intake.handle(delivery).await {
+    let Some(intake) = &state.intake else {
+        return error_response(StatusCode::NOT_FOUND, "not_found", "webhooks are not received here");
+    };
+    match intake.handle(delivery).await {
         Ok(reply) => {
             let status = if reply.accepted { StatusCode::ACCEPTED } else { StatusCode::OK };
             (status, Json(reply.body)).into_response()
@@ -103,5 +132,14 @@ async fn github_webhook(
             res.headers_mut().insert("retry-after", HeaderValue::from_static("5"));
             res
         }
+    }
+}
+
+/// The IAM principal API Gateway authorized, from the Lambda request context.
+fn lambda_caller_arn(req: &axum::extract::Request) -> Option<String> {
+    use lambda_http::request::RequestContext;
+    match req.extensions().get::<RequestContext>()? {
+        RequestContext::ApiGatewayV2(ctx) => ctx.authorizer.as_ref()?.iam.as_ref()?.user_arn.clone(),
+        _ => None,
     }
 }

@@ -1,0 +1,213 @@
+//! SigV4 verification for local mode. In AWS, API Gateway's IAM authorization does this and
+//! hands the caller's ARN to the function; locally the runner checks signatures itself against
+//! identities read from a file (`EPHEMERA_LOCAL_IDENTITIES`: one line each, access key id,
+//! secret access key, principal ARN).
+
+use std::collections::HashMap;
+
+use axum::http::{HeaderMap, Method, Uri};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// How far a request's `x-amz-date` may be from now.
+pub const MAX_SKEW_SECONDS: i64 = 300;
+
+#[derive(Debug, Clone)]
+pub struct LocalIdentity {
+    pub secret: String,
+    pub arn: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LocalIdentities {
+    by_key: HashMap<String, LocalIdentity>,
+    pub region: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SigV4Error {
+    #[error("the request is not signed (no AWS4-HMAC-SHA256 Authorization header)")]
+    Unsigned,
+    #[error("the Authorization header is malformed")]
+    Malformed,
+    #[error("unknown access key")]
+    UnknownKey,
+    #[error("the signature is for {0}, not this API")]
+    WrongScope(String),
+    #[error("the request is older or newer than 5 minutes (x-amz-date)")]
+    Stale,
+    #[error("the signature does not match")]
+    Mismatch,
+}
+
+impl LocalIdentities {
+    /// Parses the identities file: `ACCESS_KEY_ID SECRET_ACCESS_KEY PRINCIPAL_ARN` per line;
+    /// `#` starts a comment.
+    pub fn parse(text: &str, region: &str) -> Result<Self, String> {
+        let mut by_key = HashMap::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or_default().trim();
+            if line.is_empty() {
+                continue;
+            }
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            let [key, secret, arn] = parts[..] else {
+                return Err(format!("line {}: expected ACCESS_KEY_ID SECRET_ACCESS_KEY PRINCIPAL_ARN", i + 1));
+            };
+            by_key.insert(key.to_owned(), LocalIdentity { secret: secret.to_owned(), arn: arn.to_owned() });
+        }
+        Ok(Self { by_key, region: region.to_owned() })
+    }
+
+    /// The caller's principal ARN, if the request is signed by a known identity for
+    /// `execute-api` in this region, within 5 minutes of `now`.
+    pub fn verify(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<String, SigV4Error> {
+        let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).ok_or(SigV4Error::Unsigned)?;
+        let rest = auth.strip_prefix("AWS4-HMAC-SHA256 ").ok_or(SigV4Error::Unsigned)?;
+        let mut credential = None;
+        let mut signed_headers = None;
+        let mut signature = None;
+        for part in rest.split(',').map(str::trim) {
+            match part.split_once('=') {
+                Some(("Credential", v)) => credential = Some(v),
+                Some(("SignedHeaders", v)) => signed_headers = Some(v),
+                Some(("Signature", v)) => signature = Some(v),
+                _ => return Err(SigV4Error::Malformed),
+            }
+        }
+        let (credential, signed_headers, signature) = (
+            credential.ok_or(SigV4Error::Malformed)?,
+            signed_headers.ok_or(SigV4Error::Malformed)?,
+            signature.ok_or(SigV4Error::Malformed)?,
+        );
+        let scope_parts: Vec<&str> = credential.split('/').collect();
+        let [key, date, region, service, terminator] = scope_parts[..] else { return Err(SigV4Error::Malformed) };
+        if terminator != "aws4_request" {
+            return Err(SigV4Error::Malformed);
+        }
+        if service != "execute-api" || region != self.region {
+            return Err(SigV4Error::WrongScope(format!("{service} in {region}")));
+        }
+        let identity = self.by_key.get(key).ok_or(SigV4Error::UnknownKey)?;
+        let amz_date = headers.get("x-amz-date").and_then(|v| v.to_str().ok()).ok_or(SigV4Error::Malformed)?;
+        let at =
+            NaiveDateTime::parse_from_str(amz_date, "%Y%m%dT%H%M%SZ").map_err(|_| SigV4Error::Malformed)?.and_utc();
+        if (now - at).num_seconds().abs() > MAX_SKEW_SECONDS || !amz_date.starts_with(date) {
+            return Err(SigV4Error::Stale);
+        }
+        let names: Vec<&str> = signed_headers.split(';').collect();
+        if !names.contains(&"host") || !names.contains(&"x-amz-date") {
+            return Err(SigV4Error::Malformed);
+        }
+        let mut canonical_headers = String::new();
+        for name in &names {
+            let values: Vec<String> = headers
+                .get_all(*name)
+                .iter()
+                .map(|v| v.to_str().map(|s| s.split_whitespace().collect::<Vec<_>>().join(" ")))
+                .collect::<Result<_, _>>()
+                .map_err(|_| SigV4Error::Malformed)?;
+            if values.is_empty() {
+                return Err(SigV4Error::Malformed);
+            }
+            canonical_headers.push_str(&format!("{name}:{}\n", values.join(",")));
+        }
+        let canonical = [
+            method.as_str().to_owned(),
+            canonical_path(uri.path()),
+            canonical_query(uri.query().unwrap_or("")),
+            canonical_headers,
+            signed_headers.to_owned(),
+            hex::encode(Sha256::digest(body)),
+        ]
+        .join("\n");
+        let scope = format!("{date}/{region}/{service}/aws4_request");
+        let to_sign =
+            format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}", hex::encode(Sha256::digest(canonical.as_bytes())));
+        let mut k = hmac(format!("AWS4{}", identity.secret).as_bytes(), date.as_bytes());
+        for part in [region, service, "aws4_request"] {
+            k = hmac(&k, part.as_bytes());
+        }
+        let expected = hex::encode(hmac(&k, to_sign.as_bytes()));
+        if expected.as_bytes().ct_eq(signature.as_bytes()).into() {
+            Ok(identity.arn.clone())
+        } else {
+            Err(SigV4Error::Mismatch)
+        }
+    }
+}
+
+fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any size");
+    mac.update(data);
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// Percent-encodes as SigV4 does: everything but unreserved characters.
+fn encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Each segment encoded twice over its decoded form, as for every service but S3.
+fn canonical_path(path: &str) -> String {
+    if path.is_empty() {
+        return "/".into();
+    }
+    path.split('/')
+        .map(|seg| {
+            let decoded = percent_decode(seg);
+            encode(&encode(&decoded))
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn canonical_query(query: &str) -> String {
+    let mut pairs: Vec<(String, String)> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (encode(&percent_decode(k)), encode(&percent_decode(v)))
+        })
+        .collect();
+    pairs.sort();
+    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
