@@ -26,10 +26,10 @@ run: venv ## Run the platform locally on the embedded emulator (Ctrl-C stops it)
 test: venv lint test-unit test-integration ## Everything CI runs: lint, unit and integration tests
 
 test-unit: ## Pure tests (no emulator)
-	$(CARGO) test --workspace --exclude ephemera-tests
+	$(CARGO) test --workspace --exclude ephemera-tests --exclude ephemera-cli
 
-test-integration: venv ## End-to-end tests against the emulator
-	$(CARGO) test -p ephemera-tests
+test-integration: venv ## End-to-end tests against the emulator (the CLI's included)
+	$(CARGO) test -p ephemera-tests -p ephemera-cli
 
 lint: fmt-check clippy lint-templates ## rustfmt, clippy -D warnings, cfn-lint
 

@@ -97,6 +97,8 @@ pub struct Platform {
 }
 
 pub fn init_logs() {
+    // reqwest is built with rustls and no default crypto provider: ring, as everywhere else.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_test_writer()
@@ -126,10 +128,15 @@ impl Platform {
         let emulator = Emulator::start().expect("emulator starts");
         let config = test_config(vars);
         let clients = Clients::new(&emulator_config(&emulator.endpoint, REGION).await);
-        let running =
-            ephemera_local::start(&config, &clients, "127.0.0.1:0".parse().unwrap(), ephemera_local::WORK_QUEUE)
-                .await
-                .expect("platform starts");
+        let running = ephemera_local::start(
+            &config,
+            &clients,
+            "127.0.0.1:0".parse().unwrap(),
+            ephemera_local::WORK_QUEUE,
+            identities(),
+        )
+        .await
+        .expect("platform starts");
         Self {
             base_url: format!("http://{}", running.addr),
             emulator,
@@ -196,6 +203,18 @@ impl Platform {
         }
     }
 
+    /// Waits until the environment shows `status` (converged or not, e.g. QUEUED).
+    pub async fn wait_for_status(&self, name: &str, status: Status) -> Environment {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match self.environment(name).await {
+                Some(env) if env.status == status => return env,
+                last if Instant::now() > deadline => panic!("{name} did not reach {status:?}; last seen {last:#?}"),
+                _ => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+
     /// The live (not deleted) stack of that name: status and tags.
     pub async fn stack(&self, name: &str) -> Option<(String, Vec<(String, String)>)> {
         let out = match self.clients.cloudformation.describe_stacks().stack_name(name).send().await {
@@ -232,6 +251,18 @@ impl Platform {
             r.stop().await;
         }
     }
+}
+
+/// Local identities for tests: two developers and an admin.
+pub const IDENTITIES: &[(&str, &str, &str)] = &[
+    ("AKIAKYLE0000000000001", "kyle-secret", "arn:aws:iam::123456789012:user/kyle"),
+    ("AKIAALICE000000000001", "alice-secret", "arn:aws:sts::123456789012:assumed-role/Developer/alice"),
+    ("AKIAADMIN000000000001", "admin-secret", "arn:aws:iam::123456789012:user/platform-admin"),
+];
+
+pub fn identities() -> ephemera_http::sigv4::LocalIdentities {
+    let text: String = IDENTITIES.iter().map(|(k, s, a)| format!("{k} {s} {a}\n")).collect();
+    ephemera_http::sigv4::LocalIdentities::parse(&text, REGION).unwrap()
 }
 
 /// `sha256=<hex>` as GitHub computes it.

@@ -28,7 +28,11 @@ async fn webhook_function_answers_an_api_gateway_http_api_event() {
     let (_emulator, config, clients) = emulator_and_clients().await;
     let secrets = platform::webhook_secrets(&config, &clients).await.unwrap();
     let intake = platform::intake(&config, &clients, secrets);
-    let app = ephemera_http::router(ephemera_http::AppState { intake: Arc::new(intake) });
+    let app = ephemera_http::router(ephemera_http::AppState {
+        intake: Some(Arc::new(intake)),
+        selfservice: None,
+        identity: ephemera_http::Identity::ApiGateway,
+    });
 
     let request =
         lambda_http::request::from_str(std::str::from_utf8(APIGW_OPENED).unwrap()).expect("API Gateway v2 event");
@@ -173,4 +177,29 @@ async fn reaper_function_sweeps_on_its_schedules() {
     assert!(!nightly.actions.contains_key("delete_stack"));
     let live = clients.cloudformation.describe_stacks().stack_name(orphan).send().await;
     assert!(live.is_err() || live.unwrap().stacks()[0].stack_status().unwrap().as_str() == "DELETE_COMPLETE");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn selfservice_function_takes_the_caller_from_api_gateways_iam_authorizer() {
+    const LIST: &[u8] = include_bytes!("../../events/apigw/selfservice-list.json");
+    let (_emulator, config, clients) = emulator_and_clients().await;
+    let app = ephemera_http::router(ephemera_http::AppState {
+        intake: None,
+        selfservice: Some(Arc::new(platform::selfservice(&config, &clients))),
+        identity: ephemera_http::Identity::ApiGateway,
+    });
+    let service = platform::selfservice(&config, &clients);
+    for who in ["kyle", "mallory"] {
+        let caller = service.caller(&format!("arn:aws:iam::123456789012:user/{who}")).unwrap();
+        service.create(&caller, Default::default()).await.unwrap();
+    }
+    let request = lambda_http::request::from_str(std::str::from_utf8(LIST).unwrap()).expect("API Gateway v2 event");
+    let response = app.oneshot(request).await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let body: serde_json::Value =
+        serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    let names: Vec<&str> =
+        body["environments"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    // kyle's, as API Gateway vouched; not mallory's, as the spoofed header claimed.
+    assert_eq!(names, ["dev-kyle"]);
 }

@@ -12,7 +12,8 @@ use ephemera_app::Config;
 use ephemera_aws::bootstrap::{self, Resources};
 use ephemera_aws::queue::WorkQueue;
 use ephemera_aws::{platform, Clients, S3Store};
-use ephemera_http::{router, AppState};
+use ephemera_http::sigv4::LocalIdentities;
+use ephemera_http::{router, AppState, Identity};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
@@ -68,6 +69,7 @@ pub async fn start(
     clients: &Clients,
     listen: SocketAddr,
     work_queue: &str,
+    identities: LocalIdentities,
 ) -> anyhow::Result<Running> {
     let queue_url = prepare(config, clients, work_queue).await?;
     let secrets = platform::webhook_secrets(config, clients).await?;
@@ -77,7 +79,11 @@ pub async fn start(
 
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
-    let app = router(AppState { intake: Arc::new(intake) });
+    let app = router(AppState {
+        intake: Some(Arc::new(intake)),
+        selfservice: Some(Arc::new(platform::selfservice(config, clients))),
+        identity: Identity::Local(Arc::new(identities)),
+    });
     let mut stop_serving = stopped.clone();
     let server = tokio::spawn(async move {
         let graceful = async move {

@@ -74,6 +74,30 @@ async fn reap(opts: ephemera_app::reaper::SweepOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A default identity: access key id, secret, principal ARN.
+type DefaultIdentity = Option<(&'static str, &'static str, &'static str)>;
+
+/// The local identities: from the file `EPHEMERA_LOCAL_IDENTITIES` names, else one default
+/// developer (returned, to be printed).
+fn local_identities(region: &str) -> anyhow::Result<(ephemera_http::sigv4::LocalIdentities, DefaultIdentity)> {
+    const DEFAULT: (&str, &str, &str) =
+        ("AKIAEPHEMERALOCALDEV", "ephemera-local-developer-secret", "arn:aws:iam::123456789012:user/developer");
+    match std::env::var("EPHEMERA_LOCAL_IDENTITIES") {
+        Ok(path) => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading EPHEMERA_LOCAL_IDENTITIES ({path})"))?;
+            let ids = ephemera_http::sigv4::LocalIdentities::parse(&text, region)
+                .map_err(|e| anyhow::anyhow!("EPHEMERA_LOCAL_IDENTITIES ({path}): {e}"))?;
+            Ok((ids, None))
+        }
+        Err(_) => {
+            let line = format!("{} {} {}", DEFAULT.0, DEFAULT.1, DEFAULT.2);
+            let ids = ephemera_http::sigv4::LocalIdentities::parse(&line, region).map_err(|e| anyhow::anyhow!(e))?;
+            Ok((ids, Some(DEFAULT)))
+        }
+    }
+}
+
 fn emulator_port() -> u16 {
     std::env::var("EPHEMERA_EMULATOR_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(5050)
 }
@@ -97,7 +121,8 @@ async fn run() -> anyhow::Result<()> {
         .unwrap_or_else(|_| "127.0.0.1:3000".into())
         .parse()
         .context("EPHEMERA_LISTEN must be an address such as 127.0.0.1:3000")?;
-    let running = ephemera_local::start(&config, &clients, listen, ephemera_local::WORK_QUEUE).await?;
+    let (identities, default_identity) = local_identities(&config.region)?;
+    let running = ephemera_local::start(&config, &clients, listen, ephemera_local::WORK_QUEUE, identities).await?;
 
     let secret = std::env::var("EPHEMERA_GITHUB_WEBHOOK_SECRET").unwrap_or_default();
     println!();
@@ -110,6 +135,15 @@ async fn run() -> anyhow::Result<()> {
     println!("  AWS endpoint:    {endpoint}");
     println!("  Send an event:   scripts/send-event events/github/pull_request.opened.json");
     println!("  See the result:  make status");
+    println!(
+        "  Self-service:    http://{}/v1/environments (SigV4, service execute-api, region {})",
+        running.addr, config.region
+    );
+    if let Some((key, secret, arn)) = default_identity {
+        println!("  Local identity:  {arn}");
+        println!("                   AWS_ACCESS_KEY_ID={key} AWS_SECRET_ACCESS_KEY={secret}");
+        println!("                   (set EPHEMERA_LOCAL_IDENTITIES to a file of KEY SECRET ARN lines for others)");
+    }
     println!("  Ctrl-C stops everything this started.");
     println!();
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use ephemera_app::Config;
 use ephemera_aws::{platform, sdk_config, Clients};
-use ephemera_http::{router, AppState};
+use ephemera_http::{router, AppState, Identity};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -13,5 +13,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     let clients = Clients::new(&sdk_config().await);
     let secrets = platform::webhook_secrets(&config, &clients).await?;
     let intake = platform::intake(&config, &clients, secrets);
-    lambda_http::run(router(AppState { intake: Arc::new(intake) })).await
+    let state = AppState { intake: Some(Arc::new(intake)), selfservice: None, identity: Identity::ApiGateway };
+    lambda_http::run(router(state)).await
 }

@@ -1,0 +1,166 @@
+//! The developer workflow through the real `ephemera` binary, the local runner's signed API and
+//! the emulator.
+//!
+//! Where the emulator differs from AWS: it does not create AppSync APIs from templates, so the
+//! test creates the API the stack would have made (with the emulator's AppSync API) and records
+//! it among the environment's outputs, as the stack's outputs would on AWS.
+
+use std::process::{Command, Output};
+
+use ephemera_app::ports::{Progress, Registry};
+use ephemera_domain::{EnvironmentName, Status};
+use ephemera_tests::{Platform, IDENTITIES, REGION};
+use serde_json::Value;
+
+fn ephemera(p: &Platform, who: usize, args: &[&str]) -> Output {
+    let (key, secret, _) = IDENTITIES[who];
+    Command::new(env!("CARGO_BIN_EXE_ephemera"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("EPHEMERA_URL", &p.base_url)
+        .env("AWS_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", key)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .expect("the ephemera binary runs")
+}
+
+fn json(out: &Output) -> Value {
+    assert!(out.status.success(), "exit {:?}: {}", out.status.code(), String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+const KYLE: usize = 0;
+const ALICE: usize = 1;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_developer_creates_configures_extends_and_destroys_their_environment() {
+    let p = Platform::start_with(&[("EPHEMERA_DEV_QUOTA_PER_OWNER", "1")]).await;
+
+    // create --wait: READY, with a stack tagged as kyle's developer environment.
+    let env = json(&ephemera(&p, KYLE, &["env", "create", "--wait", "--json"]));
+    assert_eq!((env["name"].as_str(), env["status"].as_str()), (Some("dev-kyle"), Some("READY")));
+    let (_, tags) = p.stack("ephemera-dev-kyle").await.expect("stack");
+    let tag = |k: &str| tags.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    assert_eq!(tag("ephemera:kind").as_deref(), Some("dev"));
+    assert_eq!(tag("ephemera:owner").as_deref(), Some("kyle"));
+
+    // A second one is over kyle's quota of 1: queued.
+    let queued = json(&ephemera(&p, KYLE, &["env", "create", "search", "--json"]));
+    assert_eq!(queued["queue_position"], 1, "{queued}");
+    let waiting = p.wait_for_status("dev-kyle-search", Status::Queued).await;
+    assert!(waiting.status_reason.unwrap().contains("quota"));
+
+    // config: the endpoint and an API key that exists in AppSync.
+    let api = p
+        .clients
+        .appsync
+        .create_graphql_api()
+        .name("ephemera-dev-kyle-api")
+        .authentication_type("API_KEY".into())
+        .send()
+        .await
+        .unwrap();
+    let api = api.graphql_api().unwrap();
+    let name = EnvironmentName::parse("dev-kyle").unwrap();
+    let row = p.registry().get(&name).await.unwrap().unwrap();
+    let mut outputs = row.outputs.clone();
+    outputs.insert("GraphQLApiArn".into(), api.arn().unwrap().into());
+    let progress = Progress { outputs: Some(outputs), ..Default::default() };
+    assert!(p.registry().record_progress(&name, row.generation, &progress, chrono::Utc::now()).await.unwrap());
+    let cfg = json(&ephemera(&p, KYLE, &["env", "config", "dev-kyle"]));
+    assert_eq!(cfg["region"], REGION);
+    assert!(cfg["graphql_endpoint"].as_str().unwrap().contains(api.api_id().unwrap()), "{cfg}");
+    let keys = p.clients.appsync.list_api_keys().api_id(api.api_id().unwrap()).send().await.unwrap();
+    assert!(keys.api_keys().iter().any(|k| k.id() == cfg["api_key"].as_str()), "{cfg} {keys:?}");
+    let js = std::env::temp_dir().join(format!("aws-exports-{}.js", std::process::id()));
+    let out = ephemera(&p, KYLE, &["env", "config", "dev-kyle", "--format", "js", "--out", js.to_str().unwrap()]);
+    assert!(out.status.success());
+    let module = std::fs::read_to_string(&js).unwrap();
+    assert!(module.contains("aws_appsync_apiKey") && module.contains("export default awsmobile"), "{module}");
+
+    // extend moves expires-at, on the row and on the stack's tag.
+    let before = row.expires_at;
+    let extended = json(&ephemera(&p, KYLE, &["env", "extend", "dev-kyle", "--by", "4h", "--json"]));
+    let after = p.wait_for("dev-kyle", Status::Ready).await.expires_at;
+    assert_eq!(after, before + chrono::Duration::hours(4), "{extended}");
+    let (_, tags) = p.stack("ephemera-dev-kyle").await.unwrap();
+    assert!(tags.contains(&("ephemera:expires-at".into(), after.format("%Y-%m-%dT%H:%M:%SZ").to_string())));
+
+    // alice may not look at, or destroy, kyle's.
+    for args in [&["env", "show", "dev-kyle"][..], &["env", "destroy", "dev-kyle"]] {
+        let out = ephemera(&p, ALICE, args);
+        assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    // alice's list does not show it.
+    assert_eq!(json(&ephemera(&p, ALICE, &["env", "list", "--json"]))["environments"].as_array().unwrap().len(), 0);
+
+    // destroy deletes the stack; the queued one starts.
+    assert!(ephemera(&p, KYLE, &["env", "destroy", "dev-kyle"]).status.success());
+    p.wait_for("dev-kyle", Status::Deleted).await;
+    assert!(p.stack("ephemera-dev-kyle").await.is_none());
+    p.wait_for("dev-kyle-search", Status::Ready).await;
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsigned_forged_and_stale_requests_are_refused_and_change_nothing() {
+    let p = Platform::start_with(&[("EPHEMERA_DEV_QUOTA_MODE", "refuse"), ("EPHEMERA_DEV_QUOTA_PER_OWNER", "1")]).await;
+    let items = p.table_item_count().await;
+    let url = format!("{}/v1/environments", p.base_url);
+
+    let unsigned = p.http.post(&url).body("{}").send().await.unwrap();
+    assert_eq!(unsigned.status().as_u16(), 403);
+    // Signed with a secret that is not kyle's.
+    let mut forged = Command::new(env!("CARGO_BIN_EXE_ephemera"));
+    forged
+        .args(["env", "create"])
+        .env_clear()
+        .env("EPHEMERA_URL", &p.base_url)
+        .env("AWS_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", IDENTITIES[KYLE].0)
+        .env("AWS_SECRET_ACCESS_KEY", "not-kyles-secret")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    assert_eq!(forged.output().unwrap().status.code(), Some(3));
+    // A well-signed request from ten minutes ago.
+    let stale_time = chrono::Utc::now() - chrono::Duration::minutes(10);
+    let amz = stale_time.format("%Y%m%dT%H%M%SZ").to_string();
+    let host = p.base_url.trim_start_matches("http://").to_owned();
+    let res = p
+        .http
+        .post(&url)
+        .header("x-amz-date", &amz)
+        .header(
+            "authorization",
+            format!(
+                "AWS4-HMAC-SHA256 Credential={}/{}/{REGION}/execute-api/aws4_request, SignedHeaders=host;x-amz-date, Signature={}",
+                IDENTITIES[KYLE].0,
+                &amz[..8],
+                "0".repeat(64)
+            ),
+        )
+        .header("host", host)
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 403);
+    assert!(res.text().await.unwrap().contains("5 minutes"));
+    assert_eq!(p.table_item_count().await, items, "nothing recorded");
+
+    // Bad names are a clear 400 (exit 1); past the quota in refuse mode: 429 (exit 5).
+    let bad = ephemera(&p, KYLE, &["env", "create", "Not_Valid"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("HTTP 400"));
+    assert!(ephemera(&p, KYLE, &["env", "create"]).status.success());
+    let over = ephemera(&p, KYLE, &["env", "create", "second"]);
+    assert_eq!(over.status.code(), Some(5), "{}", String::from_utf8_lossy(&over.stderr));
+    assert!(String::from_utf8_lossy(&over.stderr).contains("limit is 1"));
+    p.stop().await;
+}

@@ -1,0 +1,17 @@
+//! Lambda: developer self-service, `/v1/...` on the HTTP API, IAM-authorized by API Gateway.
+
+use std::sync::Arc;
+
+use ephemera_app::Config;
+use ephemera_aws::{platform, sdk_config, Clients};
+use ephemera_http::{router, AppState, Identity};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    platform::init_tracing(true);
+    let config = Config::from_env()?;
+    let clients = Clients::new(&sdk_config().await);
+    let selfservice = platform::selfservice(&config, &clients);
+    let state = AppState { intake: None, selfservice: Some(Arc::new(selfservice)), identity: Identity::ApiGateway };
+    lambda_http::run(router(state)).await
+}
