@@ -281,3 +281,29 @@ async fn the_commits_own_template_wins_then_the_repositorys_and_a_refused_templa
     assert!(reason.contains("Missing"), "{reason}");
     p.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_environment_is_seeded_with_its_repositorys_fixtures() {
+    let p = Platform::start().await;
+    let store = ephemera_aws::S3Store::new(p.clients.s3.clone());
+    let tasks: String = (1..=30)
+        .map(|i| format!("{{\"id\":\"task-{i}\",\"title\":\"Synthetic task {i}\",\"done\":{}}}\n", i % 2 == 0))
+        .collect();
+    store.put_text(&p.config.bucket, "seeds/acme/todo-app/Task.jsonl", &tasks).await.unwrap();
+    // The repository's own seeds win over the defaults.
+    store.put_text(&p.config.bucket, "seeds/default/Task.jsonl", "{\"id\":\"default\"}\n").await.unwrap();
+
+    p.deliver("pull_request", "d-open", OPENED).await;
+    let env = p.wait_for(ENVIRONMENT, Status::Ready).await;
+    assert!(env.status_reason.is_none(), "{env:?}");
+    let table = env.outputs.get("TaskTableName").unwrap();
+    let scan = p.clients.dynamodb.scan().table_name(table).send().await.unwrap();
+    assert_eq!(scan.count(), 30, "two batches of up to 25");
+    assert!(scan.items().iter().all(|i| i["id"].as_s().unwrap().starts_with("task-")));
+
+    // A push updates the stack but does not seed again.
+    p.deliver("pull_request", "d-sync", SYNCHRONIZE).await;
+    p.wait_for(ENVIRONMENT, Status::Ready).await;
+    assert_eq!(p.clients.dynamodb.scan().table_name(table).send().await.unwrap().count(), 30);
+    p.stop().await;
+}

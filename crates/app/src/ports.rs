@@ -193,9 +193,22 @@ pub trait Stacks: Send + Sync {
 #[async_trait]
 pub trait ObjectStore: Send + Sync {
     async fn get_text(&self, bucket: &str, key: &str) -> Result<Option<String>, PortError>;
+    /// Keys under `prefix`, following pagination.
+    async fn list_keys(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, PortError>;
     /// Deletes every object and object version; a bucket that does not exist is already empty.
     /// Returns how many were deleted.
     async fn empty_bucket(&self, bucket: &str) -> Result<u64, PortError>;
+}
+
+/// DynamoDB, for an environment's own tables: loading seed data.
+#[async_trait]
+pub trait Seeder: Send + Sync {
+    /// Writes every item (plain JSON objects), retrying what DynamoDB leaves unprocessed.
+    async fn put_items(
+        &self,
+        table: &str,
+        items: &[serde_json::Map<String, serde_json::Value>],
+    ) -> Result<usize, PortError>;
 }
 
 /// EventBridge.

@@ -14,7 +14,7 @@ use tracing::{info, instrument, warn};
 use crate::clock::Clock;
 use crate::events::{environment_of, EnvelopeError, PlatformEvent};
 use crate::ports::{
-    EventBus, ObjectStore, PortError, Progress, Registry, StackRequest, StackView, Stacks, UpdateOutcome,
+    EventBus, ObjectStore, PortError, Progress, Registry, Seeder, StackRequest, StackView, Stacks, UpdateOutcome,
 };
 use crate::template::{render, TemplateError};
 
@@ -76,6 +76,7 @@ pub struct Provisioner {
     stacks: Arc<dyn Stacks>,
     store: Arc<dyn ObjectStore>,
     bus: Arc<dyn EventBus>,
+    seeder: Arc<dyn Seeder>,
     clock: Arc<dyn Clock>,
     settings: ProvisionerSettings,
 }
@@ -86,10 +87,11 @@ impl Provisioner {
         stacks: Arc<dyn Stacks>,
         store: Arc<dyn ObjectStore>,
         bus: Arc<dyn EventBus>,
+        seeder: Arc<dyn Seeder>,
         clock: Arc<dyn Clock>,
         settings: ProvisionerSettings,
     ) -> Self {
-        Self { registry, stacks, store, bus, clock, settings }
+        Self { registry, stacks, store, bus, seeder, clock, settings }
     }
 
     /// Handles one work-queue message: an Ephemera event, or a CloudFormation status change of
@@ -222,7 +224,14 @@ impl Provisioner {
                         tokio::time::sleep(self.settings.poll).await;
                         continue;
                     }
-                    Step::Settle(status, reason) => {
+                    Step::Settle(status, mut reason) => {
+                        // A new stack gets its synthetic fixtures before it is announced ready.
+                        if status == Status::Ready && taken.create {
+                            if let Err(why) = self.seed(&env, view.as_ref()).await {
+                                warn!(%why, "seeding failed; the environment is ready without its fixtures");
+                                reason = Some(format!("seed data not loaded: {why}"));
+                            }
+                        }
                         if self.settle(&env, status, reason, view.as_ref()).await? {
                             return Ok(Outcome::Settled(status));
                         }
@@ -327,6 +336,51 @@ impl Provisioner {
             info!(next = %env.name, "starting the oldest queued environment");
             self.publish(PlatformEvent::requested(&env)).await;
         }
+    }
+
+    /// Loads `seeds/{owner}/{repo}/<Table>.jsonl` (else `seeds/default/`) into the table the
+    /// stack outputs as `<Table>TableName`: JSON lines, one item each. Synthetic data only:
+    /// production data is never copied into an environment.
+    async fn seed(&self, env: &Environment, view: Option<&StackView>) -> Result<(), String> {
+        let Some(view) = view else { return Ok(()) };
+        let bucket = &self.settings.bucket;
+        let mut prefixes = Vec::new();
+        if let Some(repo) = &env.repository {
+            prefixes.push(format!("seeds/{}/{}/", repo.owner(), repo.name()));
+        }
+        prefixes.push("seeds/default/".to_owned());
+        for prefix in prefixes {
+            let keys: Vec<String> = self
+                .store
+                .list_keys(bucket, &prefix)
+                .await
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .filter(|k| k.ends_with(".jsonl"))
+                .collect();
+            if keys.is_empty() {
+                continue;
+            }
+            for key in keys {
+                let logical = key.trim_start_matches(prefix.as_str()).trim_end_matches(".jsonl");
+                let Some(table) = view.outputs.get(&format!("{logical}TableName")) else {
+                    warn!(%key, "no {logical}TableName output for this seed file; skipped");
+                    continue;
+                };
+                let text = self.store.get_text(bucket, &key).await.map_err(|e| e.to_string())?.unwrap_or_default();
+                let mut items = Vec::new();
+                for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+                    match serde_json::from_str::<serde_json::Value>(line) {
+                        Ok(serde_json::Value::Object(m)) => items.push(m),
+                        _ => return Err(format!("{key} line {}: not a JSON object", i + 1)),
+                    }
+                }
+                let n = self.seeder.put_items(table, &items).await.map_err(|e| e.to_string())?;
+                info!(%key, %table, items = n, "seeded");
+            }
+            return Ok(());
+        }
+        Ok(())
     }
 
     /// Announcements are best effort: the registry is the record, the events are notifications.

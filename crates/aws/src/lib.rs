@@ -12,6 +12,7 @@ pub mod platform;
 pub mod queue;
 pub mod registry;
 pub mod secrets;
+pub mod seeder;
 pub mod stacks;
 pub mod store;
 

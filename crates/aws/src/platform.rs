@@ -98,6 +98,7 @@ pub fn provisioner(config: &Config, clients: &Clients) -> Provisioner {
         Arc::new(CloudFormationStacks::new(clients.cloudformation.clone())),
         Arc::new(S3Store::new(clients.s3.clone())),
         Arc::new(EventBridgeBus::new(clients.eventbridge.clone(), &config.bus)),
+        Arc::new(crate::seeder::DynamoSeeder::new(clients.dynamodb.clone())),
         clock(),
         ProvisionerSettings {
             bucket: config.bucket.clone(),

@@ -53,6 +53,17 @@ impl ObjectStore for S3Store {
     }
 
     #[instrument(skip(self))]
+    async fn list_keys(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, PortError> {
+        let mut keys = Vec::new();
+        let mut pages = self.client.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| port_error("list objects", e))?;
+            keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+        }
+        Ok(keys)
+    }
+
+    #[instrument(skip(self))]
     async fn empty_bucket(&self, bucket: &str) -> Result<u64, PortError> {
         let mut deleted = 0u64;
         // Versions and delete markers included: a versioned bucket is only empty without them.

@@ -21,9 +21,13 @@ use serde_json::{json, Value};
 #[derive(Parser)]
 #[command(name = "ephemera", version, about = "Your own ephemeral AWS environments.", after_help = EXIT_CODES)]
 struct Cli {
-    /// The self-service API (the stack's ApiUrl output; locally http://127.0.0.1:3000).
+    /// The self-service API (locally http://127.0.0.1:3000). When not given, the deployed
+    /// stack's SelfServiceUrl output is used.
     #[arg(long, env = "EPHEMERA_URL", global = true)]
     endpoint: Option<String>,
+    /// The deployed platform's CloudFormation stack, to find the endpoint in its outputs.
+    #[arg(long, env = "EPHEMERA_STACK", default_value = "ephemera", global = true)]
+    stack: String,
     /// The API's region (for signing).
     #[arg(long, env = "AWS_REGION", global = true)]
     region: Option<String>,
@@ -136,10 +140,13 @@ struct Api {
 
 impl Api {
     async fn new(cli: &Cli) -> Result<Self, Failure> {
-        let base = cli.endpoint.clone().ok_or_else(|| {
-            Failure(2, anyhow!("no endpoint: give --endpoint or set EPHEMERA_URL (the stack's ApiUrl output)"))
-        })?;
         let config = ephemera_aws::sdk_config().await;
+        let base = match &cli.endpoint {
+            Some(url) => url.clone(),
+            None => endpoint_from_stack(&config, &cli.stack)
+                .await
+                .map_err(|e| Failure(2, anyhow!("no endpoint: give --endpoint or set EPHEMERA_URL ({e:#})")))?,
+        };
         let region = cli
             .region
             .clone()
@@ -203,6 +210,21 @@ impl Api {
         let (_, text) = self.call(method, path, body).await?;
         serde_json::from_str(&text).context("the API's answer is not JSON").map_err(Failure::from)
     }
+}
+
+/// The `SelfServiceUrl` output of the deployed platform stack.
+async fn endpoint_from_stack(config: &aws_config::SdkConfig, stack: &str) -> anyhow::Result<String> {
+    let out = aws_sdk_cloudformation::Client::new(config)
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+        .with_context(|| format!("could not read the outputs of stack {stack:?}"))?;
+    out.stacks()
+        .first()
+        .and_then(|s| s.outputs().iter().find(|o| o.output_key() == Some("SelfServiceUrl")))
+        .and_then(|o| o.output_value().map(str::to_owned))
+        .ok_or_else(|| anyhow!("stack {stack:?} has no SelfServiceUrl output"))
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {

@@ -154,6 +154,32 @@ async fn unsigned_forged_and_stale_requests_are_refused_and_change_nothing() {
     assert!(res.text().await.unwrap().contains("5 minutes"));
     assert_eq!(p.table_item_count().await, items, "nothing recorded");
 
+    // Without EPHEMERA_URL, the endpoint comes from the deployed stack's SelfServiceUrl output.
+    let template = serde_json::json!({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": {"SelfServiceUrl": {"Value": p.base_url.clone()}}});
+    p.clients
+        .cloudformation
+        .create_stack()
+        .stack_name("ephemera-platform")
+        .template_body(template.to_string())
+        .send()
+        .await
+        .unwrap();
+    let (key, secret, _) = IDENTITIES[KYLE];
+    let out = Command::new(env!("CARGO_BIN_EXE_ephemera"))
+        .args(["env", "list", "--json"])
+        .env_clear()
+        .env("EPHEMERA_STACK", "ephemera-platform")
+        .env("AWS_ENDPOINT_URL", &p.emulator.endpoint)
+        .env("AWS_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", key)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
     // Bad names are a clear 400 (exit 1); past the quota in refuse mode: 429 (exit 5).
     let bad = ephemera(&p, KYLE, &["env", "create", "Not_Valid"]);
     assert_eq!(bad.status.code(), Some(1));
