@@ -165,3 +165,24 @@ fn expand() -> serde_json::Value {
     assert!(out.status.success(), "SAM translation failed: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+/// The webhook (which proves itself with GitHub's signature) is the only route without IAM
+/// (SigV4) authorization; every self-service route requires it.
+#[test]
+fn self_service_routes_require_iam_and_only_the_webhook_is_open() {
+    let expanded = expand();
+    let paths = expanded["Resources"]["HttpApi"]["Properties"]["Body"]["paths"].as_object().unwrap().clone();
+    let mut v1 = 0;
+    for (path, ops) in &paths {
+        for (method, op) in ops.as_object().unwrap() {
+            let security = op["security"][0].as_object().unwrap().keys().next().unwrap().clone();
+            if path == "/webhooks/github" {
+                assert_eq!(security, "NONE", "{method} {path}");
+            } else {
+                assert_eq!(security, "AWS_IAM", "{method} {path}");
+                v1 += path.starts_with("/v1/") as usize;
+            }
+        }
+    }
+    assert_eq!(v1, 3, "{paths:?}");
+}
