@@ -6,7 +6,7 @@
 #![allow(clippy::result_large_err)]
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, Path, Query, Request};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -77,11 +77,42 @@ macro_rules! try_or {
     };
 }
 
-async fn create(State(state): State<AppState>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let who = try_or!(caller(&state, &method, &uri, &headers, &body));
-    let req: CreateRequest = try_or!(json_body(&body));
-    let service = state.selfservice.as_ref().expect("checked by caller()");
-    match service.create(&who, req).await {
+/// Self-service request bodies are small; anything larger is refused.
+const MAX_API_BODY: usize = 64 * 1024;
+
+/// A verified self-service request: who sent it, the service, and what was sent.
+struct Authed {
+    who: Caller,
+    service: std::sync::Arc<ephemera_app::selfservice::SelfService>,
+    uri: Uri,
+    body: Bytes,
+}
+
+impl FromRequest<AppState> for Authed {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let (parts, body) = req.into_parts();
+        let body = axum::body::to_bytes(body, MAX_API_BODY).await.map_err(|_| {
+            error_response(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is too large")
+        })?;
+        let who = caller(state, &parts.method, &parts.uri, &parts.headers, &body)?;
+        let service = state.selfservice.clone().expect("caller() answers 404 without the service");
+        Ok(Self { who, service, uri: parts.uri, body })
+    }
+}
+
+/// The outcome as JSON with `status`, or the error's response.
+fn reply<T: serde::Serialize>(status: StatusCode, result: Result<T, SelfServiceError>) -> Response {
+    match result {
+        Ok(v) => (status, Json(v)).into_response(),
+        Err(e) => into_response(e),
+    }
+}
+
+async fn create(a: Authed) -> Response {
+    let req: CreateRequest = try_or!(json_body(&a.body));
+    match a.service.create(&a.who, req).await {
         Ok(view) => {
             let status = if view.queue_position.is_some() { StatusCode::ACCEPTED } else { StatusCode::CREATED };
             (status, Json(view)).into_response()
@@ -96,49 +127,20 @@ struct ListQuery {
     all: bool,
 }
 
-async fn list(State(state): State<AppState>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let who = try_or!(caller(&state, &method, &uri, &headers, &body));
-    let q: ListQuery = match Query::try_from_uri(&uri) {
+async fn list(a: Authed) -> Response {
+    let q: ListQuery = match Query::try_from_uri(&a.uri) {
         Ok(Query(q)) => q,
         Err(e) => return error_response(StatusCode::BAD_REQUEST, "bad_request", e.body_text()),
     };
-    let service = state.selfservice.as_ref().expect("checked by caller()");
-    match service.list(&who, q.all).await {
-        Ok(views) => Json(json!({ "environments": views })).into_response(),
-        Err(e) => into_response(e),
-    }
+    reply(StatusCode::OK, a.service.list(&a.who, q.all).await.map(|views| json!({ "environments": views })))
 }
 
-async fn show(
-    State(state): State<AppState>,
-    Path(env): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let who = try_or!(caller(&state, &method, &uri, &headers, &body));
-    let service = state.selfservice.as_ref().expect("checked by caller()");
-    match service.get(&who, &env).await {
-        Ok(e) => Json(ephemera_app::selfservice::View::of(&e)).into_response(),
-        Err(e) => into_response(e),
-    }
+async fn show(Path(env): Path<String>, a: Authed) -> Response {
+    reply(StatusCode::OK, a.service.get(&a.who, &env).await.map(|e| ephemera_app::selfservice::View::of(&e)))
 }
 
-async fn destroy(
-    State(state): State<AppState>,
-    Path(env): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let who = try_or!(caller(&state, &method, &uri, &headers, &body));
-    let service = state.selfservice.as_ref().expect("checked by caller()");
-    match service.destroy(&who, &env).await {
-        Ok(v) => (StatusCode::ACCEPTED, Json(v)).into_response(),
-        Err(e) => into_response(e),
-    }
+async fn destroy(Path(env): Path<String>, a: Authed) -> Response {
+    reply(StatusCode::ACCEPTED, a.service.destroy(&a.who, &env).await)
 }
 
 #[derive(Deserialize, Default)]
@@ -147,63 +149,20 @@ struct ExtendRequest {
     hours: Option<i64>,
 }
 
-async fn extend(
-    State(state): State<AppState>,
-    Path(env): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let who = try_or!(caller(&state, &method, &uri, &headers, &body));
-    let req: ExtendRequest = try_or!(json_body(&body));
+async fn extend(Path(env): Path<String>, a: Authed) -> Response {
+    let req: ExtendRequest = try_or!(json_body(&a.body));
     let Some(hours) = req.hours else {
         return error_response(StatusCode::BAD_REQUEST, "bad_request", "give {\"hours\": N}");
     };
-    let service = state.selfservice.as_ref().expect("checked by caller()");
-    match service.extend(&who, &env, hours).await {
-        Ok(v) => Json(v).into_response(),
-        Err(e) => into_response(e),
-    }
+    reply(StatusCode::OK, a.service.extend(&a.who, &env, hours).await)
 }
 
-async fn set_preserved(
-    state: AppState,
-    env: String,
-    on: bool,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let who = try_or!(caller(&state, &method, &uri, &headers, &body));
-    let service = state.selfservice.as_ref().expect("checked by caller()");
-    match service.preserve(&who, &env, on).await {
-        Ok(v) => Json(v).into_response(),
-        Err(e) => into_response(e),
-    }
+async fn preserve(Path(env): Path<String>, a: Authed) -> Response {
+    reply(StatusCode::OK, a.service.preserve(&a.who, &env, true).await)
 }
 
-async fn preserve(
-    State(state): State<AppState>,
-    Path(env): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    set_preserved(state, env, true, method, uri, headers, body).await
-}
-
-async fn unpreserve(
-    State(state): State<AppState>,
-    Path(env): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    set_preserved(state, env, false, method, uri, headers, body).await
+async fn unpreserve(Path(env): Path<String>, a: Authed) -> Response {
+    reply(StatusCode::OK, a.service.preserve(&a.who, &env, false).await)
 }
 
 #[derive(Deserialize, Default)]
@@ -211,18 +170,9 @@ struct ConfigQuery {
     format: Option<String>,
 }
 
-async fn config(
-    State(state): State<AppState>,
-    Path(env): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let who = try_or!(caller(&state, &method, &uri, &headers, &body));
-    let q: ConfigQuery = Query::try_from_uri(&uri).map(|Query(q)| q).unwrap_or_default();
-    let service = state.selfservice.as_ref().expect("checked by caller()");
-    let cfg = match service.config(&who, &env).await {
+async fn config(Path(env): Path<String>, a: Authed) -> Response {
+    let q: ConfigQuery = Query::try_from_uri(&a.uri).map(|Query(q)| q).unwrap_or_default();
+    let cfg = match a.service.config(&a.who, &env).await {
         Ok(c) => c,
         Err(e) => return into_response(e),
     };
