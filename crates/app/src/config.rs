@@ -16,25 +16,6 @@ pub enum ConfigError {
 }
 
 #[derive(Debug, Clone)]
-pub struct ReaperConfig {
-    /// `EPHEMERA_REAPER_STUCK_MINUTES` (default 120): an operation in progress longer is stuck.
-    pub stuck_after: chrono::Duration,
-    /// `EPHEMERA_REAPER_GRACE_MINUTES` (default 10): a row claiming a vanished stack is retired after this.
-    pub grace: chrono::Duration,
-    /// `EPHEMERA_EXPIRY_NOTICE_HOURS` (default 24): notice is recorded this long before expiry.
-    pub notice_before: chrono::Duration,
-    /// `EPHEMERA_REAPER_ALLOWED_ACCOUNTS`, `EPHEMERA_REAPER_ALLOWED_REGIONS`: comma-separated; empty means any.
-    pub allowed_accounts: Vec<String>,
-    pub allowed_regions: Vec<String>,
-    /// `EPHEMERA_REAPER_CALLS_PER_SECOND` (default 5): mutating calls per second, at most.
-    pub calls_per_second: f64,
-    /// `EPHEMERA_PRICE_TABLE`: overrides of the cost table, `AWS::S3::Bucket=0.2,...`.
-    pub prices: ephemera_domain::cost::PriceTable,
-    /// `EPHEMERA_REAPER_REPAIR_WAIT_SECONDS` (default 60).
-    pub repair_wait: Duration,
-}
-
-#[derive(Debug, Clone)]
 pub struct Config {
     /// `EPHEMERA_TABLE`: the registry table.
     pub table: String,
@@ -61,7 +42,7 @@ pub struct Config {
     /// `EPHEMERA_PR_TTL_HOURS_BY_REPOSITORY`: `owner/repo=hours,...` overriding the PR TTL.
     pub pr_ttl_by_repository: std::collections::HashMap<String, chrono::Duration>,
     /// The reaper's settings (`EPHEMERA_REAPER_*`, `EPHEMERA_EXPIRY_NOTICE_HOURS`, `EPHEMERA_PRICE_TABLE`).
-    pub reaper: ReaperConfig,
+    pub reaper: crate::reaper::ReaperSettings,
     /// `EPHEMERA_DEV_QUOTA_PER_OWNER` (2), `EPHEMERA_DEV_QUOTA_GLOBAL` (50),
     /// `EPHEMERA_DEV_QUOTA_MODE` (`queue` or `refuse`): live developer environments.
     pub dev_quotas: ephemera_domain::developer::Quotas,
@@ -154,7 +135,7 @@ impl Config {
                 message: format!("expected a positive number, got {v:?}"),
             })?,
         };
-        let reaper = ReaperConfig {
+        let reaper = crate::reaper::ReaperSettings {
             stuck_after: chrono::Duration::minutes(number("EPHEMERA_REAPER_STUCK_MINUTES", 120)? as i64),
             grace: chrono::Duration::minutes(number("EPHEMERA_REAPER_GRACE_MINUTES", 10)? as i64),
             notice_before: chrono::Duration::hours(number("EPHEMERA_EXPIRY_NOTICE_HOURS", 24)? as i64),

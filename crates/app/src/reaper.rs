@@ -24,17 +24,24 @@ use crate::clock::Clock;
 use crate::events::PlatformEvent;
 use crate::ports::{Cleaner, EventBus, Inventory, ObjectStore, PortError, Registry, Stacks};
 
+/// The reaper's settings, read by [`crate::Config`].
 #[derive(Debug, Clone)]
 pub struct ReaperSettings {
+    /// `EPHEMERA_REAPER_STUCK_MINUTES` (default 120): an operation in progress longer is stuck.
     pub stuck_after: chrono::Duration,
+    /// `EPHEMERA_REAPER_GRACE_MINUTES` (default 10): a row claiming a vanished stack is retired after this.
     pub grace: chrono::Duration,
+    /// `EPHEMERA_EXPIRY_NOTICE_HOURS` (default 24): notice is recorded this long before expiry.
     pub notice_before: chrono::Duration,
+    /// `EPHEMERA_REAPER_ALLOWED_ACCOUNTS`, `EPHEMERA_REAPER_ALLOWED_REGIONS`: comma-separated; empty means any.
     pub allowed_accounts: Vec<String>,
     pub allowed_regions: Vec<String>,
-    /// Mutating calls per second, at most.
+    /// `EPHEMERA_REAPER_CALLS_PER_SECOND` (default 5): mutating calls per second, at most.
     pub calls_per_second: f64,
+    /// `EPHEMERA_PRICE_TABLE`: overrides of the cost table, `AWS::S3::Bucket=0.2,...`.
     pub prices: PriceTable,
-    /// How long a repair waits for a retried delete before retaining what blocks it.
+    /// `EPHEMERA_REAPER_REPAIR_WAIT_SECONDS` (default 60): how long a repair waits for a retried
+    /// delete before retaining what blocks it.
     pub repair_wait: Duration,
 }
 

@@ -7,7 +7,7 @@ use ephemera_app::provisioner::{Provisioner, ProvisionerSettings};
 use ephemera_app::{Clock, Config, ConfigError, SystemClock};
 use ephemera_github::WebhookSecrets;
 
-use ephemera_app::reaper::{Reaper, ReaperSettings};
+use ephemera_app::reaper::Reaper;
 use ephemera_app::selfservice::{SelfService, SelfServiceSettings};
 
 use crate::inventory::{DirectCleaner, TaggingInventory};
@@ -70,7 +70,6 @@ pub fn selfservice(config: &Config, clients: &Clients) -> SelfService {
 
 /// The reaper, with the clock it judges expiry by.
 pub fn reaper(config: &Config, clients: &Clients, clock: Arc<dyn Clock>) -> Reaper {
-    let r = &config.reaper;
     Reaper::new(
         Arc::new(DynamoRegistry::new(clients.dynamodb.clone(), &config.table)),
         Arc::new(CloudFormationStacks::new(clients.cloudformation.clone())),
@@ -79,16 +78,7 @@ pub fn reaper(config: &Config, clients: &Clients, clock: Arc<dyn Clock>) -> Reap
         Arc::new(DirectCleaner::new(clients.s3.clone(), clients.dynamodb.clone())),
         Arc::new(EventBridgeBus::new(clients.eventbridge.clone(), &config.bus)),
         clock,
-        ReaperSettings {
-            stuck_after: r.stuck_after,
-            grace: r.grace,
-            notice_before: r.notice_before,
-            allowed_accounts: r.allowed_accounts.clone(),
-            allowed_regions: r.allowed_regions.clone(),
-            calls_per_second: r.calls_per_second,
-            prices: r.prices.clone(),
-            repair_wait: r.repair_wait,
-        },
+        config.reaper.clone(),
     )
 }
 

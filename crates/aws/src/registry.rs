@@ -312,45 +312,31 @@ impl Registry for DynamoRegistry {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<bool, PortError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(env_key(name)))
-            .update_expression("SET lease_holder = :h, lease_until = :until")
-            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(lease_until) OR lease_until < :now)")
-            .expression_attribute_values(":h", s(holder))
-            .expression_attribute_values(":until", n(until.timestamp()))
-            .expression_attribute_values(":now", n(now.timestamp()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if code(&e) == Some("ConditionalCheckFailedException") => {
-                // No row at all is not contention: the reconcile finds nothing to do.
-                Ok(self.get(name).await?.is_none())
-            }
-            Err(e) => Err(port_error("take lease", e)),
-        }
+        let taken = self
+            .conditional(
+                name,
+                "SET lease_holder = :h, lease_until = :until",
+                "attribute_exists(pk) AND (attribute_not_exists(lease_until) OR lease_until < :now)",
+                vec![(":h", s(holder)), (":until", n(until.timestamp())), (":now", n(now.timestamp()))],
+                "take lease",
+            )
+            .await?;
+        // No row at all is not contention: the reconcile finds nothing to do.
+        Ok(taken || self.get(name).await?.is_none())
     }
 
     #[instrument(skip(self))]
     async fn release_lease(&self, name: &EnvironmentName, holder: &str) -> Result<(), PortError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(env_key(name)))
-            .update_expression("REMOVE lease_holder, lease_until")
-            .condition_expression("lease_holder = :h")
-            .expression_attribute_values(":h", s(holder))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if code(&e) == Some("ConditionalCheckFailedException") => Ok(()),
-            Err(e) => Err(port_error("release lease", e)),
-        }
+        // Someone else's lease (ours expired and was taken) is theirs to release.
+        self.conditional(
+            name,
+            "REMOVE lease_holder, lease_until",
+            "lease_holder = :h",
+            vec![(":h", s(holder))],
+            "release lease",
+        )
+        .await
+        .map(|_| ())
     }
 
     #[instrument(skip(self, progress))]
