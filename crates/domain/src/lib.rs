@@ -6,6 +6,8 @@
 //!   resurrecting a closed pull request's environment.
 //! - [`reconcile`] — desired versus observed stack, and the next step to take.
 //! - [`policy`] — expiry.
+//! - [`preview`] — rebase-first commit choice, labels and fork approval.
+//! - [`perf`] — load-test measurements, baselines and the regression gate.
 //! - [`environment`] — the registry record.
 
 pub mod cost;
@@ -13,7 +15,9 @@ pub mod developer;
 pub mod environment;
 pub mod lifecycle;
 pub mod names;
+pub mod perf;
 pub mod policy;
+pub mod preview;
 pub mod reconcile;
 pub mod sweep;
 pub mod tags;

@@ -1,0 +1,265 @@
+//! Load-test results, the repository's baseline, and the regression gate.
+//!
+//! A result is stored in the shape of the repository's `baseline.json`:
+//!
+//! ```json
+//! { "timestamp": "2025-12-10T12:00:00.000Z",
+//!   "metrics": { "http_req_duration": { "p95": 387.57, "avg": 275.01 },
+//!                "http_reqs": { "total": 750 }, "errors": { "rate": 0.0093 } } }
+//! ```
+//!
+//! Durations are milliseconds; the error rate is a fraction (0.0093 is 0.93%).
+
+use std::fmt::Write;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Measurement {
+    pub timestamp: DateTime<Utc>,
+    pub metrics: Metrics,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    pub http_req_duration: Durations,
+    pub http_reqs: Requests,
+    pub errors: Errors,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Durations {
+    pub p95: f64,
+    pub avg: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Requests {
+    pub total: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Errors {
+    pub rate: f64,
+}
+
+/// One request of a load test: how long it took, and whether it failed (a transport error, or
+/// a status of 500 or more).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    pub millis: f64,
+    pub failed: bool,
+}
+
+impl Measurement {
+    /// Summarises samples: average and 95th percentile latency (nearest rank), total requests
+    /// and the fraction that failed. `None` without samples.
+    pub fn from_samples(samples: &[Sample], at: DateTime<Utc>) -> Option<Self> {
+        if samples.is_empty() {
+            return None;
+        }
+        let mut ms: Vec<f64> = samples.iter().map(|s| s.millis).collect();
+        ms.sort_by(f64::total_cmp);
+        let n = ms.len();
+        let avg = ms.iter().sum::<f64>() / n as f64;
+        let p95 = percentile(&ms, 95.0);
+        let failed = samples.iter().filter(|s| s.failed).count();
+        Some(Self {
+            timestamp: at,
+            metrics: Metrics {
+                http_req_duration: Durations { p95: round2(p95), avg: round2(avg) },
+                http_reqs: Requests { total: n as u64 },
+                errors: Errors { rate: (failed as f64 / n as f64 * 1e4).round() / 1e4 },
+            },
+        })
+    }
+}
+
+/// Nearest-rank percentile of sorted values.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// The gate: how much slower than the baseline is too slow, and how many errors are too many.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Gate {
+    /// A latency more than this fraction above the baseline's is a regression (0.2 = 20%).
+    pub max_regression: f64,
+    /// An error rate above this fraction fails, whatever the baseline.
+    pub max_error_rate: f64,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self { max_regression: 0.2, max_error_rate: 0.01 }
+    }
+}
+
+/// One line of the comparison table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub metric: &'static str,
+    pub value: String,
+    pub baseline: Option<String>,
+    /// Relative change against the baseline (0.25 = 25% more).
+    pub delta: Option<f64>,
+    pub failed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub rows: Vec<Row>,
+    /// Why the gate failed, one line each; empty if it passed.
+    pub failures: Vec<String>,
+}
+
+impl Verdict {
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+
+    /// One line for a commit status (GitHub allows 140 characters).
+    pub fn summary(&self) -> String {
+        let s = if self.passed() {
+            let p95 = self.rows.first().map(|r| r.value.as_str()).unwrap_or("?");
+            format!("No regression: p95 {p95}")
+        } else {
+            format!("Regression: {}", self.failures.join("; "))
+        };
+        s.chars().take(140).collect()
+    }
+
+    /// A Markdown table of the metrics with their deltas against the baseline.
+    pub fn markdown(&self) -> String {
+        let mut out = String::from("| Metric | Value | Baseline | Change |\n|--------|-------|----------|--------|\n");
+        for r in &self.rows {
+            let delta = match r.delta {
+                Some(d) => format!("{:+.1}%{}", d * 100.0, if r.failed { " ❌" } else { "" }),
+                None if r.failed => "❌".to_owned(),
+                None => "–".to_owned(),
+            };
+            let _ = writeln!(out, "| {} | {} | {} | {} |", r.metric, r.value, r.baseline.as_deref().unwrap_or("–"), delta);
+        }
+        out
+    }
+}
+
+fn delta(now: f64, before: f64) -> Option<f64> {
+    (before > 0.0).then(|| (now - before) / before)
+}
+
+/// Compares a measurement with the baseline (if the repository has one) under `gate`.
+pub fn compare(now: &Measurement, baseline: Option<&Measurement>, gate: Gate) -> Verdict {
+    let m = &now.metrics;
+    let b = baseline.map(|b| &b.metrics);
+    let mut failures = Vec::new();
+    let mut latency = |metric: &'static str, value: f64, before: Option<f64>| {
+        let d = before.and_then(|before| delta(value, before));
+        let failed = d.is_some_and(|d| d > gate.max_regression);
+        if failed {
+            failures.push(format!(
+                "{metric} {value:.2}ms is {:.0}% above the baseline {:.2}ms",
+                d.unwrap_or_default() * 100.0,
+                before.unwrap_or_default()
+            ));
+        }
+        Row { metric, value: format!("{value:.2}ms"), baseline: before.map(|v| format!("{v:.2}ms")), delta: d, failed }
+    };
+    let p95 = latency("P95 Latency", m.http_req_duration.p95, b.map(|b| b.http_req_duration.p95));
+    let avg = latency("Avg Latency", m.http_req_duration.avg, b.map(|b| b.http_req_duration.avg));
+    let total = Row {
+        metric: "Total Requests",
+        value: m.http_reqs.total.to_string(),
+        baseline: b.map(|b| b.http_reqs.total.to_string()),
+        delta: b.and_then(|b| delta(m.http_reqs.total as f64, b.http_reqs.total as f64)),
+        failed: false,
+    };
+    let error_failed = m.errors.rate > gate.max_error_rate;
+    if error_failed {
+        failures.push(format!(
+            "error rate {:.2}% is over the {:.2}% limit",
+            m.errors.rate * 100.0,
+            gate.max_error_rate * 100.0
+        ));
+    }
+    let errors = Row {
+        metric: "Error Rate",
+        value: format!("{:.2}%", m.errors.rate * 100.0),
+        baseline: b.map(|b| format!("{:.2}%", b.errors.rate * 100.0)),
+        delta: None,
+        failed: error_failed,
+    };
+    Verdict { rows: vec![p95, avg, total, errors], failures }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2025-12-10T12:00:00Z").unwrap().to_utc()
+    }
+
+    fn measurement(p95: f64, avg: f64, rate: f64) -> Measurement {
+        Measurement {
+            timestamp: at(),
+            metrics: Metrics {
+                http_req_duration: Durations { p95, avg },
+                http_reqs: Requests { total: 750 },
+                errors: Errors { rate },
+            },
+        }
+    }
+
+    #[test]
+    fn reads_the_baseline_shape() {
+        let json = r#"{"timestamp":"2025-12-10T12:00:00.000Z","metrics":{"http_req_duration":{"p95":387.57,"avg":275.01},"http_reqs":{"total":750},"errors":{"rate":0.0093}}}"#;
+        let m: Measurement = serde_json::from_str(json).unwrap();
+        assert_eq!(m, measurement(387.57, 275.01, 0.0093));
+    }
+
+    #[test]
+    fn summarises_samples() {
+        // 1..=100 ms, every tenth failed.
+        let samples: Vec<Sample> = (1..=100).map(|i| Sample { millis: i as f64, failed: i % 10 == 0 }).collect();
+        let m = Measurement::from_samples(&samples, at()).unwrap();
+        assert_eq!(m.metrics.http_req_duration.p95, 95.0);
+        assert_eq!(m.metrics.http_req_duration.avg, 50.5);
+        assert_eq!(m.metrics.http_reqs.total, 100);
+        assert_eq!(m.metrics.errors.rate, 0.1);
+        assert!(Measurement::from_samples(&[], at()).is_none());
+        assert_eq!(percentile(&[7.0], 95.0), 7.0);
+    }
+
+    #[test]
+    fn gate_trips_above_twenty_percent_only() {
+        let base = measurement(100.0, 80.0, 0.0);
+        assert!(compare(&measurement(119.0, 95.0, 0.0), Some(&base), Gate::default()).passed());
+        let slow = compare(&measurement(121.0, 80.0, 0.0), Some(&base), Gate::default());
+        assert!(!slow.passed());
+        assert!(slow.failures[0].contains("P95 Latency"), "{:?}", slow.failures);
+        assert!((slow.rows[0].delta.unwrap() - 0.21).abs() < 1e-9);
+        let avg = compare(&measurement(100.0, 97.0, 0.0), Some(&base), Gate::default());
+        assert!(!avg.passed() && avg.failures[0].contains("Avg Latency"));
+        assert!(avg.markdown().contains("| Avg Latency | 97.00ms | 80.00ms | +21.2% ❌ |"), "{}", avg.markdown());
+    }
+
+    #[test]
+    fn errors_fail_without_a_baseline_and_speed_does_not() {
+        let v = compare(&measurement(5000.0, 4000.0, 0.0), None, Gate::default());
+        assert!(v.passed(), "no baseline, nothing to regress from");
+        let v = compare(&measurement(10.0, 10.0, 0.05), None, Gate::default());
+        assert!(!v.passed());
+        assert!(v.summary().starts_with("Regression: error rate 5.00%"));
+        assert!(v.summary().len() <= 140);
+    }
+}
