@@ -201,6 +201,92 @@ pub fn compare(now: &Measurement, baseline: Option<&Measurement>, gate: Gate) ->
     Verdict { rows: vec![p95, avg, total, errors], failures }
 }
 
+/// A smoke check: `GET path` must answer `expect`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmokeCheck {
+    pub path: String,
+    pub expect: u16,
+}
+
+impl SmokeCheck {
+    /// Parses `"/=200,/health=200"`.
+    pub fn parse_list(s: &str) -> Result<Vec<SmokeCheck>, String> {
+        s.split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|pair| {
+                let (path, code) = pair.rsplit_once('=').ok_or_else(|| format!("{pair:?} is not PATH=STATUS"))?;
+                let expect: u16 = code.trim().parse().map_err(|_| format!("{code:?} in {pair:?} is not a status code"))?;
+                if !(100..=599).contains(&expect) {
+                    return Err(format!("{expect} in {pair:?} is not an HTTP status"));
+                }
+                if !path.starts_with('/') || path.starts_with("//") {
+                    return Err(format!("{path:?} must be a path starting with a single '/'"));
+                }
+                Ok(SmokeCheck { path: path.trim().to_owned(), expect })
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmokeResult {
+    pub path: String,
+    pub expect: u16,
+    /// The status received, or None if the request failed.
+    pub got: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl SmokeResult {
+    pub fn passed(&self) -> bool {
+        self.got == Some(self.expect)
+    }
+}
+
+/// A short load test: `rate` requests a second on `path` for `duration_secs`, at most
+/// `concurrency` in flight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadPlan {
+    pub path: String,
+    pub rate: u32,
+    pub duration_secs: u32,
+    pub concurrency: u32,
+}
+
+impl LoadPlan {
+    pub const MAX_RATE: u32 = 100;
+    pub const MAX_DURATION_SECS: u32 = 120;
+    pub const MAX_CONCURRENCY: u32 = 64;
+
+    /// The plan within the platform's bounds, so a configuration error cannot turn the load
+    /// test into a denial of service or outlast the function's timeout.
+    pub fn bounded(self) -> Self {
+        Self {
+            rate: self.rate.clamp(1, Self::MAX_RATE),
+            duration_secs: self.duration_secs.clamp(1, Self::MAX_DURATION_SECS),
+            concurrency: self.concurrency.clamp(1, Self::MAX_CONCURRENCY),
+            ..self
+        }
+    }
+}
+
+/// Everything one verification of a preview found, as stored next to the baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub commit: String,
+    pub smoke: Vec<SmokeResult>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<Measurement>,
+}
+
+impl Report {
+    pub fn smoke_passed(&self) -> bool {
+        self.smoke.iter().all(SmokeResult::passed)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,5 +347,17 @@ mod tests {
         assert!(!v.passed());
         assert!(v.summary().starts_with("Regression: error rate 5.00%"));
         assert!(v.summary().len() <= 140);
+    }
+
+    #[test]
+    fn smoke_checks_and_plans_are_bounded() {
+        let checks = SmokeCheck::parse_list("/=200, /health=204").unwrap();
+        assert_eq!(checks[1], SmokeCheck { path: "/health".into(), expect: 204 });
+        assert!(SmokeCheck::parse_list("http://evil/=200").is_err());
+        assert!(SmokeCheck::parse_list("//evil.example/=200").is_err());
+        assert!(SmokeCheck::parse_list("/=abc").is_err());
+        assert!(SmokeCheck::parse_list("/=999").is_err());
+        let p = LoadPlan { path: "/".into(), rate: 100_000, duration_secs: 0, concurrency: 0 }.bounded();
+        assert_eq!((p.rate, p.duration_secs, p.concurrency), (100, 1, 1));
     }
 }

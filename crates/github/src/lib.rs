@@ -1,7 +1,10 @@
-//! GitHub webhooks: signature verification and the payload types Ephemera reads.
+//! GitHub: webhook signature verification, the payload types Ephemera reads, and the REST
+//! calls it makes to report back on pull requests.
 
+pub mod client;
 pub mod payload;
 pub mod signature;
 
 pub use payload::{parse_event, PayloadError, PullRequestEvent, WebhookEvent};
 pub use signature::{SignatureError, WebhookSecrets};
+pub use client::{Client, ClientError};

@@ -1,0 +1,432 @@
+//! A small GitHub REST client: the handful of calls Ephemera makes, with retries that honour
+//! GitHub's rate limits (`Retry-After`, `x-ratelimit-remaining` / `x-ratelimit-reset`).
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tracing::{instrument, warn};
+
+pub const API_VERSION: &str = "2022-11-28";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("GitHub rate limit: retry in {wait_secs} s")]
+    RateLimited { wait_secs: u64 },
+    #[error("GitHub answered {status} to {method} {path}: {message}")]
+    Http { method: String, path: String, status: u16, message: String },
+    #[error("could not reach GitHub: {0}")]
+    Transport(String),
+    #[error("unexpected answer from GitHub to {path}: {message}")]
+    Decode { path: String, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl ClientError {
+    /// Worth trying again later (rate limits, GitHub's 5xx, network trouble).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ClientError::RateLimited { .. } | ClientError::Transport(_) => true,
+            ClientError::Http { status, .. } => *status >= 500 || *status == 429,
+            ClientError::Decode { .. } | ClientError::Invalid(_) => false,
+        }
+    }
+}
+
+/// How long to wait before retrying.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    /// First backoff for 5xx and network errors; doubles each time.
+    pub backoff: Duration,
+    /// A rate-limit wait longer than this is not slept through: the call fails (retryably).
+    pub max_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { attempts: 5, backoff: Duration::from_millis(500), max_wait: Duration::from_secs(60) }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    retry: RetryPolicy,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Comment {
+    pub id: u64,
+    #[serde(default)]
+    pub body: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Deployment {
+    pub id: u64,
+    #[serde(default)]
+    pub sha: Option<String>,
+    #[serde(default)]
+    pub environment: Option<String>,
+}
+
+/// `POST /repos/{owner}/{repo}/deployments`
+#[derive(Debug, Clone, Serialize)]
+pub struct NewDeployment<'a> {
+    #[serde(rename = "ref")]
+    pub git_ref: &'a str,
+    pub environment: &'a str,
+    pub description: &'a str,
+    /// Ephemera deploys what it is told; it does not merge or wait for other checks.
+    pub auto_merge: bool,
+    pub required_contexts: Vec<String>,
+    pub transient_environment: bool,
+    pub production_environment: bool,
+}
+
+/// `POST /repos/{owner}/{repo}/deployments/{id}/statuses`
+#[derive(Debug, Clone, Serialize)]
+pub struct NewDeploymentStatus<'a> {
+    /// `in_progress`, `success`, `failure`, `error`, `inactive`, `queued` or `pending`.
+    pub state: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment_url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_url: Option<&'a str>,
+    pub description: String,
+    /// Earlier deployments of the same environment are marked inactive on success.
+    pub auto_inactive: bool,
+}
+
+/// `POST /repos/{owner}/{repo}/statuses/{sha}`
+#[derive(Debug, Clone, Serialize)]
+pub struct NewCommitStatus<'a> {
+    /// `error`, `failure`, `pending` or `success`.
+    pub state: &'a str,
+    pub context: &'a str,
+    pub description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_url: Option<&'a str>,
+}
+
+/// What `GET /repos/{owner}/{repo}/pulls/{number}` says about merging.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct PullMergeability {
+    #[serde(default)]
+    pub mergeable: Option<bool>,
+    #[serde(default)]
+    pub merge_commit_sha: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Permission {
+    permission: String,
+}
+
+impl Client {
+    /// `base` is `https://api.github.com` (or a GitHub Enterprise Server's `/api/v3` URL).
+    pub fn new(base: &str, token: impl Into<String>) -> Result<Self, ClientError> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("ephemera/", env!("CARGO_PKG_VERSION")))
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        Ok(Self { http, base: base.trim_end_matches('/').to_owned(), token: token.into(), retry: RetryPolicy::default() })
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// One call, retried on rate limits, 5xx and network errors.
+    async fn call<T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<&Value>) -> Result<T, ClientError> {
+        let mut backoff = self.retry.backoff;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut req = self
+                .http
+                .request(method.clone(), format!("{}{path}", self.base))
+                .header("accept", "application/vnd.github+json")
+                .header("x-github-api-version", API_VERSION)
+                .bearer_auth(&self.token);
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let wait = match req.send().await {
+                Err(e) => {
+                    if attempt >= self.retry.attempts {
+                        return Err(ClientError::Transport(e.to_string()));
+                    }
+                    backoff
+                }
+                Ok(resp) => {
+                    let status = resp.status();
+                    if status.is_success() {
+                        let text = resp.text().await.map_err(|e| ClientError::Transport(e.to_string()))?;
+                        let text = if text.trim().is_empty() { "null" } else { text.as_str() };
+                        return serde_json::from_str(text)
+                            .map_err(|e| ClientError::Decode { path: path.to_owned(), message: e.to_string() });
+                    }
+                    let limit = rate_limit_wait(status, resp.headers(), chrono::Utc::now().timestamp());
+                    let message = resp.text().await.unwrap_or_default();
+                    let message: String = serde_json::from_str::<Value>(&message)
+                        .ok()
+                        .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
+                        .unwrap_or(message)
+                        .chars()
+                        .take(300)
+                        .collect();
+                    let err = ClientError::Http {
+                        method: method.to_string(),
+                        path: path.to_owned(),
+                        status: status.as_u16(),
+                        message,
+                    };
+                    match limit {
+                        Some(wait) if wait > self.retry.max_wait => {
+                            return Err(ClientError::RateLimited { wait_secs: wait.as_secs() })
+                        }
+                        Some(wait) if attempt < self.retry.attempts => wait,
+                        Some(wait) => return Err(ClientError::RateLimited { wait_secs: wait.as_secs() }),
+                        None if status.is_server_error() && attempt < self.retry.attempts => backoff,
+                        None => return Err(err),
+                    }
+                }
+            };
+            warn!(%method, path, attempt, wait_ms = wait.as_millis() as u64, "GitHub call failed; retrying");
+            tokio::time::sleep(wait).await;
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+        }
+    }
+
+    fn repo_path(owner: &str, repo: &str) -> Result<String, ClientError> {
+        for part in [owner, repo] {
+            if part.is_empty() || !part.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) || part == ".." {
+                return Err(ClientError::Invalid(format!("{part:?} is not a GitHub owner or repository name")));
+            }
+        }
+        Ok(format!("/repos/{owner}/{repo}"))
+    }
+
+    /// Every comment on an issue or pull request, oldest first.
+    #[instrument(skip(self))]
+    pub async fn list_issue_comments(&self, owner: &str, repo: &str, number: u64) -> Result<Vec<Comment>, ClientError> {
+        let base = Self::repo_path(owner, repo)?;
+        let mut all = Vec::new();
+        for page in 1..=50 {
+            let batch: Vec<Comment> =
+                self.call(Method::GET, &format!("{base}/issues/{number}/comments?per_page=100&page={page}"), None).await?;
+            let last = batch.len() < 100;
+            all.extend(batch);
+            if last {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    /// Creates or edits in place the one comment that carries `marker`; if a race ever left
+    /// two, the later ones are deleted. Returns the comment's id.
+    #[instrument(skip(self, body))]
+    pub async fn upsert_marked_comment(
+        &self,
+        owner: &str,
+        repo: &str,
+        number: u64,
+        marker: &str,
+        body: &str,
+    ) -> Result<u64, ClientError> {
+        let base = Self::repo_path(owner, repo)?;
+        let body = if body.contains(marker) { body.to_owned() } else { format!("{marker}\n{body}") };
+        let ours = |c: &Comment| c.body.as_deref().is_some_and(|b| b.contains(marker));
+        let existing: Vec<Comment> = self.list_issue_comments(owner, repo, number).await?.into_iter().filter(ours).collect();
+        let id = match existing.first() {
+            Some(c) => {
+                if c.body.as_deref() != Some(body.as_str()) {
+                    let _: Value = self
+                        .call(Method::PATCH, &format!("{base}/issues/comments/{}", c.id), Some(&serde_json::json!({ "body": body })))
+                        .await?;
+                }
+                c.id
+            }
+            None => {
+                let created: Comment = self
+                    .call(Method::POST, &format!("{base}/issues/{number}/comments"), Some(&serde_json::json!({ "body": body })))
+                    .await?;
+                created.id
+            }
+        };
+        for extra in existing.iter().skip(1) {
+            warn!(comment = extra.id, "removing a duplicate Ephemera comment");
+            let _: Value = self.call(Method::DELETE, &format!("{base}/issues/comments/{}", extra.id), None).await?;
+        }
+        Ok(id)
+    }
+
+    /// The deployment of `sha` to `environment`, created if there is none yet.
+    #[instrument(skip(self, description))]
+    pub async fn ensure_deployment(
+        &self,
+        owner: &str,
+        repo: &str,
+        sha: &str,
+        environment: &str,
+        description: &str,
+    ) -> Result<u64, ClientError> {
+        let base = Self::repo_path(owner, repo)?;
+        if !sha.chars().all(|c| c.is_ascii_hexdigit()) || !environment.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c)) {
+            return Err(ClientError::Invalid(format!("bad deployment sha {sha:?} or environment {environment:?}")));
+        }
+        let found: Vec<Deployment> =
+            self.call(Method::GET, &format!("{base}/deployments?sha={sha}&environment={environment}&per_page=1"), None).await?;
+        if let Some(d) = found.first() {
+            return Ok(d.id);
+        }
+        let new = NewDeployment {
+            git_ref: sha,
+            environment,
+            description,
+            auto_merge: false,
+            required_contexts: vec![],
+            transient_environment: true,
+            production_environment: false,
+        };
+        let body = serde_json::to_value(&new).map_err(|e| ClientError::Invalid(e.to_string()))?;
+        let created: Deployment = self.call(Method::POST, &format!("{base}/deployments"), Some(&body)).await?;
+        Ok(created.id)
+    }
+
+    /// The latest deployment of `environment` (any commit), if any.
+    pub async fn latest_deployment(&self, owner: &str, repo: &str, environment: &str) -> Result<Option<u64>, ClientError> {
+        let base = Self::repo_path(owner, repo)?;
+        let found: Vec<Deployment> =
+            self.call(Method::GET, &format!("{base}/deployments?environment={environment}&per_page=1"), None).await?;
+        Ok(found.first().map(|d| d.id))
+    }
+
+    #[instrument(skip(self, status), fields(state = status.state))]
+    pub async fn create_deployment_status(
+        &self,
+        owner: &str,
+        repo: &str,
+        deployment: u64,
+        status: &NewDeploymentStatus<'_>,
+    ) -> Result<(), ClientError> {
+        let base = Self::repo_path(owner, repo)?;
+        let mut body = serde_json::to_value(status).map_err(|e| ClientError::Invalid(e.to_string()))?;
+        truncate_description(&mut body);
+        let _: Value = self.call(Method::POST, &format!("{base}/deployments/{deployment}/statuses"), Some(&body)).await?;
+        Ok(())
+    }
+
+    #[instrument(skip(self, status), fields(state = status.state, context = status.context))]
+    pub async fn create_commit_status(
+        &self,
+        owner: &str,
+        repo: &str,
+        sha: &str,
+        status: &NewCommitStatus<'_>,
+    ) -> Result<(), ClientError> {
+        let base = Self::repo_path(owner, repo)?;
+        if !sha.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(ClientError::Invalid(format!("{sha:?} is not a commit id")));
+        }
+        let mut body = serde_json::to_value(status).map_err(|e| ClientError::Invalid(e.to_string()))?;
+        truncate_description(&mut body);
+        let _: Value = self.call(Method::POST, &format!("{base}/statuses/{sha}"), Some(&body)).await?;
+        Ok(())
+    }
+
+    /// Whether GitHub has computed that the pull request merges cleanly, and its test merge.
+    #[instrument(skip(self))]
+    pub async fn pull_mergeability(&self, owner: &str, repo: &str, number: u64) -> Result<PullMergeability, ClientError> {
+        let base = Self::repo_path(owner, repo)?;
+        self.call(Method::GET, &format!("{base}/pulls/{number}"), None).await
+    }
+
+    /// `admin`, `maintain`, `write`, `triage`, `read` or `none`.
+    #[instrument(skip(self))]
+    pub async fn permission(&self, owner: &str, repo: &str, login: &str) -> Result<String, ClientError> {
+        let base = Self::repo_path(owner, repo)?;
+        if login.is_empty() || !login.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '[' || c == ']') {
+            return Err(ClientError::Invalid(format!("{login:?} is not a GitHub login")));
+        }
+        let p: Permission = self.call(Method::GET, &format!("{base}/collaborators/{login}/permission"), None).await?;
+        Ok(p.permission)
+    }
+}
+
+/// GitHub accepts at most 140 characters of description.
+fn truncate_description(body: &mut Value) {
+    if let Some(Value::String(d)) = body.get_mut("description") {
+        if d.chars().count() > 140 {
+            *d = d.chars().take(139).collect::<String>() + "…";
+        }
+    }
+}
+
+/// How long GitHub asks us to wait, if this answer is a rate limit: `Retry-After` seconds, or
+/// until `x-ratelimit-reset` when `x-ratelimit-remaining` is 0. A 403 or 429 without those
+/// headers is a secondary limit: GitHub asks for at least a minute.
+pub fn rate_limit_wait(status: StatusCode, headers: &reqwest::header::HeaderMap, now: i64) -> Option<Duration> {
+    if status != StatusCode::FORBIDDEN && status != StatusCode::TOO_MANY_REQUESTS {
+        return None;
+    }
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    if let Some(secs) = header("retry-after").and_then(|v| v.parse::<u64>().ok()) {
+        return Some(Duration::from_secs(secs));
+    }
+    if header("x-ratelimit-remaining") == Some("0") {
+        let reset = header("x-ratelimit-reset").and_then(|v| v.parse::<i64>().ok()).unwrap_or(now + 60);
+        // One extra second: the reset time is whole seconds.
+        return Some(Duration::from_secs((reset - now).max(0) as u64 + 1));
+    }
+    // A plain 403 (no permission) is not a limit; 429 always is.
+    (status == StatusCode::TOO_MANY_REQUESTS).then(|| Duration::from_secs(60))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderMap, HeaderValue};
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn rate_limit_headers() {
+        let now = 1_000;
+        assert_eq!(rate_limit_wait(StatusCode::FORBIDDEN, &headers(&[("retry-after", "7")]), now), Some(Duration::from_secs(7)));
+        assert_eq!(
+            rate_limit_wait(
+                StatusCode::FORBIDDEN,
+                &headers(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "1003")]),
+                now
+            ),
+            Some(Duration::from_secs(4))
+        );
+        assert_eq!(rate_limit_wait(StatusCode::FORBIDDEN, &headers(&[("x-ratelimit-remaining", "12")]), now), None);
+        assert_eq!(rate_limit_wait(StatusCode::TOO_MANY_REQUESTS, &headers(&[]), now), Some(Duration::from_secs(60)));
+        assert_eq!(rate_limit_wait(StatusCode::NOT_FOUND, &headers(&[("retry-after", "7")]), now), None);
+    }
+
+    #[test]
+    fn names_are_checked_before_they_reach_a_url() {
+        assert!(Client::repo_path("acme", "todo-app").is_ok());
+        assert!(Client::repo_path("acme", "../../admin").is_err());
+        assert!(Client::repo_path("acme/x", "y").is_err());
+    }
+}
