@@ -19,7 +19,7 @@ async fn emulator_and_clients() -> (Emulator, ephemera_app::Config, Clients) {
     let emulator = Emulator::start().unwrap();
     let config = test_config(&[]);
     let clients = Clients::new(&emulator_config(&emulator.endpoint, REGION).await);
-    ephemera_local::prepare(&config, &clients, "work").await.unwrap();
+    ephemera_local::prepare(&config, &clients, "work", false).await.unwrap();
     (emulator, config, clients)
 }
 
@@ -27,10 +27,12 @@ async fn emulator_and_clients() -> (Emulator, ephemera_app::Config, Clients) {
 async fn webhook_function_answers_an_api_gateway_http_api_event() {
     let (_emulator, config, clients) = emulator_and_clients().await;
     let secrets = platform::webhook_secrets(&config, &clients).await.unwrap();
-    let intake = platform::intake(&config, &clients, secrets);
+    let intake = platform::intake(&config, &clients, secrets, None);
     let app = ephemera_http::router(ephemera_http::AppState {
         intake: Some(Arc::new(intake)),
         selfservice: None,
+        dashboard: None,
+        dashboard_open: false,
         identity: ephemera_http::Identity::ApiGateway,
     });
 
@@ -58,7 +60,7 @@ async fn provisioner_function_reconciles_an_sqs_batch_and_reports_only_retryable
     let (_emulator, config, clients) = emulator_and_clients().await;
     // The environment the sample message names, recorded as the webhook would.
     let secrets = platform::webhook_secrets(&config, &clients).await.unwrap();
-    let intake = platform::intake(&config, &clients, secrets);
+    let intake = platform::intake(&config, &clients, secrets, None);
     let signature = ephemera_tests::sign(ephemera_tests::SECRET.as_bytes(), OPENED);
     intake
         .handle(Delivery {
@@ -110,7 +112,7 @@ async fn a_cloudformation_status_change_wakes_the_provisioner_for_that_environme
         body: OPENED,
         form_encoded: false,
     };
-    platform::intake(&config, &clients, secrets).handle(delivery).await.unwrap();
+    platform::intake(&config, &clients, secrets, None).handle(delivery).await.unwrap();
 
     // The status change, as the work queue delivers it (the rule on the default bus targets it).
     let mut batch: aws_lambda_events::sqs::SqsEvent = serde_json::from_slice(SQS_BATCH).unwrap();
@@ -186,6 +188,8 @@ async fn selfservice_function_takes_the_caller_from_api_gateways_iam_authorizer(
     let app = ephemera_http::router(ephemera_http::AppState {
         intake: None,
         selfservice: Some(Arc::new(platform::selfservice(&config, &clients))),
+        dashboard: None,
+        dashboard_open: false,
         identity: ephemera_http::Identity::ApiGateway,
     });
     let service = platform::selfservice(&config, &clients);

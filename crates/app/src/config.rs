@@ -59,6 +59,22 @@ pub struct Config {
     pub stack_wait: Duration,
     /// `EPHEMERA_STACK_POLL_MILLIS` (default 3000): how often it looks while waiting.
     pub stack_poll: Duration,
+    /// `EPHEMERA_LABEL_PRESERVE` (`preview:preserve`), `EPHEMERA_LABEL_SKIP` (`preview:skip`),
+    /// `EPHEMERA_LABEL_FORK_APPROVAL` (`preview`).
+    pub labels: ephemera_domain::preview::Labels,
+    /// `EPHEMERA_GITHUB_API_URL` (default `https://api.github.com`).
+    pub github_api_url: String,
+    /// `EPHEMERA_GITHUB_TOKEN`: a token for the GitHub REST API (local use).
+    pub github_token: Option<String>,
+    /// `EPHEMERA_GITHUB_TOKEN_SECRET_ARN`: a Secrets Manager secret holding the token instead.
+    pub github_token_secret_arn: Option<String>,
+    /// `EPHEMERA_SMOKE_CHECKS` (`/=200,...`), `EPHEMERA_LOAD_TEST` (true), `EPHEMERA_LOAD_PATH`
+    /// (`/`), `EPHEMERA_LOAD_RATE` (10/s), `EPHEMERA_LOAD_SECONDS` (20), `EPHEMERA_LOAD_CONCURRENCY`
+    /// (16), `EPHEMERA_REGRESSION_PERCENT` (20), `EPHEMERA_MAX_ERROR_RATE_PERCENT` (1),
+    /// `EPHEMERA_DASHBOARD_URL`.
+    pub feedback: crate::feedback::FeedbackSettings,
+    /// `EPHEMERA_PROBE_ALLOWED_HOSTS`: host suffixes a preview URL may have to be probed.
+    pub probe_allowed_hosts: Vec<String>,
 }
 
 impl Config {
@@ -169,7 +185,73 @@ impl Config {
                 }
             },
         };
+        let percent = |k: &'static str, default: f64| -> Result<f64, ConfigError> {
+            match get(k) {
+                None => Ok(default / 100.0),
+                Some(v) => v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|x| x.is_finite() && *x >= 0.0)
+                    .map(|x| x / 100.0)
+                    .ok_or(ConfigError::Invalid { var: k, message: format!("expected a percentage, got {v:?}") }),
+            }
+        };
+        let smoke = ephemera_domain::perf::SmokeCheck::parse_list(&text("EPHEMERA_SMOKE_CHECKS", ""))
+            .map_err(|m| ConfigError::Invalid { var: "EPHEMERA_SMOKE_CHECKS", message: m })?;
+        let load_path = text("EPHEMERA_LOAD_PATH", "/");
+        if !load_path.starts_with('/') || load_path.starts_with("//") {
+            return Err(ConfigError::Invalid {
+                var: "EPHEMERA_LOAD_PATH",
+                message: format!("{load_path:?} must be a path starting with a single '/'"),
+            });
+        }
+        let bounded = |k: &'static str, default: u64, max: u32| -> Result<u32, ConfigError> {
+            let v = number(k, default)?;
+            u32::try_from(v)
+                .ok()
+                .filter(|v| *v <= max)
+                .ok_or(ConfigError::Invalid { var: k, message: format!("{v} is above the limit of {max}") })
+        };
+        use ephemera_domain::perf::LoadPlan;
+        let load = flag_default("EPHEMERA_LOAD_TEST", true, &get)?
+            .then(|| -> Result<LoadPlan, ConfigError> {
+                Ok(LoadPlan {
+                    path: load_path.clone(),
+                    rate: bounded("EPHEMERA_LOAD_RATE", 10, LoadPlan::MAX_RATE)?,
+                    duration_secs: bounded("EPHEMERA_LOAD_SECONDS", 20, LoadPlan::MAX_DURATION_SECS)?,
+                    concurrency: bounded("EPHEMERA_LOAD_CONCURRENCY", 16, LoadPlan::MAX_CONCURRENCY)?,
+                })
+            })
+            .transpose()?;
+        let feedback = crate::feedback::FeedbackSettings {
+            bucket: text("EPHEMERA_BUCKET", "ephemera-artifacts"),
+            smoke,
+            load,
+            gate: ephemera_domain::perf::Gate {
+                max_regression: percent("EPHEMERA_REGRESSION_PERCENT", 20.0)?,
+                max_error_rate: percent("EPHEMERA_MAX_ERROR_RATE_PERCENT", 1.0)?,
+            },
+            dashboard_url: get("EPHEMERA_DASHBOARD_URL"),
+        };
+        let defaults = ephemera_domain::preview::Labels::default();
+        let labels = ephemera_domain::preview::Labels {
+            preserve: get("EPHEMERA_LABEL_PRESERVE").unwrap_or(defaults.preserve),
+            skip: get("EPHEMERA_LABEL_SKIP").unwrap_or(defaults.skip),
+            fork_approval: get("EPHEMERA_LABEL_FORK_APPROVAL").unwrap_or(defaults.fork_approval),
+        };
+        let probe_allowed_hosts = match list("EPHEMERA_PROBE_ALLOWED_HOSTS") {
+            hosts if hosts.is_empty() => {
+                vec![".amazonaws.com".into(), ".cloudfront.net".into(), ".amplifyapp.com".into()]
+            }
+            hosts => hosts,
+        };
         Ok(Self {
+            labels,
+            github_api_url: text("EPHEMERA_GITHUB_API_URL", "https://api.github.com"),
+            github_token: get("EPHEMERA_GITHUB_TOKEN"),
+            github_token_secret_arn: get("EPHEMERA_GITHUB_TOKEN_SECRET_ARN"),
+            feedback,
+            probe_allowed_hosts,
             dev_quotas,
             admins: list("EPHEMERA_ADMINS"),
             dev_max_ttl: chrono::Duration::hours(number("EPHEMERA_DEV_MAX_TTL_HOURS", 168)? as i64),
@@ -197,6 +279,15 @@ impl Config {
     }
 }
 
+fn flag_default(k: &'static str, default: bool, get: &impl Fn(&str) -> Option<String>) -> Result<bool, ConfigError> {
+    match get(k).as_deref() {
+        None => Ok(default),
+        Some("false" | "0" | "no") => Ok(false),
+        Some("true" | "1" | "yes") => Ok(true),
+        Some(v) => Err(ConfigError::Invalid { var: k, message: format!("expected true or false, got {v:?}") }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,6 +306,11 @@ mod tests {
         assert!(!c.deploy_forks);
         assert!(c.allowed_repositories.is_empty());
         assert!(c.webhook_secrets.is_none() && c.webhook_secret_arn.is_none());
+        assert_eq!(c.labels, ephemera_domain::preview::Labels::default());
+        assert_eq!(c.feedback.gate, ephemera_domain::perf::Gate { max_regression: 0.2, max_error_rate: 0.01 });
+        assert_eq!(c.feedback.load.as_ref().map(|l| (l.rate, l.duration_secs)), Some((10, 20)));
+        assert!(c.feedback.smoke.is_empty() && c.github_token.is_none());
+        assert_eq!(c.github_api_url, "https://api.github.com");
     }
 
     #[test]
@@ -230,6 +326,12 @@ mod tests {
             ("EPHEMERA_REAPER_CALLS_PER_SECOND", "fast"),
             ("EPHEMERA_PRICE_TABLE", "AWS::S3::Bucket=free"),
             ("EPHEMERA_MONTHLY_BUDGET_USD", "lots"),
+            ("EPHEMERA_SMOKE_CHECKS", "https://evil.example/=200"),
+            ("EPHEMERA_LOAD_PATH", "//evil.example/"),
+            ("EPHEMERA_LOAD_RATE", "1000"),
+            ("EPHEMERA_LOAD_SECONDS", "3600"),
+            ("EPHEMERA_LOAD_TEST", "sometimes"),
+            ("EPHEMERA_REGRESSION_PERCENT", "-5"),
         ] {
             let err = cfg(&[(var, value)]).unwrap_err().to_string();
             assert!(err.contains(var), "{err}");

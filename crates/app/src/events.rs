@@ -5,11 +5,23 @@
 //! `Deleting` while a stack operation runs, and `Environment.Ready` / `Failed` / `Deleted`
 //! when it settles.
 
-use ephemera_domain::{Desired, Environment, EnvironmentName, Status};
+use ephemera_domain::{Desired, Environment, EnvironmentName, RepoName, Status};
 use serde::{Deserialize, Serialize};
 
 pub const SOURCE: &str = "ephemera";
 pub const REQUESTED: &str = "Environment.Requested";
+pub const NOT_DEPLOYED: &str = "Environment.NotDeployed";
+/// The events the GitHub notifier reports on.
+pub const NOTIFIED: [&str; 8] = [
+    "Environment.Queued",
+    "Environment.Creating",
+    "Environment.Updating",
+    "Environment.Ready",
+    "Environment.Failed",
+    "Environment.Deleting",
+    "Environment.Deleted",
+    NOT_DEPLOYED,
+];
 
 /// One event: EventBridge's `detail-type` and `detail`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,6 +67,25 @@ impl PlatformEvent {
             Status::Failed => "Environment.Failed",
         };
         Self::about(detail_type, env, status, reason)
+    }
+
+    /// Nothing was deployed for a pull request event, and why (a merge conflict, a fork
+    /// waiting for approval). The environment may not exist.
+    pub fn not_deployed(name: &EnvironmentName, repo: &RepoName, number: u64, head: &str, why: &str) -> Self {
+        Self {
+            detail_type: NOT_DEPLOYED.to_owned(),
+            detail: EnvironmentDetail {
+                environment: name.clone(),
+                generation: 0,
+                desired: Desired::Up,
+                status: Status::Pending,
+                reason: Some(why.to_owned()),
+                repository: Some(repo.full_name()),
+                pull_request: Some(number),
+                commit: Some(head.to_ascii_lowercase()),
+                preview_url: None,
+            },
+        }
     }
 
     fn about(detail_type: &str, env: &Environment, status: Status, reason: Option<String>) -> Self {

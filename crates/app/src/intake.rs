@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use ephemera_domain::policy::ExpiryPolicy;
+use ephemera_domain::preview::{decide, is_commit_id, Decision, Labels, PrEvent, Source};
 use ephemera_domain::{Desired, EnvironmentKind, EnvironmentName, EventOrder, RepoName};
 use ephemera_github::{parse_event, PullRequestEvent, SignatureError, WebhookEvent, WebhookSecrets};
 use serde_json::{json, Value};
@@ -13,7 +14,12 @@ use tracing::{info, instrument, warn};
 
 use crate::clock::Clock;
 use crate::events::PlatformEvent;
-use crate::ports::{Change, ChangeOutcome, EventBus, PortError, Registry};
+use crate::ports::{Change, ChangeOutcome, EventBus, GitHubApi, PortError, Registry};
+
+/// The status reason recorded when a pull request is merged (the notifier promotes the
+/// preview's measurement to the baseline then) or closed unmerged.
+pub const PR_MERGED: &str = "pull request merged";
+pub const PR_CLOSED: &str = "pull request closed";
 
 /// One delivery as received.
 #[derive(Debug, Clone, Copy)]
@@ -66,7 +72,9 @@ pub struct IntakeSettings {
     pub secrets: WebhookSecrets,
     /// Lowercase `owner/repo`; empty means every repository.
     pub allowed_repositories: Vec<String>,
+    /// Deploy forks without a maintainer's approval label (trusted forks only).
     pub deploy_forks: bool,
+    pub labels: Labels,
     pub expiry: ExpiryPolicy,
     /// Per-repository PR inactivity TTLs (lowercase `owner/repo`), overriding `expiry`.
     pub pr_ttl_by_repository: std::collections::HashMap<String, chrono::Duration>,
@@ -75,6 +83,7 @@ pub struct IntakeSettings {
 pub struct Intake {
     registry: Arc<dyn Registry>,
     bus: Arc<dyn EventBus>,
+    github: Option<Arc<dyn GitHubApi>>,
     clock: Arc<dyn Clock>,
     settings: IntakeSettings,
 }
@@ -86,7 +95,13 @@ impl Intake {
         clock: Arc<dyn Clock>,
         settings: IntakeSettings,
     ) -> Self {
-        Self { registry, bus, clock, settings }
+        Self { registry, bus, github: None, clock, settings }
+    }
+
+    /// Asks GitHub about mergeability (rebase-first) and fork approvers' permissions.
+    pub fn with_github(mut self, github: Arc<dyn GitHubApi>) -> Self {
+        self.github = Some(github);
+        self
     }
 
     #[instrument(skip_all, fields(event = d.event, delivery = d.id))]
@@ -117,32 +132,74 @@ impl Intake {
     }
 
     async fn pull_request(&self, delivery: &str, e: &PullRequestEvent) -> Result<Reply, IntakeError> {
-        let (desired, rank) = match e.action.as_str() {
-            "opened" | "reopened" => (Desired::Up, EventOrder::RANK_OPEN),
-            "synchronize" => (Desired::Up, EventOrder::RANK_PUSH),
-            "closed" => (Desired::Down, EventOrder::RANK_CLOSE),
-            other => return Ok(Reply::ignored(format!("pull_request action {other:?} does not change environments"))),
-        };
         let repo = RepoName::parse(&e.repository.full_name).map_err(|err| IntakeError::BadRequest(err.to_string()))?;
         let allowed = &self.settings.allowed_repositories;
         if !allowed.is_empty() && !allowed.contains(&repo.canonical()) {
             return Ok(Reply::ignored(format!("repository {repo} is not in EPHEMERA_ALLOWED_REPOSITORIES")));
         }
-        // A fork's code never runs with the platform's role unless the operator opts in. Closing
-        // is always processed, so that nothing a fork had can be left behind.
-        if desired == Desired::Up && e.is_from_fork() && !self.settings.deploy_forks {
-            return Ok(Reply::ignored(format!(
-                "pull request #{} comes from a fork; fork previews are off (EPHEMERA_DEPLOY_FORKS)",
-                e.number
-            )));
-        }
         let number = e.pull_request.number;
         let name =
             EnvironmentName::for_pull_request(&repo, number).map_err(|err| IntakeError::BadRequest(err.to_string()))?;
-        let sha = &e.pull_request.head.sha;
-        if sha.len() < 7 || sha.len() > 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(IntakeError::BadRequest(format!("pull_request.head.sha {sha:?} is not a commit id")));
+        let head = &e.pull_request.head.sha;
+        if !is_commit_id(head) {
+            return Err(IntakeError::BadRequest(format!("pull_request.head.sha {head:?} is not a commit id")));
         }
+        let labels: Vec<String> = e.pull_request.labels.iter().map(|l| l.name.clone()).collect();
+        // A fork's code never runs with the platform's role until a maintainer approves it
+        // (or the operator trusts all forks). Closing is always processed.
+        let from_fork = e.is_from_fork() && !self.settings.deploy_forks;
+        let decision = decide(
+            PrEvent { action: &e.action, label: e.label.as_ref().map(|l| l.name.as_str()), labels: &labels, from_fork },
+            &self.settings.labels,
+        );
+        info!(environment = %name, action = %e.action, ?decision, "pull request event");
+        let (desired, rank, reason) = match decision {
+            Decision::Ignore(reason) => {
+                if from_fork && matches!(e.action.as_str(), "opened" | "reopened" | "synchronize") {
+                    self.not_deployed(&name, &repo, e, &reason).await;
+                }
+                return Ok(Reply::ignored(reason));
+            }
+            Decision::Preserve(on) => {
+                let found = self.registry.set_preserved(&name, on).await?;
+                return Ok(Reply::ok(json!({
+                    "status": if found { "recorded" } else { "ignored" },
+                    "environment": name,
+                    "preserved": on,
+                })));
+            }
+            Decision::ApproveFork => {
+                let login = &e.sender.login;
+                if !self.is_maintainer(&repo, login).await {
+                    let reason = format!("{login} may not approve fork previews (needs write access to {repo})");
+                    warn!(%reason, "fork approval refused");
+                    return Ok(Reply::ignored(reason));
+                }
+                (Desired::Up, EventOrder::RANK_PUSH, None)
+            }
+            Decision::Up if e.action == "opened" || e.action == "reopened" => {
+                (Desired::Up, EventOrder::RANK_OPEN, None)
+            }
+            Decision::Up => (Desired::Up, EventOrder::RANK_PUSH, None),
+            Decision::Down(reason) if e.action == "closed" => {
+                let why = if e.pull_request.merged == Some(true) { PR_MERGED } else { PR_CLOSED };
+                let _ = reason;
+                (Desired::Down, EventOrder::RANK_CLOSE, Some(why.to_owned()))
+            }
+            Decision::Down(reason) => (Desired::Down, EventOrder::RANK_PUSH, Some(reason)),
+        };
+        let base = e.pull_request.base.ref_name.clone();
+        let source = if desired == Desired::Up {
+            let source = self.source(&repo, e).await;
+            if let Source::Conflict { .. } = source {
+                let note = source.note(&base);
+                self.not_deployed(&name, &repo, e, &note).await;
+                return Ok(Reply::ignored(note));
+            }
+            Some(source)
+        } else {
+            None
+        };
         let now = self.clock.now();
         let activity = e.pull_request.updated_at;
         let change = Change {
@@ -151,18 +208,28 @@ impl Intake {
             repository: Some(repo.clone()),
             pull_request: Some(number),
             owner: e.pull_request.user.login.clone(),
-            commit: Some(sha.to_ascii_lowercase()),
+            // Going down keeps the commit last deployed.
+            commit: source.as_ref().and_then(|s| s.commit()).map(str::to_owned),
             head_ref: Some(e.pull_request.head.ref_name.clone()),
+            head_commit: Some(head.to_ascii_lowercase()),
+            base_ref: Some(base),
+            source: source.as_ref().map(|s| s.kind().to_owned()),
             desired,
+            reason,
             order: EventOrder::new(activity.timestamp(), rank),
             // TTL runs from the last push, but never from a time already past.
             expires_at: self.expiry_for(&repo).expires_at(EnvironmentKind::Pr, activity.max(now)),
             at: now,
         };
         let outcome = self.registry.apply_change(delivery, &change).await?;
-        info!(environment = %name, action = %e.action, ?outcome, "pull request event");
+        info!(environment = %name, ?outcome, "recorded");
         match outcome {
             ChangeOutcome::Accepted { generation } => {
+                if desired == Desired::Up
+                    && labels.iter().any(|l| l.eq_ignore_ascii_case(&self.settings.labels.preserve))
+                {
+                    self.registry.set_preserved(&name, true).await?;
+                }
                 self.announce(&name).await?;
                 Ok(Reply::accepted(json!({
                     "status": "accepted",
@@ -170,6 +237,7 @@ impl Intake {
                     "desired": desired,
                     "generation": generation,
                     "commit": change.commit,
+                    "source": change.source,
                 })))
             }
             ChangeOutcome::Duplicate => {
@@ -188,6 +256,46 @@ impl Intake {
                 "reason": "a later event for this pull request is already recorded",
             }))),
             ChangeOutcome::Conflict(msg) => Err(IntakeError::Conflict(msg)),
+        }
+    }
+
+    /// Rebase-first: what the payload says about merging, else what GitHub says now (the
+    /// payload's `mergeable` is usually not computed yet when the event is sent).
+    async fn source(&self, repo: &RepoName, e: &PullRequestEvent) -> Source {
+        let pr = &e.pull_request;
+        let (mut mergeable, mut merge_commit) = (pr.mergeable, pr.merge_commit_sha.clone());
+        if mergeable.is_none() {
+            if let Some(github) = &self.github {
+                let ask = github.mergeability(repo, pr.number);
+                match tokio::time::timeout(std::time::Duration::from_secs(3), ask).await {
+                    Ok(Ok((m, sha))) => (mergeable, merge_commit) = (m, sha.or(merge_commit)),
+                    Ok(Err(err)) => warn!(error = %err, "could not ask GitHub about mergeability; using the head"),
+                    Err(_) => warn!("GitHub did not answer about mergeability in time; using the head"),
+                }
+            }
+        }
+        Source::choose(&pr.head.sha, mergeable, merge_commit.as_deref())
+    }
+
+    async fn is_maintainer(&self, repo: &RepoName, login: &str) -> bool {
+        let Some(github) = &self.github else {
+            warn!("no GitHub credentials: fork approvals cannot be verified");
+            return false;
+        };
+        match github.permission(repo, login).await {
+            Ok(p) => matches!(p.as_str(), "admin" | "maintain" | "write"),
+            Err(err) => {
+                warn!(error = %err, "could not check the approver's permission");
+                false
+            }
+        }
+    }
+
+    /// Tells the pull request why nothing was deployed (best effort).
+    async fn not_deployed(&self, name: &EnvironmentName, repo: &RepoName, e: &PullRequestEvent, why: &str) {
+        let event = PlatformEvent::not_deployed(name, repo, e.pull_request.number, &e.pull_request.head.sha, why);
+        if let Err(err) = self.bus.publish(&[event]).await {
+            warn!(error = %err, "could not announce that nothing was deployed");
         }
     }
 

@@ -2,6 +2,8 @@
 //!
 //! - [`intake`] — a GitHub webhook delivery in, the desired state recorded and announced.
 //! - [`provisioner`] — one environment reconciled against its CloudFormation stack.
+//! - [`stack_events`] — CloudFormation's status events recorded on the registry, in order.
+//! - [`feedback`] — the sticky PR comment, deployments, smoke and load checks, commit statuses.
 //! - [`ports`] — the narrow traits the AWS adapters implement.
 //! - [`template`] — blueprint rendering (tags on every resource, known parameters).
 //! - [`events`] — the platform's EventBridge events.
@@ -9,12 +11,15 @@
 
 pub mod clock;
 pub mod config;
+pub mod dashboard;
 pub mod events;
+pub mod feedback;
 pub mod intake;
 pub mod ports;
 pub mod provisioner;
 pub mod reaper;
 pub mod selfservice;
+pub mod stack_events;
 pub mod template;
 
 pub use clock::{Clock, SystemClock};

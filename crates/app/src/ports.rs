@@ -38,7 +38,13 @@ pub struct Change {
     /// The commit to run; for `Down`, the last one seen (kept on the record).
     pub commit: Option<String>,
     pub head_ref: Option<String>,
+    /// The pull request's head commit and base branch, and what `commit` is (`merge`/`head`).
+    pub head_commit: Option<String>,
+    pub base_ref: Option<String>,
+    pub source: Option<String>,
     pub desired: Desired,
+    /// Why, kept as the status reason (a merge, a close, a label).
+    pub reason: Option<String>,
     pub order: EventOrder,
     pub expires_at: DateTime<Utc>,
     pub at: DateTime<Utc>,
@@ -66,6 +72,19 @@ pub struct Progress {
     pub preview_url: Option<String>,
     /// The generation's outcome is final: `observed_generation` moves up to it.
     pub settled: bool,
+}
+
+/// A stack's status as CloudFormation reported it in a "Stack Status Change" event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StackStatusUpdate {
+    pub stack_id: String,
+    pub status: Status,
+    pub reason: Option<String>,
+    /// For a stack that became ready: its outputs and the preview URL from them.
+    pub outputs: Option<BTreeMap<String, String>>,
+    pub preview_url: Option<String>,
+    /// The event's own time, in ms since the epoch.
+    pub at_ms: i64,
 }
 
 /// The registry of environments (DynamoDB in AWS).
@@ -117,6 +136,11 @@ pub trait Registry: Send + Sync {
     async fn set_preserved(&self, name: &EnvironmentName, preserved: bool) -> Result<bool, PortError>;
     /// Records, once per expiry, that the environment was noticed as expiring soon.
     async fn record_notice(&self, name: &EnvironmentName, at: DateTime<Utc>) -> Result<bool, PortError>;
+    /// Records a stack status event, unless the record already holds news at least as recent
+    /// (`status_at`) or is about another stack of the same name. False if nothing was written.
+    async fn record_stack_status(&self, name: &EnvironmentName, update: &StackStatusUpdate) -> Result<bool, PortError>;
+    /// Remembers what was last reported back to GitHub for this environment.
+    async fn record_notified(&self, name: &EnvironmentName, key: &str) -> Result<(), PortError>;
 }
 
 /// One resource of a stack.
@@ -193,6 +217,7 @@ pub trait Stacks: Send + Sync {
 #[async_trait]
 pub trait ObjectStore: Send + Sync {
     async fn get_text(&self, bucket: &str, key: &str) -> Result<Option<String>, PortError>;
+    async fn put_text(&self, bucket: &str, key: &str, body: &str) -> Result<(), PortError>;
     /// Keys under `prefix`, following pagination.
     async fn list_keys(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, PortError>;
     /// Deletes every object and object version; a bucket that does not exist is already empty.
@@ -215,4 +240,57 @@ pub trait Seeder: Send + Sync {
 #[async_trait]
 pub trait EventBus: Send + Sync {
     async fn publish(&self, events: &[PlatformEvent]) -> Result<(), PortError>;
+}
+
+/// GitHub, for what the platform asks of it and reports back to it. Absent when no GitHub
+/// credentials are configured: then previews are built from head commits and nothing is reported.
+#[async_trait]
+pub trait GitHubApi: Send + Sync {
+    /// Whether the pull request merges cleanly (None: not computed yet) and its test merge commit.
+    async fn mergeability(&self, repo: &RepoName, number: u64) -> Result<(Option<bool>, Option<String>), PortError>;
+    /// The user's permission on the repository: `admin`, `maintain`, `write`, `triage`, `read`, `none`.
+    async fn permission(&self, repo: &RepoName, login: &str) -> Result<String, PortError>;
+    /// Creates or edits in place the comment carrying `marker`; returns its id.
+    async fn upsert_comment(&self, repo: &RepoName, number: u64, marker: &str, body: &str) -> Result<u64, PortError>;
+    /// The deployment of `sha` to `environment`, created if needed.
+    async fn ensure_deployment(
+        &self,
+        repo: &RepoName,
+        sha: &str,
+        environment: &str,
+        description: &str,
+    ) -> Result<u64, PortError>;
+    async fn latest_deployment(&self, repo: &RepoName, environment: &str) -> Result<Option<u64>, PortError>;
+    async fn deployment_status(
+        &self,
+        repo: &RepoName,
+        deployment: u64,
+        state: &str,
+        environment_url: Option<&str>,
+        description: &str,
+    ) -> Result<(), PortError>;
+    async fn commit_status(
+        &self,
+        repo: &RepoName,
+        sha: &str,
+        state: &str,
+        context: &str,
+        description: &str,
+    ) -> Result<(), PortError>;
+}
+
+/// Smoke checks and load tests against a preview (HTTP in production).
+#[async_trait]
+pub trait Prober: Send + Sync {
+    /// Each check once; Err if the preview URL may not be probed.
+    async fn smoke(
+        &self,
+        preview_url: &str,
+        checks: &[ephemera_domain::perf::SmokeCheck],
+    ) -> Result<Vec<ephemera_domain::perf::SmokeResult>, PortError>;
+    async fn load(
+        &self,
+        preview_url: &str,
+        plan: &ephemera_domain::perf::LoadPlan,
+    ) -> Result<Vec<ephemera_domain::perf::Sample>, PortError>;
 }

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_eventbridge::types::Target;
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
-use ephemera_app::events::{REQUESTED, SOURCE};
+use ephemera_app::events::{NOTIFIED, REQUESTED, SOURCE};
 use ephemera_app::PortError;
 use tracing::info;
 
@@ -23,20 +23,28 @@ pub struct Resources {
     pub bus: String,
     pub bucket: String,
     pub work_queue: String,
+    /// A queue for the notifier (status events), when GitHub feedback runs locally.
+    pub notify_queue: Option<String>,
 }
 
 /// What was created.
 #[derive(Debug, Clone)]
 pub struct Created {
     pub work_queue_url: String,
+    pub notify_queue_url: Option<String>,
 }
 
 pub async fn ensure(clients: &Clients, r: &Resources) -> Result<Created, PortError> {
     ensure_table(clients, &r.table).await?;
     ensure_bucket(clients, &r.bucket).await?;
-    let work_queue_url = ensure_bus_and_queue(clients, &r.bus, &r.work_queue).await?;
+    ensure_bus(clients, &r.bus).await?;
+    let work_queue_url = ensure_queue_rule(clients, &r.bus, &r.work_queue, "work", &[REQUESTED]).await?;
+    let notify_queue_url = match &r.notify_queue {
+        Some(q) => Some(ensure_queue_rule(clients, &r.bus, q, "notify", &NOTIFIED).await?),
+        None => None,
+    };
     info!(table = %r.table, bus = %r.bus, bucket = %r.bucket, queue = %work_queue_url, "platform resources ready");
-    Ok(Created { work_queue_url })
+    Ok(Created { work_queue_url, notify_queue_url })
 }
 
 fn key(name: &str, kind: KeyType) -> KeySchemaElement {
@@ -99,13 +107,23 @@ async fn ensure_bucket(clients: &Clients, bucket: &str) -> Result<(), PortError>
     }
 }
 
-async fn ensure_bus_and_queue(clients: &Clients, bus: &str, queue: &str) -> Result<String, PortError> {
-    let eb = &clients.eventbridge;
-    match eb.create_event_bus().name(bus).send().await {
-        Ok(_) => {}
-        Err(e) if code(&e) == Some("ResourceAlreadyExistsException") => {}
-        Err(e) => return Err(port_error("create event bus", e)),
+async fn ensure_bus(clients: &Clients, bus: &str) -> Result<(), PortError> {
+    match clients.eventbridge.create_event_bus().name(bus).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if code(&e) == Some("ResourceAlreadyExistsException") => Ok(()),
+        Err(e) => Err(port_error("create event bus", e)),
     }
+}
+
+/// A queue, and a rule on `bus` sending it the platform's events of `detail_types`.
+async fn ensure_queue_rule(
+    clients: &Clients,
+    bus: &str,
+    queue: &str,
+    rule: &str,
+    detail_types: &[&str],
+) -> Result<String, PortError> {
+    let eb = &clients.eventbridge;
     let url = clients
         .sqs
         .create_queue()
@@ -126,8 +144,8 @@ async fn ensure_bus_and_queue(clients: &Clients, bus: &str, queue: &str) -> Resu
         .attributes
         .and_then(|mut a| a.remove(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
         .unwrap_or_default();
-    let rule = format!("{bus}-work");
-    let pattern = serde_json::json!({ "source": [SOURCE], "detail-type": [REQUESTED] }).to_string();
+    let rule = format!("{bus}-{rule}");
+    let pattern = serde_json::json!({ "source": [SOURCE], "detail-type": detail_types }).to_string();
     eb.put_rule()
         .name(&rule)
         .event_bus_name(bus)
@@ -138,7 +156,7 @@ async fn ensure_bus_and_queue(clients: &Clients, bus: &str, queue: &str) -> Resu
     eb.put_targets()
         .rule(&rule)
         .event_bus_name(bus)
-        .targets(Target::builder().id("work-queue").arn(arn).build().expect("id and arn set"))
+        .targets(Target::builder().id("queue").arn(arn).build().expect("id and arn set"))
         .send()
         .await
         .map_err(|e| port_error("put targets", e))?;

@@ -7,6 +7,7 @@ pub mod appsync;
 pub mod bootstrap;
 pub mod bus;
 pub mod error;
+pub mod github;
 pub mod inventory;
 pub mod platform;
 pub mod queue;

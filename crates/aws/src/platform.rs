@@ -10,6 +10,11 @@ use ephemera_github::WebhookSecrets;
 use ephemera_app::reaper::Reaper;
 use ephemera_app::selfservice::{SelfService, SelfServiceSettings};
 
+use ephemera_app::feedback::Notifier;
+use ephemera_app::ports::GitHubApi;
+use ephemera_app::stack_events::StackEvents;
+
+use crate::github::{GitHubRest, HttpProber};
 use crate::inventory::{DirectCleaner, TaggingInventory};
 use crate::{Clients, CloudFormationStacks, DynamoRegistry, EventBridgeBus, S3Store};
 
@@ -35,9 +40,27 @@ pub enum StartupError {
     Aws(#[from] ephemera_app::PortError),
 }
 
-/// The webhook intake, with its secrets (see [`webhook_secrets`]).
-pub fn intake(config: &Config, clients: &Clients, secrets: WebhookSecrets) -> Intake {
-    Intake::new(
+/// The GitHub REST API, if credentials are configured: `EPHEMERA_GITHUB_TOKEN`, else the
+/// Secrets Manager secret `EPHEMERA_GITHUB_TOKEN_SECRET_ARN` names. None without either.
+pub async fn github(config: &Config, clients: &Clients) -> Result<Option<Arc<dyn GitHubApi>>, StartupError> {
+    let token = match (&config.github_token, &config.github_token_secret_arn) {
+        (Some(t), _) => t.clone(),
+        (None, Some(arn)) => crate::github::token_from_secret(&clients.secretsmanager, arn).await?,
+        (None, None) => return Ok(None),
+    };
+    let client = ephemera_github::Client::new(&config.github_api_url, token)
+        .map_err(|e| ConfigError::Invalid { var: "EPHEMERA_GITHUB_API_URL", message: e.to_string() })?;
+    Ok(Some(Arc::new(GitHubRest::new(client))))
+}
+
+/// The webhook intake, with its secrets (see [`webhook_secrets`]) and GitHub (see [`github`]).
+pub fn intake(
+    config: &Config,
+    clients: &Clients,
+    secrets: WebhookSecrets,
+    github: Option<Arc<dyn GitHubApi>>,
+) -> Intake {
+    let intake = Intake::new(
         Arc::new(DynamoRegistry::new(clients.dynamodb.clone(), &config.table)),
         Arc::new(EventBridgeBus::new(clients.eventbridge.clone(), &config.bus)),
         clock(),
@@ -45,9 +68,43 @@ pub fn intake(config: &Config, clients: &Clients, secrets: WebhookSecrets) -> In
             secrets,
             allowed_repositories: config.allowed_repositories.clone(),
             deploy_forks: config.deploy_forks,
+            labels: config.labels.clone(),
             expiry: config.expiry,
             pr_ttl_by_repository: config.pr_ttl_by_repository.clone(),
         },
+    );
+    match github {
+        Some(g) => intake.with_github(g),
+        None => intake,
+    }
+}
+
+/// The dashboard's data.
+pub fn dashboard(config: &Config, clients: &Clients) -> ephemera_app::dashboard::Dashboard {
+    ephemera_app::dashboard::Dashboard::new(
+        Arc::new(DynamoRegistry::new(clients.dynamodb.clone(), &config.table)),
+        clock(),
+    )
+}
+
+/// CloudFormation status events, recorded on the registry.
+pub fn stack_events(config: &Config, clients: &Clients) -> StackEvents {
+    StackEvents::new(
+        Arc::new(DynamoRegistry::new(clients.dynamodb.clone(), &config.table)),
+        Arc::new(CloudFormationStacks::new(clients.cloudformation.clone())),
+        Arc::new(EventBridgeBus::new(clients.eventbridge.clone(), &config.bus)),
+    )
+}
+
+/// Feedback on pull requests, through `github`.
+pub fn notifier(config: &Config, clients: &Clients, github: Arc<dyn GitHubApi>) -> Notifier {
+    Notifier::new(
+        Arc::new(DynamoRegistry::new(clients.dynamodb.clone(), &config.table)),
+        github,
+        Arc::new(HttpProber::new(ephemera_probe::TargetPolicy { allowed_hosts: config.probe_allowed_hosts.clone() })),
+        Arc::new(S3Store::new(clients.s3.clone())),
+        clock(),
+        config.feedback.clone(),
     )
 }
 

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue as AV, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
-use ephemera_app::ports::{Change, ChangeOutcome, Progress, Registry};
+use ephemera_app::ports::{Change, ChangeOutcome, Progress, Registry, StackStatusUpdate};
 use ephemera_app::PortError;
 use ephemera_domain::{Desired, Environment, EnvironmentKind, EnvironmentName, EventOrder, RepoName, Status};
 use tracing::{instrument, warn};
@@ -176,6 +176,7 @@ impl Registry for DynamoRegistry {
             "event_rank = :rank",
             "created_at = if_not_exists(created_at, :now)",
             "updated_at = :now",
+            "status_at = :now_ms",
             "expires_at = :expires",
             "preserved = if_not_exists(preserved, :false)",
             "gsi1pk = :gsi1pk",
@@ -192,6 +193,7 @@ impl Registry for DynamoRegistry {
             (":at".into(), n(change.order.at)),
             (":rank".into(), n(change.order.rank)),
             (":now".into(), ts(change.at)),
+            (":now_ms".into(), n(change.at.timestamp_millis())),
             (":expires".into(), ts(change.expires_at)),
             (":false".into(), AV::Bool(false)),
             (":gsi1pk".into(), s(format!("KIND#{}", change.kind.as_str()))),
@@ -210,10 +212,17 @@ impl Registry for DynamoRegistry {
         if change.commit.is_some() {
             names.insert("#commit".into(), "commit".into());
         }
+        if change.source.is_some() {
+            names.insert("#source".into(), "source".into());
+        }
         let optional = [
             ("pull_request = :pr", ":pr", change.pull_request.map(n)),
             ("#commit = :commit", ":commit", change.commit.clone().map(s)),
             ("head_ref = :ref", ":ref", change.head_ref.clone().map(s)),
+            ("head_commit = :head", ":head", change.head_commit.clone().map(s)),
+            ("base_ref = :base", ":base", change.base_ref.clone().map(s)),
+            ("#source = :source", ":source", change.source.clone().map(s)),
+            ("status_reason = :reason", ":reason", change.reason.as_deref().map(|r| s(truncate(r, 2000)))),
         ];
         for (set, key, value) in optional {
             if let Some(v) = value {
@@ -225,7 +234,10 @@ impl Registry for DynamoRegistry {
             .table_name(&self.table)
             .set_key(Some(env_key(&change.name)))
             // A new expiry gets its own notice.
-            .update_expression(format!("SET {} REMOVE status_reason, expiry_notice_at", sets.join(", ")))
+            .update_expression(match change.reason {
+                Some(_) => format!("SET {} REMOVE expiry_notice_at", sets.join(", ")),
+                None => format!("SET {} REMOVE status_reason, expiry_notice_at", sets.join(", ")),
+            })
             .condition_expression(condition)
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
@@ -353,8 +365,10 @@ impl Registry for DynamoRegistry {
         let mut names = HashMap::new();
         if let Some(status) = progress.status {
             sets.push("#status = :status".into());
+            sets.push("status_at = :now_ms".into());
             names.insert("#status".to_owned(), "status".to_owned());
             values.insert(":status".into(), s(status.as_str()));
+            values.insert(":now_ms".into(), n(at.timestamp_millis()));
             match &progress.reason {
                 Some(r) => {
                     sets.push("status_reason = :reason".into());
@@ -455,6 +469,17 @@ impl Registry for DynamoRegistry {
         .map(|_| ())
     }
 
+    #[instrument(skip(self, update), fields(status = update.status.as_str(), at_ms = update.at_ms))]
+    async fn record_stack_status(&self, name: &EnvironmentName, update: &StackStatusUpdate) -> Result<bool, PortError> {
+        self.stack_status(name, update).await
+    }
+
+    async fn record_notified(&self, name: &EnvironmentName, key: &str) -> Result<(), PortError> {
+        self.conditional(name, "SET notified = :k", "attribute_exists(pk)", vec![(":k", s(key))], "record notified")
+            .await
+            .map(|_| ())
+    }
+
     async fn record_notice(&self, name: &EnvironmentName, at: DateTime<Utc>) -> Result<bool, PortError> {
         self.conditional(
             name,
@@ -462,6 +487,51 @@ impl Registry for DynamoRegistry {
             "attribute_exists(pk) AND attribute_not_exists(expiry_notice_at)",
             vec![(":t", ts(at))],
             "record notice",
+        )
+        .await
+    }
+}
+
+impl DynamoRegistry {
+    async fn stack_status(&self, name: &EnvironmentName, u: &StackStatusUpdate) -> Result<bool, PortError> {
+        let mut sets = vec!["#status = :status", "status_at = :t", "stack_id = :sid", "updated_at = :now"];
+        let mut removes = Vec::new();
+        let mut values = vec![
+            (":status", s(u.status.as_str())),
+            (":t", n(u.at_ms)),
+            (":sid", s(&u.stack_id)),
+            (":now", ts(Utc::now())),
+        ];
+        match &u.reason {
+            Some(r) => {
+                sets.push("status_reason = :reason");
+                values.push((":reason", s(truncate(r, 2000))));
+            }
+            None => removes.push("status_reason"),
+        }
+        if let Some(outputs) = &u.outputs {
+            sets.push("outputs = :outputs");
+            values.push((":outputs", AV::M(outputs.iter().map(|(k, v)| (k.clone(), s(v))).collect())));
+        }
+        match &u.preview_url {
+            Some(url) => {
+                sets.push("preview_url = :url");
+                values.push((":url", s(url)));
+            }
+            None if u.status == Status::Deleted => removes.push("preview_url"),
+            None => {}
+        }
+        let mut update = format!("SET {}", sets.join(", "));
+        if !removes.is_empty() {
+            update.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        self.conditional(
+            name,
+            &update,
+            "attribute_exists(pk) AND (attribute_not_exists(status_at) OR status_at < :t) \
+             AND (attribute_not_exists(stack_id) OR stack_id = :sid)",
+            values,
+            "record stack status",
         )
         .await
     }
@@ -500,9 +570,14 @@ pub fn from_item(item: &HashMap<String, AV>) -> Result<Environment, String> {
         owner: req("owner")?,
         commit: text("commit"),
         head_ref: text("head_ref"),
+        head_commit: text("head_commit"),
+        base_ref: text("base_ref"),
+        source: text("source"),
         desired,
         status,
         status_reason: text("status_reason"),
+        status_at: num("status_at"),
+        notified: text("notified"),
         generation: num("generation").unwrap_or(0) as u64,
         observed_generation: num("observed_generation").unwrap_or(0) as u64,
         last_event: num("event_at").map(|at| EventOrder::new(at, num("event_rank").unwrap_or(0) as u8)),

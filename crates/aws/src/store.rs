@@ -34,6 +34,11 @@ impl S3Store {
 
 #[async_trait]
 impl ObjectStore for S3Store {
+    #[instrument(skip(self, body))]
+    async fn put_text(&self, bucket: &str, key: &str, body: &str) -> Result<(), PortError> {
+        S3Store::put_text(self, bucket, key, body).await
+    }
+
     #[instrument(skip(self))]
     async fn get_text(&self, bucket: &str, key: &str) -> Result<Option<String>, PortError> {
         let out = match self.client.get_object().bucket(bucket).key(key).send().await {

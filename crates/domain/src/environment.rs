@@ -44,9 +44,20 @@ pub struct Environment {
     /// The commit the environment should run (the last one requested, kept when going down).
     pub commit: Option<String>,
     pub head_ref: Option<String>,
+    /// The pull request's head commit (`commit` is the merge commit when built rebase-first).
+    pub head_commit: Option<String>,
+    /// The branch the pull request merges into.
+    pub base_ref: Option<String>,
+    /// `merge` or `head`: what `commit` is (see [`crate::preview::Source`]).
+    pub source: Option<String>,
     pub desired: Desired,
     pub status: Status,
     pub status_reason: Option<String>,
+    /// When the stack was last seen in `status` (ms since the epoch): a CloudFormation event's
+    /// own time, or when the provisioner looked. Older news never overwrites newer.
+    pub status_at: Option<i64>,
+    /// The last status reported back to GitHub (`<generation>:<status>:<commit>`).
+    pub notified: Option<String>,
     /// Bumped on every accepted change of desired state.
     pub generation: u64,
     /// The generation whose outcome `status` reports.
@@ -92,9 +103,14 @@ pub mod test_support {
             owner: "octocat".into(),
             commit: Some("6dcb09b5b57875f334f61aebed695e2e4193db5e".into()),
             head_ref: Some("feature".into()),
+            head_commit: Some("6dcb09b5b57875f334f61aebed695e2e4193db5e".into()),
+            base_ref: Some("main".into()),
+            source: Some("head".into()),
             desired: Desired::Up,
             status: Status::Pending,
             status_reason: None,
+            status_at: None,
+            notified: None,
             generation: 1,
             observed_generation: 0,
             last_event: Some(EventOrder::new(at.timestamp(), EventOrder::RANK_OPEN)),

@@ -74,6 +74,26 @@ impl Status {
     pub fn is_terminal(self) -> bool {
         matches!(self, Status::Ready | Status::Deleted | Status::Failed)
     }
+    /// What a CloudFormation stack status says about the environment; `None` for statuses
+    /// that say nothing new (a rollback under way is not yet an outcome).
+    pub fn from_stack_status(stack_status: &str) -> Option<Status> {
+        Some(match stack_status {
+            "CREATE_IN_PROGRESS" => Status::Creating,
+            "UPDATE_IN_PROGRESS" | "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS" => Status::Updating,
+            "DELETE_IN_PROGRESS" => Status::Deleting,
+            "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "IMPORT_COMPLETE" => Status::Ready,
+            "DELETE_COMPLETE" => Status::Deleted,
+            "CREATE_FAILED"
+            | "ROLLBACK_COMPLETE"
+            | "ROLLBACK_FAILED"
+            | "DELETE_FAILED"
+            | "UPDATE_FAILED"
+            | "UPDATE_ROLLBACK_COMPLETE"
+            | "UPDATE_ROLLBACK_FAILED"
+            | "IMPORT_ROLLBACK_COMPLETE" => Status::Failed,
+            _ => return None,
+        })
+    }
     /// The status an environment settles in when its desired state is reached.
     pub fn settled_for(desired: Desired) -> Status {
         match desired {
@@ -125,6 +145,16 @@ mod tests {
         assert!(!open.supersedes(Some(open)), "a redelivery changes nothing");
         assert!(reopen.supersedes(Some(close)));
         assert!(!EventOrder::new(99, EventOrder::RANK_CLOSE).supersedes(Some(open)));
+    }
+
+    #[test]
+    fn stack_statuses_map_to_environment_statuses() {
+        assert_eq!(Status::from_stack_status("CREATE_COMPLETE"), Some(Status::Ready));
+        assert_eq!(Status::from_stack_status("UPDATE_ROLLBACK_COMPLETE"), Some(Status::Failed));
+        assert_eq!(Status::from_stack_status("DELETE_COMPLETE"), Some(Status::Deleted));
+        assert_eq!(Status::from_stack_status("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS"), Some(Status::Updating));
+        assert_eq!(Status::from_stack_status("ROLLBACK_IN_PROGRESS"), None);
+        assert_eq!(Status::from_stack_status("nonsense"), None);
     }
 
     #[test]

@@ -147,7 +147,8 @@ impl Verdict {
                 None if r.failed => "❌".to_owned(),
                 None => "–".to_owned(),
             };
-            let _ = writeln!(out, "| {} | {} | {} | {} |", r.metric, r.value, r.baseline.as_deref().unwrap_or("–"), delta);
+            let _ =
+                writeln!(out, "| {} | {} | {} | {} |", r.metric, r.value, r.baseline.as_deref().unwrap_or("–"), delta);
         }
         out
     }
@@ -216,7 +217,8 @@ impl SmokeCheck {
             .filter(|p| !p.is_empty())
             .map(|pair| {
                 let (path, code) = pair.rsplit_once('=').ok_or_else(|| format!("{pair:?} is not PATH=STATUS"))?;
-                let expect: u16 = code.trim().parse().map_err(|_| format!("{code:?} in {pair:?} is not a status code"))?;
+                let expect: u16 =
+                    code.trim().parse().map_err(|_| format!("{code:?} in {pair:?} is not a status code"))?;
                 if !(100..=599).contains(&expect) {
                     return Err(format!("{expect} in {pair:?} is not an HTTP status"));
                 }

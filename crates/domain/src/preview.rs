@@ -38,7 +38,10 @@ impl Source {
     pub fn note(&self, base: &str) -> String {
         match self {
             Source::Merge { commit } => {
-                format!("Built from the merge of this branch into `{base}` ({}): what `{base}` will be after merging.", short(commit))
+                format!(
+                    "Built from the merge of this branch into `{base}` ({}): what `{base}` will be after merging.",
+                    short(commit)
+                )
             }
             Source::Head { commit } => format!(
                 "Built from the head commit {}: GitHub had not yet worked out whether it merges cleanly into `{base}`.",

@@ -132,12 +132,19 @@ struct Permission {
 impl Client {
     /// `base` is `https://api.github.com` (or a GitHub Enterprise Server's `/api/v3` URL).
     pub fn new(base: &str, token: impl Into<String>) -> Result<Self, ClientError> {
+        // reqwest is built without a default TLS provider: ring, as for the AWS clients.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .user_agent(concat!("ephemera/", env!("CARGO_PKG_VERSION")))
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| ClientError::Transport(e.to_string()))?;
-        Ok(Self { http, base: base.trim_end_matches('/').to_owned(), token: token.into(), retry: RetryPolicy::default() })
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.into(),
+            retry: RetryPolicy::default(),
+        })
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
@@ -146,7 +153,12 @@ impl Client {
     }
 
     /// One call, retried on rate limits, 5xx and network errors.
-    async fn call<T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<&Value>) -> Result<T, ClientError> {
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<T, ClientError> {
         let mut backoff = self.retry.backoff;
         let mut attempt = 0;
         loop {
@@ -209,7 +221,8 @@ impl Client {
 
     fn repo_path(owner: &str, repo: &str) -> Result<String, ClientError> {
         for part in [owner, repo] {
-            if part.is_empty() || !part.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) || part == ".." {
+            if part.is_empty() || !part.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) || part == ".."
+            {
                 return Err(ClientError::Invalid(format!("{part:?} is not a GitHub owner or repository name")));
             }
         }
@@ -222,8 +235,9 @@ impl Client {
         let base = Self::repo_path(owner, repo)?;
         let mut all = Vec::new();
         for page in 1..=50 {
-            let batch: Vec<Comment> =
-                self.call(Method::GET, &format!("{base}/issues/{number}/comments?per_page=100&page={page}"), None).await?;
+            let batch: Vec<Comment> = self
+                .call(Method::GET, &format!("{base}/issues/{number}/comments?per_page=100&page={page}"), None)
+                .await?;
             let last = batch.len() < 100;
             all.extend(batch);
             if last {
@@ -247,19 +261,28 @@ impl Client {
         let base = Self::repo_path(owner, repo)?;
         let body = if body.contains(marker) { body.to_owned() } else { format!("{marker}\n{body}") };
         let ours = |c: &Comment| c.body.as_deref().is_some_and(|b| b.contains(marker));
-        let existing: Vec<Comment> = self.list_issue_comments(owner, repo, number).await?.into_iter().filter(ours).collect();
+        let existing: Vec<Comment> =
+            self.list_issue_comments(owner, repo, number).await?.into_iter().filter(ours).collect();
         let id = match existing.first() {
             Some(c) => {
                 if c.body.as_deref() != Some(body.as_str()) {
                     let _: Value = self
-                        .call(Method::PATCH, &format!("{base}/issues/comments/{}", c.id), Some(&serde_json::json!({ "body": body })))
+                        .call(
+                            Method::PATCH,
+                            &format!("{base}/issues/comments/{}", c.id),
+                            Some(&serde_json::json!({ "body": body })),
+                        )
                         .await?;
                 }
                 c.id
             }
             None => {
                 let created: Comment = self
-                    .call(Method::POST, &format!("{base}/issues/{number}/comments"), Some(&serde_json::json!({ "body": body })))
+                    .call(
+                        Method::POST,
+                        &format!("{base}/issues/{number}/comments"),
+                        Some(&serde_json::json!({ "body": body })),
+                    )
                     .await?;
                 created.id
             }
@@ -282,11 +305,14 @@ impl Client {
         description: &str,
     ) -> Result<u64, ClientError> {
         let base = Self::repo_path(owner, repo)?;
-        if !sha.chars().all(|c| c.is_ascii_hexdigit()) || !environment.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c)) {
+        if !sha.chars().all(|c| c.is_ascii_hexdigit())
+            || !environment.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+        {
             return Err(ClientError::Invalid(format!("bad deployment sha {sha:?} or environment {environment:?}")));
         }
-        let found: Vec<Deployment> =
-            self.call(Method::GET, &format!("{base}/deployments?sha={sha}&environment={environment}&per_page=1"), None).await?;
+        let found: Vec<Deployment> = self
+            .call(Method::GET, &format!("{base}/deployments?sha={sha}&environment={environment}&per_page=1"), None)
+            .await?;
         if let Some(d) = found.first() {
             return Ok(d.id);
         }
@@ -305,7 +331,12 @@ impl Client {
     }
 
     /// The latest deployment of `environment` (any commit), if any.
-    pub async fn latest_deployment(&self, owner: &str, repo: &str, environment: &str) -> Result<Option<u64>, ClientError> {
+    pub async fn latest_deployment(
+        &self,
+        owner: &str,
+        repo: &str,
+        environment: &str,
+    ) -> Result<Option<u64>, ClientError> {
         let base = Self::repo_path(owner, repo)?;
         let found: Vec<Deployment> =
             self.call(Method::GET, &format!("{base}/deployments?environment={environment}&per_page=1"), None).await?;
@@ -323,7 +354,8 @@ impl Client {
         let base = Self::repo_path(owner, repo)?;
         let mut body = serde_json::to_value(status).map_err(|e| ClientError::Invalid(e.to_string()))?;
         truncate_description(&mut body);
-        let _: Value = self.call(Method::POST, &format!("{base}/deployments/{deployment}/statuses"), Some(&body)).await?;
+        let _: Value =
+            self.call(Method::POST, &format!("{base}/deployments/{deployment}/statuses"), Some(&body)).await?;
         Ok(())
     }
 
@@ -347,7 +379,12 @@ impl Client {
 
     /// Whether GitHub has computed that the pull request merges cleanly, and its test merge.
     #[instrument(skip(self))]
-    pub async fn pull_mergeability(&self, owner: &str, repo: &str, number: u64) -> Result<PullMergeability, ClientError> {
+    pub async fn pull_mergeability(
+        &self,
+        owner: &str,
+        repo: &str,
+        number: u64,
+    ) -> Result<PullMergeability, ClientError> {
         let base = Self::repo_path(owner, repo)?;
         self.call(Method::GET, &format!("{base}/pulls/{number}"), None).await
     }
@@ -409,7 +446,10 @@ mod tests {
     #[test]
     fn rate_limit_headers() {
         let now = 1_000;
-        assert_eq!(rate_limit_wait(StatusCode::FORBIDDEN, &headers(&[("retry-after", "7")]), now), Some(Duration::from_secs(7)));
+        assert_eq!(
+            rate_limit_wait(StatusCode::FORBIDDEN, &headers(&[("retry-after", "7")]), now),
+            Some(Duration::from_secs(7))
+        );
         assert_eq!(
             rate_limit_wait(
                 StatusCode::FORBIDDEN,

@@ -71,6 +71,9 @@ pub struct PullRequest {
 pub struct PullRequestEvent {
     pub action: String,
     pub number: u64,
+    /// The label added or removed (`labeled` and `unlabeled` only).
+    #[serde(default)]
+    pub label: Option<Label>,
     pub pull_request: PullRequest,
     pub repository: Repository,
     pub sender: User,

@@ -20,6 +20,7 @@ use tracing::error;
 /// request payloads are a few tens of KB).
 pub const MAX_WEBHOOK_BODY: usize = 2 * 1024 * 1024;
 
+pub mod dashboard;
 pub mod sigv4;
 mod v1;
 
@@ -40,6 +41,9 @@ pub const CALLER_ARN_HEADER: &str = "x-ephemera-caller-arn";
 pub struct AppState {
     pub intake: Option<Arc<Intake>>,
     pub selfservice: Option<Arc<ephemera_app::selfservice::SelfService>>,
+    pub dashboard: Option<Arc<ephemera_app::dashboard::Dashboard>>,
+    /// Local mode only: serve the dashboard without a signature (the runner is on loopback).
+    pub dashboard_open: bool,
     pub identity: Identity,
 }
 
@@ -48,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         .route("/webhooks/github", post(github_webhook).layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY)))
         .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
         .merge(v1::routes())
+        .merge(dashboard::routes())
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(axum::middleware::from_fn(request_id))
         .with_state(state)

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use ephemera_app::provisioner::Provisioner;
 use ephemera_app::Config;
 use ephemera_aws::bootstrap::{self, Resources};
 use ephemera_aws::queue::WorkQueue;
@@ -22,9 +21,13 @@ use tracing::{error, info, warn};
 pub const DEFAULT_BLUEPRINT: &str = include_str!("../../../infra/blueprints/default.yaml");
 pub const WORK_QUEUE: &str = "ephemera-work";
 
+pub const NOTIFY_QUEUE: &str = "ephemera-notify";
+
 pub struct Running {
     pub addr: SocketAddr,
     pub queue_url: String,
+    /// The notifier's queue, when GitHub feedback is on (`EPHEMERA_GITHUB_TOKEN` set).
+    pub notify_queue_url: Option<String>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -43,8 +46,13 @@ impl Running {
 }
 
 /// Creates the platform's resources if needed and uploads the default blueprint; returns the
-/// work queue's URL.
-pub async fn prepare(config: &Config, clients: &Clients, work_queue: &str) -> anyhow::Result<String> {
+/// work queue's URL, and the notifier's if `notify` is set.
+pub async fn prepare(
+    config: &Config,
+    clients: &Clients,
+    work_queue: &str,
+    notify: bool,
+) -> anyhow::Result<(String, Option<String>)> {
     let created = bootstrap::ensure(
         clients,
         &Resources {
@@ -52,6 +60,7 @@ pub async fn prepare(config: &Config, clients: &Clients, work_queue: &str) -> an
             bus: config.bus.clone(),
             bucket: config.bucket.clone(),
             work_queue: work_queue.to_owned(),
+            notify_queue: notify.then(|| format!("{work_queue}-notify")),
         },
     )
     .await
@@ -60,7 +69,7 @@ pub async fn prepare(config: &Config, clients: &Clients, work_queue: &str) -> an
         .put_text(&config.bucket, "blueprints/default.yaml", DEFAULT_BLUEPRINT)
         .await
         .context("uploading the default blueprint")?;
-    Ok(created.work_queue_url)
+    Ok((created.work_queue_url, created.notify_queue_url))
 }
 
 /// Prepares (see [`prepare`]), then serves HTTP on `listen` and works the queue.
@@ -71,9 +80,10 @@ pub async fn start(
     work_queue: &str,
     identities: LocalIdentities,
 ) -> anyhow::Result<Running> {
-    let queue_url = prepare(config, clients, work_queue).await?;
+    let github = platform::github(config, clients).await?;
+    let (queue_url, notify_queue_url) = prepare(config, clients, work_queue, github.is_some()).await?;
     let secrets = platform::webhook_secrets(config, clients).await?;
-    let intake = platform::intake(config, clients, secrets);
+    let intake = platform::intake(config, clients, secrets, github.clone());
     let provisioner = Arc::new(platform::provisioner(config, clients));
     let (shutdown, stopped) = watch::channel(false);
 
@@ -82,6 +92,9 @@ pub async fn start(
     let app = router(AppState {
         intake: Some(Arc::new(intake)),
         selfservice: Some(Arc::new(platform::selfservice(config, clients))),
+        dashboard: Some(Arc::new(platform::dashboard(config, clients))),
+        // Open on loopback only: anyone who can reach a wider address would see it.
+        dashboard_open: listen.ip().is_loopback(),
         identity: Identity::Local(Arc::new(identities)),
     });
     let mut stop_serving = stopped.clone();
@@ -94,14 +107,45 @@ pub async fn start(
         }
     });
     let queue = WorkQueue::new(clients.sqs.clone(), &queue_url);
-    let worker = tokio::spawn(work(queue, provisioner, stopped));
+    let mut tasks = vec![server];
+    let handler: Handler = Arc::new(move |body: String| {
+        let p = provisioner.clone();
+        Box::pin(async move {
+            match p.handle_message(&body).await {
+                Ok(outcome) => Ok(format!("{outcome:?}")),
+                Err(e) => Err((e.is_retryable(), e.to_string())),
+            }
+        })
+    });
+    tasks.push(tokio::spawn(work(queue, handler, stopped.clone())));
+    if let (Some(url), Some(github)) = (&notify_queue_url, github) {
+        let notifier = Arc::new(platform::notifier(config, clients, github));
+        let handler: Handler = Arc::new(move |body: String| {
+            let n = notifier.clone();
+            Box::pin(async move {
+                match n.handle_message(&body).await {
+                    Ok(done) => Ok(format!("{done:?}")),
+                    Err(e) => Err((e.is_retryable(), e.to_string())),
+                }
+            })
+        });
+        tasks.push(tokio::spawn(work(WorkQueue::new(clients.sqs.clone(), url), handler, stopped)));
+        info!("GitHub feedback is on");
+    }
     info!(%addr, "Ephemera is serving");
-    Ok(Running { addr, queue_url, shutdown, tasks: vec![server, worker] })
+    Ok(Running { addr, queue_url, notify_queue_url, shutdown, tasks })
 }
 
-/// Reads the work queue as the Lambda event source mapping would: each message reconciled,
-/// deleted when done, made visible again after a delay when it should be retried.
-async fn work(queue: WorkQueue, provisioner: Arc<Provisioner>, mut stopped: watch::Receiver<bool>) {
+/// One message's handling: Ok(what was done), or Err((retryable, why)).
+type Handler = Arc<
+    dyn Fn(String) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, (bool, String)>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// Reads a queue as the Lambda event source mapping would: each message handled, deleted when
+/// done, made visible again after a delay when it should be retried.
+async fn work(queue: WorkQueue, handler: Handler, mut stopped: watch::Receiver<bool>) {
     let permits = Arc::new(Semaphore::new(8));
     loop {
         let batch = tokio::select! {
@@ -118,19 +162,19 @@ async fn work(queue: WorkQueue, provisioner: Arc<Provisioner>, mut stopped: watc
         };
         for message in messages {
             let Ok(permit) = permits.clone().acquire_owned().await else { break };
-            let (queue, provisioner) = (queue.clone(), provisioner.clone());
+            let (queue, handler) = (queue.clone(), handler.clone());
             tokio::spawn(async move {
                 let _permit = permit;
-                let done = match provisioner.handle_message(&message.body).await {
+                let done = match handler(message.body.clone()).await {
                     Ok(outcome) => {
-                        info!(?outcome, "reconciled");
+                        info!(%outcome, "handled");
                         true
                     }
-                    Err(e) if e.is_retryable() => {
+                    Err((true, e)) => {
                         warn!(error = %e, "will retry");
                         false
                     }
-                    Err(e) => {
+                    Err((false, e)) => {
                         error!(error = %e, "dropping message that cannot succeed");
                         true
                     }

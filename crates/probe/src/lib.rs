@@ -77,6 +77,7 @@ impl TargetPolicy {
 
 /// An HTTP client for probing: short timeouts, no redirects, no cookies.
 pub fn client(timeout: Duration) -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)

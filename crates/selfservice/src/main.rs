@@ -12,6 +12,12 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = Config::from_env()?;
     let clients = Clients::new(&sdk_config().await);
     let selfservice = platform::selfservice(&config, &clients);
-    let state = AppState { intake: None, selfservice: Some(Arc::new(selfservice)), identity: Identity::ApiGateway };
+    let state = AppState {
+        intake: None,
+        selfservice: Some(Arc::new(selfservice)),
+        dashboard: Some(Arc::new(platform::dashboard(&config, &clients))),
+        dashboard_open: false,
+        identity: Identity::ApiGateway,
+    };
     lambda_http::run(router(state)).await
 }

@@ -12,7 +12,14 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = Config::from_env()?;
     let clients = Clients::new(&sdk_config().await);
     let secrets = platform::webhook_secrets(&config, &clients).await?;
-    let intake = platform::intake(&config, &clients, secrets);
-    let state = AppState { intake: Some(Arc::new(intake)), selfservice: None, identity: Identity::ApiGateway };
+    let github = platform::github(&config, &clients).await?;
+    let intake = platform::intake(&config, &clients, secrets, github);
+    let state = AppState {
+        intake: Some(Arc::new(intake)),
+        selfservice: None,
+        dashboard: None,
+        dashboard_open: false,
+        identity: Identity::ApiGateway,
+    };
     lambda_http::run(router(state)).await
 }

@@ -51,7 +51,7 @@ async fn main() -> anyhow::Result<()> {
     let emulator = Emulator::start()?;
     let config = test_config(&[("EPHEMERA_REAPER_CALLS_PER_SECOND", "10000")]);
     let clients = Clients::new(&emulator_config(&emulator.endpoint, REGION).await);
-    ephemera_local::prepare(&config, &clients, "work").await?;
+    ephemera_local::prepare(&config, &clients, "work", false).await?;
     let registry = Arc::new(ephemera_aws::DynamoRegistry::new(clients.dynamodb.clone(), &config.table));
     let repo = RepoName::parse("acme/bench")?;
 
@@ -104,6 +104,10 @@ async fn main() -> anyhow::Result<()> {
                         owner: "bench".into(),
                         commit: Some("0123456789abcdef0123456789abcdef01234567".into()),
                         head_ref: None,
+                        head_commit: None,
+                        base_ref: None,
+                        source: None,
+                        reason: None,
                         desired: Desired::Up,
                         order: EventOrder::new(at.timestamp(), EventOrder::RANK_OPEN),
                         expires_at: at + ttl,

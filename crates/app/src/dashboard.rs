@@ -1,0 +1,145 @@
+//! The dashboard's data: every environment as one row, filtered.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use ephemera_domain::{Environment, Status};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Clock;
+use crate::ports::{PortError, Registry};
+
+/// One environment as the dashboard shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Row {
+    pub name: String,
+    pub kind: &'static str,
+    pub repository: Option<String>,
+    pub pull_request: Option<u64>,
+    /// `https://github.com/<repo>/pull/<n>`
+    pub pull_request_url: Option<String>,
+    pub owner: String,
+    pub commit: Option<String>,
+    pub status: &'static str,
+    pub desired: &'static str,
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// Seconds since creation.
+    pub age_seconds: i64,
+    pub expires_at: DateTime<Utc>,
+    pub preserved: bool,
+    pub cost_monthly_usd: Option<f64>,
+    pub cost_accrued_usd: Option<f64>,
+    pub preview_url: Option<String>,
+}
+
+/// `?status=READY&kind=pr&q=todo`: each part optional; `q` matches name, repository and owner.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Filter {
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub q: Option<String>,
+    /// Include deleted environments (hidden by default).
+    #[serde(default)]
+    pub all: Option<bool>,
+}
+
+impl Filter {
+    fn keeps(&self, e: &Environment) -> bool {
+        let nonempty = |s: &Option<String>| s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+        if let Some(st) = nonempty(&self.status) {
+            if !e.status.as_str().eq_ignore_ascii_case(&st) {
+                return false;
+            }
+        } else if e.status == Status::Deleted && self.all != Some(true) {
+            return false;
+        }
+        if let Some(k) = nonempty(&self.kind) {
+            if !e.kind.as_str().eq_ignore_ascii_case(&k) {
+                return false;
+            }
+        }
+        if let Some(q) = nonempty(&self.q) {
+            let q = q.to_lowercase();
+            let repo = e.repository.as_ref().map(|r| r.full_name()).unwrap_or_default();
+            let hay = [e.name.as_str(), repo.as_str(), e.owner.as_str()];
+            if !hay.iter().any(|h| h.to_lowercase().contains(&q)) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+pub struct Dashboard {
+    registry: Arc<dyn Registry>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Dashboard {
+    pub fn new(registry: Arc<dyn Registry>, clock: Arc<dyn Clock>) -> Self {
+        Self { registry, clock }
+    }
+
+    /// The environments `filter` keeps, newest first.
+    pub async fn rows(&self, filter: &Filter) -> Result<Vec<Row>, PortError> {
+        let now = self.clock.now();
+        let mut envs: Vec<Environment> = self.registry.list().await?.into_iter().filter(|e| filter.keeps(e)).collect();
+        envs.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.name.as_str().cmp(b.name.as_str())));
+        Ok(envs.iter().map(|e| row(e, now)).collect())
+    }
+}
+
+pub fn row(e: &Environment, now: DateTime<Utc>) -> Row {
+    let repository = e.repository.as_ref().map(|r| r.full_name());
+    Row {
+        name: e.name.to_string(),
+        kind: e.kind.as_str(),
+        pull_request_url: match (&repository, e.pull_request) {
+            (Some(r), Some(n)) => Some(format!("https://github.com/{r}/pull/{n}")),
+            _ => None,
+        },
+        repository,
+        pull_request: e.pull_request,
+        owner: e.owner.clone(),
+        commit: e.commit.clone(),
+        status: e.status.as_str(),
+        desired: e.desired.as_str(),
+        reason: e.status_reason.clone(),
+        created_at: e.created_at,
+        age_seconds: (now - e.created_at).num_seconds().max(0),
+        expires_at: e.expires_at,
+        preserved: e.preserved,
+        cost_monthly_usd: e.cost_monthly_usd,
+        cost_accrued_usd: e.cost_accrued_usd,
+        preview_url: e.preview_url.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ephemera_domain::environment::test_support::pr_environment;
+
+    #[test]
+    fn filters() {
+        let mut e = pr_environment();
+        e.status = Status::Ready;
+        let keeps = |f: Filter| f.keeps(&e);
+        assert!(keeps(Filter::default()));
+        assert!(keeps(Filter { status: Some("ready".into()), ..Default::default() }));
+        assert!(!keeps(Filter { status: Some("FAILED".into()), ..Default::default() }));
+        assert!(keeps(Filter { kind: Some("pr".into()), q: Some("Hello-World".into()), ..Default::default() }));
+        assert!(!keeps(Filter { kind: Some("dev".into()), ..Default::default() }));
+        assert!(!keeps(Filter { q: Some("nothing-like-it".into()), ..Default::default() }));
+        e.status = Status::Deleted;
+        assert!(!Filter::default().keeps(&e));
+        assert!(Filter { all: Some(true), ..Default::default() }.keeps(&e));
+        let r = row(&e, e.created_at + chrono::Duration::minutes(5));
+        assert_eq!(r.age_seconds, 300);
+        assert_eq!(r.pull_request_url.as_deref(), Some("https://github.com/octo-org/hello-world/pull/42"));
+    }
+}

@@ -1,0 +1,419 @@
+//! Feedback on the pull request: one sticky comment, a GitHub Deployment per deployed commit,
+//! and, when a preview becomes ready, smoke checks and a load test compared with the
+//! repository's baseline, reported as the `ephemera/performance` commit status.
+//!
+//! Level-triggered like the provisioner: an event only says which environment to look at; what
+//! is reported is what the registry holds now. What was last reported is remembered on the
+//! registry row, so a redelivered event reports nothing twice, and a measurement is stored per
+//! commit, so a retry does not load-test the preview again.
+
+use std::fmt::Write;
+use std::sync::Arc;
+
+use ephemera_domain::perf::{compare, Gate, LoadPlan, Measurement, Report, SmokeCheck, Verdict};
+use ephemera_domain::preview::{short, Source};
+use ephemera_domain::{Desired, Environment, RepoName, Status};
+use tracing::{info, instrument, warn};
+
+use crate::clock::Clock;
+use crate::events::{parse_envelope, EnvelopeError, PlatformEvent, NOT_DEPLOYED};
+use crate::intake::PR_MERGED;
+use crate::ports::{GitHubApi, ObjectStore, PortError, Prober, Registry};
+
+/// The hidden marker that identifies Ephemera's comment on a pull request.
+pub const MARKER: &str = "<!-- ephemera:preview -->";
+pub const PERFORMANCE_CONTEXT: &str = "ephemera/performance";
+pub const SMOKE_CONTEXT: &str = "ephemera/smoke";
+
+#[derive(Debug, Clone)]
+pub struct FeedbackSettings {
+    /// Where measurements and baselines live.
+    pub bucket: String,
+    pub smoke: Vec<SmokeCheck>,
+    /// None: no load test.
+    pub load: Option<LoadPlan>,
+    pub gate: Gate,
+    /// Linked from the comment, if set.
+    pub dashboard_url: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FeedbackError {
+    #[error(transparent)]
+    Port(#[from] PortError),
+    #[error(transparent)]
+    BadMessage(#[from] EnvelopeError),
+}
+
+impl FeedbackError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            FeedbackError::Port(p) => p.is_retryable(),
+            FeedbackError::BadMessage(_) => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Feedback {
+    /// Reported this (`<generation>:<status>:<commit>`).
+    Reported(String),
+    Skipped(String),
+}
+
+pub struct Notifier {
+    registry: Arc<dyn Registry>,
+    github: Arc<dyn GitHubApi>,
+    prober: Arc<dyn Prober>,
+    store: Arc<dyn ObjectStore>,
+    clock: Arc<dyn Clock>,
+    settings: FeedbackSettings,
+}
+
+pub fn baseline_key(repo: &RepoName) -> String {
+    format!("baselines/{}/{}/baseline.json", repo.owner(), repo.name())
+}
+
+pub fn report_key(repo: &RepoName, number: u64, commit: &str) -> String {
+    format!("results/{}/{}/pr-{number}/{commit}.json", repo.owner(), repo.name())
+}
+
+impl Notifier {
+    pub fn new(
+        registry: Arc<dyn Registry>,
+        github: Arc<dyn GitHubApi>,
+        prober: Arc<dyn Prober>,
+        store: Arc<dyn ObjectStore>,
+        clock: Arc<dyn Clock>,
+        settings: FeedbackSettings,
+    ) -> Self {
+        Self { registry, github, prober, store, clock, settings }
+    }
+
+    /// One EventBridge event (as an SQS body or a Lambda event's JSON).
+    pub async fn handle_message(&self, body: &str) -> Result<Feedback, FeedbackError> {
+        Ok(self.handle(&parse_envelope(body)?).await?)
+    }
+
+    #[instrument(skip_all, fields(environment = %event.detail.environment, event = %event.detail_type))]
+    pub async fn handle(&self, event: &PlatformEvent) -> Result<Feedback, PortError> {
+        let d = &event.detail;
+        let (Some(repo), Some(number)) = (&d.repository, d.pull_request) else {
+            return Ok(Feedback::Skipped("not a pull request's environment".into()));
+        };
+        let repo = RepoName::parse(repo)
+            .map_err(|e| PortError::Permanent { operation: "read event", message: e.to_string() })?;
+        if event.detail_type == NOT_DEPLOYED {
+            let reason = d.reason.clone().unwrap_or_default();
+            let body = not_deployed_comment(&d.environment.to_string(), d.commit.as_deref(), &reason);
+            self.github.upsert_comment(&repo, number, MARKER, &body).await?;
+            return Ok(Feedback::Reported(format!("not deployed: {reason}")));
+        }
+        let Some(env) = self.registry.get(&d.environment).await? else {
+            return Ok(Feedback::Skipped("no such environment".into()));
+        };
+        let key = format!("{}:{}:{}", env.generation, env.status.as_str(), env.commit.as_deref().unwrap_or("-"));
+        if env.notified.as_deref() == Some(key.as_str()) {
+            return Ok(Feedback::Skipped(format!("{key} already reported")));
+        }
+        // GitHub shows deployments and statuses against the pull request's head commit.
+        let sha = env.head_commit.clone().or_else(|| env.commit.clone());
+        let deployment_env = format!("pr-{number}");
+        let mut report = None;
+        match (env.status, sha.as_deref()) {
+            (Status::Pending | Status::Queued | Status::Creating | Status::Updating, Some(sha))
+                if env.desired == Desired::Up =>
+            {
+                let id = self.github.ensure_deployment(&repo, sha, &deployment_env, &describe(&env)).await?;
+                let state = if env.status == Status::Queued { "queued" } else { "in_progress" };
+                self.github.deployment_status(&repo, id, state, None, &status_line(&env)).await?;
+            }
+            (Status::Ready, Some(sha)) => {
+                let id = self.github.ensure_deployment(&repo, sha, &deployment_env, &describe(&env)).await?;
+                let url = env.preview_url.as_deref();
+                self.github.deployment_status(&repo, id, "success", url, "Preview environment ready").await?;
+                let verified = self.verify(&env, &repo, number).await?;
+                if let Some((r, verdict)) = &verified {
+                    if !r.smoke.is_empty() {
+                        let (state, text) = if r.smoke_passed() {
+                            ("success", format!("{} smoke checks passed", r.smoke.len()))
+                        } else {
+                            (
+                                "failure",
+                                format!(
+                                    "{} of {} smoke checks failed",
+                                    r.smoke.iter().filter(|s| !s.passed()).count(),
+                                    r.smoke.len()
+                                ),
+                            )
+                        };
+                        self.github.commit_status(&repo, sha, state, SMOKE_CONTEXT, &text).await?;
+                    }
+                    if let Some(v) = verdict {
+                        let state = if v.passed() { "success" } else { "failure" };
+                        self.github.commit_status(&repo, sha, state, PERFORMANCE_CONTEXT, &v.summary()).await?;
+                    }
+                }
+                report = verified;
+            }
+            (Status::Failed, Some(sha)) => {
+                let id = self.github.ensure_deployment(&repo, sha, &deployment_env, &describe(&env)).await?;
+                let why = env.status_reason.clone().unwrap_or_else(|| "deployment failed".into());
+                self.github.deployment_status(&repo, id, "failure", None, &why).await?;
+            }
+            (Status::Deleted, _) => {
+                if let Some(id) = self.github.latest_deployment(&repo, &deployment_env).await? {
+                    self.github.deployment_status(&repo, id, "inactive", None, "Preview environment destroyed").await?;
+                }
+                self.promote_baseline(&env, &repo, number).await?;
+            }
+            _ => {}
+        }
+        let body = comment(&env, report.as_ref().map(|(r, v)| (r, v.as_ref())), self.settings.dashboard_url.as_deref());
+        self.github.upsert_comment(&repo, number, MARKER, &body).await?;
+        self.registry.record_notified(&env.name, &key).await?;
+        info!(%key, "reported to the pull request");
+        Ok(Feedback::Reported(key))
+    }
+
+    /// Smoke checks and the load test for a ready preview, once per commit: a stored report
+    /// for the same commit is reused. None when there is nothing to check or no URL.
+    async fn verify(
+        &self,
+        env: &Environment,
+        repo: &RepoName,
+        number: u64,
+    ) -> Result<Option<(Report, Option<Verdict>)>, PortError> {
+        let (Some(url), Some(commit)) = (env.preview_url.as_deref(), env.commit.as_deref()) else {
+            return Ok(None);
+        };
+        if self.settings.smoke.is_empty() && self.settings.load.is_none() {
+            return Ok(None);
+        }
+        let bucket = &self.settings.bucket;
+        let key = report_key(repo, number, commit);
+        let report = match self.store.get_text(bucket, &key).await? {
+            Some(text) if serde_json::from_str::<Report>(&text).is_ok() => {
+                info!(%key, "reusing this commit's measurement");
+                serde_json::from_str(&text).expect("checked just above")
+            }
+            _ => {
+                let smoke = self.prober.smoke(url, &self.settings.smoke).await?;
+                let load = match &self.settings.load {
+                    Some(plan) => {
+                        let samples = self.prober.load(url, plan).await?;
+                        Measurement::from_samples(&samples, self.clock.now())
+                    }
+                    None => None,
+                };
+                let report = Report { commit: commit.to_owned(), smoke, load };
+                let json = serde_json::to_string_pretty(&report).expect("a report serializes");
+                self.store.put_text(bucket, &key, &json).await?;
+                report
+            }
+        };
+        let verdict = match &report.load {
+            Some(m) => {
+                let baseline = self.baseline(repo).await;
+                Some(compare(m, baseline.as_ref(), self.settings.gate))
+            }
+            None => None,
+        };
+        Ok(Some((report, verdict)))
+    }
+
+    async fn baseline(&self, repo: &RepoName) -> Option<Measurement> {
+        let text = match self.store.get_text(&self.settings.bucket, &baseline_key(repo)).await {
+            Ok(t) => t?,
+            Err(e) => {
+                warn!(error = %e, "could not read the baseline; comparing with none");
+                return None;
+            }
+        };
+        serde_json::from_str(&text).inspect_err(|e| warn!(error = %e, "baseline.json is not valid; ignored")).ok()
+    }
+
+    /// A merged pull request's preview was built from its merge commit: what the base branch is
+    /// now. Its measurement, if it passed, becomes the repository's baseline.
+    async fn promote_baseline(&self, env: &Environment, repo: &RepoName, number: u64) -> Result<(), PortError> {
+        let merged = env.status_reason.as_deref() == Some(PR_MERGED);
+        let (true, Some("merge"), Some(commit)) = (merged, env.source.as_deref(), env.commit.as_deref()) else {
+            return Ok(());
+        };
+        let bucket = &self.settings.bucket;
+        let Some(text) = self.store.get_text(bucket, &report_key(repo, number, commit)).await? else {
+            return Ok(());
+        };
+        let Ok(report) = serde_json::from_str::<Report>(&text) else { return Ok(()) };
+        let Some(measurement) = report.load.as_ref() else { return Ok(()) };
+        let passed = compare(measurement, self.baseline(repo).await.as_ref(), self.settings.gate).passed();
+        if passed && report.smoke_passed() {
+            let json = serde_json::to_string_pretty(measurement).expect("a measurement serializes");
+            self.store.put_text(bucket, &baseline_key(repo), &json).await?;
+            info!(%commit, "baseline updated from the merged preview");
+        }
+        Ok(())
+    }
+}
+
+fn describe(env: &Environment) -> String {
+    format!("Ephemera preview {}", env.name)
+}
+
+fn status_line(env: &Environment) -> String {
+    match env.status {
+        Status::Queued => env.status_reason.clone().unwrap_or_else(|| "Waiting for capacity".into()),
+        Status::Updating => "Updating the preview environment".into(),
+        _ => "Creating the preview environment".into(),
+    }
+}
+
+fn badge(status: Status) -> &'static str {
+    match status {
+        Status::Pending | Status::Creating | Status::Updating => "⏳ Deploying",
+        Status::Queued => "⏸️ Queued",
+        Status::Ready => "✅ Ready",
+        Status::Deleting => "🧹 Deleting",
+        Status::Deleted => "🗑️ Destroyed",
+        Status::Failed => "❌ Failed",
+    }
+}
+
+fn not_deployed_comment(environment: &str, head: Option<&str>, reason: &str) -> String {
+    let mut out = format!("{MARKER}\n## 🚫 Preview not deployed\n\n");
+    let _ = writeln!(out, "**Environment:** `{environment}`");
+    if let Some(h) = head {
+        let _ = writeln!(out, "**Commit:** `{}`", short(h));
+    }
+    let _ = write!(out, "\n{reason}\n");
+    out
+}
+
+/// The sticky comment: status, preview URL, commit, expiry, cost, and the checks' results.
+pub fn comment(env: &Environment, report: Option<(&Report, Option<&Verdict>)>, dashboard: Option<&str>) -> String {
+    let mut out = format!("{MARKER}\n## 🚀 Preview Deployment\n\n");
+    let _ = writeln!(out, "| | |\n|---|---|");
+    let _ = writeln!(out, "| **Status** | {} |", badge(env.status));
+    let _ = writeln!(out, "| **Environment** | `{}` |", env.name);
+    if let (Some(url), Status::Ready | Status::Updating) = (&env.preview_url, env.status) {
+        let _ = writeln!(out, "| **Environment URL** | {url} |");
+    }
+    if let Some(commit) = &env.commit {
+        let _ = writeln!(out, "| **Commit** | `{}` |", short(commit));
+    }
+    if env.status != Status::Deleted {
+        let _ = writeln!(out, "| **Expires** | {} |", env.expires_at.format("%Y-%m-%d %H:%M UTC"));
+    }
+    if let Some(monthly) = env.cost_monthly_usd {
+        let accrued = env.cost_accrued_usd.map(|a| format!(", ${a:.2} so far")).unwrap_or_default();
+        let _ = writeln!(out, "| **Estimated cost** | ${monthly:.2}/month{accrued} |");
+    }
+    out.push('\n');
+    let base = env.base_ref.as_deref().unwrap_or("the base branch");
+    match (env.source.as_deref(), &env.commit) {
+        (Some("merge"), Some(c)) => {
+            let _ = writeln!(out, "{}\n", Source::Merge { commit: c.clone() }.note(base));
+        }
+        (Some("head"), Some(c)) => {
+            let _ = writeln!(out, "{}\n", Source::Head { commit: c.clone() }.note(base));
+        }
+        _ => {}
+    }
+    if let (Status::Failed | Status::Queued, Some(reason)) = (env.status, &env.status_reason) {
+        let _ = writeln!(out, "> {}\n", reason.replace('\n', " "));
+    }
+    if let Some((report, verdict)) = report {
+        if !report.smoke.is_empty() {
+            let _ = writeln!(out, "### 🔎 Smoke Checks\n\n| Path | Expected | Got |\n|------|----------|-----|");
+            for s in &report.smoke {
+                let got = match (s.got, &s.error) {
+                    (Some(code), _) => code.to_string(),
+                    (None, Some(e)) => format!("error: {}", e.replace('|', "/")),
+                    (None, None) => "no answer".into(),
+                };
+                let mark = if s.passed() { "✅" } else { "❌" };
+                let _ = writeln!(out, "| `{}` | {} | {got} {mark} |", s.path.replace('|', "%7C"), s.expect);
+            }
+            out.push('\n');
+        }
+        if let Some(v) = verdict {
+            let _ = writeln!(out, "### 📊 Load Test Results\n\n{}", v.markdown());
+            if v.passed() {
+                if v.rows.iter().all(|r| r.baseline.is_none()) {
+                    let _ = writeln!(
+                        out,
+                        "No baseline yet: it is set from the preview of the next pull request merged into `{base}`.\n"
+                    );
+                } else {
+                    out.push_str("No regression against the baseline.\n\n");
+                }
+            } else {
+                let _ = writeln!(out, "**Performance regression:** {}\n", v.failures.join("; "));
+            }
+        }
+    }
+    if let Some(d) = dashboard {
+        let _ = writeln!(out, "[All environments]({d})\n");
+    }
+    out.push_str("---\n*This preview environment will be automatically destroyed when the PR is closed.*\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ephemera_domain::environment::test_support::pr_environment;
+    use ephemera_domain::perf::{Durations, Errors, Metrics, Requests, SmokeResult};
+
+    #[test]
+    fn comment_shows_status_url_commit_and_results() {
+        let mut env = pr_environment();
+        env.status = Status::Ready;
+        env.preview_url = Some("https://abc.appsync-api.eu-west-1.amazonaws.com/graphql".into());
+        env.cost_monthly_usd = Some(3.2);
+        env.source = Some("merge".into());
+        let m = Measurement {
+            timestamp: env.created_at,
+            metrics: Metrics {
+                http_req_duration: Durations { p95: 130.0, avg: 90.0 },
+                http_reqs: Requests { total: 300 },
+                errors: Errors { rate: 0.0 },
+            },
+        };
+        let base = Measurement {
+            metrics: Metrics { http_req_duration: Durations { p95: 100.0, avg: 90.0 }, ..m.metrics.clone() },
+            ..m.clone()
+        };
+        let report = Report {
+            commit: env.commit.clone().unwrap(),
+            smoke: vec![SmokeResult { path: "/".into(), expect: 200, got: Some(200), error: None }],
+            load: Some(m.clone()),
+        };
+        let verdict = compare(&m, Some(&base), Gate::default());
+        let text = comment(&env, Some((&report, Some(&verdict))), None);
+        assert!(text.starts_with(MARKER));
+        assert!(text.contains("| **Status** | ✅ Ready |"));
+        assert!(text.contains("| **Environment URL** | https://abc.appsync-api.eu-west-1.amazonaws.com/graphql |"));
+        assert!(text.contains("| **Commit** | `6dcb09b` |"));
+        assert!(text.contains("$3.20/month"));
+        assert!(text.contains("merge of this branch into `main`"));
+        assert!(text.contains("| P95 Latency | 130.00ms | 100.00ms | +30.0% ❌ |"), "{text}");
+        assert!(text.contains("**Performance regression:**"));
+        assert!(text.contains("| `/` | 200 | 200 ✅ |"));
+    }
+
+    #[test]
+    fn destroyed_and_failed_comments() {
+        let mut env = pr_environment();
+        env.status = Status::Deleted;
+        env.preview_url = None;
+        let text = comment(&env, None, Some("https://dash"));
+        assert!(text.contains("🗑️ Destroyed") && !text.contains("Expires"));
+        assert!(text.contains("[All environments](https://dash)"));
+        env.status = Status::Failed;
+        env.status_reason = Some("CREATE_FAILED: bucket name taken".into());
+        assert!(comment(&env, None, None).contains("> CREATE_FAILED: bucket name taken"));
+        let nd = not_deployed_comment("pr-1-x", Some("abcdef0123"), "conflicts with `main`");
+        assert!(nd.starts_with(MARKER) && nd.contains("`abcdef0`") && nd.contains("conflicts"));
+    }
+}

@@ -1,0 +1,169 @@
+//! GitHub and HTTP adapters: the REST client behind the `GitHubApi` port, and the prober behind
+//! `Prober`. (Not AWS, but adapters all the same: the services only see the ports.)
+
+use async_trait::async_trait;
+use aws_sdk_secretsmanager::Client as SecretsClient;
+use ephemera_app::ports::{GitHubApi, Prober};
+use ephemera_app::PortError;
+use ephemera_domain::perf::{LoadPlan, Sample, SmokeCheck, SmokeResult};
+use ephemera_domain::RepoName;
+use ephemera_github::client::{NewCommitStatus, NewDeploymentStatus};
+use ephemera_github::{Client, ClientError};
+use ephemera_probe::TargetPolicy;
+use tracing::instrument;
+
+use crate::error::port_error;
+
+fn port(operation: &'static str) -> impl Fn(ClientError) -> PortError {
+    move |e| {
+        if e.is_retryable() {
+            PortError::Retryable { operation, message: e.to_string() }
+        } else {
+            PortError::Permanent { operation, message: e.to_string() }
+        }
+    }
+}
+
+pub struct GitHubRest {
+    client: Client,
+}
+
+impl GitHubRest {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+#[async_trait]
+impl GitHubApi for GitHubRest {
+    async fn mergeability(&self, repo: &RepoName, number: u64) -> Result<(Option<bool>, Option<String>), PortError> {
+        let m = self
+            .client
+            .pull_mergeability(repo.owner(), repo.name(), number)
+            .await
+            .map_err(port("read pull request"))?;
+        Ok((m.mergeable, m.merge_commit_sha))
+    }
+
+    async fn permission(&self, repo: &RepoName, login: &str) -> Result<String, PortError> {
+        self.client.permission(repo.owner(), repo.name(), login).await.map_err(port("read permission"))
+    }
+
+    async fn upsert_comment(&self, repo: &RepoName, number: u64, marker: &str, body: &str) -> Result<u64, PortError> {
+        self.client
+            .upsert_marked_comment(repo.owner(), repo.name(), number, marker, body)
+            .await
+            .map_err(port("write pull request comment"))
+    }
+
+    async fn ensure_deployment(
+        &self,
+        repo: &RepoName,
+        sha: &str,
+        environment: &str,
+        description: &str,
+    ) -> Result<u64, PortError> {
+        self.client
+            .ensure_deployment(repo.owner(), repo.name(), sha, environment, description)
+            .await
+            .map_err(port("create deployment"))
+    }
+
+    async fn latest_deployment(&self, repo: &RepoName, environment: &str) -> Result<Option<u64>, PortError> {
+        self.client.latest_deployment(repo.owner(), repo.name(), environment).await.map_err(port("list deployments"))
+    }
+
+    async fn deployment_status(
+        &self,
+        repo: &RepoName,
+        deployment: u64,
+        state: &str,
+        environment_url: Option<&str>,
+        description: &str,
+    ) -> Result<(), PortError> {
+        let status = NewDeploymentStatus {
+            state,
+            environment_url,
+            log_url: None,
+            description: description.to_owned(),
+            auto_inactive: state == "success",
+        };
+        self.client
+            .create_deployment_status(repo.owner(), repo.name(), deployment, &status)
+            .await
+            .map_err(port("create deployment status"))
+    }
+
+    async fn commit_status(
+        &self,
+        repo: &RepoName,
+        sha: &str,
+        state: &str,
+        context: &str,
+        description: &str,
+    ) -> Result<(), PortError> {
+        let status = NewCommitStatus { state, context, description: description.to_owned(), target_url: None };
+        self.client
+            .create_commit_status(repo.owner(), repo.name(), sha, &status)
+            .await
+            .map_err(port("create commit status"))
+    }
+}
+
+/// The GitHub token: from Secrets Manager (the secret's string is the token, or JSON with a
+/// `"token"` field).
+#[instrument(skip(client))]
+pub async fn token_from_secret(client: &SecretsClient, secret_id: &str) -> Result<String, PortError> {
+    let out =
+        client.get_secret_value().secret_id(secret_id).send().await.map_err(|e| port_error("read GitHub token", e))?;
+    let value = out.secret_string().unwrap_or_default().trim();
+    let token = if value.starts_with('{') {
+        serde_json::from_str::<serde_json::Value>(value)
+            .ok()
+            .and_then(|v| v.get("token").and_then(|t| t.as_str()).map(str::to_owned))
+            .unwrap_or_default()
+    } else {
+        value.to_owned()
+    };
+    if token.is_empty() {
+        return Err(PortError::Permanent {
+            operation: "read GitHub token",
+            message: format!("{secret_id} is empty, or JSON without a \"token\""),
+        });
+    }
+    Ok(token)
+}
+
+/// Smoke checks and load tests over HTTP, on allowed preview hosts only.
+pub struct HttpProber {
+    http: reqwest::Client,
+    policy: TargetPolicy,
+}
+
+impl HttpProber {
+    pub fn new(policy: TargetPolicy) -> Self {
+        Self { http: ephemera_probe::client(std::time::Duration::from_secs(10)), policy }
+    }
+
+    fn target(&self, preview_url: &str, path: &str) -> Result<reqwest::Url, PortError> {
+        self.policy
+            .target(preview_url, path)
+            .map_err(|e| PortError::Permanent { operation: "probe preview", message: e.to_string() })
+    }
+}
+
+#[async_trait]
+impl Prober for HttpProber {
+    async fn smoke(&self, preview_url: &str, checks: &[SmokeCheck]) -> Result<Vec<SmokeResult>, PortError> {
+        let targets = checks
+            .iter()
+            .map(|c| Ok((self.target(preview_url, &c.path)?, c.clone())))
+            .collect::<Result<Vec<_>, PortError>>()?;
+        Ok(ephemera_probe::smoke(&self.http, &targets).await)
+    }
+
+    async fn load(&self, preview_url: &str, plan: &LoadPlan) -> Result<Vec<Sample>, PortError> {
+        let url = self.target(preview_url, &plan.path)?;
+        Ok(ephemera_probe::load(&self.http, &url, plan).await)
+    }
+}
