@@ -16,6 +16,8 @@ use ephemera_domain::{Environment, EnvironmentName, Status};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+pub mod github;
+
 pub const SECRET: &str = "test-webhook-secret";
 pub const REGION: &str = "us-east-1";
 

@@ -109,12 +109,24 @@ impl Notifier {
             self.github.upsert_comment(&repo, number, MARKER, &body).await?;
             return Ok(Feedback::Reported(format!("not deployed: {reason}")));
         }
-        let Some(env) = self.registry.get(&d.environment).await? else {
+        let Some(mut env) = self.registry.get(&d.environment).await? else {
             return Ok(Feedback::Skipped("no such environment".into()));
         };
+        if d.generation != env.generation {
+            return Ok(Feedback::Skipped(format!("generation {} is superseded by {}", d.generation, env.generation)));
+        }
+        // Events may arrive out of order or twice: within a generation, never report a status
+        // that comes before (or is) the one already reported.
+        env.status = d.status;
         let key = format!("{}:{}:{}", env.generation, env.status.as_str(), env.commit.as_deref().unwrap_or("-"));
-        if env.notified.as_deref() == Some(key.as_str()) {
-            return Ok(Feedback::Skipped(format!("{key} already reported")));
+        if let Some(prev) = env.notified.as_deref() {
+            let mut parts = prev.splitn(3, ':');
+            let (g, st, c) = (parts.next(), parts.next().and_then(Status::parse), parts.next());
+            let same =
+                g == Some(env.generation.to_string().as_str()) && c == Some(env.commit.as_deref().unwrap_or("-"));
+            if same && st.is_some_and(|st| stage(st) >= stage(env.status)) {
+                return Ok(Feedback::Skipped(format!("{prev} already reported; {key} is not news")));
+            }
         }
         // GitHub shows deployments and statuses against the pull request's head commit.
         let sha = env.head_commit.clone().or_else(|| env.commit.clone());
@@ -253,6 +265,17 @@ impl Notifier {
             info!(%commit, "baseline updated from the merged preview");
         }
         Ok(())
+    }
+}
+
+/// Where a status comes in one generation's life.
+fn stage(s: Status) -> u8 {
+    match s {
+        Status::Pending | Status::Queued => 1,
+        Status::Creating | Status::Updating => 2,
+        Status::Ready | Status::Failed => 3,
+        Status::Deleting => 4,
+        Status::Deleted => 5,
     }
 }
 

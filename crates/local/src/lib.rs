@@ -117,7 +117,7 @@ pub async fn start(
             }
         })
     });
-    tasks.push(tokio::spawn(work(queue, handler, stopped.clone())));
+    tasks.push(tokio::spawn(work(queue, handler, 8, stopped.clone())));
     if let (Some(url), Some(github)) = (&notify_queue_url, github) {
         let notifier = Arc::new(platform::notifier(config, clients, github));
         let handler: Handler = Arc::new(move |body: String| {
@@ -129,7 +129,8 @@ pub async fn start(
                 }
             })
         });
-        tasks.push(tokio::spawn(work(WorkQueue::new(clients.sqs.clone(), url), handler, stopped)));
+        // One at a time, in the order the statuses were announced.
+        tasks.push(tokio::spawn(work(WorkQueue::new(clients.sqs.clone(), url), handler, 1, stopped)));
         info!("GitHub feedback is on");
     }
     info!(%addr, "Ephemera is serving");
@@ -145,8 +146,8 @@ type Handler = Arc<
 
 /// Reads a queue as the Lambda event source mapping would: each message handled, deleted when
 /// done, made visible again after a delay when it should be retried.
-async fn work(queue: WorkQueue, handler: Handler, mut stopped: watch::Receiver<bool>) {
-    let permits = Arc::new(Semaphore::new(8));
+async fn work(queue: WorkQueue, handler: Handler, concurrency: u32, mut stopped: watch::Receiver<bool>) {
+    let permits = Arc::new(Semaphore::new(concurrency as usize));
     loop {
         let batch = tokio::select! {
             _ = stopped.wait_for(|s| *s) => break,
@@ -191,7 +192,7 @@ async fn work(queue: WorkQueue, handler: Handler, mut stopped: watch::Receiver<b
         }
     }
     // Let reconciles under way finish.
-    let _ = permits.acquire_many(8).await;
+    let _ = permits.acquire_many(concurrency).await;
 }
 
 /// A plain-text report of the registry and the platform's live stacks.

@@ -1,0 +1,353 @@
+//! A local HTTP server standing in for the GitHub REST API.
+//!
+//! Every request is checked against `tests/fixtures/github-rest.json` (the request shapes of
+//! GitHub's published REST description for the operations Ephemera calls): the path must match
+//! an operation's template for that method, query parameters must be declared, and the JSON body
+//! must satisfy the operation's schema. Anything else is recorded as a violation and answered
+//! 404 or 422, as GitHub would. The server keeps comments, deployments and statuses in memory,
+//! and can answer with rate limits.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+const DESCRIPTION: &str = include_str!("../fixtures/github-rest.json");
+
+/// One request as received.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub operation: String,
+    pub method: String,
+    pub path: String,
+    pub body: Value,
+    /// Seconds since the epoch, fractional.
+    pub at: f64,
+}
+
+#[derive(Debug, Default)]
+pub struct State {
+    pub requests: Vec<Request>,
+    pub violations: Vec<String>,
+    /// id → (issue number, body)
+    pub comments: BTreeMap<u64, (u64, String)>,
+    /// (id, sha, environment)
+    pub deployments: Vec<(u64, String, String)>,
+    /// (deployment id, body)
+    pub deployment_statuses: Vec<(u64, Value)>,
+    /// (sha, body)
+    pub commit_statuses: Vec<(String, Value)>,
+    /// pull number → (mergeable, merge_commit_sha)
+    pub pulls: HashMap<u64, (Option<bool>, Option<String>)>,
+    /// login → permission
+    pub permissions: HashMap<String, String>,
+    /// Answer this many of the next requests with a primary rate limit (reset in 1 s).
+    pub rate_limit_next: u32,
+    /// The resets announced (seconds since the epoch), in order.
+    pub resets: Vec<i64>,
+    next_id: u64,
+}
+
+impl State {
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// The operation ids received, in order, without reads.
+    pub fn writes(&self) -> Vec<String> {
+        self.requests.iter().filter(|r| r.method != "GET").map(|r| r.operation.clone()).collect()
+    }
+
+    /// The deployment statuses' states, in order.
+    pub fn deployment_states(&self) -> Vec<String> {
+        self.deployment_statuses.iter().map(|(_, b)| b["state"].as_str().unwrap_or("?").to_owned()).collect()
+    }
+}
+
+pub struct FakeGitHub {
+    pub url: String,
+    pub state: Arc<Mutex<State>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeGitHub {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+struct Operation {
+    id: String,
+    method: Method,
+    template: Vec<String>,
+    parameters: Vec<String>,
+    body: Option<Value>,
+}
+
+fn operations() -> Vec<Operation> {
+    let doc: Value = serde_json::from_str(DESCRIPTION).expect("the REST description fixture is JSON");
+    let mut ops = Vec::new();
+    for (path, methods) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in methods.as_object().expect("methods") {
+            ops.push(Operation {
+                id: op["operationId"].as_str().unwrap_or_default().to_owned(),
+                method: method.to_uppercase().parse().expect("an HTTP method"),
+                template: path.trim_start_matches('/').split('/').map(str::to_owned).collect(),
+                parameters: op["parameters"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|p| p.as_str().map(str::to_owned)).collect())
+                    .unwrap_or_default(),
+                body: op.get("requestBody").cloned(),
+            });
+        }
+    }
+    ops
+}
+
+/// Checks `value` against the schema subset the description uses: type (or types), required,
+/// properties, enum, items.
+pub fn validate(schema: &Value, value: &Value, at: &str, errors: &mut Vec<String>) {
+    if let Some(types) = schema.get("type") {
+        let types: Vec<&str> = match types {
+            Value::String(t) => vec![t.as_str()],
+            Value::Array(a) => a.iter().filter_map(|t| t.as_str()).collect(),
+            _ => vec![],
+        };
+        let ok = types.iter().any(|t| match *t {
+            "object" => value.is_object(),
+            "string" => value.is_string(),
+            "boolean" => value.is_boolean(),
+            "integer" => value.is_i64() || value.is_u64(),
+            "number" => value.is_number(),
+            "array" => value.is_array(),
+            "null" => value.is_null(),
+            _ => false,
+        });
+        if !ok {
+            errors.push(format!("{at}: expected {types:?}, got {value}"));
+            return;
+        }
+    }
+    if let Some(allowed) = schema.get("enum").and_then(|e| e.as_array()) {
+        if !allowed.contains(value) {
+            errors.push(format!("{at}: {value} is not one of {allowed:?}"));
+        }
+    }
+    if let Some(required) = schema.get("required").and_then(|r| r.as_array()) {
+        for r in required.iter().filter_map(|r| r.as_str()) {
+            if value.get(r).is_none() {
+                errors.push(format!("{at}: missing required {r:?}"));
+            }
+        }
+    }
+    if let (Some(props), Some(obj)) = (schema.get("properties").and_then(|p| p.as_object()), value.as_object()) {
+        for (k, v) in obj {
+            match props.get(k) {
+                Some(s) => validate(s, v, &format!("{at}.{k}"), errors),
+                None => errors.push(format!("{at}: {k:?} is not a parameter of this operation")),
+            }
+        }
+    }
+    if let (Some(items), Some(arr)) = (schema.get("items"), value.as_array()) {
+        for (i, v) in arr.iter().enumerate() {
+            validate(items, v, &format!("{at}[{i}]"), errors);
+        }
+    }
+}
+
+fn now() -> f64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs_f64()
+}
+
+impl FakeGitHub {
+    pub async fn start() -> Self {
+        let state = Arc::new(Mutex::new(State::default()));
+        let ops = Arc::new(operations());
+        let shared = state.clone();
+        let app = axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+            let (state, ops) = (shared.clone(), ops.clone());
+            async move { handle(&state, &ops, method, uri, headers, body) }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { url, state, task }
+    }
+
+    pub fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap()
+    }
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(json!({ "message": message, "documentation_url": "https://docs.github.com/rest" })))
+        .into_response()
+}
+
+fn handle(
+    state: &Mutex<State>,
+    ops: &[Operation],
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut s = state.lock().unwrap();
+    let path = uri.path().to_owned();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let matched = ops.iter().find(|op| {
+        op.method == method
+            && op.template.len() == segments.len()
+            && op.template.iter().zip(&segments).all(|(t, seg)| (t.starts_with('{') && !seg.is_empty()) || t == seg)
+    });
+    let Some(op) = matched else {
+        s.violations.push(format!("{method} {path}: no such operation in the REST description"));
+        return error(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let params: HashMap<String, String> = op
+        .template
+        .iter()
+        .zip(&segments)
+        .filter(|(t, _)| t.starts_with('{'))
+        .map(|(t, seg)| (t.trim_matches(|c| c == '{' || c == '}').to_owned(), seg.to_string()))
+        .collect();
+    let query: HashMap<String, String> =
+        form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).into_owned().collect();
+    let mut errors = Vec::new();
+    for k in query.keys() {
+        if !op.parameters.contains(k) {
+            errors.push(format!("query parameter {k:?} is not a parameter of {}", op.id));
+        }
+    }
+    for (h, want) in [("accept", "application/vnd.github+json"), ("x-github-api-version", "2022-11-28")] {
+        if headers.get(h).and_then(|v| v.to_str().ok()) != Some(want) {
+            errors.push(format!("header {h} should be {want}"));
+        }
+    }
+    if !headers.get("authorization").and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("Bearer ")) {
+        errors.push("no bearer token".into());
+    }
+    if !headers.contains_key("user-agent") {
+        errors.push("GitHub requires a User-Agent".into());
+    }
+    let json: Value = if body.is_empty() { Value::Null } else { serde_json::from_slice(&body).unwrap_or(Value::Null) };
+    match &op.body {
+        Some(schema) => validate(schema, &json, "body", &mut errors),
+        None if !body.is_empty() => errors.push(format!("{} takes no body", op.id)),
+        None => {}
+    }
+    let at = now();
+    s.requests.push(Request {
+        operation: op.id.clone(),
+        method: method.to_string(),
+        path: path.clone(),
+        body: json.clone(),
+        at,
+    });
+    if !errors.is_empty() {
+        for e in &errors {
+            s.violations.push(format!("{method} {path} ({}): {e}", op.id));
+        }
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "Validation Failed");
+    }
+    if s.rate_limit_next > 0 {
+        s.rate_limit_next -= 1;
+        let reset = at as i64 + 1;
+        s.resets.push(reset);
+        let mut res = error(StatusCode::FORBIDDEN, "API rate limit exceeded for installation.");
+        let h = res.headers_mut();
+        h.insert("x-ratelimit-limit", "5000".parse().unwrap());
+        h.insert("x-ratelimit-remaining", "0".parse().unwrap());
+        h.insert("x-ratelimit-reset", reset.to_string().parse().unwrap());
+        return res;
+    }
+    let number = |k: &str| params.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    match op.id.as_str() {
+        "issues/list-comments" => {
+            let issue = number("issue_number");
+            let per_page: usize = query.get("per_page").and_then(|v| v.parse().ok()).unwrap_or(30);
+            let page: usize = query.get("page").and_then(|v| v.parse().ok()).unwrap_or(1);
+            let all: Vec<Value> = s
+                .comments
+                .iter()
+                .filter(|(_, (i, _))| *i == issue)
+                .map(|(id, (_, b))| json!({ "id": id, "body": b, "user": { "login": "ephemera[bot]" } }))
+                .collect();
+            let page: Vec<Value> = all.into_iter().skip((page - 1) * per_page).take(per_page).collect();
+            axum::Json(Value::Array(page)).into_response()
+        }
+        "issues/create-comment" => {
+            let id = s.id();
+            let text = json["body"].as_str().unwrap_or_default().to_owned();
+            s.comments.insert(id, (number("issue_number"), text.clone()));
+            (StatusCode::CREATED, axum::Json(json!({ "id": id, "body": text }))).into_response()
+        }
+        "issues/update-comment" => {
+            let id = number("comment_id");
+            let text = json["body"].as_str().unwrap_or_default().to_owned();
+            match s.comments.get_mut(&id) {
+                Some(c) => {
+                    c.1 = text.clone();
+                    axum::Json(json!({ "id": id, "body": text })).into_response()
+                }
+                None => error(StatusCode::NOT_FOUND, "Not Found"),
+            }
+        }
+        "issues/delete-comment" => {
+            s.comments.remove(&number("comment_id"));
+            StatusCode::NO_CONTENT.into_response()
+        }
+        "repos/list-deployments" => {
+            let found: Vec<Value> = s
+                .deployments
+                .iter()
+                .rev()
+                .filter(|(_, sha, env)| {
+                    query.get("sha").is_none_or(|q| q == sha) && query.get("environment").is_none_or(|q| q == env)
+                })
+                .map(|(id, sha, env)| json!({ "id": id, "sha": sha, "environment": env }))
+                .collect();
+            axum::Json(Value::Array(found)).into_response()
+        }
+        "repos/create-deployment" => {
+            let id = s.id();
+            let sha = json["ref"].as_str().unwrap_or_default().to_owned();
+            let env = json["environment"].as_str().unwrap_or("production").to_owned();
+            s.deployments.push((id, sha.clone(), env.clone()));
+            (StatusCode::CREATED, axum::Json(json!({ "id": id, "sha": sha, "environment": env }))).into_response()
+        }
+        "repos/create-deployment-status" => {
+            let id = number("deployment_id");
+            if !s.deployments.iter().any(|(d, _, _)| *d == id) {
+                return error(StatusCode::NOT_FOUND, "Not Found");
+            }
+            s.deployment_statuses.push((id, json.clone()));
+            (StatusCode::CREATED, axum::Json(json!({ "id": s.deployment_statuses.len(), "state": json["state"] })))
+                .into_response()
+        }
+        "repos/create-commit-status" => {
+            let sha = params.get("sha").cloned().unwrap_or_default();
+            s.commit_statuses.push((sha, json.clone()));
+            (StatusCode::CREATED, axum::Json(json!({ "id": s.commit_statuses.len(), "state": json["state"] })))
+                .into_response()
+        }
+        "pulls/get" => {
+            let (mergeable, merge_commit_sha) = s.pulls.get(&number("pull_number")).cloned().unwrap_or((None, None));
+            axum::Json(json!({ "number": number("pull_number"), "mergeable": mergeable, "merge_commit_sha": merge_commit_sha }))
+                .into_response()
+        }
+        "repos/get-collaborator-permission-level" => {
+            let user = params.get("username").cloned().unwrap_or_default();
+            let permission = s.permissions.get(&user).cloned().unwrap_or_else(|| "none".into());
+            axum::Json(json!({ "permission": permission, "user": { "login": user } })).into_response()
+        }
+        other => error(StatusCode::NOT_IMPLEMENTED, &format!("{other} is not served by the fake")),
+    }
+}
