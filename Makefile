@@ -8,7 +8,7 @@ VENV_STAMP  := $(VENV)/.installed
 CARGO       ?= cargo
 export EPHEMERA_VENV ?= $(CURDIR)/$(VENV)
 
-.PHONY: bench-reaper reap status help venv run test test-unit test-integration lint fmt fmt-check clippy lint-templates build deploy clean
+.PHONY: bench-reaper reap status help venv run test test-unit test-integration test-browser browser-deps lint fmt fmt-check clippy lint-templates build deploy clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -23,13 +23,26 @@ venv: $(VENV_STAMP) ## Install the emulator (moto server) and template linters i
 run: venv ## Run the platform locally on the embedded emulator (Ctrl-C stops it)
 	$(CARGO) run --quiet -p ephemera-local --bin ephemera-local
 
-test: venv lint test-unit test-integration ## Everything CI runs: lint, unit and integration tests
+test: venv lint test-unit test-integration test-browser ## Everything CI runs: lint, unit, integration and browser tests
 
 test-unit: ## Pure tests (no emulator)
 	$(CARGO) test --workspace --exclude ephemera-tests --exclude ephemera-cli
 
 test-integration: venv ## End-to-end tests against the emulator (the CLI's included)
 	$(CARGO) test -p ephemera-tests -p ephemera-cli
+
+CHROMIUM     ?= /usr/bin/chromium
+CHROMEDRIVER ?= /usr/bin/chromedriver
+
+browser-deps: ## Debian's headless Chromium and chromedriver, if missing (needs root, as in CI)
+	@if [ ! -x "$(CHROMIUM)" ] || [ ! -x "$(CHROMEDRIVER)" ]; then \
+	  command -v apt-get >/dev/null || { echo "install Chromium and chromedriver, or set CHROMIUM and CHROMEDRIVER"; exit 1; }; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
+
+test-browser: venv browser-deps ## The dashboard in headless Chromium (installs Debian's chromium and chromium-driver)
+	CHROMIUM=$(CHROMIUM) CHROMEDRIVER=$(CHROMEDRIVER) $(CARGO) test -p ephemera-tests --test browser -- --ignored
 
 lint: fmt-check clippy lint-templates ## rustfmt, clippy -D warnings, cfn-lint
 

@@ -158,7 +158,7 @@ pub fn render(rows: &[Row], filter: &Filter, now: chrono::DateTime<chrono::Utc>)
     }
     h.push_str(
         "<table id=\"environments\"><thead><tr><th>Environment</th><th>Kind</th><th>Repository / PR</th>\
-         <th>Owner</th><th>Commit</th><th>Status</th><th>Age</th><th>Expires</th><th>Est. cost</th>\
+         <th>Owner</th><th>Commit</th><th>Status</th><th>Age</th><th>Expires (UTC)</th><th>Est. cost</th>\
          <th>Preview</th></tr></thead><tbody>",
     );
     for r in rows {
