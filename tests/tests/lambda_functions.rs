@@ -207,3 +207,75 @@ async fn selfservice_function_takes_the_caller_from_api_gateways_iam_authorizer(
     // kyle's, as API Gateway vouched; not mallory's, as the spoofed header claimed.
     assert_eq!(names, ["dev-kyle"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn selfservice_function_serves_the_dashboard_data_to_iam_callers() {
+    const DASHBOARD: &[u8] = include_bytes!("../../events/apigw/dashboard.json");
+    let (_emulator, config, clients) = emulator_and_clients().await;
+    let app = ephemera_http::router(ephemera_http::AppState {
+        intake: None,
+        selfservice: None,
+        dashboard: Some(Arc::new(platform::dashboard(&config, &clients))),
+        dashboard_open: false,
+        identity: ephemera_http::Identity::ApiGateway,
+    });
+    let service = platform::selfservice(&config, &clients);
+    let kyle = service.caller("arn:aws:iam::123456789012:user/kyle").unwrap();
+    service.create(&kyle, Default::default()).await.unwrap();
+    let request =
+        lambda_http::request::from_str(std::str::from_utf8(DASHBOARD).unwrap()).expect("API Gateway v2 event");
+    let response = app.oneshot(request).await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let body: serde_json::Value =
+        serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    // The sample asks for pull request environments only: the developer's is filtered out.
+    assert_eq!(body["count"], 0, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stack_events_and_notifier_functions_take_their_eventbridge_samples() {
+    const STACK_EVENT: &[u8] = include_bytes!("../../events/eventbridge/stack-status-change.json");
+    const READY: &[u8] = include_bytes!("../../events/eventbridge/environment-ready.json");
+    let (_emulator, config, clients) = emulator_and_clients().await;
+    let secrets = platform::webhook_secrets(&config, &clients).await.unwrap();
+    let body = OPENED;
+    let delivery = Delivery {
+        event: Some("pull_request"),
+        id: Some("d-1"),
+        signature: Some(&ephemera_tests::sign(ephemera_tests::SECRET.as_bytes(), body)),
+        body,
+        form_encoded: false,
+    };
+    platform::intake(&config, &clients, secrets, None).handle(delivery).await.unwrap();
+
+    // As sent, the sample is older than what the webhook just recorded: dropped.
+    let service = platform::stack_events(&config, &clients);
+    let mut event: serde_json::Value = serde_json::from_slice(STACK_EVENT).unwrap();
+    let recorded = stack_events::handle(&service, &event).await.unwrap();
+    assert_eq!(recorded, Some(ephemera_app::stack_events::Recorded::Stale));
+    // Dated now, it is news. Its stack id is not an emulator stack (none exists yet), but the
+    // registry holds no stack id to contradict it.
+    let now = chrono::Utc::now() + chrono::Duration::seconds(1);
+    event["time"] = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true).into();
+    let recorded = stack_events::handle(&service, &event).await.unwrap();
+    assert_eq!(recorded, Some(ephemera_app::stack_events::Recorded::Status(Status::Ready)));
+    let registry = ephemera_aws::DynamoRegistry::new(clients.dynamodb.clone(), &config.table);
+    let env = registry.get(&EnvironmentName::parse(ENVIRONMENT).unwrap()).await.unwrap().unwrap();
+    assert_eq!(env.status, Status::Ready);
+    assert_eq!(env.stack_id.as_deref(), event["detail"]["stack-id"].as_str());
+
+    // The notifier reports it on the pull request.
+    let gh = ephemera_tests::github::FakeGitHub::start().await;
+    let github = ephemera_github::Client::new(&gh.url, "t").unwrap();
+    let notifier = platform::notifier(&config, &clients, Arc::new(ephemera_aws::github::GitHubRest::new(github)));
+    let ready: serde_json::Value = serde_json::from_slice(READY).unwrap();
+    let done = notifier::handle(&notifier, &ready).await.unwrap();
+    assert!(matches!(done, Some(ephemera_app::feedback::Feedback::Reported(_))), "{done:?}");
+    // Delivered again: nothing new to say.
+    let again = notifier::handle(&notifier, &ready).await.unwrap();
+    assert!(matches!(again, Some(ephemera_app::feedback::Feedback::Skipped(_))), "{again:?}");
+    let s = gh.state();
+    assert!(s.violations.is_empty(), "{:#?}", s.violations);
+    assert_eq!(s.deployment_states(), ["success"]);
+    assert_eq!(s.comments.len(), 1);
+}

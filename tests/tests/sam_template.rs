@@ -49,6 +49,10 @@ async fn the_sam_template_deploys_into_the_emulator() {
         .parameters(
             Parameter::builder().parameter_key("WebhookSecretArn").parameter_value(secret.arn().unwrap()).build(),
         )
+        // With a GitHub token, the notifier (and its rule on the bus) is part of the stack.
+        .parameters(
+            Parameter::builder().parameter_key("GitHubTokenSecretArn").parameter_value(secret.arn().unwrap()).build(),
+        )
         .capabilities(Capability::CapabilityIam)
         .capabilities(Capability::CapabilityNamedIam)
         .send()
@@ -72,11 +76,23 @@ async fn the_sam_template_deploys_into_the_emulator() {
     let ttl = &expanded["Resources"]["Registry"]["Properties"]["TimeToLiveSpecification"];
     assert_eq!((ttl["AttributeName"].as_str(), ttl["Enabled"].as_bool()), (Some("ttl"), Some(true)));
 
-    // The bus, and the rule that feeds the work queue from it.
+    // The bus, with the rules that feed the work queue and the notifier; CloudFormation's own
+    // status events (default bus) go to the stack-events function and wake the provisioner.
     let bus = output("BusName");
     clients.eventbridge.describe_event_bus().name(&bus).send().await.expect("bus exists");
     let rules = clients.eventbridge.list_rules().event_bus_name(&bus).send().await.unwrap();
-    assert_eq!(rules.rules().len(), 1);
+    let mut patterns: Vec<String> = rules.rules().iter().filter_map(|r| r.event_pattern().map(str::to_owned)).collect();
+    patterns.sort();
+    assert_eq!(patterns.len(), 2, "{patterns:?}");
+    assert!(patterns.iter().any(|p| p.contains("Environment.Requested")), "{patterns:?}");
+    assert!(patterns.iter().any(|p| p.contains("Environment.NotDeployed") && p.contains("Environment.Ready")));
+    let default_rules = clients.eventbridge.list_rules().send().await.unwrap();
+    let cfn: Vec<_> = default_rules
+        .rules()
+        .iter()
+        .filter(|r| r.event_pattern().is_some_and(|p| p.contains("CloudFormation Stack Status Change")))
+        .collect();
+    assert_eq!(cfn.len(), 2, "stack-events function and work queue");
 
     // Both queues, the work queue redriving to the dead-letter queue.
     for key in ["WorkQueueUrl", "DeadLetterQueueUrl"] {
@@ -185,4 +201,6 @@ fn self_service_routes_require_iam_and_only_the_webhook_is_open() {
         }
     }
     assert_eq!(v1, 3, "{paths:?}");
+    // The dashboard is behind IAM too (checked above), and routed.
+    assert!(paths.contains_key("/") && paths.contains_key("/api/environments"), "{paths:?}");
 }
