@@ -17,7 +17,7 @@ async fn server(delay_ms: u64) -> String {
         let n = count.fetch_add(1, Ordering::SeqCst) + 1;
         async move {
             tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-            if n % 10 == 0 {
+            if n.is_multiple_of(10) {
                 (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "boom")
             } else {
                 (axum::http::StatusCode::OK, "ok")
