@@ -29,7 +29,7 @@ fn event(stack_id: &str, status: &str, reason: &str, at: DateTime<Utc>) -> serde
 /// A queue receiving the platform's own terminal status events.
 async fn capture(p: &Platform) -> String {
     let url = p.clients.sqs.create_queue().queue_name("capture").send().await.unwrap().queue_url.unwrap();
-    let arn = format!("arn:aws:sqs:us-east-1:123456789012:capture");
+    let arn = "arn:aws:sqs:us-east-1:123456789012:capture".to_owned();
     let eb = &p.clients.eventbridge;
     let pattern = serde_json::json!({
         "source": ["ephemera"],
