@@ -81,20 +81,21 @@ async fn rate_limited_calls_are_retried_after_the_reset() {
         target_url: None,
     };
     client.create_commit_status("acme", "todo-app", HEAD_OPENED, &status).await.unwrap();
-    let s = gh.state();
-    assert!(s.violations.is_empty(), "{:#?}", s.violations);
-    assert_eq!(s.requests.len(), 3, "two refusals, then the call that went through");
-    assert_eq!(s.commit_statuses.len(), 1);
-    // Each retry came no earlier than the reset GitHub announced.
-    for (i, reset) in s.resets.iter().enumerate() {
-        assert!(
-            s.requests[i + 1].at >= *reset as f64,
-            "retry {} at {} before reset {reset}",
-            i + 1,
-            s.requests[i + 1].at
-        );
+    {
+        let s = gh.state();
+        assert!(s.violations.is_empty(), "{:#?}", s.violations);
+        assert_eq!(s.requests.len(), 3, "two refusals, then the call that went through");
+        assert_eq!(s.commit_statuses.len(), 1);
+        // Each retry came no earlier than the reset GitHub announced.
+        for (i, reset) in s.resets.iter().enumerate() {
+            assert!(
+                s.requests[i + 1].at >= *reset as f64,
+                "retry {} at {} before reset {reset}",
+                i + 1,
+                s.requests[i + 1].at
+            );
+        }
     }
-    drop(s);
 
     // A reset further away than the client will wait is reported as retryable, not slept on.
     gh.state().rate_limit_next = 1;
@@ -203,18 +204,19 @@ async fn a_pull_request_gets_its_comment_deployments_and_checks() {
     })
     .await;
     wait_until(&gh, "the destroyed comment", |s| s.comments.values().any(|(_, b)| b.contains("Destroyed"))).await;
-    let s = gh.state();
-    assert!(s.violations.is_empty(), "{:#?}", s.violations);
-    assert_eq!(s.comments.len(), 1, "one sticky comment, edited in place");
-    let second = s.deployments[1].0;
-    let states: Vec<&str> = s
-        .deployment_statuses
-        .iter()
-        .filter(|(id, _)| *id == second)
-        .map(|(_, b)| b["state"].as_str().unwrap())
-        .collect();
-    assert_eq!(states, ["in_progress", "success", "inactive"]);
-    drop(s);
+    {
+        let s = gh.state();
+        assert!(s.violations.is_empty(), "{:#?}", s.violations);
+        assert_eq!(s.comments.len(), 1, "one sticky comment, edited in place");
+        let second = s.deployments[1].0;
+        let states: Vec<&str> = s
+            .deployment_statuses
+            .iter()
+            .filter(|(id, _)| *id == second)
+            .map(|(_, b)| b["state"].as_str().unwrap())
+            .collect();
+        assert_eq!(states, ["in_progress", "success", "inactive"]);
+    }
     let baseline = p
         .clients
         .s3
