@@ -8,7 +8,7 @@ VENV_STAMP  := $(VENV)/.installed
 CARGO       ?= cargo
 export EPHEMERA_VENV ?= $(CURDIR)/$(VENV)
 
-.PHONY: bench-reaper reap status help venv run test test-unit test-integration test-browser browser-deps lint fmt fmt-check clippy lint-templates build deploy clean
+.PHONY: chaos bench-reaper reap status help venv run test test-unit test-integration test-browser browser-deps lint fmt fmt-check clippy lint-templates build deploy clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -74,6 +74,9 @@ clean:
 
 bench-reaper: venv ## The reaper over 2,000 stacks in the emulator: wall time, API calls, peak memory, against the floor
 	$(CARGO) run --quiet -p ephemera-tests --bin bench-reaper
+
+chaos: venv ## 100 pull requests in 10 repositories, random events, faults, then the reaper; invariants printed (SEED=n)
+	$(CARGO) run --quiet -p ephemera-tests --bin chaos -- --prs 100 --repos 10 --seed $(or $(SEED),1)
 
 reap: ## One reaper sweep against the local emulator (while `make run` runs); DRY_RUN=1 to only report
 	$(CARGO) run --quiet -p ephemera-local --bin ephemera-local -- reap $(if $(DRY_RUN),--dry-run,)

@@ -16,6 +16,8 @@ use ephemera_domain::{Environment, EnvironmentName, Status};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+pub mod chaos;
+pub mod faults;
 pub mod github;
 
 pub const SECRET: &str = "test-webhook-secret";
@@ -126,13 +128,34 @@ impl Platform {
     }
 
     pub async fn start_with(vars: &[(&str, &str)]) -> Self {
+        Self::start_via(vars, None).await
+    }
+
+    /// The platform talking to its emulator through a fault-injecting proxy (which starts with
+    /// no faults). `clients` still reach the emulator directly, for the test's own looks.
+    pub async fn start_faulty(vars: &[(&str, &str)], seed: u64) -> (Self, faults::FaultProxy) {
         init_logs();
         let emulator = Emulator::start().expect("emulator starts");
+        let proxy = faults::FaultProxy::start(&emulator.endpoint, faults::Faults::NONE, seed).await;
+        (Self::start_on(emulator, vars, Some(&proxy.endpoint)).await, proxy)
+    }
+
+    async fn start_via(vars: &[(&str, &str)], endpoint: Option<&str>) -> Self {
+        init_logs();
+        let emulator = Emulator::start().expect("emulator starts");
+        Self::start_on(emulator, vars, endpoint).await
+    }
+
+    async fn start_on(emulator: Emulator, vars: &[(&str, &str)], endpoint: Option<&str>) -> Self {
         let config = test_config(vars);
         let clients = Clients::new(&emulator_config(&emulator.endpoint, REGION).await);
+        let platform_clients = match endpoint {
+            Some(e) => Clients::new(&emulator_config(e, REGION).await),
+            None => clients.clone(),
+        };
         let running = ephemera_local::start(
             &config,
-            &clients,
+            &platform_clients,
             "127.0.0.1:0".parse().unwrap(),
             ephemera_local::WORK_QUEUE,
             identities(),

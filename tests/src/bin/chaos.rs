@@ -1,0 +1,42 @@
+//! `make chaos`: the chaos run (see `ephemera_tests::chaos`), printed as a table and written to
+//! `bench/chaos.json`. Exit 1 if an invariant does not hold.
+//!
+//! Options: `--prs N` (100), `--repos N` (10), `--seed N` (1), `--settle-seconds N` (600).
+
+use std::time::Duration;
+
+use ephemera_tests::chaos::{run, Plan};
+use ephemera_tests::faults::Faults;
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let opt = |name: &str, default: u64| -> anyhow::Result<u64> {
+        match args.iter().position(|a| a == name) {
+            Some(i) => Ok(args.get(i + 1).ok_or_else(|| anyhow::anyhow!("{name} needs a value"))?.parse()?),
+            None => Ok(default),
+        }
+    };
+    let plan = Plan {
+        prs: opt("--prs", 100)?,
+        repos: opt("--repos", 10)?.max(1),
+        seed: opt("--seed", 1)?,
+        faults: Faults {
+            throttle: 0.05,
+            server_error: 0.03,
+            drop_before: 0.01,
+            drop_after: 0.01,
+            max_latency: Duration::from_millis(10),
+        },
+        settle: Duration::from_secs(opt("--settle-seconds", 600)?),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let report = runtime.block_on(run(plan));
+    print!("{}", report.table());
+    let path = ephemera_tests::workspace_root().join("bench/chaos.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")?;
+    println!("written to {}", path.display());
+    if !report.holds() {
+        std::process::exit(1);
+    }
+    Ok(())
+}

@@ -1,0 +1,344 @@
+//! The chaos run: a seeded random schedule of pull request events across many pull requests
+//! and repositories (opens, pushes, closes, reopens, label changes, forks), delivered with
+//! duplicates and out of order, with faults between the platform and the emulator; then the
+//! reaper; then the invariants:
+//!
+//! 1. the live stacks are exactly the open, non-fork pull requests' environments;
+//! 2. no resource carries the platform's tags without a live environment;
+//! 3. no environment is left in a non-terminal state;
+//! 4. no pull request has more than one Ephemera comment.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use ephemera_app::ports::Registry;
+use ephemera_aws::platform;
+use ephemera_domain::{EnvironmentName, RepoName};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::faults::{FaultProxy, Faults};
+use crate::github::FakeGitHub;
+use crate::{edit, fixtures, Platform};
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub prs: u64,
+    pub repos: u64,
+    pub seed: u64,
+    pub faults: Faults,
+    /// How long to wait for everything to settle.
+    pub settle: Duration,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Invariant {
+    pub name: &'static str,
+    pub holds: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub seed: u64,
+    pub pull_requests: u64,
+    pub repositories: u64,
+    pub deliveries: usize,
+    pub duplicates: usize,
+    pub expected_live: usize,
+    pub faults_injected: u64,
+    pub reaper_actions: usize,
+    pub reaper_errors: usize,
+    pub seconds: f64,
+    pub invariants: Vec<Invariant>,
+}
+
+impl Report {
+    pub fn holds(&self) -> bool {
+        self.invariants.iter().all(|i| i.holds)
+    }
+
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "chaos seed {}: {} pull requests in {} repositories, {} deliveries ({} duplicates), {} faults injected, {:.1} s\n",
+            self.seed,
+            self.pull_requests,
+            self.repositories,
+            self.deliveries,
+            self.duplicates,
+            self.faults_injected,
+            self.seconds
+        );
+        for i in &self.invariants {
+            out.push_str(&format!("  [{}] {}: {}\n", if i.holds { "ok" } else { "FAIL" }, i.name, i.detail));
+        }
+        out
+    }
+}
+
+struct Pr {
+    repo: String,
+    number: u64,
+    fork: bool,
+    open: bool,
+    events: Vec<(String, Vec<u8>)>,
+}
+
+fn at(t: i64) -> String {
+    DateTime::<Utc>::from_timestamp(t, 0).unwrap().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn event(pr: &Pr, action: &str, t: i64, sha: &str, label: Option<&str>, merged: bool) -> Vec<u8> {
+    let base = if action == "closed" { fixtures::CLOSED } else { fixtures::OPENED };
+    let head_repo = if pr.fork {
+        json!({ "full_name": format!("outsider/{}", pr.repo.split('/').nth(1).unwrap()), "fork": true })
+    } else {
+        json!({ "full_name": pr.repo, "fork": false })
+    };
+    let mut edits = vec![
+        ("action", json!(action)),
+        ("number", json!(pr.number)),
+        ("pull_request.number", json!(pr.number)),
+        ("pull_request.updated_at", json!(at(t))),
+        ("pull_request.head.sha", json!(sha)),
+        ("pull_request.head.repo", head_repo),
+        ("pull_request.base.repo", json!({ "full_name": pr.repo })),
+        ("repository.full_name", json!(pr.repo)),
+        ("pull_request.merged", json!(merged)),
+        ("pull_request.state", json!(if action == "closed" { "closed" } else { "open" })),
+    ];
+    if let Some(l) = label {
+        edits.push(("label", json!({ "name": l })));
+        edits.push(("pull_request.labels", json!([{ "name": l }])));
+    }
+    edit(base, &edits)
+}
+
+/// Every pull request's history, in order.
+fn schedule(plan: &Plan, rng: &mut rand::rngs::StdRng) -> Vec<Pr> {
+    let mut prs = Vec::new();
+    for i in 0..plan.prs {
+        let repo = format!("chaos-org/service-{}", i % plan.repos);
+        let mut pr = Pr { repo, number: 100 + i, fork: rng.random_bool(0.15), open: true, events: vec![] };
+        let mut t = 1_790_000_000 + rng.random_range(0..600);
+        let sha = |rng: &mut rand::rngs::StdRng| format!("{:040x}", rng.random::<u128>());
+        let mut e = vec![event(&pr, "opened", t, &sha(rng), None, false)];
+        for _ in 0..rng.random_range(0..3) {
+            t += rng.random_range(1..30);
+            e.push(event(&pr, "synchronize", t, &sha(rng), None, false));
+        }
+        if rng.random_bool(0.1) {
+            t += rng.random_range(1..30);
+            e.push(event(&pr, "labeled", t, &sha(rng), Some("preview:preserve"), false));
+        }
+        if rng.random_bool(0.5) {
+            t += rng.random_range(1..30);
+            e.push(event(&pr, "closed", t, &sha(rng), None, rng.random_bool(0.5)));
+            pr.open = false;
+            if rng.random_bool(0.3) {
+                t += rng.random_range(1..30);
+                e.push(event(&pr, "reopened", t, &sha(rng), None, false));
+                pr.open = true;
+            }
+        }
+        pr.events = e.into_iter().enumerate().map(|(k, body)| (format!("chaos-{i}-{k}"), body)).collect();
+        prs.push(pr);
+    }
+    prs
+}
+
+fn env_name(pr: &Pr) -> String {
+    EnvironmentName::for_pull_request(&RepoName::parse(&pr.repo).unwrap(), pr.number).unwrap().to_string()
+}
+
+/// Runs the chaos plan against a fresh platform; returns the report.
+pub async fn run(plan: Plan) -> Report {
+    let started = Instant::now();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(plan.seed);
+    let gh = FakeGitHub::start().await;
+    let (p, proxy): (Platform, FaultProxy) = Platform::start_faulty(
+        &[
+            ("EPHEMERA_GITHUB_TOKEN", "chaos-token"),
+            ("EPHEMERA_GITHUB_API_URL", &gh.url),
+            ("EPHEMERA_LOAD_TEST", "false"),
+            ("EPHEMERA_STACK_WAIT_SECONDS", "5"),
+        ],
+        plan.seed,
+    )
+    .await;
+    let prs = schedule(&plan, &mut rng);
+
+    // Interleave everyone's events, then disorder each pull request's own a little (adjacent
+    // swaps), and deliver some twice.
+    let mut deliveries: Vec<(String, Vec<u8>)> = prs.iter().flat_map(|pr| pr.events.clone()).collect();
+    deliveries.shuffle(&mut rng);
+    let duplicates: Vec<(String, Vec<u8>)> = deliveries.iter().filter(|_| rng.random_bool(0.1)).cloned().collect();
+    let n_dup = duplicates.len();
+    for d in duplicates {
+        let at = rng.random_range(0..=deliveries.len());
+        deliveries.insert(at, d);
+    }
+    proxy.set(plan.faults);
+    let sent = deliveries.len();
+    let mut tasks = tokio::task::JoinSet::new();
+    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(4));
+    let http = p.http.clone();
+    let url = format!("{}/webhooks/github", p.base_url);
+    for (id, body) in deliveries {
+        let permit = sem.clone().acquire_owned().await.unwrap();
+        let (http, url) = (http.clone(), url.clone());
+        tasks.spawn(async move {
+            let _permit = permit;
+            let sig = crate::sign(crate::SECRET.as_bytes(), &body);
+            // GitHub redelivers on failure; so does this.
+            for _ in 0..100 {
+                let res = http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("x-github-event", "pull_request")
+                    .header("x-github-delivery", &id)
+                    .header("x-hub-signature-256", &sig)
+                    .body(body.clone())
+                    .send()
+                    .await;
+                match res.map(|r| r.status().as_u16()) {
+                    Ok(200 | 202) => return,
+                    Ok(s) if s < 500 => panic!("delivery {id} refused with {s}"),
+                    _ => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+            panic!("delivery {id} never accepted");
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+
+    // Everything settles, faults still on.
+    let registry = p.registry();
+    let deadline = Instant::now() + plan.settle;
+    loop {
+        let all = registry.list().await.unwrap_or_default();
+        if !all.is_empty() && all.iter().all(|e| e.is_converged()) || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // The reaper, through the faults too.
+    let faulty = ephemera_aws::Clients::new(&ephemera_aws::emulator_config(&proxy.endpoint, crate::REGION).await);
+    let summary = platform::reaper(&p.config, &faulty, platform::clock())
+        .sweep(ephemera_app::reaper::SweepOptions::default())
+        .await;
+    let (reaper_actions, reaper_errors) = match &summary {
+        Ok(s) => (s.planned.len(), s.errors.len()),
+        Err(_) => (0, 1),
+    };
+    let injected = {
+        let s = proxy.stats();
+        s.throttled + s.server_errors + s.dropped
+    };
+    proxy.set(Faults::NONE);
+    // The notifier drains its queue.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let expected: BTreeSet<String> =
+        prs.iter().filter(|pr| pr.open && !pr.fork).map(|pr| format!("ephemera-{}", env_name(pr))).collect();
+    let live: BTreeSet<String> = p.live_stacks("ephemera-").await.into_iter().collect();
+    let mut invariants = Vec::new();
+    let diff = |a: &BTreeSet<String>, b: &BTreeSet<String>| a.difference(b).cloned().collect::<Vec<_>>();
+    invariants.push(Invariant {
+        name: "live stacks = open non-fork pull requests",
+        holds: live == expected,
+        detail: format!(
+            "{} live, {} expected; unexpected {:?}, missing {:?}",
+            live.len(),
+            expected.len(),
+            diff(&live, &expected),
+            diff(&expected, &live)
+        ),
+    });
+
+    let envs = registry.list().await.unwrap_or_default();
+    let live_envs: BTreeSet<String> =
+        envs.iter().filter(|e| e.status == ephemera_domain::Status::Ready).map(|e| e.name.to_string()).collect();
+    let mut untracked = Vec::new();
+    let mut pages = p
+        .clients
+        .tagging
+        .get_resources()
+        .tag_filters(
+            aws_sdk_resourcegroupstagging::types::TagFilter::builder()
+                .key("ephemera:managed-by")
+                .values("ephemera")
+                .build(),
+        )
+        .into_paginator()
+        .send();
+    let mut tagged = 0;
+    while let Some(page) = pages.next().await {
+        for r in page.map(|p| p.resource_tag_mapping_list.unwrap_or_default()).unwrap_or_default() {
+            tagged += 1;
+            let env = r
+                .tags()
+                .iter()
+                .find(|t| t.key() == "ephemera:environment")
+                .map(|t| t.value().to_owned())
+                .unwrap_or_default();
+            if !live_envs.contains(&env) {
+                untracked.push(r.resource_arn().unwrap_or_default().to_owned());
+            }
+        }
+    }
+    invariants.push(Invariant {
+        name: "no tagged resource without a live environment",
+        holds: untracked.is_empty(),
+        detail: format!("{tagged} tagged resources; without a live environment: {untracked:?}"),
+    });
+
+    let unsettled: Vec<String> = envs
+        .iter()
+        .filter(|e| !e.is_converged())
+        .map(|e| format!("{} {} (gen {} seen {})", e.name, e.status.as_str(), e.generation, e.observed_generation))
+        .collect();
+    invariants.push(Invariant {
+        name: "no environment in a non-terminal state",
+        holds: unsettled.is_empty(),
+        detail: format!("{} environments; unsettled: {unsettled:?}", envs.len()),
+    });
+
+    let comments: BTreeMap<u64, usize> = {
+        let s = gh.state();
+        let mut m = BTreeMap::new();
+        for (issue, body) in s.comments.values() {
+            if body.contains(ephemera_app::feedback::MARKER) {
+                *m.entry(*issue).or_insert(0) += 1;
+            }
+        }
+        m
+    };
+    // Issue numbers repeat across repositories in the fake (it keys comments by number only),
+    // and every repository's pull requests are numbered apart here, so one per number is right.
+    let duplicated: Vec<u64> = comments.iter().filter(|(_, n)| **n > 1).map(|(k, _)| *k).collect();
+    invariants.push(Invariant {
+        name: "no pull request comment duplicated",
+        holds: duplicated.is_empty(),
+        detail: format!("{} pull requests with a comment; duplicated: {duplicated:?}", comments.len()),
+    });
+
+    let report = Report {
+        seed: plan.seed,
+        pull_requests: plan.prs,
+        repositories: plan.repos,
+        deliveries: sent,
+        duplicates: n_dup,
+        expected_live: expected.len(),
+        faults_injected: injected,
+        reaper_actions,
+        reaper_errors,
+        seconds: started.elapsed().as_secs_f64(),
+        invariants,
+    };
+    p.stop().await;
+    report
+}

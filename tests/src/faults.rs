@@ -1,0 +1,255 @@
+//! A fault-injecting proxy between the platform and the emulator.
+//!
+//! Each request is, at the configured rates: answered with a throttling error in the service's
+//! own protocol (`ThrottlingException` for JSON services, `Throttling` for CloudFormation's
+//! query protocol, `SlowDown` for S3); answered with a 500; dropped without an answer, either
+//! before it reaches the emulator or after (the call happened, the answer was lost); or delayed.
+//! Otherwise it is forwarded. A seeded random generator makes a run repeatable.
+//!
+//! The proxy counts what reached the emulator and succeeded, per action, so tests can check
+//! that nothing was done twice.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use rand::{Rng, SeedableRng};
+
+/// Fault rates, each a probability per request.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Faults {
+    pub throttle: f64,
+    pub server_error: f64,
+    /// Connection closed before forwarding.
+    pub drop_before: f64,
+    /// Forwarded, then the connection closed without the answer.
+    pub drop_after: f64,
+    /// Added latency, uniformly up to this.
+    pub max_latency: Duration,
+}
+
+impl Faults {
+    pub const NONE: Faults =
+        Faults { throttle: 0.0, server_error: 0.0, drop_before: 0.0, drop_after: 0.0, max_latency: Duration::ZERO };
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    pub forwarded: u64,
+    pub throttled: u64,
+    pub server_errors: u64,
+    pub dropped: u64,
+    /// Successful (2xx) calls that reached the emulator, by `Action` or target and the resource
+    /// they named (`CreateStack ephemera-pr-1-...`).
+    pub succeeded: HashMap<String, u64>,
+}
+
+struct Shared {
+    faults: Mutex<Faults>,
+    stats: Mutex<Stats>,
+    rng: Mutex<rand::rngs::StdRng>,
+    upstream: String,
+    http: reqwest::Client,
+}
+
+pub struct FaultProxy {
+    pub endpoint: String,
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+enum Fault {
+    Throttle,
+    ServerError,
+    DropBefore,
+    DropAfter,
+    None,
+}
+
+impl FaultProxy {
+    pub async fn start(upstream: &str, faults: Faults, seed: u64) -> Self {
+        let shared = Arc::new(Shared {
+            faults: Mutex::new(faults),
+            stats: Mutex::new(Stats::default()),
+            rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(seed)),
+            upstream: upstream.trim_end_matches('/').to_owned(),
+            http: reqwest::Client::builder().no_proxy().build().unwrap(),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let s = shared.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                let s = s.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| handle(s.clone(), req));
+                    // A dropped request ends the connection without an answer.
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self { endpoint, shared, task }
+    }
+
+    pub fn set(&self, faults: Faults) {
+        *self.shared.faults.lock().unwrap() = faults;
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.shared.stats.lock().unwrap().clone()
+    }
+}
+
+#[derive(Debug)]
+struct Dropped;
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by the fault proxy")
+    }
+}
+impl std::error::Error for Dropped {}
+
+/// What the call does, for counting: the JSON target or the query `Action`, and the resource.
+fn describe(target: Option<&str>, method: &str, path: &str, body: &[u8]) -> String {
+    if let Some(t) = target {
+        let op = t.rsplit('.').next().unwrap_or(t);
+        let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        let resource = ["TableName", "QueueUrl", "Name", "EventBusName"]
+            .iter()
+            .find_map(|k| v.get(*k).and_then(|x| x.as_str()))
+            .unwrap_or("");
+        return format!("{op} {resource}");
+    }
+    let form: HashMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
+    match form.get("Action") {
+        Some(a) => format!("{a} {}", form.get("StackName").map(String::as_str).unwrap_or("")),
+        None => format!("{method} {path}"),
+    }
+}
+
+fn error_response(status: u16, target: Option<&str>, is_s3: bool, code: &str) -> Response<Full<Bytes>> {
+    let (ctype, body) = if target.is_some() {
+        ("application/x-amz-json-1.0", format!(r#"{{"__type":"{code}","message":"injected by the fault proxy"}}"#))
+    } else if is_s3 {
+        (
+            "application/xml",
+            format!("<Error><Code>{code}</Code><Message>injected</Message><RequestId>fault</RequestId></Error>"),
+        )
+    } else {
+        (
+            "text/xml",
+            format!(
+                "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>injected</Message></Error><RequestId>fault</RequestId></ErrorResponse>"
+            ),
+        )
+    };
+    let mut res = Response::new(Full::new(Bytes::from(body)));
+    *res.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+    res.headers_mut().insert("content-type", ctype.parse().unwrap());
+    res.headers_mut().insert("x-amzn-errortype", code.parse().unwrap());
+    res
+}
+
+async fn handle(s: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Dropped> {
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await.map_err(|_| Dropped)?.to_bytes();
+    let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let query = parts.headers.get("content-type").is_some_and(|v| v.as_bytes().starts_with(b"application/x-www-form"));
+    let is_s3 = target.is_none() && !query;
+    let (fault, delay) = {
+        let f = *s.faults.lock().unwrap();
+        let mut rng = s.rng.lock().unwrap();
+        let roll: f64 = rng.random();
+        let delay = if f.max_latency.is_zero() {
+            Duration::ZERO
+        } else {
+            Duration::from_micros(rng.random_range(0..=f.max_latency.as_micros() as u64))
+        };
+        let mut fault = Fault::None;
+        let mut edge = 0.0;
+        for (rate, which) in [
+            (f.throttle, Fault::Throttle),
+            (f.server_error, Fault::ServerError),
+            (f.drop_before, Fault::DropBefore),
+            (f.drop_after, Fault::DropAfter),
+        ] {
+            edge += rate;
+            if roll < edge {
+                fault = which;
+                break;
+            }
+        }
+        (fault, delay)
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    match fault {
+        Fault::Throttle => {
+            s.stats.lock().unwrap().throttled += 1;
+            let code = if target.is_some() {
+                "ThrottlingException"
+            } else if is_s3 {
+                "SlowDown"
+            } else {
+                "Throttling"
+            };
+            return Ok(error_response(if is_s3 { 503 } else { 400 }, target.as_deref(), is_s3, code));
+        }
+        Fault::ServerError => {
+            s.stats.lock().unwrap().server_errors += 1;
+            let code = if target.is_some() { "InternalServerError" } else { "InternalFailure" };
+            return Ok(error_response(500, target.as_deref(), is_s3, code));
+        }
+        Fault::DropBefore => {
+            s.stats.lock().unwrap().dropped += 1;
+            return Err(Dropped);
+        }
+        _ => {}
+    }
+    let uri = format!("{}{}", s.upstream, parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+    let mut forward = s.http.request(parts.method.clone(), uri).body(body.clone());
+    for (k, v) in &parts.headers {
+        if k != "host" && k != "content-length" {
+            forward = forward.header(k, v);
+        }
+    }
+    let upstream = forward.send().await.map_err(|_| Dropped)?;
+    let status = upstream.status();
+    let headers = upstream.headers().clone();
+    let bytes = upstream.bytes().await.map_err(|_| Dropped)?;
+    {
+        let mut stats = s.stats.lock().unwrap();
+        stats.forwarded += 1;
+        if status.is_success() {
+            let what = describe(target.as_deref(), parts.method.as_str(), parts.uri.path(), &body);
+            *stats.succeeded.entry(what).or_default() += 1;
+        }
+        if matches!(fault, Fault::DropAfter) {
+            stats.dropped += 1;
+            return Err(Dropped);
+        }
+    }
+    let mut res = Response::new(Full::new(bytes));
+    *res.status_mut() = status;
+    for (k, v) in &headers {
+        if k != "transfer-encoding" && k != "content-length" && k != "connection" {
+            res.headers_mut().insert(k, v.clone());
+        }
+    }
+    Ok(res)
+}
