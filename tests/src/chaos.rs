@@ -51,7 +51,9 @@ pub struct Report {
     pub expected_live: usize,
     pub faults_injected: u64,
     pub reaper_actions: usize,
-    pub reaper_errors: usize,
+    pub reaper_errors: Vec<String>,
+    /// Creations that reached the emulator and succeeded more than once.
+    pub repeated_creates: Vec<String>,
     pub seconds: f64,
     pub invariants: Vec<Invariant>,
 }
@@ -231,12 +233,18 @@ pub async fn run(plan: Plan) -> Report {
         .sweep(ephemera_app::reaper::SweepOptions::default())
         .await;
     let (reaper_actions, reaper_errors) = match &summary {
-        Ok(s) => (s.planned.len(), s.errors.len()),
-        Err(_) => (0, 1),
+        Ok(s) => (s.planned.len(), s.errors.iter().map(|f| format!("{}: {}", f.target, f.error)).collect()),
+        Err(e) => (0, vec![format!("the sweep failed: {e}")]),
     };
-    let injected = {
+    let (injected, repeated) = {
         let s = proxy.stats();
-        s.throttled + s.server_errors + s.dropped
+        let repeated: Vec<String> = s
+            .succeeded
+            .iter()
+            .filter(|(k, n)| **n > 1 && (k.starts_with("CreateStack") || k.starts_with("CreateTable")))
+            .map(|(k, n)| format!("{k} x{n}"))
+            .collect();
+        (s.throttled + s.server_errors + s.dropped, repeated)
     };
     proxy.set(Faults::NONE);
     // The notifier drains its queue.
@@ -246,7 +254,25 @@ pub async fn run(plan: Plan) -> Report {
         prs.iter().filter(|pr| pr.open && !pr.fork).map(|pr| format!("ephemera-{}", env_name(pr))).collect();
     let live: BTreeSet<String> = p.live_stacks("ephemera-").await.into_iter().collect();
     let mut invariants = Vec::new();
-    let diff = |a: &BTreeSet<String>, b: &BTreeSet<String>| a.difference(b).cloned().collect::<Vec<_>>();
+    let rows = registry.list().await.unwrap_or_default();
+    // Each name in a difference, with what the registry says of it.
+    let diff = |a: &BTreeSet<String>, b: &BTreeSet<String>| {
+        a.difference(b)
+            .map(|stack| {
+                let row = rows.iter().find(|e| e.stack_name().as_str() == stack);
+                match row {
+                    Some(e) => format!(
+                        "{stack} ({} {}, gen {}: {})",
+                        e.desired.as_str(),
+                        e.status.as_str(),
+                        e.generation,
+                        e.status_reason.as_deref().unwrap_or("-")
+                    ),
+                    None => format!("{stack} (not in the registry)"),
+                }
+            })
+            .collect::<Vec<_>>()
+    };
     invariants.push(Invariant {
         name: "live stacks = open non-fork pull requests",
         holds: live == expected,
@@ -285,8 +311,13 @@ pub async fn run(plan: Plan) -> Report {
                 .find(|t| t.key() == "ephemera:environment")
                 .map(|t| t.value().to_owned())
                 .unwrap_or_default();
-            if !live_envs.contains(&env) {
-                untracked.push(r.resource_arn().unwrap_or_default().to_owned());
+            let arn = r.resource_arn().unwrap_or_default();
+            // The emulator's tagging API still lists deleted stacks (AWS does not): a stack
+            // counts only if it is live, which the first invariant checks.
+            let deleted_stack =
+                arn.contains(":cloudformation:") && !live.iter().any(|s| arn.contains(&format!(":stack/{s}/")));
+            if !live_envs.contains(&env) && !deleted_stack {
+                untracked.push(arn.to_owned());
             }
         }
     }
@@ -336,6 +367,7 @@ pub async fn run(plan: Plan) -> Report {
         faults_injected: injected,
         reaper_actions,
         reaper_errors,
+        repeated_creates: repeated,
         seconds: started.elapsed().as_secs_f64(),
         invariants,
     };

@@ -138,7 +138,8 @@ impl Provisioner {
                     Step::Create => {
                         let request = match self.request(&env, &want, "create").await {
                             Ok(r) => r,
-                            Err(reason) => {
+                            Err(RequestError::Retry(e)) => return Err(e.into()),
+                            Err(RequestError::Refused(reason)) => {
                                 if self.settle(&env, Status::Failed, Some(reason), None).await? {
                                     return Ok(Outcome::Settled(Status::Failed));
                                 }
@@ -179,7 +180,8 @@ impl Provisioner {
                     Step::Update => {
                         let request = match self.request(&env, &want, "update").await {
                             Ok((r, _)) => r,
-                            Err(reason) => {
+                            Err(RequestError::Retry(e)) => return Err(e.into()),
+                            Err(RequestError::Refused(reason)) => {
                                 if self.settle(&env, Status::Failed, Some(reason), view.as_ref()).await? {
                                     return Ok(Outcome::Settled(Status::Failed));
                                 }
@@ -392,8 +394,13 @@ impl Provisioner {
 
     /// The stack request for `env`: its blueprint rendered with its tags. Err is a reason to fail.
     /// With it, the environment's estimated monthly cost from its resource types.
-    async fn request(&self, env: &Environment, tags: &TagSet, op: &str) -> Result<(StackRequest, f64), String> {
-        let (key, source) = self.blueprint(env).await.map_err(|e| e.to_string())?;
+    async fn request(&self, env: &Environment, tags: &TagSet, op: &str) -> Result<(StackRequest, f64), RequestError> {
+        let (key, source) = match self.blueprint(env).await {
+            Ok(found) => found,
+            // S3 throttled or unavailable: try again later, the blueprint is not at fault.
+            Err(BlueprintError::Port(e)) if e.is_retryable() => return Err(RequestError::Retry(e)),
+            Err(e) => return Err(RequestError::Refused(e.to_string())),
+        };
         let known = [
             ("EnvironmentName", env.name.to_string()),
             ("EnvironmentKind", env.kind.as_str().to_owned()),
@@ -405,7 +412,7 @@ impl Provisioner {
             ("ApiKeyExpires", api_key_expiry(env.expires_at, self.clock.now()).to_string()),
         ];
         let rendered = render(&source, tags, &known, self.settings.role_boundary_arn.as_deref())
-            .map_err(|e: TemplateError| format!("blueprint {key}: {e}"))?;
+            .map_err(|e: TemplateError| RequestError::Refused(format!("blueprint {key}: {e}")))?;
         info!(blueprint = %key, tagged = rendered.tagged, "rendered blueprint");
         let monthly = self.settings.prices.monthly_total(rendered.resource_types.iter().map(String::as_str));
         let request = StackRequest {
@@ -436,6 +443,12 @@ impl Provisioner {
         }
         Err(BlueprintError::NotFound { bucket: self.settings.bucket.clone(), tried: keys })
     }
+}
+
+/// Why no stack request could be made: worth retrying later, or a reason to fail.
+enum RequestError {
+    Retry(PortError),
+    Refused(String),
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -179,12 +179,14 @@ impl Reaper {
         let started = Instant::now();
         let now = self.clock.now();
         let mut calls = 0u64;
+        let limit = RateLimit::new(self.settings.calls_per_second);
         // Resources before stacks: a resource whose stack is being created right now is then
-        // seen with its stack, never as an orphan.
-        let resources = if opts.light { Vec::new() } else { self.inventory.tagged().await? };
-        let stacks = self.stacks.list().await?;
-        let envs = self.registry.list().await?;
-        calls += 3;
+        // seen with its stack, never as an orphan. A throttled or failed listing is retried:
+        // without all three facts nothing can be decided.
+        let resources =
+            if opts.light { Vec::new() } else { retry(&limit, &mut calls, || self.inventory.tagged()).await? };
+        let stacks = retry(&limit, &mut calls, || self.stacks.list()).await?;
+        let envs = retry(&limit, &mut calls, || self.registry.list()).await?;
         let policy = SweepPolicy {
             now,
             stuck_after: self.settings.stuck_after,
@@ -199,7 +201,6 @@ impl Reaper {
             info!(target = %s.target, why = s.why, "left alone");
         }
 
-        let limit = RateLimit::new(self.settings.calls_per_second);
         let by_name: HashMap<&str, &Environment> = envs.iter().map(|e| (e.name.as_str(), e)).collect();
         let mut done = Vec::new();
         let mut errors = Vec::new();
