@@ -8,7 +8,7 @@ VENV_STAMP  := $(VENV)/.installed
 CARGO       ?= cargo
 export EPHEMERA_VENV ?= $(CURDIR)/$(VENV)
 
-.PHONY: chaos bench-reaper reap status help venv run test test-unit test-integration test-browser browser-deps lint fmt fmt-check clippy lint-templates build deploy clean
+.PHONY: chaos fuzz fuzz-ci fuzz-deps bench-reaper reap status help venv run test test-unit test-integration test-browser browser-deps lint fmt fmt-check clippy lint-templates build deploy clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -23,7 +23,7 @@ venv: $(VENV_STAMP) ## Install the emulator (moto server) and template linters i
 run: venv ## Run the platform locally on the embedded emulator (Ctrl-C stops it)
 	$(CARGO) run --quiet -p ephemera-local --bin ephemera-local
 
-test: venv lint test-unit test-integration test-browser ## Everything CI runs: lint, unit, integration and browser tests
+test: venv lint test-unit test-integration test-browser fuzz-ci ## Everything CI runs: lint, unit, integration and browser tests, a short fuzz
 
 test-unit: ## Pure tests (no emulator)
 	$(CARGO) test --workspace --exclude ephemera-tests --exclude ephemera-cli
@@ -43,6 +43,26 @@ browser-deps: ## Debian's headless Chromium and chromedriver, if missing (needs 
 
 test-browser: venv browser-deps ## The dashboard in headless Chromium (installs Debian's chromium and chromium-driver)
 	CHROMIUM=$(CHROMIUM) CHROMEDRIVER=$(CHROMEDRIVER) $(CARGO) test -p ephemera-tests --test browser -- --ignored
+
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS := webhook_signature webhook_payload sigv4_verify environment_names
+
+fuzz-deps:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz --version 0.13.1
+
+# cargo fuzz needs the compiler's unstable sanitizer flags: RUSTC_BOOTSTRAP lets the stable
+# toolchain use them.
+fuzz: fuzz-deps ## Each fuzz target for FUZZ_SECONDS (default 300) seconds, corpora seeded from events/
+	fuzz/seed.sh
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "fuzz $$t for $(FUZZ_SECONDS) s"; \
+	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $$t fuzz/corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 2>&1 \
+	    | grep -E '^(Done|stat::number_of_executed_units|==[0-9]+== ERROR|SUMMARY|thread .* panicked)' ; \
+	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	done
+
+fuzz-ci: ## The fuzz targets for 20 s each (part of make test)
+	$(MAKE) fuzz FUZZ_SECONDS=20
 
 lint: fmt-check clippy lint-templates ## rustfmt, clippy -D warnings, cfn-lint
 
