@@ -8,7 +8,7 @@ VENV_STAMP  := $(VENV)/.installed
 CARGO       ?= cargo
 export EPHEMERA_VENV ?= $(CURDIR)/$(VENV)
 
-.PHONY: chaos fuzz fuzz-ci fuzz-deps bench-reaper reap status help venv run test test-unit test-integration test-browser browser-deps lint fmt fmt-check clippy lint-templates build deploy clean
+.PHONY: bench chaos fuzz fuzz-ci fuzz-deps bench-reaper reap status help venv run test test-unit test-integration test-browser browser-deps lint fmt fmt-check clippy lint-templates build deploy clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -91,6 +91,12 @@ deploy: venv ## Deploy to AWS with SAM (README: Deploying to AWS); `make deploy 
 clean:
 	$(CARGO) clean
 	rm -rf $(VENV)
+
+LAMBDAS := webhook provisioner reaper selfservice stack-events notifier
+
+bench: venv ## Benchmarks next to their floors: bench/results.json and the table for the README
+	$(CARGO) build --quiet --profile measure $(addprefix -p ,$(LAMBDAS))
+	$(CARGO) run --quiet --profile measure -p ephemera-tests --bin bench
 
 bench-reaper: venv ## The reaper over 2,000 stacks in the emulator: wall time, API calls, peak memory, against the floor
 	$(CARGO) run --quiet -p ephemera-tests --bin bench-reaper

@@ -47,6 +47,8 @@ pub struct Stats {
     /// Successful (2xx) calls that reached the emulator, by `Action` or target and the resource
     /// they named (`CreateStack ephemera-pr-1-...`).
     pub succeeded: HashMap<String, u64>,
+    /// When each of those first reached the emulator.
+    pub first_seen: HashMap<String, std::time::Instant>,
 }
 
 struct Shared {
@@ -165,6 +167,7 @@ fn error_response(status: u16, target: Option<&str>, is_s3: bool, code: &str) ->
 }
 
 async fn handle(s: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Dropped> {
+    let arrived = std::time::Instant::now();
     let (parts, body) = req.into_parts();
     let body = body.collect().await.map_err(|_| Dropped)?.to_bytes();
     let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -237,6 +240,7 @@ async fn handle(s: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Full<
         stats.forwarded += 1;
         if status.is_success() {
             let what = describe(target.as_deref(), parts.method.as_str(), parts.uri.path(), &body);
+            stats.first_seen.entry(what.clone()).or_insert(arrived);
             *stats.succeeded.entry(what).or_default() += 1;
         }
         if matches!(fault, Fault::DropAfter) {

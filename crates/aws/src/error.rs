@@ -21,6 +21,9 @@ const RETRYABLE_CODES: &[&str] = &[
     "InternalFailure",
     "ServiceUnavailable",
     "RequestTimeout",
+    // A listing whose page token was lost (or used twice, after a retried page): listing again
+    // from the start succeeds.
+    "PaginationTokenExpiredException",
 ];
 
 /// The error code of a service error, if any.
