@@ -34,6 +34,14 @@ pub struct Faults {
 }
 
 impl Faults {
+    /// What the chaos runs use: a few percent of everything.
+    pub const CHAOS: Faults = Faults {
+        throttle: 0.05,
+        server_error: 0.03,
+        drop_before: 0.01,
+        drop_after: 0.01,
+        max_latency: Duration::from_millis(10),
+    };
     pub const NONE: Faults =
         Faults { throttle: 0.0, server_error: 0.0, drop_before: 0.0, drop_after: 0.0, max_latency: Duration::ZERO };
 }

@@ -9,20 +9,8 @@ use ephemera_tests::faults::Faults;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_chaos_run_keeps_every_invariant() {
-    let report = run(Plan {
-        prs: 12,
-        repos: 3,
-        seed: 11,
-        faults: Faults {
-            throttle: 0.05,
-            server_error: 0.03,
-            drop_before: 0.01,
-            drop_after: 0.01,
-            max_latency: Duration::from_millis(10),
-        },
-        settle: Duration::from_secs(120),
-    })
-    .await;
+    let report =
+        run(Plan { prs: 12, repos: 3, seed: 11, faults: Faults::CHAOS, settle: Duration::from_secs(120) }).await;
     println!("{}", report.table());
     assert!(report.deliveries >= 12 && report.faults_injected > 0, "{}", report.table());
     assert!(report.holds(), "{}", report.table());

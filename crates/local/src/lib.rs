@@ -108,45 +108,40 @@ pub async fn start(
     });
     let queue = WorkQueue::new(clients.sqs.clone(), &queue_url);
     let mut tasks = vec![server];
-    let handler: Handler = Arc::new(move |body: String| {
-        let p = provisioner.clone();
-        Box::pin(async move {
-            match p.handle_message(&body).await {
-                Ok(outcome) => Ok(format!("{outcome:?}")),
-                Err(e) => Err((e.is_retryable(), e.to_string())),
-            }
-        })
-    });
-    tasks.push(tokio::spawn(work(queue, handler, 8, stopped.clone())));
+    tasks.push(tokio::spawn(work(queue, provisioner, 8, stopped.clone())));
     if let (Some(url), Some(github)) = (&notify_queue_url, github) {
         let notifier = Arc::new(platform::notifier(config, clients, github));
-        let handler: Handler = Arc::new(move |body: String| {
-            let n = notifier.clone();
-            Box::pin(async move {
-                match n.handle_message(&body).await {
-                    Ok(done) => Ok(format!("{done:?}")),
-                    Err(e) => Err((e.is_retryable(), e.to_string())),
-                }
-            })
-        });
         // One at a time, in the order the statuses were announced.
-        tasks.push(tokio::spawn(work(WorkQueue::new(clients.sqs.clone(), url), handler, 1, stopped)));
+        tasks.push(tokio::spawn(work(WorkQueue::new(clients.sqs.clone(), url), notifier, 1, stopped)));
         info!("GitHub feedback is on");
     }
     info!(%addr, "Ephemera is serving");
     Ok(Running { addr, queue_url, notify_queue_url, shutdown, tasks })
 }
 
-/// One message's handling: Ok(what was done), or Err((retryable, why)).
-type Handler = Arc<
-    dyn Fn(String) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, (bool, String)>> + Send>>
-        + Send
-        + Sync,
->;
+/// What reads a queue: a message's body in; what was done, or (retryable, why) out.
+#[async_trait::async_trait]
+trait Consumer: Send + Sync + 'static {
+    async fn consume(&self, body: &str) -> Result<String, (bool, String)>;
+}
+
+#[async_trait::async_trait]
+impl Consumer for ephemera_app::provisioner::Provisioner {
+    async fn consume(&self, body: &str) -> Result<String, (bool, String)> {
+        self.handle_message(body).await.map(|o| format!("{o:?}")).map_err(|e| (e.is_retryable(), e.to_string()))
+    }
+}
+
+#[async_trait::async_trait]
+impl Consumer for ephemera_app::feedback::Notifier {
+    async fn consume(&self, body: &str) -> Result<String, (bool, String)> {
+        self.handle_message(body).await.map(|o| format!("{o:?}")).map_err(|e| (e.is_retryable(), e.to_string()))
+    }
+}
 
 /// Reads a queue as the Lambda event source mapping would: each message handled, deleted when
 /// done, made visible again after a delay when it should be retried.
-async fn work(queue: WorkQueue, handler: Handler, concurrency: u32, mut stopped: watch::Receiver<bool>) {
+async fn work<C: Consumer>(queue: WorkQueue, consumer: Arc<C>, concurrency: u32, mut stopped: watch::Receiver<bool>) {
     let permits = Arc::new(Semaphore::new(concurrency as usize));
     loop {
         let batch = tokio::select! {
@@ -163,10 +158,10 @@ async fn work(queue: WorkQueue, handler: Handler, concurrency: u32, mut stopped:
         };
         for message in messages {
             let Ok(permit) = permits.clone().acquire_owned().await else { break };
-            let (queue, handler) = (queue.clone(), handler.clone());
+            let (queue, consumer) = (queue.clone(), consumer.clone());
             tokio::spawn(async move {
                 let _permit = permit;
-                let done = match handler(message.body.clone()).await {
+                let done = match consumer.consume(&message.body).await {
                     Ok(outcome) => {
                         info!(%outcome, "handled");
                         true

@@ -186,7 +186,8 @@ async fn webhook_to_stack_calls() -> Value {
         let t = Instant::now();
         assert_eq!(p.deliver("pull_request", &format!("o-{n}"), &opened(number)).await.0, 202);
         create.push(wait_seen(&proxy, &format!("CreateStack {stack}")).await.duration_since(t).as_secs_f64() * 1e3);
-        p.wait_for(EnvironmentName::for_pull_request(&repo, number).unwrap().as_str(), ephemera_domain::Status::Ready).await;
+        p.wait_for(EnvironmentName::for_pull_request(&repo, number).unwrap().as_str(), ephemera_domain::Status::Ready)
+            .await;
         let t = Instant::now();
         assert_eq!(p.deliver("pull_request", &format!("c-{n}"), &closed(number)).await.0, 202);
         delete.push(wait_seen(&proxy, &format!("DeleteStack {stack}")).await.duration_since(t).as_secs_f64() * 1e3);
@@ -245,7 +246,9 @@ async fn error(State(rt): State<Arc<Mutex<Runtime>>>, Path(_id): Path<String>, b
 fn vm_hwm_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 

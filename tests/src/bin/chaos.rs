@@ -20,13 +20,7 @@ fn main() -> anyhow::Result<()> {
         prs: opt("--prs", 100)?,
         repos: opt("--repos", 10)?.max(1),
         seed: opt("--seed", 1)?,
-        faults: Faults {
-            throttle: 0.05,
-            server_error: 0.03,
-            drop_before: 0.01,
-            drop_after: 0.01,
-            max_latency: Duration::from_millis(10),
-        },
+        faults: Faults::CHAOS,
         settle: Duration::from_secs(opt("--settle-seconds", 600)?),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
