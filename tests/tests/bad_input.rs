@@ -73,6 +73,12 @@ async fn every_boundary_answers_as_expected_and_refusals_record_nothing() {
         let headers = signed(&body).into_iter().filter(|(k, _)| *k != drop).collect();
         cases.push(Case { what, headers, body: body.clone(), status, records: false });
     }
+    // Content types GitHub never sends: refused before anything is read.
+    for ct in ["text/plain", "application/xml", "multipart/form-data; boundary=x"] {
+        let mut h = signed(&body);
+        h.push(("content-type", ct.into()));
+        cases.push(Case { what: "wrong content type", headers: h, body: body.clone(), status: 415, records: false });
+    }
     // Form-encoded without a payload field; and with one (GitHub's other content type).
     let form = b"nothing=here".to_vec();
     let mut h = signed(&form);

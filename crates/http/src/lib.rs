@@ -107,6 +107,15 @@ async fn github_webhook(
         Err(rejection) => return error_response(StatusCode::BAD_REQUEST, "bad_request", rejection.body_text()),
     };
     let content_type = header(&headers, "content-type").unwrap_or("application/json");
+    // GitHub sends one of its two content types; anything else is not a webhook delivery.
+    let media = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    if media != "application/json" && media != "application/x-www-form-urlencoded" {
+        return error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("content type {media:?}: expected application/json or application/x-www-form-urlencoded"),
+        );
+    }
     let delivery = Delivery {
         event: header(&headers, "x-github-event"),
         id: header(&headers, "x-github-delivery"),
