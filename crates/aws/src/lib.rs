@@ -26,10 +26,29 @@ pub use registry::DynamoRegistry;
 pub use stacks::CloudFormationStacks;
 pub use store::S3Store;
 
-/// Loads the AWS configuration (region, credentials, endpoint) from the environment.
+/// Loads the AWS configuration (region, credentials, endpoint) from the environment, trusting
+/// the system's root certificates (for the CLI and the local runner: a developer's machine may
+/// sit behind a proxy with its own CA).
 pub async fn sdk_config() -> SdkConfig {
     let http =
         aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
+    aws_config::defaults(BehaviorVersion::latest()).http_client(http).load().await
+}
+
+/// Amazon Trust Services' root certificates (Amazon Root CA 1 to 4, and the Starfield Services
+/// root that cross-signs them), which certify every AWS service endpoint.
+const AMAZON_ROOTS: &[u8] = include_bytes!("../certs/amazon-trust-services.pem");
+
+/// The configuration for Lambda functions: as [`sdk_config`], but trusting only Amazon's roots,
+/// compiled in. Reading and parsing the system's hundreds of roots is most of a cold start;
+/// a function only ever talks to AWS.
+pub async fn lambda_sdk_config() -> SdkConfig {
+    let trust = tls::TrustStore::empty().with_native_roots(false).with_pem_certificate(AMAZON_ROOTS);
+    let context = tls::TlsContext::builder().with_trust_store(trust).build().expect("the bundled roots are valid PEM");
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .tls_context(context)
+        .build_https();
     aws_config::defaults(BehaviorVersion::latest()).http_client(http).load().await
 }
 
@@ -74,4 +93,15 @@ pub async fn emulator_config(endpoint: &str, region: &str) -> SdkConfig {
         .credentials_provider(aws_sdk_sqs::config::Credentials::new("testing", "testing", None, None, "emulator"))
         .load()
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn the_lambda_configuration_parses_its_bundled_roots() {
+        assert_eq!(super::AMAZON_ROOTS.windows(27).filter(|w| w == b"-----BEGIN CERTIFICATE-----").count(), 5);
+        // Building the client parses them; a bad bundle panics here.
+        let config = super::lambda_sdk_config().await;
+        assert!(config.http_client().is_some());
+    }
 }

@@ -4,14 +4,14 @@ use std::sync::Arc;
 
 use aws_lambda_events::sqs::SqsEvent;
 use ephemera_app::Config;
-use ephemera_aws::{platform, sdk_config, Clients};
+use ephemera_aws::{lambda_sdk_config, platform, Clients};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     platform::init_tracing(true);
     let config = Config::from_env()?;
-    let clients = Clients::new(&sdk_config().await);
+    let clients = Clients::new(&lambda_sdk_config().await);
     let provisioner = Arc::new(platform::provisioner(&config, &clients));
     run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let p = provisioner.clone();

@@ -1,7 +1,7 @@
 //! Lambda: the reaper, on a schedule.
 
 use ephemera_app::Config;
-use ephemera_aws::{platform, sdk_config, Clients};
+use ephemera_aws::{lambda_sdk_config, platform, Clients};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;
 
@@ -9,7 +9,7 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     platform::init_tracing(true);
     let config = Config::from_env()?;
-    let clients = Clients::new(&sdk_config().await);
+    let clients = Clients::new(&lambda_sdk_config().await);
     let reaper = platform::reaper(&config, &clients, platform::clock());
     let reaper = &reaper;
     run(service_fn(move |event: LambdaEvent<Value>| async move {

@@ -3,14 +3,14 @@
 use std::sync::Arc;
 
 use ephemera_app::Config;
-use ephemera_aws::{platform, sdk_config, Clients};
+use ephemera_aws::{lambda_sdk_config, platform, Clients};
 use ephemera_http::{router, AppState, Identity};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     platform::init_tracing(true);
     let config = Config::from_env()?;
-    let clients = Clients::new(&sdk_config().await);
+    let clients = Clients::new(&lambda_sdk_config().await);
     let secrets = platform::webhook_secrets(&config, &clients).await?;
     let github = platform::github(&config, &clients).await?;
     let intake = platform::intake(&config, &clients, secrets, github);
