@@ -111,8 +111,17 @@ impl Provisioner {
             return Err(ProvisionError::Busy(name.clone()));
         }
         let result = self.reconcile_leased(name).await;
-        if let Err(e) = self.registry.release_lease(name, &holder).await {
-            warn!(error = %e, "could not release lease; it expires by itself");
+        // A lease left behind holds the environment until it expires: worth a few tries.
+        let mut delay = Duration::from_millis(50);
+        for attempt in 1..=5 {
+            match self.registry.release_lease(name, &holder).await {
+                Ok(()) => break,
+                Err(e) if e.is_retryable() && attempt < 5 => {
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                Err(e) => warn!(error = %e, "could not release lease; it expires by itself"),
+            }
         }
         result
     }

@@ -328,7 +328,8 @@ impl Registry for DynamoRegistry {
             .conditional(
                 name,
                 "SET lease_holder = :h, lease_until = :until",
-                "attribute_exists(pk) AND (attribute_not_exists(lease_until) OR lease_until < :now)",
+                // Our own holder id matches when the SDK retried a take whose answer was lost.
+                "attribute_exists(pk) AND (attribute_not_exists(lease_until) OR lease_until < :now OR lease_holder = :h)",
                 vec![(":h", s(holder)), (":until", n(until.timestamp())), (":now", n(now.timestamp()))],
                 "take lease",
             )
