@@ -113,6 +113,13 @@ async fn a_person_sees_the_environments_and_can_filter_them() {
         let search = browser.find(Locator::Css("input[name=q]")).await?;
         search.send_keys("platform-admin").await?;
         browser.find(Locator::Css("button[type=submit]")).await?.click().await?;
+        // The click starts a navigation: wait for the filtered page before reading it.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !browser.current_url().await?.as_str().contains("q=platform-admin") {
+            assert!(Instant::now() < deadline, "the filter form did not navigate");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        browser.wait().for_element(Locator::Css("#environments tbody tr")).await?;
         let rows = browser.find_all(Locator::Css("#environments tbody tr")).await?;
         assert_eq!(rows.len(), 1);
         assert!(rows[0].text().await?.contains("dev-platform-admin"));
