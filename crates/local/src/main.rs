@@ -134,7 +134,7 @@ async fn run() -> anyhow::Result<()> {
     );
     println!("  AWS endpoint:    {endpoint}");
     println!("  Send an event:   scripts/send-event events/github/pull_request.opened.json");
-    println!("  See the result:  make status");
+    println!("  See the result:  make status, or the dashboard at http://{}/", running.addr);
     println!(
         "  Self-service:    http://{}/v1/environments (SigV4, service execute-api, region {})",
         running.addr, config.region
