@@ -52,7 +52,8 @@ pub struct Report {
     pub faults_injected: u64,
     pub reaper_actions: usize,
     pub reaper_errors: Vec<String>,
-    /// Creations that reached the emulator and succeeded more than once.
+    /// Stacks created more than once. CloudFormation refuses a second create of a live stack,
+    /// so each is a pull request reopened after its stack was deleted.
     pub repeated_creates: Vec<String>,
     pub seconds: f64,
     pub invariants: Vec<Invariant>,
