@@ -181,9 +181,9 @@ impl Intake {
                 (Desired::Up, EventOrder::RANK_OPEN, None)
             }
             Decision::Up => (Desired::Up, EventOrder::RANK_PUSH, None),
-            Decision::Down(reason) if e.action == "closed" => {
+            // Closing records whether the pull request was merged (the baseline moves then).
+            Decision::Down(_) if e.action == "closed" => {
                 let why = if e.pull_request.merged == Some(true) { PR_MERGED } else { PR_CLOSED };
-                let _ = reason;
                 (Desired::Down, EventOrder::RANK_CLOSE, Some(why.to_owned()))
             }
             Decision::Down(reason) => (Desired::Down, EventOrder::RANK_PUSH, Some(reason)),
