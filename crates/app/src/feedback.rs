@@ -204,12 +204,13 @@ impl Notifier {
         }
         let bucket = &self.settings.bucket;
         let key = report_key(repo, number, commit);
-        let report = match self.store.get_text(bucket, &key).await? {
-            Some(text) if serde_json::from_str::<Report>(&text).is_ok() => {
+        let stored = self.store.get_text(bucket, &key).await?;
+        let report = match stored.and_then(|text| serde_json::from_str::<Report>(&text).ok()) {
+            Some(report) => {
                 info!(%key, "reusing this commit's measurement");
-                serde_json::from_str(&text).expect("checked just above")
+                report
             }
-            _ => {
+            None => {
                 let smoke = self.prober.smoke(url, &self.settings.smoke).await?;
                 let load = match &self.settings.load {
                     Some(plan) => {
