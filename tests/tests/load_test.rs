@@ -34,7 +34,7 @@ async fn measure(preview: &str) -> Measurement {
     let policy = TargetPolicy { allowed_hosts: vec!["127.0.0.1".into()] };
     let url = policy.target(preview, "/items").unwrap();
     let plan = LoadPlan { path: "/items".into(), rate: 50, duration_secs: 2, concurrency: 32 };
-    let http = ephemera_probe::client(Duration::from_secs(5));
+    let http = ephemera_probe::client(Duration::from_secs(5), ephemera_github::tls_config());
     let samples = ephemera_probe::load(&http, &url, &plan).await;
     Measurement::from_samples(&samples, chrono::Utc::now()).unwrap()
 }

@@ -142,7 +142,7 @@ pub struct HttpProber {
 
 impl HttpProber {
     pub fn new(policy: TargetPolicy) -> Self {
-        Self { http: ephemera_probe::client(std::time::Duration::from_secs(10)), policy }
+        Self { http: ephemera_probe::client(std::time::Duration::from_secs(10), ephemera_github::tls_config()), policy }
     }
 
     fn target(&self, preview_url: &str, path: &str) -> Result<reqwest::Url, PortError> {

@@ -5,6 +5,6 @@ pub mod client;
 pub mod payload;
 pub mod signature;
 
-pub use client::{Client, ClientError};
+pub use client::{tls_config, Client, ClientError};
 pub use payload::{parse_event, PayloadError, PullRequestEvent, WebhookEvent};
 pub use signature::{SignatureError, WebhookSecrets};

@@ -75,10 +75,10 @@ impl TargetPolicy {
     }
 }
 
-/// An HTTP client for probing: short timeouts, no redirects, no cookies.
-pub fn client(timeout: Duration) -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+/// An HTTP client for probing: short timeouts, no redirects, no cookies; `tls` says whom to trust.
+pub fn client(timeout: Duration, tls: rustls::ClientConfig) -> reqwest::Client {
     reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
         .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)
         .user_agent(concat!("ephemera-probe/", env!("CARGO_PKG_VERSION")))
