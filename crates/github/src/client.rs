@@ -129,6 +129,18 @@ struct Permission {
     permission: String,
 }
 
+/// An error and its causes, `a: b: c`: reqwest's own text alone does not say why a request failed.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 /// TLS for GitHub and for previews: ring, as for the AWS clients, and Mozilla's roots compiled in
 /// (webpki-roots), so that building a client reads and parses no certificate files. Loading the
 /// system's bundle cost a Lambda function about 9 ms of its cold start.
@@ -186,14 +198,14 @@ impl Client {
             let wait = match req.send().await {
                 Err(e) => {
                     if attempt >= self.retry.attempts {
-                        return Err(ClientError::Transport(e.to_string()));
+                        return Err(ClientError::Transport(with_causes(&e)));
                     }
                     backoff
                 }
                 Ok(resp) => {
                     let status = resp.status();
                     if status.is_success() {
-                        let text = resp.text().await.map_err(|e| ClientError::Transport(e.to_string()))?;
+                        let text = resp.text().await.map_err(|e| ClientError::Transport(with_causes(&e)))?;
                         let text = if text.trim().is_empty() { "null" } else { text.as_str() };
                         return serde_json::from_str(text)
                             .map_err(|e| ClientError::Decode { path: path.to_owned(), message: e.to_string() });
