@@ -127,6 +127,42 @@ pub enum EnvelopeError {
     ForeignStack(String),
 }
 
+/// Handling one event message failed: a port's error (retryable as the port says) or a message
+/// that can never be handled. The stack-events and notifier functions share it.
+#[derive(Debug, thiserror::Error)]
+pub enum MessageError {
+    #[error(transparent)]
+    Port(#[from] crate::ports::PortError),
+    #[error(transparent)]
+    BadMessage(#[from] EnvelopeError),
+}
+
+impl MessageError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            MessageError::Port(p) => p.is_retryable(),
+            MessageError::BadMessage(_) => false,
+        }
+    }
+}
+
+/// What a Lambda function does with one message's outcome: a retryable failure is returned, so
+/// Lambda retries the event (then hands it to its on-failure destination); any other failure is
+/// logged and the event dropped, since retrying cannot help. `what` names the work in logs.
+pub fn settle<T: std::fmt::Debug>(what: &str, outcome: Result<T, MessageError>) -> Result<Option<T>, MessageError> {
+    match outcome {
+        Ok(done) => {
+            tracing::info!(?done, "{what} handled");
+            Ok(Some(done))
+        }
+        Err(e) if e.is_retryable() => Err(e),
+        Err(e) => {
+            tracing::error!(error = %e, "{what}: dropping an event that cannot be handled");
+            Ok(None)
+        }
+    }
+}
+
 /// Reads the platform event out of an EventBridge envelope (the body SQS delivers).
 pub fn parse_envelope(body: &str) -> Result<PlatformEvent, EnvelopeError> {
     let env: Envelope = serde_json::from_str(body)?;

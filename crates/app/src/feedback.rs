@@ -16,7 +16,7 @@ use ephemera_domain::{Desired, Environment, RepoName, Status};
 use tracing::{info, instrument, warn};
 
 use crate::clock::Clock;
-use crate::events::{parse_envelope, EnvelopeError, PlatformEvent, NOT_DEPLOYED};
+use crate::events::{parse_envelope, MessageError, PlatformEvent, NOT_DEPLOYED};
 use crate::intake::PR_MERGED;
 use crate::ports::{GitHubApi, ObjectStore, PortError, Prober, Registry};
 
@@ -35,23 +35,6 @@ pub struct FeedbackSettings {
     pub gate: Gate,
     /// Linked from the comment, if set.
     pub dashboard_url: Option<String>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum FeedbackError {
-    #[error(transparent)]
-    Port(#[from] PortError),
-    #[error(transparent)]
-    BadMessage(#[from] EnvelopeError),
-}
-
-impl FeedbackError {
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            FeedbackError::Port(p) => p.is_retryable(),
-            FeedbackError::BadMessage(_) => false,
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,7 +74,7 @@ impl Notifier {
     }
 
     /// One EventBridge event (as an SQS body or a Lambda event's JSON).
-    pub async fn handle_message(&self, body: &str) -> Result<Feedback, FeedbackError> {
+    pub async fn handle_message(&self, body: &str) -> Result<Feedback, MessageError> {
         Ok(self.handle(&parse_envelope(body)?).await?)
     }
 

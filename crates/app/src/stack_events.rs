@@ -14,7 +14,7 @@ use ephemera_domain::{EnvironmentName, StackName, Status};
 use serde::Deserialize;
 use tracing::{info, instrument, warn};
 
-use crate::events::{EnvelopeError, PlatformEvent, CLOUDFORMATION_SOURCE};
+use crate::events::{EnvelopeError, MessageError, PlatformEvent, CLOUDFORMATION_SOURCE};
 use crate::ports::{EventBus, PortError, Registry, StackStatusUpdate, Stacks};
 use crate::provisioner::preview_url;
 
@@ -114,7 +114,7 @@ impl StackEvents {
         Self { registry, stacks, bus }
     }
 
-    pub async fn handle_message(&self, body: &str) -> Result<Recorded, StackEventError> {
+    pub async fn handle_message(&self, body: &str) -> Result<Recorded, MessageError> {
         Ok(self.handle(&StackStatusEvent::parse(body)?).await?)
     }
 
@@ -167,23 +167,6 @@ impl StackEvents {
             }
         }
         Ok(Recorded::Status(status))
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StackEventError {
-    #[error(transparent)]
-    Port(#[from] PortError),
-    #[error(transparent)]
-    BadMessage(#[from] EnvelopeError),
-}
-
-impl StackEventError {
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            StackEventError::Port(p) => p.is_retryable(),
-            StackEventError::BadMessage(_) => false,
-        }
     }
 }
 

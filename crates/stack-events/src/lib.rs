@@ -3,19 +3,9 @@
 //! retries (then the on-failure destination) take over; an event that can never be recorded
 //! is logged and dropped.
 
-use ephemera_app::stack_events::{Recorded, StackEventError, StackEvents};
-use tracing::{error, info};
+use ephemera_app::events::{settle, MessageError};
+use ephemera_app::stack_events::{Recorded, StackEvents};
 
-pub async fn handle(service: &StackEvents, event: &serde_json::Value) -> Result<Option<Recorded>, StackEventError> {
-    match service.handle_message(&event.to_string()).await {
-        Ok(recorded) => {
-            info!(?recorded, "stack event handled");
-            Ok(Some(recorded))
-        }
-        Err(e) if e.is_retryable() => Err(e),
-        Err(e) => {
-            error!(error = %e, "dropping an event that cannot be recorded");
-            Ok(None)
-        }
-    }
+pub async fn handle(service: &StackEvents, event: &serde_json::Value) -> Result<Option<Recorded>, MessageError> {
+    settle("stack event", service.handle_message(&event.to_string()).await)
 }
