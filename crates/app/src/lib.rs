@@ -15,6 +15,7 @@ pub mod dashboard;
 pub mod events;
 pub mod feedback;
 pub mod intake;
+pub mod leftovers;
 pub mod ports;
 pub mod provisioner;
 pub mod reaper;

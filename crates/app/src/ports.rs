@@ -157,6 +157,8 @@ pub struct StackResource {
 pub trait Inventory: Send + Sync {
     /// Every resource tagged `ephemera:managed-by=ephemera`, following pagination.
     async fn tagged(&self) -> Result<Vec<ResourceInfo>, PortError>;
+    /// Those of them also tagged `ephemera:environment=<environment>`.
+    async fn tagged_for(&self, environment: &EnvironmentName) -> Result<Vec<ResourceInfo>, PortError>;
 }
 
 /// Deleting resources outside CloudFormation (orphans, and what blocked a stack's deletion).

@@ -13,6 +13,7 @@ use tracing::{info, instrument, warn};
 
 use crate::clock::Clock;
 use crate::events::{environment_of, EnvelopeError, PlatformEvent};
+use crate::leftovers::Leftovers;
 use crate::ports::{
     EventBus, ObjectStore, PortError, Progress, Registry, Seeder, StackRequest, StackView, Stacks, UpdateOutcome,
 };
@@ -77,21 +78,24 @@ pub struct Provisioner {
     store: Arc<dyn ObjectStore>,
     bus: Arc<dyn EventBus>,
     seeder: Arc<dyn Seeder>,
+    leftovers: Leftovers,
     clock: Arc<dyn Clock>,
     settings: ProvisionerSettings,
 }
 
 impl Provisioner {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         registry: Arc<dyn Registry>,
         stacks: Arc<dyn Stacks>,
         store: Arc<dyn ObjectStore>,
         bus: Arc<dyn EventBus>,
         seeder: Arc<dyn Seeder>,
+        leftovers: Leftovers,
         clock: Arc<dyn Clock>,
         settings: ProvisionerSettings,
     ) -> Self {
-        Self { registry, stacks, store, bus, seeder, clock, settings }
+        Self { registry, stacks, store, bus, seeder, leftovers, clock, settings }
     }
 
     /// Handles one work-queue message: an Ephemera event, or a CloudFormation status change of
@@ -169,6 +173,14 @@ impl Provisioner {
                             return Ok(Outcome::Queued);
                         }
                         let (request, monthly) = request;
+                        // No stack of this name exists: whatever carries its name and tags is
+                        // left from an earlier one and would make this creation fail. A
+                        // preserved environment's leftovers are kept; creation then reports it.
+                        if env.preserved {
+                            info!("preserved: leftovers of earlier stacks, if any, are kept");
+                        } else {
+                            self.leftovers.clear(name).await?;
+                        }
                         let id = match self.stacks.create(&request).await {
                             Ok(id) => id,
                             // CloudFormation refused the template or its parameters: retrying

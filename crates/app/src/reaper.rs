@@ -22,6 +22,7 @@ use tracing::{info, instrument, warn};
 
 use crate::clock::Clock;
 use crate::events::PlatformEvent;
+use crate::leftovers::delete_resource;
 use crate::ports::{Cleaner, EventBus, Inventory, ObjectStore, PortError, Registry, Stacks};
 
 /// The reaper's settings, read by [`crate::Config`].
@@ -304,26 +305,7 @@ impl Reaper {
                 Ok(true)
             }
             Action::DeleteResource { arn, .. } => {
-                match resource_type_of(arn) {
-                    Some("AWS::S3::Bucket") => {
-                        let bucket = arn.trim_start_matches("arn:aws:s3:::");
-                        retry(limit, calls, || self.store.empty_bucket(bucket)).await?;
-                        retry(limit, calls, || self.cleaner.delete_bucket(bucket)).await?;
-                    }
-                    Some("AWS::DynamoDB::Table") => {
-                        let table = arn.rsplit('/').next().unwrap_or_default();
-                        retry(limit, calls, || self.cleaner.delete_table(table)).await?;
-                    }
-                    other => {
-                        return Err(PortError::Permanent {
-                            operation: "delete orphan resource",
-                            message: format!(
-                                "{arn}: deleting {} is not supported; left in place",
-                                other.unwrap_or("this type")
-                            ),
-                        })
-                    }
-                }
+                retry(limit, calls, || delete_resource(&*self.store, &*self.cleaner, arn)).await?;
                 Ok(true)
             }
         }

@@ -6,7 +6,8 @@ use aws_sdk_resourcegroupstagging::types::TagFilter;
 use ephemera_app::ports::{Cleaner, Inventory};
 use ephemera_app::PortError;
 use ephemera_domain::sweep::ResourceInfo;
-use ephemera_domain::tags::{MANAGED_BY, MANAGED_BY_VALUE};
+use ephemera_domain::tags::{ENVIRONMENT, MANAGED_BY, MANAGED_BY_VALUE};
+use ephemera_domain::EnvironmentName;
 use tracing::instrument;
 
 use crate::error::{code, port_error};
@@ -22,17 +23,16 @@ impl TaggingInventory {
     }
 }
 
-#[async_trait]
-impl Inventory for TaggingInventory {
-    #[instrument(skip(self))]
-    async fn tagged(&self) -> Result<Vec<ResourceInfo>, PortError> {
+impl TaggingInventory {
+    /// Every resource matching all `filters`, following pagination.
+    async fn list(&self, filters: Vec<TagFilter>) -> Result<Vec<ResourceInfo>, PortError> {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
             let page = self
                 .client
                 .get_resources()
-                .tag_filters(TagFilter::builder().key(MANAGED_BY).values(MANAGED_BY_VALUE).build())
+                .set_tag_filters(Some(filters.clone()))
                 .resources_per_page(100)
                 .set_pagination_token(token.take())
                 .send()
@@ -47,6 +47,24 @@ impl Inventory for TaggingInventory {
                 None => return Ok(out),
             }
         }
+    }
+}
+
+fn managed() -> TagFilter {
+    TagFilter::builder().key(MANAGED_BY).values(MANAGED_BY_VALUE).build()
+}
+
+#[async_trait]
+impl Inventory for TaggingInventory {
+    #[instrument(skip(self))]
+    async fn tagged(&self) -> Result<Vec<ResourceInfo>, PortError> {
+        self.list(vec![managed()]).await
+    }
+
+    #[instrument(skip(self))]
+    async fn tagged_for(&self, environment: &EnvironmentName) -> Result<Vec<ResourceInfo>, PortError> {
+        let this = TagFilter::builder().key(ENVIRONMENT).values(environment.as_str()).build();
+        self.list(vec![managed(), this]).await
     }
 }
 

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use ephemera_app::intake::{Intake, IntakeSettings};
+use ephemera_app::leftovers::Leftovers;
 use ephemera_app::provisioner::{Provisioner, ProvisionerSettings};
 use ephemera_app::{Clock, Config, ConfigError, SystemClock};
 use ephemera_github::WebhookSecrets;
@@ -146,6 +147,11 @@ pub fn provisioner(config: &Config, clients: &Clients) -> Provisioner {
         Arc::new(S3Store::new(clients.s3.clone())),
         Arc::new(EventBridgeBus::new(clients.eventbridge.clone(), &config.bus)),
         Arc::new(crate::seeder::DynamoSeeder::new(clients.dynamodb.clone())),
+        Leftovers::new(
+            Arc::new(TaggingInventory::new(clients.tagging.clone())),
+            Arc::new(S3Store::new(clients.s3.clone())),
+            Arc::new(DirectCleaner::new(clients.s3.clone(), clients.dynamodb.clone())),
+        ),
         clock(),
         ProvisionerSettings {
             bucket: config.bucket.clone(),

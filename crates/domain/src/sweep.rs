@@ -301,6 +301,21 @@ pub fn plan(envs: &[Environment], stacks: &[StackInfo], resources: &[ResourceInf
     plan
 }
 
+/// Resources an environment's earlier stacks left behind (a stack deleted while keeping what
+/// blocked its deletion, a table a failed delete did not remove), found before its stack is
+/// created again: they would collide with the new stack's resources of the same names. Only
+/// what the reaper could delete as an orphan qualifies: managed, tagged for this environment,
+/// and named for it. The caller knows that no stack of this name exists.
+pub fn leftovers<'a>(environment: &EnvironmentName, resources: &'a [ResourceInfo]) -> Vec<&'a str> {
+    resources
+        .iter()
+        .filter(|r| TagSet::marks_managed(r.tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
+        .filter(|r| tag(&r.tags, ENVIRONMENT) == Some(environment.as_str()))
+        .filter(|r| resource_named_for(&r.arn, environment.as_str()))
+        .map(|r| r.arn.as_str())
+        .collect()
+}
+
 /// The resource's own name starts with its environment's stack name (CloudFormation names
 /// resources `<stack>-<logical id>-<suffix>`, lowercased for buckets), so a tag alone never
 /// makes a foreign resource deletable.
@@ -489,6 +504,32 @@ mod tests {
         assert!(p.skipped.iter().any(|s| s.target == spoofed.arn));
         let light = SweepPolicy { include_resources: false, ..policy() };
         assert_eq!(plan(&[], &[], &[spoofed], &light), Plan::default());
+    }
+
+    #[test]
+    fn leftovers_are_this_environments_own_managed_resources() {
+        let managed = |env: &str| {
+            vec![("ephemera:managed-by".into(), "ephemera".into()), ("ephemera:environment".into(), env.into())]
+        };
+        let table = |name: &str| format!("arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/{name}");
+        let resources = vec![
+            ResourceInfo { arn: table("ephemera-pr-1-a-b-Task"), tags: managed("pr-1-a-b") },
+            ResourceInfo { arn: "arn:aws:s3:::ephemera-pr-1-a-b-storagebucket-x".into(), tags: managed("pr-1-a-b") },
+            // Another environment's, even one whose name extends this one's.
+            ResourceInfo { arn: table("ephemera-pr-1-a-b-c-Task"), tags: managed("pr-1-a-b-c") },
+            // Tagged for this environment but named otherwise: a spoof.
+            ResourceInfo { arn: table("customer-data"), tags: managed("pr-1-a-b") },
+            // Named and tagged for it, but not marked as Ephemera's.
+            ResourceInfo {
+                arn: table("ephemera-pr-1-a-b-Other"),
+                tags: vec![("ephemera:environment".into(), "pr-1-a-b".into())],
+            },
+        ];
+        let name = EnvironmentName::parse("pr-1-a-b").unwrap();
+        assert_eq!(
+            leftovers(&name, &resources),
+            vec![table("ephemera-pr-1-a-b-Task").as_str(), "arn:aws:s3:::ephemera-pr-1-a-b-storagebucket-x"]
+        );
     }
 
     #[test]
