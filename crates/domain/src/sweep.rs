@@ -3,7 +3,8 @@
 //!
 //! Safety first: nothing is ever deleted unless it carries `ephemera:managed-by=ephemera` *and*
 //! a platform name (`ephemera-pr-*` / `ephemera-dev-*`), and lies in an allowed account and
-//! region. Preserved environments are never touched.
+//! region. Preserved environments are never touched while they are meant to be up; once one is
+//! sent down, what it left behind is cleaned up like any other's.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -192,7 +193,7 @@ pub fn plan(envs: &[Environment], stacks: &[StackInfo], resources: &[ResourceInf
         let env = by_name.get(env_name.as_str()).copied();
         if let Some(e) = env {
             handled.insert(e.name.as_str());
-            if e.preserved {
+            if e.preserved && e.desired == Desired::Up {
                 skip(&mut plan, &s.name, "preserved");
                 continue;
             }
@@ -285,7 +286,9 @@ pub fn plan(envs: &[Environment], stacks: &[StackInfo], resources: &[ResourceInf
                 continue;
             }
             match by_name.get(env) {
-                Some(e) if e.preserved => skip(&mut plan, &r.arn, "preserved"),
+                // Preserved means kept up past its expiry; once it is sent down (its pull
+                // request closed, its owner destroyed it), what it left behind is garbage.
+                Some(e) if e.preserved && e.desired == Desired::Up => skip(&mut plan, &r.arn, "preserved"),
                 // A stack being created right now lists its resources a moment later.
                 Some(e) if e.desired == Desired::Up && !e.status.is_terminal() => {
                     skip(&mut plan, &r.arn, "its environment is being provisioned")
@@ -440,7 +443,7 @@ mod tests {
     }
 
     #[test]
-    fn preserved_environments_are_never_touched() {
+    fn preserved_environments_are_never_touched_while_meant_to_be_up() {
         let preserved = env("pr-1-a-b", |e| {
             e.preserved = true;
             e.expires_at = now() - Duration::days(30);
@@ -454,8 +457,15 @@ mod tests {
         };
         let p = plan(std::slice::from_ref(&preserved), &[stack("pr-1-a-b", "DELETE_FAILED")], &[], &policy());
         assert!(p.actions.is_empty());
-        let p = plan(&[preserved], &[], &[resource], &policy());
+        let p = plan(std::slice::from_ref(&preserved), &[], std::slice::from_ref(&resource), &policy());
         assert!(p.actions.is_empty(), "{:?}", p.actions);
+
+        // Its pull request closed and its stack is gone, but a table or bucket was left behind.
+        let closed = Environment { desired: Desired::Down, status: Status::Deleted, ..preserved };
+        let p = plan(std::slice::from_ref(&closed), &[], &[resource], &policy());
+        assert_eq!(reasons(&p), vec![("delete_resource", Reason::OrphanResource)]);
+        let p = plan(&[closed], &[stack("pr-1-a-b", "DELETE_FAILED")], &[], &policy());
+        assert_eq!(reasons(&p).len(), 1, "a failed deletion is repaired: {:?}", p.actions);
     }
 
     #[test]
