@@ -200,7 +200,9 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+            // On bytes: a `%` followed by a multi-byte character is not an escape.
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+            if let Some(b) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                 out.push(b);
                 i += 3;
                 continue;
@@ -210,4 +212,139 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use aws_credential_types::Credentials;
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+    use aws_sigv4::sign::v4;
+
+    use super::*;
+
+    const ARN: &str = "arn:aws:iam::123456789012:user/alice";
+
+    fn identities() -> LocalIdentities {
+        LocalIdentities::parse(&format!("AKIDALICE alice-secret {ARN}\n# a comment\n"), "eu-west-1").unwrap()
+    }
+
+    /// A request signed by aws-sigv4, as the CLI and the AWS SDKs sign it.
+    fn signed(
+        method: &str,
+        url: &str,
+        body: &str,
+        (key, secret): (&str, &str),
+        (region, service): (&str, &str),
+        at: SystemTime,
+    ) -> (Method, Uri, HeaderMap) {
+        let host = url.split("://").nth(1).and_then(|r| r.split('/').next()).unwrap().to_owned();
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(url)
+            .header("host", host)
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .unwrap();
+        let identity = Credentials::new(key, secret, None, None, "test").into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(region)
+            .name(service)
+            .time(at)
+            .settings(SigningSettings::default())
+            .build()
+            .unwrap()
+            .into();
+        let headers = request.headers().iter().map(|(k, v)| (k.as_str(), v.to_str().unwrap()));
+        let signable = SignableRequest::new(method, url, headers, SignableBody::Bytes(body.as_bytes())).unwrap();
+        let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+        instructions.apply_to_request_http1x(&mut request);
+        let (parts, _) = request.into_parts();
+        (parts.method, parts.uri, parts.headers)
+    }
+
+    const ALICE: (&str, &str) = ("AKIDALICE", "alice-secret");
+    const API: (&str, &str) = ("eu-west-1", "execute-api");
+
+    #[test]
+    fn requests_signed_by_the_reference_signer_verify() {
+        let now = SystemTime::now();
+        let cases = [
+            ("GET", "http://127.0.0.1:3000/v1/environments", ""),
+            ("GET", "http://127.0.0.1:3000/v1/environments?status=READY&kind=dev&q=a%20b%2Fc", ""),
+            ("POST", "http://localhost:3000/v1/environments", r#"{"name":"alice","ttl_hours":8}"#),
+            ("POST", "http://localhost:3000/v1/environments/dev-alice/extend", r#"{"hours":4}"#),
+            ("DELETE", "http://localhost:3000/v1/environments/dev-alice%20two", ""),
+        ];
+        for (method, url, body) in cases {
+            let (m, uri, headers) = signed(method, url, body, ALICE, API, now);
+            let who = identities().verify(&m, &uri, &headers, body.as_bytes(), now.into());
+            assert_eq!(who.as_deref(), Ok(ARN), "{method} {url}");
+        }
+    }
+
+    #[test]
+    fn a_changed_body_path_or_query_does_not_verify() {
+        let now = SystemTime::now();
+        let body = r#"{"hours":4}"#;
+        let url = "http://localhost:3000/v1/environments/dev-alice/extend?x=1";
+        let (m, uri, headers) = signed("POST", url, body, ALICE, API, now);
+        let ids = identities();
+        assert_eq!(ids.verify(&m, &uri, &headers, body.as_bytes(), now.into()).as_deref(), Ok(ARN));
+        assert_eq!(ids.verify(&m, &uri, &headers, br#"{"hours":400}"#, now.into()), Err(SigV4Error::Mismatch));
+        let other: Uri = "http://localhost:3000/v1/environments/dev-bob/extend?x=1".parse().unwrap();
+        assert_eq!(ids.verify(&m, &other, &headers, body.as_bytes(), now.into()), Err(SigV4Error::Mismatch));
+        let query: Uri = "http://localhost:3000/v1/environments/dev-alice/extend?x=2".parse().unwrap();
+        assert_eq!(ids.verify(&m, &query, &headers, body.as_bytes(), now.into()), Err(SigV4Error::Mismatch));
+        assert_eq!(ids.verify(&Method::DELETE, &uri, &headers, body.as_bytes(), now.into()), Err(SigV4Error::Mismatch));
+    }
+
+    #[test]
+    fn wrong_keys_scopes_and_times_are_refused_by_name() {
+        let now = SystemTime::now();
+        let url = "http://localhost:3000/v1/environments";
+        let ids = identities();
+        let check = |(m, uri, headers): (Method, Uri, HeaderMap), at: SystemTime| {
+            ids.verify(&m, &uri, &headers, b"", at.into())
+        };
+
+        assert_eq!(check(signed("GET", url, "", ("AKIDALICE", "guessed"), API, now), now), Err(SigV4Error::Mismatch));
+        assert_eq!(check(signed("GET", url, "", ("AKIDMALLORY", "x"), API, now), now), Err(SigV4Error::UnknownKey));
+        assert_eq!(
+            check(signed("GET", url, "", ALICE, ("eu-west-1", "lambda"), now), now),
+            Err(SigV4Error::WrongScope("lambda in eu-west-1".into()))
+        );
+        assert_eq!(
+            check(signed("GET", url, "", ALICE, ("us-east-1", "execute-api"), now), now),
+            Err(SigV4Error::WrongScope("execute-api in us-east-1".into()))
+        );
+        let six_minutes = Duration::from_secs(360);
+        assert_eq!(check(signed("GET", url, "", ALICE, API, now - six_minutes), now), Err(SigV4Error::Stale));
+        assert_eq!(check(signed("GET", url, "", ALICE, API, now + six_minutes), now), Err(SigV4Error::Stale));
+        let four_minutes = Duration::from_secs(240);
+        assert_eq!(check(signed("GET", url, "", ALICE, API, now - four_minutes), now).as_deref(), Ok(ARN));
+
+        let (m, uri, mut headers) = signed("GET", url, "", ALICE, API, now);
+        headers.remove("authorization");
+        assert_eq!(ids.verify(&m, &uri, &headers, b"", now.into()), Err(SigV4Error::Unsigned));
+        let (m, uri, mut headers) = signed("GET", url, "", ALICE, API, now);
+        headers.remove("x-amz-date");
+        assert_eq!(ids.verify(&m, &uri, &headers, b"", now.into()), Err(SigV4Error::Malformed));
+    }
+
+    #[test]
+    fn percent_decoding_leaves_what_is_not_an_escape() {
+        assert_eq!(percent_decode("a%20b"), "a b");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+        assert_eq!(percent_decode("%aé"), "%aé");
+    }
+
+    #[test]
+    fn the_identities_file_names_its_bad_line() {
+        let err = LocalIdentities::parse("AKID secret arn\nAKID2 only-two\n", "eu-west-1").unwrap_err();
+        assert!(err.starts_with("line 2:"), "{err}");
+    }
 }
