@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use ephemera_app::ports::Registry;
+use ephemera_app::ports::registry_traits::*;
 use ephemera_aws::platform;
 use ephemera_domain::{EnvironmentName, RepoName};
 use rand::seq::SliceRandom;

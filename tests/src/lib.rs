@@ -206,7 +206,7 @@ impl Platform {
     }
 
     pub async fn environment(&self, name: &str) -> Option<Environment> {
-        use ephemera_app::ports::Registry;
+        use ephemera_app::ports::registry_traits::*;
         self.registry().get(&EnvironmentName::parse(name).unwrap()).await.expect("registry readable")
     }
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use ephemera_app::intake::Delivery;
-use ephemera_app::ports::Registry;
+use ephemera_app::ports::registry_traits::*;
 use ephemera_aws::{emulator_config, platform, Clients};
 use ephemera_domain::{EnvironmentName, Status};
 use ephemera_tests::fixtures::*;

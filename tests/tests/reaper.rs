@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use aws_sdk_cloudformation::types::Tag;
 use chrono::{DateTime, Duration, Utc};
-use ephemera_app::ports::{Progress, Registry};
+use ephemera_app::ports::{registry_traits::*, Progress};
 use ephemera_app::reaper::SweepOptions;
 use ephemera_app::Clock;
 use ephemera_aws::platform;

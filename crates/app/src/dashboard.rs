@@ -7,7 +7,7 @@ use ephemera_domain::{Environment, Status};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
-use crate::ports::{PortError, Registry};
+use crate::ports::{Environments, PortError};
 
 /// One environment as the dashboard shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -75,12 +75,12 @@ impl Filter {
 }
 
 pub struct Dashboard {
-    registry: Arc<dyn Registry>,
+    registry: Arc<dyn Environments>,
     clock: Arc<dyn Clock>,
 }
 
 impl Dashboard {
-    pub fn new(registry: Arc<dyn Registry>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(registry: Arc<dyn Environments>, clock: Arc<dyn Clock>) -> Self {
         Self { registry, clock }
     }
 

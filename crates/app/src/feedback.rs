@@ -18,7 +18,7 @@ use tracing::{info, instrument, warn};
 use crate::clock::Clock;
 use crate::events::{parse_envelope, MessageError, PlatformEvent, NOT_DEPLOYED};
 use crate::intake::PR_MERGED;
-use crate::ports::{GitHubApi, ObjectStore, PortError, Prober, Registry};
+use crate::ports::{GitHubApi, NotifiedLog, ObjectStore, PortError, Prober};
 
 /// The hidden marker that identifies Ephemera's comment on a pull request.
 pub const MARKER: &str = "<!-- ephemera:preview -->";
@@ -45,7 +45,7 @@ pub enum Feedback {
 }
 
 pub struct Notifier {
-    registry: Arc<dyn Registry>,
+    registry: Arc<dyn NotifiedLog>,
     github: Arc<dyn GitHubApi>,
     prober: Arc<dyn Prober>,
     store: Arc<dyn ObjectStore>,
@@ -63,7 +63,7 @@ pub fn report_key(repo: &RepoName, number: u64, commit: &str) -> String {
 
 impl Notifier {
     pub fn new(
-        registry: Arc<dyn Registry>,
+        registry: Arc<dyn NotifiedLog>,
         github: Arc<dyn GitHubApi>,
         prober: Arc<dyn Prober>,
         store: Arc<dyn ObjectStore>,

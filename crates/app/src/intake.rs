@@ -14,7 +14,7 @@ use tracing::{info, instrument, warn};
 
 use crate::clock::Clock;
 use crate::events::PlatformEvent;
-use crate::ports::{Change, ChangeOutcome, EventBus, GitHubApi, PortError, Registry};
+use crate::ports::{Change, ChangeOutcome, DesiredState, EventBus, GitHubApi, PortError};
 
 /// The status reason recorded when a pull request is merged (the notifier promotes the
 /// preview's measurement to the baseline then) or closed unmerged.
@@ -81,7 +81,7 @@ pub struct IntakeSettings {
 }
 
 pub struct Intake {
-    registry: Arc<dyn Registry>,
+    registry: Arc<dyn DesiredState>,
     bus: Arc<dyn EventBus>,
     github: Option<Arc<dyn GitHubApi>>,
     clock: Arc<dyn Clock>,
@@ -90,7 +90,7 @@ pub struct Intake {
 
 impl Intake {
     pub fn new(
-        registry: Arc<dyn Registry>,
+        registry: Arc<dyn DesiredState>,
         bus: Arc<dyn EventBus>,
         clock: Arc<dyn Clock>,
         settings: IntakeSettings,

@@ -15,7 +15,7 @@ use crate::clock::Clock;
 use crate::events::{environment_of, EnvelopeError, PlatformEvent};
 use crate::leftovers::Leftovers;
 use crate::ports::{
-    EventBus, ObjectStore, PortError, Progress, Registry, Seeder, StackRequest, StackView, Stacks, UpdateOutcome,
+    EventBus, ObjectStore, PortError, Progress, Reconciliation, Seeder, StackRequest, StackView, Stacks, UpdateOutcome,
 };
 use crate::template::{render, TemplateError};
 
@@ -73,7 +73,7 @@ pub enum Outcome {
 }
 
 pub struct Provisioner {
-    registry: Arc<dyn Registry>,
+    registry: Arc<dyn Reconciliation>,
     stacks: Arc<dyn Stacks>,
     store: Arc<dyn ObjectStore>,
     bus: Arc<dyn EventBus>,
@@ -86,7 +86,7 @@ pub struct Provisioner {
 impl Provisioner {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        registry: Arc<dyn Registry>,
+        registry: Arc<dyn Reconciliation>,
         stacks: Arc<dyn Stacks>,
         store: Arc<dyn ObjectStore>,
         bus: Arc<dyn EventBus>,

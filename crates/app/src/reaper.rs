@@ -23,7 +23,7 @@ use tracing::{info, instrument, warn};
 use crate::clock::Clock;
 use crate::events::PlatformEvent;
 use crate::leftovers::delete_resource;
-use crate::ports::{Cleaner, EventBus, Inventory, ObjectStore, PortError, Registry, Stacks};
+use crate::ports::{Cleaner, EventBus, Inventory, ObjectStore, PortError, Stacks, Sweeping};
 
 /// The reaper's settings, read by [`crate::Config`].
 #[derive(Debug, Clone)]
@@ -148,7 +148,7 @@ impl RateLimit {
 }
 
 pub struct Reaper {
-    registry: Arc<dyn Registry>,
+    registry: Arc<dyn Sweeping>,
     stacks: Arc<dyn Stacks>,
     inventory: Arc<dyn Inventory>,
     store: Arc<dyn ObjectStore>,
@@ -161,7 +161,7 @@ pub struct Reaper {
 impl Reaper {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        registry: Arc<dyn Registry>,
+        registry: Arc<dyn Sweeping>,
         stacks: Arc<dyn Stacks>,
         inventory: Arc<dyn Inventory>,
         store: Arc<dyn ObjectStore>,

@@ -16,7 +16,7 @@ use tracing::{info, instrument};
 
 use crate::clock::Clock;
 use crate::events::PlatformEvent;
-use crate::ports::{Change, ChangeOutcome, EventBus, PortError, Registry};
+use crate::ports::{Change, ChangeOutcome, DesiredState, EventBus, PortError};
 
 /// AppSync: client API keys.
 #[async_trait]
@@ -154,7 +154,7 @@ pub struct SelfServiceSettings {
 }
 
 pub struct SelfService {
-    registry: Arc<dyn Registry>,
+    registry: Arc<dyn DesiredState>,
     bus: Arc<dyn EventBus>,
     keys: Arc<dyn ApiKeys>,
     clock: Arc<dyn Clock>,
@@ -163,7 +163,7 @@ pub struct SelfService {
 
 impl SelfService {
     pub fn new(
-        registry: Arc<dyn Registry>,
+        registry: Arc<dyn DesiredState>,
         bus: Arc<dyn EventBus>,
         keys: Arc<dyn ApiKeys>,
         clock: Arc<dyn Clock>,

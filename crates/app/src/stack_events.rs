@@ -15,7 +15,7 @@ use serde::Deserialize;
 use tracing::{info, instrument, warn};
 
 use crate::events::{EnvelopeError, MessageError, PlatformEvent, CLOUDFORMATION_SOURCE};
-use crate::ports::{EventBus, PortError, Registry, StackStatusUpdate, Stacks};
+use crate::ports::{EventBus, PortError, StackStatusLog, StackStatusUpdate, Stacks};
 use crate::provisioner::preview_url;
 
 /// One CloudFormation status change, as read from the event.
@@ -104,13 +104,13 @@ pub enum Recorded {
 }
 
 pub struct StackEvents {
-    registry: Arc<dyn Registry>,
+    registry: Arc<dyn StackStatusLog>,
     stacks: Arc<dyn Stacks>,
     bus: Arc<dyn EventBus>,
 }
 
 impl StackEvents {
-    pub fn new(registry: Arc<dyn Registry>, stacks: Arc<dyn Stacks>, bus: Arc<dyn EventBus>) -> Self {
+    pub fn new(registry: Arc<dyn StackStatusLog>, stacks: Arc<dyn Stacks>, bus: Arc<dyn EventBus>) -> Self {
         Self { registry, stacks, bus }
     }
 

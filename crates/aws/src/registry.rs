@@ -12,7 +12,10 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue as AV, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
-use ephemera_app::ports::{Change, ChangeOutcome, Progress, Registry, StackStatusUpdate};
+use ephemera_app::ports::{
+    Change, ChangeOutcome, CostLog, DesiredState, Environments, NotifiedLog, Progress, Reconciliation, StackStatusLog,
+    StackStatusUpdate, Sweeping,
+};
 use ephemera_app::PortError;
 use ephemera_domain::{Desired, Environment, EnvironmentKind, EnvironmentName, EventOrder, RepoName, Status};
 use tracing::{instrument, warn};
@@ -150,7 +153,34 @@ impl DynamoRegistry {
 }
 
 #[async_trait]
-impl Registry for DynamoRegistry {
+impl Environments for DynamoRegistry {
+    #[instrument(skip(self))]
+    async fn get(&self, name: &EnvironmentName) -> Result<Option<Environment>, PortError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(env_key(name)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| port_error("read environment", e))?;
+        out.item
+            .map(|item| {
+                from_item(&item).map_err(|m| PortError::Permanent { operation: "read environment", message: m })
+            })
+            .transpose()
+    }
+
+    async fn list(&self) -> Result<Vec<Environment>, PortError> {
+        let mut all = self.list_kind(EnvironmentKind::Pr).await?;
+        all.extend(self.list_kind(EnvironmentKind::Dev).await?);
+        Ok(all)
+    }
+}
+
+#[async_trait]
+impl DesiredState for DynamoRegistry {
     #[instrument(skip(self, change), fields(environment = %change.name))]
     async fn apply_change(&self, delivery: &str, change: &Change) -> Result<ChangeOutcome, PortError> {
         let mark = Put::builder()
@@ -298,24 +328,35 @@ impl Registry for DynamoRegistry {
         Ok(ChangeOutcome::Accepted { generation: env.generation })
     }
 
-    #[instrument(skip(self))]
-    async fn get(&self, name: &EnvironmentName) -> Result<Option<Environment>, PortError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(env_key(name)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| port_error("read environment", e))?;
-        out.item
-            .map(|item| {
-                from_item(&item).map_err(|m| PortError::Permanent { operation: "read environment", message: m })
-            })
-            .transpose()
+    async fn set_preserved(&self, name: &EnvironmentName, preserved: bool) -> Result<bool, PortError> {
+        self.conditional(
+            name,
+            "SET preserved = :p",
+            "attribute_exists(pk)",
+            vec![(":p", AV::Bool(preserved))],
+            "preserve",
+        )
+        .await
     }
+}
 
+#[async_trait]
+impl CostLog for DynamoRegistry {
+    async fn record_cost(&self, name: &EnvironmentName, monthly_usd: f64, accrued_usd: f64) -> Result<(), PortError> {
+        self.conditional(
+            name,
+            "SET cost_monthly_usd = :m, cost_accrued_usd = :a",
+            "attribute_exists(pk)",
+            vec![(":m", n(monthly_usd)), (":a", n(accrued_usd))],
+            "record cost",
+        )
+        .await
+        .map(|_| ())
+    }
+}
+
+#[async_trait]
+impl Reconciliation for DynamoRegistry {
     #[instrument(skip(self))]
     async fn try_lease(
         &self,
@@ -418,13 +459,10 @@ impl Registry for DynamoRegistry {
             Err(e) => Err(port_error("record progress", e)),
         }
     }
+}
 
-    async fn list(&self) -> Result<Vec<Environment>, PortError> {
-        let mut all = self.list_kind(EnvironmentKind::Pr).await?;
-        all.extend(self.list_kind(EnvironmentKind::Dev).await?);
-        Ok(all)
-    }
-
+#[async_trait]
+impl Sweeping for DynamoRegistry {
     #[instrument(skip(self))]
     async fn request_down(
         &self,
@@ -447,40 +485,6 @@ impl Registry for DynamoRegistry {
         self.go_down(name, generation, reason, at, true).await
     }
 
-    async fn set_preserved(&self, name: &EnvironmentName, preserved: bool) -> Result<bool, PortError> {
-        self.conditional(
-            name,
-            "SET preserved = :p",
-            "attribute_exists(pk)",
-            vec![(":p", AV::Bool(preserved))],
-            "preserve",
-        )
-        .await
-    }
-
-    async fn record_cost(&self, name: &EnvironmentName, monthly_usd: f64, accrued_usd: f64) -> Result<(), PortError> {
-        self.conditional(
-            name,
-            "SET cost_monthly_usd = :m, cost_accrued_usd = :a",
-            "attribute_exists(pk)",
-            vec![(":m", n(monthly_usd)), (":a", n(accrued_usd))],
-            "record cost",
-        )
-        .await
-        .map(|_| ())
-    }
-
-    #[instrument(skip(self, update), fields(status = update.status.as_str(), at_ms = update.at_ms))]
-    async fn record_stack_status(&self, name: &EnvironmentName, update: &StackStatusUpdate) -> Result<bool, PortError> {
-        self.stack_status(name, update).await
-    }
-
-    async fn record_notified(&self, name: &EnvironmentName, key: &str) -> Result<(), PortError> {
-        self.conditional(name, "SET notified = :k", "attribute_exists(pk)", vec![(":k", s(key))], "record notified")
-            .await
-            .map(|_| ())
-    }
-
     async fn record_notice(&self, name: &EnvironmentName, at: DateTime<Utc>) -> Result<bool, PortError> {
         self.conditional(
             name,
@@ -490,6 +494,23 @@ impl Registry for DynamoRegistry {
             "record notice",
         )
         .await
+    }
+}
+
+#[async_trait]
+impl StackStatusLog for DynamoRegistry {
+    #[instrument(skip(self, update), fields(status = update.status.as_str(), at_ms = update.at_ms))]
+    async fn record_stack_status(&self, name: &EnvironmentName, update: &StackStatusUpdate) -> Result<bool, PortError> {
+        self.stack_status(name, update).await
+    }
+}
+
+#[async_trait]
+impl NotifiedLog for DynamoRegistry {
+    async fn record_notified(&self, name: &EnvironmentName, key: &str) -> Result<(), PortError> {
+        self.conditional(name, "SET notified = :k", "attribute_exists(pk)", vec![(":k", s(key))], "record notified")
+            .await
+            .map(|_| ())
     }
 }
 

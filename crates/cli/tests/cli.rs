@@ -7,7 +7,7 @@
 
 use std::process::{Command, Output};
 
-use ephemera_app::ports::{Progress, Registry};
+use ephemera_app::ports::{registry_traits::*, Progress};
 use ephemera_domain::{EnvironmentName, Status};
 use ephemera_tests::{Platform, IDENTITIES, REGION};
 use serde_json::Value;

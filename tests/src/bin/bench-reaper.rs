@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{Duration, Utc};
-use ephemera_app::ports::{Change, Inventory, Progress, Registry, Stacks};
+use ephemera_app::ports::{registry_traits::*, Change, Inventory, Progress, Stacks};
 use ephemera_app::reaper::SweepOptions;
 use ephemera_app::Clock;
 use ephemera_aws::inventory::TaggingInventory;

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use ephemera_app::events::PlatformEvent;
-use ephemera_app::ports::{Change, EventBus, Registry};
+use ephemera_app::ports::{registry_traits::*, Change, EventBus};
 use ephemera_aws::{emulator_config, platform, Clients, DynamoRegistry, EventBridgeBus};
 use ephemera_domain::{Desired, EnvironmentKind, EnvironmentName, EventOrder, RepoName};
 use ephemera_tests::faults::{FaultProxy, Faults};

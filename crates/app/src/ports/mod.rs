@@ -87,13 +87,34 @@ pub struct StackStatusUpdate {
     pub at_ms: i64,
 }
 
-/// The registry of environments (DynamoDB in AWS).
+/// Reading environments: every service.
 #[async_trait]
-pub trait Registry: Send + Sync {
+pub trait Environments: Send + Sync {
+    async fn get(&self, name: &EnvironmentName) -> Result<Option<Environment>, PortError>;
+    /// Every environment, all kinds.
+    async fn list(&self) -> Result<Vec<Environment>, PortError>;
+}
+
+/// Recording desired state: the webhook intake and developer self-service.
+#[async_trait]
+pub trait DesiredState: Environments {
     /// Records `change` unless `delivery` was seen before or a later event is already recorded.
     /// Atomic: the delivery mark and the change are written together or not at all.
     async fn apply_change(&self, delivery: &str, change: &Change) -> Result<ChangeOutcome, PortError>;
-    async fn get(&self, name: &EnvironmentName) -> Result<Option<Environment>, PortError>;
+    /// Pins (or unpins) an environment: the reaper never touches a preserved one.
+    async fn set_preserved(&self, name: &EnvironmentName, preserved: bool) -> Result<bool, PortError>;
+}
+
+/// Recording an environment's estimated cost: the provisioner (at creation) and the reaper.
+#[async_trait]
+pub trait CostLog: Environments {
+    /// The environment's estimated cost: monthly run rate and accrued so far, in USD.
+    async fn record_cost(&self, name: &EnvironmentName, monthly_usd: f64, accrued_usd: f64) -> Result<(), PortError>;
+}
+
+/// Reconciling one environment: the provisioner.
+#[async_trait]
+pub trait Reconciliation: CostLog {
     /// Takes the environment's lease (one reconciler at a time) if free or expired.
     async fn try_lease(
         &self,
@@ -112,8 +133,11 @@ pub trait Registry: Send + Sync {
         progress: &Progress,
         at: DateTime<Utc>,
     ) -> Result<bool, PortError>;
-    /// Every environment, all kinds.
-    async fn list(&self) -> Result<Vec<Environment>, PortError>;
+}
+
+/// Sending environments down on the platform's own judgement: the reaper.
+#[async_trait]
+pub trait Sweeping: CostLog {
     /// Desired down with `reason`, as a new generation, if still at `generation`.
     async fn request_down(
         &self,
@@ -130,18 +154,30 @@ pub trait Registry: Send + Sync {
         reason: &str,
         at: DateTime<Utc>,
     ) -> Result<bool, PortError>;
-    /// The environment's estimated cost: monthly run rate and accrued so far, in USD.
-    async fn record_cost(&self, name: &EnvironmentName, monthly_usd: f64, accrued_usd: f64) -> Result<(), PortError>;
-    /// Pins (or unpins) an environment: the reaper never touches a preserved one.
-    async fn set_preserved(&self, name: &EnvironmentName, preserved: bool) -> Result<bool, PortError>;
     /// Records, once per expiry, that the environment was noticed as expiring soon.
     async fn record_notice(&self, name: &EnvironmentName, at: DateTime<Utc>) -> Result<bool, PortError>;
+}
+
+/// CloudFormation's status events: the stack-events function.
+#[async_trait]
+pub trait StackStatusLog: Environments {
     /// Records a stack status event, unless the record already holds news at least as recent
     /// (`status_at`) or is about another stack of the same name. False if nothing was written.
     async fn record_stack_status(&self, name: &EnvironmentName, update: &StackStatusUpdate) -> Result<bool, PortError>;
+}
+
+/// What was reported back to GitHub: the notifier.
+#[async_trait]
+pub trait NotifiedLog: Environments {
     /// Remembers what was last reported back to GitHub for this environment.
     async fn record_notified(&self, name: &EnvironmentName, key: &str) -> Result<(), PortError>;
 }
+
+/// The registry of environments (DynamoDB in AWS): every narrow port above. Adapters implement
+/// the parts; this is what wiring and the conformance suite hold.
+pub trait Registry: DesiredState + Reconciliation + Sweeping + StackStatusLog + NotifiedLog {}
+
+impl<T: DesiredState + Reconciliation + Sweeping + StackStatusLog + NotifiedLog + ?Sized> Registry for T {}
 
 /// One resource of a stack.
 #[derive(Debug, Clone, PartialEq)]
@@ -295,4 +331,13 @@ pub trait Prober: Send + Sync {
         preview_url: &str,
         plan: &ephemera_domain::perf::LoadPlan,
     ) -> Result<Vec<ephemera_domain::perf::Sample>, PortError>;
+}
+
+/// The registry's traits, for code that holds a concrete registry and calls it directly:
+/// `use ephemera_app::ports::registry_traits::*;`.
+pub mod registry_traits {
+    pub use super::{
+        CostLog as _, DesiredState as _, Environments as _, NotifiedLog as _, Reconciliation as _, StackStatusLog as _,
+        Sweeping as _,
+    };
 }
