@@ -101,7 +101,7 @@ async fn rate_limited_calls_are_retried_after_the_reset() {
     gh.state().rate_limit_next = 1;
     let impatient = Client::new(&gh.url, "test-token")
         .unwrap()
-        .with_retry(RetryPolicy { max_wait: Duration::from_millis(100), ..Default::default() });
+        .with_retry(RetryPolicy { max: Duration::from_millis(100), ..RetryPolicy::GITHUB });
     let err = impatient.create_commit_status("acme", "todo-app", HEAD_OPENED, &status).await.unwrap_err();
     assert!(err.is_retryable(), "{err}");
 }
@@ -154,7 +154,7 @@ async fn a_pull_request_gets_its_comment_deployments_and_checks() {
     // Opened: built from the merge commit (rebase-first), reported on the head commit.
     assert_eq!(p.deliver("pull_request", "d-open", OPENED).await.0, 202);
     let env = p.wait_for(ENVIRONMENT, Status::Ready).await;
-    assert_eq!((env.commit.as_deref(), env.source.as_deref()), (Some(MERGE_1), Some("merge")));
+    assert_eq!((env.commit.as_deref(), env.source.map(|s| s.as_str())), (Some(MERGE_1), Some("merge")));
     assert_eq!(env.preview_url.as_deref(), Some(target.as_str()));
     wait_until(&gh, "the performance status and the ready comment", |s| {
         s.commit_statuses.iter().any(|(_, b)| b["context"] == "ephemera/performance")
@@ -266,7 +266,7 @@ async fn conflicts_and_forks_are_not_deployed_and_the_comment_says_why() {
         202
     );
     let env = p.wait_for(ENVIRONMENT, Status::Ready).await;
-    assert_eq!((env.commit.as_deref(), env.source.as_deref()), (Some(HEAD_OPENED), Some("head")));
+    assert_eq!((env.commit.as_deref(), env.source.map(|s| s.as_str())), (Some(HEAD_OPENED), Some("head")));
     wait_until(&gh, "the head-commit note", |s| s.comments.values().any(|(_, b)| b.contains("had not yet worked out")))
         .await;
 

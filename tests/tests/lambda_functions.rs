@@ -251,13 +251,13 @@ async fn stack_events_and_notifier_functions_take_their_eventbridge_samples() {
     // As sent, the sample is older than what the webhook just recorded: dropped.
     let service = platform::stack_events(&config, &clients);
     let mut event: serde_json::Value = serde_json::from_slice(STACK_EVENT).unwrap();
-    let recorded = stack_events::handle(&service, &event).await.unwrap();
+    let recorded = stack_events::handle(&service, event.clone()).await.unwrap();
     assert_eq!(recorded, Some(ephemera_app::stack_events::Recorded::Stale));
     // Dated now, it is news. Its stack id is not an emulator stack (none exists yet), but the
     // registry holds no stack id to contradict it.
     let now = chrono::Utc::now() + chrono::Duration::seconds(1);
     event["time"] = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true).into();
-    let recorded = stack_events::handle(&service, &event).await.unwrap();
+    let recorded = stack_events::handle(&service, event.clone()).await.unwrap();
     assert_eq!(recorded, Some(ephemera_app::stack_events::Recorded::Status(Status::Ready)));
     let registry = ephemera_aws::DynamoRegistry::new(clients.dynamodb.clone(), &config.table);
     let env = registry.get(&EnvironmentName::parse(ENVIRONMENT).unwrap()).await.unwrap().unwrap();
@@ -269,10 +269,10 @@ async fn stack_events_and_notifier_functions_take_their_eventbridge_samples() {
     let github = ephemera_github::Client::new(&gh.url, "t").unwrap();
     let notifier = platform::notifier(&config, &clients, Arc::new(ephemera_aws::github::GitHubRest::new(github)));
     let ready: serde_json::Value = serde_json::from_slice(READY).unwrap();
-    let done = notifier::handle(&notifier, &ready).await.unwrap();
+    let done = notifier::handle(&notifier, ready.clone()).await.unwrap();
     assert!(matches!(done, Some(ephemera_app::feedback::Feedback::Reported(_))), "{done:?}");
     // Delivered again: nothing new to say.
-    let again = notifier::handle(&notifier, &ready).await.unwrap();
+    let again = notifier::handle(&notifier, ready.clone()).await.unwrap();
     assert!(matches!(again, Some(ephemera_app::feedback::Feedback::Skipped(_))), "{again:?}");
     let s = gh.state();
     assert!(s.violations.is_empty(), "{:#?}", s.violations);

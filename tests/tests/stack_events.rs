@@ -91,7 +91,7 @@ async fn the_registry_follows_stack_events_in_their_own_order() {
     let at = |s: i64| t0 + chrono::Duration::seconds(s);
     let send = |e: serde_json::Value| {
         let service = &service;
-        async move { stack_events::handle(service, &e).await.unwrap() }
+        async move { stack_events::handle(service, e).await.unwrap() }
     };
 
     // Out of order: the rollback (t0+3) arrives before the update it ended (t0+1, t0+2).
@@ -129,7 +129,7 @@ async fn the_registry_follows_stack_events_in_their_own_order() {
     // Not one of ours: dropped, not retried.
     let foreign =
         event(&stack_id, "DELETE_COMPLETE", "", at(9)).to_string().replace("stack/ephemera-", "stack/payments-");
-    assert_eq!(stack_events::handle(&service, &serde_json::from_str(&foreign).unwrap()).await.unwrap(), None);
+    assert_eq!(stack_events::handle(&service, serde_json::from_str(&foreign).unwrap()).await.unwrap(), None);
     // Rollbacks under way are not outcomes yet.
     assert_eq!(send(event(&stack_id, "UPDATE_ROLLBACK_IN_PROGRESS", "", at(6))).await, Some(Recorded::Uninformative));
 

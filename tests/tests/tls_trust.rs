@@ -98,9 +98,11 @@ async fn a_server_outside_the_trusted_roots_is_refused() {
 #[tokio::test]
 async fn the_github_client_verifies_the_server_certificate() {
     let url = https_server().await;
-    let github = ephemera_github::Client::new(&url, "token")
-        .unwrap()
-        .with_retry(ephemera_github::client::RetryPolicy { attempts: 1, ..Default::default() });
+    let github =
+        ephemera_github::Client::new(&url, "token").unwrap().with_retry(ephemera_github::client::RetryPolicy {
+            attempts: 1,
+            ..ephemera_github::client::RetryPolicy::GITHUB
+        });
     let err = github.permission("octo", "app", "someone").await.expect_err("a self-signed server is not GitHub");
     assert!(matches!(err, ephemera_github::ClientError::Transport(_)), "a transport error: {err}");
     assert!(err.to_string().to_lowercase().contains("certificate"), "it names the certificate: {err}");

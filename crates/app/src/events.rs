@@ -5,7 +5,8 @@
 //! `Deleting` while a stack operation runs, and `Environment.Ready` / `Failed` / `Deleted`
 //! when it settles.
 
-use ephemera_domain::{Desired, Environment, EnvironmentName, RepoName, Status};
+use ephemera_domain::stack::stack_name_of_id;
+use ephemera_domain::{Desired, Environment, EnvironmentName, RepoName, StackName, Status};
 use serde::{Deserialize, Serialize};
 
 pub const SOURCE: &str = "ephemera";
@@ -106,13 +107,16 @@ impl PlatformEvent {
     }
 }
 
-/// An EventBridge event as delivered to a target (an SQS message body, or a Lambda event).
+/// An EventBridge event as delivered to a target (an SQS message body, or a Lambda event):
+/// its `detail` read as `D`.
 #[derive(Debug, Deserialize)]
-struct Envelope {
+pub struct Envelope<D> {
     #[serde(rename = "detail-type")]
-    detail_type: String,
-    source: String,
-    detail: serde_json::Value,
+    pub detail_type: String,
+    pub source: String,
+    /// Whole seconds, as EventBridge stamps it.
+    pub time: Option<chrono::DateTime<chrono::Utc>>,
+    pub detail: D,
 }
 
 pub const CLOUDFORMATION_SOURCE: &str = "aws.cloudformation";
@@ -127,63 +131,37 @@ pub enum EnvelopeError {
     ForeignStack(String),
 }
 
-/// Handling one event message failed: a port's error (retryable as the port says) or a message
-/// that can never be handled. The stack-events and notifier functions share it.
-#[derive(Debug, thiserror::Error)]
-pub enum MessageError {
-    #[error(transparent)]
-    Port(#[from] crate::ports::PortError),
-    #[error(transparent)]
-    BadMessage(#[from] EnvelopeError),
-}
-
-impl MessageError {
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            MessageError::Port(p) => p.is_retryable(),
-            MessageError::BadMessage(_) => false,
+impl PlatformEvent {
+    /// Reads the platform event out of an EventBridge envelope, as the runtime or SQS gives it.
+    pub fn from_envelope(event: Envelope<EnvironmentDetail>) -> Result<Self, EnvelopeError> {
+        if event.source != SOURCE {
+            return Err(EnvelopeError::ForeignSource(event.source));
         }
-    }
-}
-
-/// What a Lambda function does with one message's outcome: a retryable failure is returned, so
-/// Lambda retries the event (then hands it to its on-failure destination); any other failure is
-/// logged and the event dropped, since retrying cannot help. `what` names the work in logs.
-pub fn settle<T: std::fmt::Debug>(what: &str, outcome: Result<T, MessageError>) -> Result<Option<T>, MessageError> {
-    match outcome {
-        Ok(done) => {
-            tracing::info!(?done, "{what} handled");
-            Ok(Some(done))
-        }
-        Err(e) if e.is_retryable() => Err(e),
-        Err(e) => {
-            tracing::error!(error = %e, "{what}: dropping an event that cannot be handled");
-            Ok(None)
-        }
+        Ok(PlatformEvent { detail_type: event.detail_type, detail: event.detail })
     }
 }
 
 /// Reads the platform event out of an EventBridge envelope (the body SQS delivers).
 pub fn parse_envelope(body: &str) -> Result<PlatformEvent, EnvelopeError> {
-    let env: Envelope = serde_json::from_str(body)?;
-    if env.source != SOURCE {
-        return Err(EnvelopeError::ForeignSource(env.source));
-    }
-    Ok(PlatformEvent { detail_type: env.detail_type, detail: serde_json::from_value(env.detail)? })
+    PlatformEvent::from_envelope(serde_json::from_str(body)?)
+}
+
+/// The environment a stack id (`arn:...:stack/<name>/<id>`) belongs to, if it is one of the
+/// platform's environment stacks.
+pub fn environment_of_stack(stack_id: &str) -> Result<EnvironmentName, EnvelopeError> {
+    stack_name_of_id(stack_id)
+        .and_then(StackName::environment)
+        .ok_or_else(|| EnvelopeError::ForeignStack(stack_id.to_owned()))
 }
 
 /// The environment a work-queue message is about: an Ephemera event, or a CloudFormation
 /// "Stack Status Change" event for one of the platform's stacks.
 pub fn environment_of(body: &str) -> Result<EnvironmentName, EnvelopeError> {
-    let env: Envelope = serde_json::from_str(body)?;
-    match env.source.as_str() {
-        SOURCE => Ok(serde_json::from_value::<EnvironmentDetail>(env.detail)?.environment),
+    let event: Envelope<serde_json::Value> = serde_json::from_str(body)?;
+    match event.source.as_str() {
+        SOURCE => Ok(serde_json::from_value::<EnvironmentDetail>(event.detail)?.environment),
         CLOUDFORMATION_SOURCE => {
-            // arn:aws:cloudformation:<region>:<account>:stack/<name>/<id>
-            let stack_id = env.detail.get("stack-id").and_then(|v| v.as_str()).unwrap_or_default();
-            let name = stack_id.split(":stack/").nth(1).and_then(|rest| rest.split('/').next()).unwrap_or_default();
-            ephemera_domain::StackName::environment(name)
-                .ok_or_else(|| EnvelopeError::ForeignStack(stack_id.to_owned()))
+            environment_of_stack(event.detail.get("stack-id").and_then(|v| v.as_str()).unwrap_or_default())
         }
         other => Err(EnvelopeError::ForeignSource(other.to_owned())),
     }

@@ -12,12 +12,12 @@ use std::sync::Arc;
 
 use ephemera_domain::perf::{compare, Gate, LoadPlan, Measurement, Report, SmokeCheck, Verdict};
 use ephemera_domain::preview::{short, Source};
-use ephemera_domain::{Desired, Environment, RepoName, Status};
+use ephemera_domain::{CommitSource, Desired, Environment, RepoName, Reported, Status};
 use tracing::{info, instrument, warn};
 
 use crate::clock::Clock;
-use crate::events::{parse_envelope, MessageError, PlatformEvent, NOT_DEPLOYED};
-use crate::intake::PR_MERGED;
+use crate::events::{parse_envelope, EnvelopeError, PlatformEvent, NOT_DEPLOYED};
+use crate::outcome::MessageError;
 use crate::ports::{GitHubApi, NotifiedLog, ObjectStore, PortError, Prober};
 
 /// The hidden marker that identifies Ephemera's comment on a pull request.
@@ -53,6 +53,9 @@ pub struct Notifier {
     settings: FeedbackSettings,
 }
 
+/// A ready preview's checks, if any were run: the report and the verdict against the baseline.
+type Checked = Option<(Report, Option<Verdict>)>;
+
 pub fn baseline_key(repo: &RepoName) -> String {
     format!("baselines/{}/{}/baseline.json", repo.owner(), repo.name())
 }
@@ -73,9 +76,15 @@ impl Notifier {
         Self { registry, github, prober, store, clock, settings }
     }
 
-    /// One EventBridge event (as an SQS body or a Lambda event's JSON).
+    /// One EventBridge event, as an SQS body.
     pub async fn handle_message(&self, body: &str) -> Result<Feedback, MessageError> {
         Ok(self.handle(&parse_envelope(body)?).await?)
+    }
+
+    /// One EventBridge event as the Lambda runtime delivers it (already parsed).
+    pub async fn handle_event(&self, event: serde_json::Value) -> Result<Feedback, MessageError> {
+        let event = PlatformEvent::from_envelope(serde_json::from_value(event).map_err(EnvelopeError::from)?)?;
+        Ok(self.handle(&event).await?)
     }
 
     #[instrument(skip_all, fields(environment = %event.detail.environment, event = %event.detail_type))]
@@ -101,84 +110,87 @@ impl Notifier {
         // Events may arrive out of order or twice: within a generation, never report a status
         // that comes before (or is) the one already reported.
         env.status = d.status;
-        let key = format!("{}:{}:{}", env.generation, env.status.as_str(), env.commit.as_deref().unwrap_or("-"));
-        if let Some(prev) = env.notified.as_deref() {
-            let mut parts = prev.splitn(3, ':');
-            let (g, st, c) = (parts.next(), parts.next().and_then(Status::parse), parts.next());
-            let same =
-                g == Some(env.generation.to_string().as_str()) && c == Some(env.commit.as_deref().unwrap_or("-"));
-            if same && st.is_some_and(|st| stage(st) >= stage(env.status)) {
-                return Ok(Feedback::Skipped(format!("{prev} already reported; {key} is not news")));
-            }
+        let now = Reported { generation: env.generation, status: env.status, commit: env.commit.clone() };
+        if !now.is_news_after(env.notified.as_ref()) {
+            let prev = env.notified.as_ref().map(ToString::to_string).unwrap_or_default();
+            return Ok(Feedback::Skipped(format!("{prev} already reported; {now} is not news")));
         }
+        let report = self.report_status(&env, &repo, number).await?;
+        let body = comment(&env, report.as_ref().map(|(r, v)| (r, v.as_ref())), self.settings.dashboard_url.as_deref());
+        self.github.upsert_comment(&repo, number, MARKER, &body).await?;
+        self.registry.record_notified(&env.name, &now).await?;
+        info!(key = %now, "reported to the pull request");
+        Ok(Feedback::Reported(now.to_string()))
+    }
+
+    /// The deployment's status for the environment's state; for a ready preview, its checks.
+    async fn report_status(&self, env: &Environment, repo: &RepoName, number: u64) -> Result<Checked, PortError> {
         // GitHub shows deployments and statuses against the pull request's head commit.
         let sha = env.head_commit.clone().or_else(|| env.commit.clone());
         let deployment_env = format!("pr-{number}");
-        let mut report = None;
+        let deploy = |sha: &str| {
+            let (repo, sha, deployment_env) = (repo.clone(), sha.to_owned(), deployment_env.clone());
+            async move { self.github.ensure_deployment(&repo, &sha, &deployment_env, &describe(env)).await }
+        };
         match (env.status, sha.as_deref()) {
             (Status::Pending | Status::Queued | Status::Creating | Status::Updating, Some(sha))
                 if env.desired == Desired::Up =>
             {
-                let id = self.github.ensure_deployment(&repo, sha, &deployment_env, &describe(&env)).await?;
                 let state = if env.status == Status::Queued { "queued" } else { "in_progress" };
-                self.github.deployment_status(&repo, id, state, None, &status_line(&env)).await?;
+                self.github.deployment_status(repo, deploy(sha).await?, state, None, &status_line(env)).await?;
             }
             (Status::Ready, Some(sha)) => {
-                let id = self.github.ensure_deployment(&repo, sha, &deployment_env, &describe(&env)).await?;
                 let url = env.preview_url.as_deref();
-                self.github.deployment_status(&repo, id, "success", url, "Preview environment ready").await?;
-                let verified = self.verify(&env, &repo, number).await?;
-                if let Some((r, verdict)) = &verified {
-                    if !r.smoke.is_empty() {
-                        let (state, text) = if r.smoke_passed() {
-                            ("success", format!("{} smoke checks passed", r.smoke.len()))
-                        } else {
-                            (
-                                "failure",
-                                format!(
-                                    "{} of {} smoke checks failed",
-                                    r.smoke.iter().filter(|s| !s.passed()).count(),
-                                    r.smoke.len()
-                                ),
-                            )
-                        };
-                        self.github.commit_status(&repo, sha, state, SMOKE_CONTEXT, &text).await?;
-                    }
-                    if let Some(v) = verdict {
-                        let state = if v.passed() { "success" } else { "failure" };
-                        self.github.commit_status(&repo, sha, state, PERFORMANCE_CONTEXT, &v.summary()).await?;
-                    }
+                let id = deploy(sha).await?;
+                self.github.deployment_status(repo, id, "success", url, "Preview environment ready").await?;
+                let verified = self.verify(env, repo, number).await?;
+                if let Some((report, verdict)) = &verified {
+                    self.check_statuses(repo, sha, report, verdict.as_ref()).await?;
                 }
-                report = verified;
+                return Ok(verified);
             }
             (Status::Failed, Some(sha)) => {
-                let id = self.github.ensure_deployment(&repo, sha, &deployment_env, &describe(&env)).await?;
                 let why = env.status_reason.clone().unwrap_or_else(|| "deployment failed".into());
-                self.github.deployment_status(&repo, id, "failure", None, &why).await?;
+                self.github.deployment_status(repo, deploy(sha).await?, "failure", None, &why).await?;
             }
             (Status::Deleted, _) => {
-                if let Some(id) = self.github.latest_deployment(&repo, &deployment_env).await? {
-                    self.github.deployment_status(&repo, id, "inactive", None, "Preview environment destroyed").await?;
+                if let Some(id) = self.github.latest_deployment(repo, &deployment_env).await? {
+                    self.github.deployment_status(repo, id, "inactive", None, "Preview environment destroyed").await?;
                 }
-                self.promote_baseline(&env, &repo, number).await?;
+                self.promote_baseline(env, repo, number).await?;
             }
             _ => {}
         }
-        let body = comment(&env, report.as_ref().map(|(r, v)| (r, v.as_ref())), self.settings.dashboard_url.as_deref());
-        self.github.upsert_comment(&repo, number, MARKER, &body).await?;
-        self.registry.record_notified(&env.name, &key).await?;
-        info!(%key, "reported to the pull request");
-        Ok(Feedback::Reported(key))
+        Ok(None)
+    }
+
+    /// The smoke and performance commit statuses of a checked preview.
+    async fn check_statuses(
+        &self,
+        repo: &RepoName,
+        sha: &str,
+        report: &Report,
+        verdict: Option<&Verdict>,
+    ) -> Result<(), PortError> {
+        if !report.smoke.is_empty() {
+            let failed = report.smoke.iter().filter(|s| !s.passed()).count();
+            let (state, text) = if report.smoke_passed() {
+                ("success", format!("{} smoke checks passed", report.smoke.len()))
+            } else {
+                ("failure", format!("{failed} of {} smoke checks failed", report.smoke.len()))
+            };
+            self.github.commit_status(repo, sha, state, SMOKE_CONTEXT, &text).await?;
+        }
+        if let Some(v) = verdict {
+            let state = if v.passed() { "success" } else { "failure" };
+            self.github.commit_status(repo, sha, state, PERFORMANCE_CONTEXT, &v.summary()).await?;
+        }
+        Ok(())
     }
 
     /// Smoke checks and the load test for a ready preview, once per commit: a stored report
     /// for the same commit is reused. None when there is nothing to check or no URL.
-    async fn verify(
-        &self,
-        env: &Environment,
-        repo: &RepoName,
-        number: u64,
-    ) -> Result<Option<(Report, Option<Verdict>)>, PortError> {
+    async fn verify(&self, env: &Environment, repo: &RepoName, number: u64) -> Result<Checked, PortError> {
         let (Some(url), Some(commit)) = (env.preview_url.as_deref(), env.commit.as_deref()) else {
             return Ok(None);
         };
@@ -232,8 +244,7 @@ impl Notifier {
     /// A merged pull request's preview was built from its merge commit: what the base branch is
     /// now. Its measurement, if it passed, becomes the repository's baseline.
     async fn promote_baseline(&self, env: &Environment, repo: &RepoName, number: u64) -> Result<(), PortError> {
-        let merged = env.status_reason.as_deref() == Some(PR_MERGED);
-        let (true, Some("merge"), Some(commit)) = (merged, env.source.as_deref(), env.commit.as_deref()) else {
+        let (true, Some(CommitSource::Merge), Some(commit)) = (env.merged, env.source, env.commit.as_deref()) else {
             return Ok(());
         };
         let bucket = &self.settings.bucket;
@@ -249,17 +260,6 @@ impl Notifier {
             info!(%commit, "baseline updated from the merged preview");
         }
         Ok(())
-    }
-}
-
-/// Where a status comes in one generation's life.
-fn stage(s: Status) -> u8 {
-    match s {
-        Status::Pending | Status::Queued => 1,
-        Status::Creating | Status::Updating => 2,
-        Status::Ready | Status::Failed => 3,
-        Status::Deleting => 4,
-        Status::Deleted => 5,
     }
 }
 
@@ -317,14 +317,8 @@ pub fn comment(env: &Environment, report: Option<(&Report, Option<&Verdict>)>, d
     }
     out.push('\n');
     let base = env.base_ref.as_deref().unwrap_or("the base branch");
-    match (env.source.as_deref(), &env.commit) {
-        (Some("merge"), Some(c)) => {
-            let _ = writeln!(out, "{}\n", Source::Merge { commit: c.clone() }.note(base));
-        }
-        (Some("head"), Some(c)) => {
-            let _ = writeln!(out, "{}\n", Source::Head { commit: c.clone() }.note(base));
-        }
-        _ => {}
+    if let (Some(kind), Some(c)) = (env.source, &env.commit) {
+        let _ = writeln!(out, "{}\n", Source::of_record(kind, c).note(base));
     }
     if let (Status::Failed | Status::Queued, Some(reason)) = (env.status, &env.status_reason) {
         let _ = writeln!(out, "> {}\n", reason.replace('\n', " "));
@@ -378,7 +372,7 @@ mod tests {
         env.status = Status::Ready;
         env.preview_url = Some("https://abc.appsync-api.eu-west-1.amazonaws.com/graphql".into());
         env.cost_monthly_usd = Some(3.2);
-        env.source = Some("merge".into());
+        env.source = Some(CommitSource::Merge);
         let m = Measurement {
             timestamp: env.created_at,
             metrics: Metrics {

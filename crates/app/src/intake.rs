@@ -80,6 +80,15 @@ pub struct IntakeSettings {
     pub pr_ttl_by_repository: std::collections::HashMap<String, chrono::Duration>,
 }
 
+/// What a pull request event asks of its environment.
+struct Intent {
+    desired: Desired,
+    rank: u8,
+    /// Why, kept as the status reason (a merge, a close, a label).
+    reason: Option<String>,
+    merged: bool,
+}
+
 pub struct Intake {
     registry: Arc<dyn DesiredState>,
     bus: Arc<dyn EventBus>,
@@ -137,104 +146,148 @@ impl Intake {
         if !allowed.is_empty() && !allowed.contains(&repo.canonical()) {
             return Ok(Reply::ignored(format!("repository {repo} is not in EPHEMERA_ALLOWED_REPOSITORIES")));
         }
-        let number = e.pull_request.number;
-        let name =
-            EnvironmentName::for_pull_request(&repo, number).map_err(|err| IntakeError::BadRequest(err.to_string()))?;
+        let name = EnvironmentName::for_pull_request(&repo, e.pull_request.number)
+            .map_err(|err| IntakeError::BadRequest(err.to_string()))?;
         let head = &e.pull_request.head.sha;
         if !is_commit_id(head) {
             return Err(IntakeError::BadRequest(format!("pull_request.head.sha {head:?} is not a commit id")));
         }
+        let intent = match self.intent(&name, &repo, e).await? {
+            Ok(intent) => intent,
+            Err(reply) => return Ok(reply),
+        };
+        let source = match intent.desired {
+            Desired::Up => match self.source(&repo, e).await {
+                conflict @ Source::Conflict { .. } => {
+                    let note = conflict.note(&e.pull_request.base.ref_name);
+                    self.not_deployed(&name, &repo, e, &note).await;
+                    return Ok(Reply::ignored(note));
+                }
+                source => Some(source),
+            },
+            Desired::Down => None,
+        };
+        let change = self.change(name, repo, e, intent, source.as_ref());
+        let outcome = self.registry.apply_change(delivery, &change).await?;
+        info!(environment = %change.name, ?outcome, "recorded");
+        self.answer(delivery, &change, e, outcome).await
+    }
+
+    /// What the event asks of the environment, or the reply when it asks nothing of it (ignored,
+    /// a preserve label, a refused fork approval).
+    async fn intent(
+        &self,
+        name: &EnvironmentName,
+        repo: &RepoName,
+        e: &PullRequestEvent,
+    ) -> Result<Result<Intent, Reply>, IntakeError> {
         let labels: Vec<String> = e.pull_request.labels.iter().map(|l| l.name.clone()).collect();
         // A fork's code never runs with the platform's role until a maintainer approves it
         // (or the operator trusts all forks). Closing is always processed.
         let from_fork = e.is_from_fork() && !self.settings.deploy_forks;
-        let decision = decide(
-            PrEvent { action: &e.action, label: e.label.as_ref().map(|l| l.name.as_str()), labels: &labels, from_fork },
-            &self.settings.labels,
-        );
+        let label = e.label.as_ref().map(|l| l.name.as_str());
+        let decision = decide(PrEvent { action: &e.action, label, labels: &labels, from_fork }, &self.settings.labels);
         info!(environment = %name, action = %e.action, ?decision, "pull request event");
-        let (desired, rank, reason) = match decision {
+        let up = |rank| Ok(Ok(Intent { desired: Desired::Up, rank, reason: None, merged: false }));
+        match decision {
             Decision::Ignore(reason) => {
                 if from_fork && matches!(e.action.as_str(), "opened" | "reopened" | "synchronize") {
-                    self.not_deployed(&name, &repo, e, &reason).await;
+                    self.not_deployed(name, repo, e, &reason).await;
                 }
-                return Ok(Reply::ignored(reason));
+                Ok(Err(Reply::ignored(reason)))
             }
             Decision::Preserve(on) => {
-                let found = self.registry.set_preserved(&name, on).await?;
-                return Ok(Reply::ok(json!({
-                    "status": if found { "recorded" } else { "ignored" },
-                    "environment": name,
-                    "preserved": on,
-                })));
+                let found = self.registry.set_preserved(name, on).await?;
+                let status = if found { "recorded" } else { "ignored" };
+                Ok(Err(Reply::ok(json!({ "status": status, "environment": name, "preserved": on }))))
             }
             Decision::ApproveFork => {
                 let login = &e.sender.login;
-                if !self.is_maintainer(&repo, login).await {
-                    let reason = format!("{login} may not approve fork previews (needs write access to {repo})");
-                    warn!(%reason, "fork approval refused");
-                    return Ok(Reply::ignored(reason));
+                if self.is_maintainer(repo, login).await {
+                    return up(EventOrder::RANK_PUSH);
                 }
-                (Desired::Up, EventOrder::RANK_PUSH, None)
+                let reason = format!("{login} may not approve fork previews (needs write access to {repo})");
+                warn!(%reason, "fork approval refused");
+                Ok(Err(Reply::ignored(reason)))
             }
-            Decision::Up if e.action == "opened" || e.action == "reopened" => {
-                (Desired::Up, EventOrder::RANK_OPEN, None)
-            }
-            Decision::Up => (Desired::Up, EventOrder::RANK_PUSH, None),
+            Decision::Up if e.action == "opened" || e.action == "reopened" => up(EventOrder::RANK_OPEN),
+            Decision::Up => up(EventOrder::RANK_PUSH),
             // Closing records whether the pull request was merged (the baseline moves then).
             Decision::Down(_) if e.action == "closed" => {
-                let why = if e.pull_request.merged == Some(true) { PR_MERGED } else { PR_CLOSED };
-                (Desired::Down, EventOrder::RANK_CLOSE, Some(why.to_owned()))
+                let merged = e.pull_request.merged == Some(true);
+                let why = if merged { PR_MERGED } else { PR_CLOSED };
+                Ok(Ok(Intent {
+                    desired: Desired::Down,
+                    rank: EventOrder::RANK_CLOSE,
+                    reason: Some(why.into()),
+                    merged,
+                }))
             }
-            Decision::Down(reason) => (Desired::Down, EventOrder::RANK_PUSH, Some(reason)),
-        };
-        let base = e.pull_request.base.ref_name.clone();
-        let source = if desired == Desired::Up {
-            let source = self.source(&repo, e).await;
-            if let Source::Conflict { .. } = source {
-                let note = source.note(&base);
-                self.not_deployed(&name, &repo, e, &note).await;
-                return Ok(Reply::ignored(note));
-            }
-            Some(source)
-        } else {
-            None
-        };
+            Decision::Down(reason) => Ok(Ok(Intent {
+                desired: Desired::Down,
+                rank: EventOrder::RANK_PUSH,
+                reason: Some(reason),
+                merged: false,
+            })),
+        }
+    }
+
+    /// The change to record for a pull request event.
+    fn change(
+        &self,
+        name: EnvironmentName,
+        repo: RepoName,
+        e: &PullRequestEvent,
+        intent: Intent,
+        source: Option<&Source>,
+    ) -> Change {
         let now = self.clock.now();
         let activity = e.pull_request.updated_at;
-        let change = Change {
-            name: name.clone(),
+        // TTL runs from the last push, but never from a time already past.
+        let expires_at = self.expiry_for(&repo).expires_at(EnvironmentKind::Pr, activity.max(now));
+        Change {
+            name,
             kind: EnvironmentKind::Pr,
-            repository: Some(repo.clone()),
-            pull_request: Some(number),
+            pull_request: Some(e.pull_request.number),
+            repository: Some(repo),
             owner: e.pull_request.user.login.clone(),
             // Going down keeps the commit last deployed.
-            commit: source.as_ref().and_then(|s| s.commit()).map(str::to_owned),
+            commit: source.and_then(|s| s.commit()).map(str::to_owned),
             head_ref: Some(e.pull_request.head.ref_name.clone()),
-            head_commit: Some(head.to_ascii_lowercase()),
-            base_ref: Some(base),
-            source: source.as_ref().map(|s| s.kind().to_owned()),
-            desired,
-            reason,
-            order: EventOrder::new(activity.timestamp(), rank),
-            // TTL runs from the last push, but never from a time already past.
-            expires_at: self.expiry_for(&repo).expires_at(EnvironmentKind::Pr, activity.max(now)),
+            head_commit: Some(e.pull_request.head.sha.to_ascii_lowercase()),
+            base_ref: Some(e.pull_request.base.ref_name.clone()),
+            source: source.and_then(Source::recorded),
+            merged: intent.merged,
+            desired: intent.desired,
+            reason: intent.reason,
+            order: EventOrder::new(activity.timestamp(), intent.rank),
+            expires_at,
             at: now,
-        };
-        let outcome = self.registry.apply_change(delivery, &change).await?;
-        info!(environment = %name, ?outcome, "recorded");
+        }
+    }
+
+    /// Announces an accepted change and answers GitHub.
+    async fn answer(
+        &self,
+        delivery: &str,
+        change: &Change,
+        e: &PullRequestEvent,
+        outcome: ChangeOutcome,
+    ) -> Result<Reply, IntakeError> {
+        let name = &change.name;
         match outcome {
             ChangeOutcome::Accepted { generation } => {
-                if desired == Desired::Up
-                    && labels.iter().any(|l| l.eq_ignore_ascii_case(&self.settings.labels.preserve))
+                let preserve = &self.settings.labels.preserve;
+                if change.desired == Desired::Up
+                    && e.pull_request.labels.iter().any(|l| l.name.eq_ignore_ascii_case(preserve))
                 {
-                    self.registry.set_preserved(&name, true).await?;
+                    self.registry.set_preserved(name, true).await?;
                 }
-                self.announce(&name).await?;
+                self.announce(name).await?;
                 Ok(Reply::accepted(json!({
                     "status": "accepted",
                     "environment": name,
-                    "desired": desired,
+                    "desired": change.desired,
                     "generation": generation,
                     "commit": change.commit,
                     "source": change.source,
@@ -243,7 +296,7 @@ impl Intake {
             ChangeOutcome::Duplicate => {
                 // The first delivery may have been recorded but not announced (the bus failed):
                 // announcing again is harmless, the provisioner reconciles to the recorded state.
-                if let Some(env) = self.registry.get(&name).await? {
+                if let Some(env) = self.registry.get(name).await? {
                     if !env.is_converged() {
                         self.bus.publish(&[PlatformEvent::requested(&env)]).await?;
                     }

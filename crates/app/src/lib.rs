@@ -16,13 +16,16 @@ pub mod events;
 pub mod feedback;
 pub mod intake;
 pub mod leftovers;
+pub mod outcome;
 pub mod ports;
 pub mod provisioner;
 pub mod reaper;
+pub mod retry;
 pub mod selfservice;
 pub mod stack_events;
 pub mod template;
 
 pub use clock::{Clock, SystemClock};
 pub use config::{Config, ConfigError};
+pub use outcome::{Disposition, Retryable};
 pub use ports::PortError;

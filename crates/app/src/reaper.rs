@@ -14,7 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use ephemera_domain::cost::{accrued, resource_type_of, round_cents, PriceTable};
 use ephemera_domain::sweep::{self, Action, Reason, Skip, SweepPolicy};
-use ephemera_domain::{Desired, Environment, EnvironmentName, StackName, Status};
+use ephemera_domain::{Desired, Environment, EnvironmentName, RetryPolicy, StackName, StackStatus, Status};
 use serde::Serialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -336,7 +336,7 @@ impl Reaper {
             let view = retry(limit, calls, || self.stacks.describe(name)).await?;
             match view.map(|v| v.status) {
                 None => return Ok(()),
-                Some(s) if s == "DELETE_FAILED" => break,
+                Some(StackStatus::DeleteFailed) => break,
                 Some(_) if Instant::now() >= deadline => {
                     return Err(PortError::Retryable {
                         operation: "repair stack",
@@ -349,7 +349,7 @@ impl Reaper {
         let blocking: Vec<_> = retry(limit, calls, || self.stacks.resources(name))
             .await?
             .into_iter()
-            .filter(|r| r.status == "DELETE_FAILED")
+            .filter(|r| r.status == StackStatus::DeleteFailed)
             .collect();
         let retain: Vec<String> = blocking.iter().map(|r| r.logical_id.clone()).collect();
         warn!(stack = %name, ?retain, "deleting the stack without what blocks it");
@@ -393,7 +393,7 @@ impl Reaper {
         }
         let live: std::collections::HashSet<String> = stacks
             .iter()
-            .filter(|s| s.status != "DELETE_COMPLETE")
+            .filter(|s| !s.status.is_deleted())
             .filter_map(|s| StackName::environment(&s.name))
             .map(|e| e.to_string())
             .collect();
@@ -464,25 +464,24 @@ pub fn describe(reason: Reason) -> &'static str {
     }
 }
 
-/// Retries a call while it fails retryably (throttling, 5xx), with exponential backoff; each
-/// attempt waits its turn under the rate limit.
+/// A call to AWS, retried under [`RetryPolicy::AWS`] while it fails retryably (throttling,
+/// 5xx); each attempt waits its turn under the rate limit and is counted.
 async fn retry<T, F, Fut>(limit: &RateLimit, calls: &mut u64, mut f: F) -> Result<T, PortError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, PortError>>,
 {
-    let mut delay = Duration::from_millis(200);
-    for attempt in 1.. {
-        limit.wait().await;
-        *calls += 1;
-        match f().await {
-            Err(e) if e.is_retryable() && attempt < 6 => {
-                warn!(error = %e, attempt, "throttled or unavailable; backing off");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(10));
-            }
-            other => return other,
+    let attempts = std::sync::atomic::AtomicU64::new(0);
+    let result = crate::retry::retry(RetryPolicy::AWS, "reaper call", || {
+        let call = f();
+        let attempts = &attempts;
+        async move {
+            limit.wait().await;
+            attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            call.await
         }
-    }
-    unreachable!("the loop returns")
+    })
+    .await;
+    *calls += attempts.into_inner();
+    result
 }

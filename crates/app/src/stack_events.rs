@@ -10,11 +10,12 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use ephemera_domain::{EnvironmentName, StackName, Status};
+use ephemera_domain::{EnvironmentName, StackStatus, Status};
 use serde::Deserialize;
 use tracing::{info, instrument, warn};
 
-use crate::events::{EnvelopeError, MessageError, PlatformEvent, CLOUDFORMATION_SOURCE};
+use crate::events::{environment_of_stack, Envelope, EnvelopeError, PlatformEvent, CLOUDFORMATION_SOURCE};
+use crate::outcome::MessageError;
 use crate::ports::{EventBus, PortError, StackStatusLog, StackStatusUpdate, Stacks};
 use crate::provisioner::preview_url;
 
@@ -23,16 +24,9 @@ use crate::provisioner::preview_url;
 pub struct StackStatusEvent {
     pub environment: EnvironmentName,
     pub stack_id: String,
-    pub stack_status: String,
+    pub stack_status: StackStatus,
     pub reason: Option<String>,
     pub time: DateTime<Utc>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Envelope {
-    source: String,
-    time: DateTime<Utc>,
-    detail: Detail,
 }
 
 #[derive(Debug, Deserialize)]
@@ -45,7 +39,7 @@ struct Detail {
 
 #[derive(Debug, Deserialize)]
 struct StatusDetails {
-    status: String,
+    status: StackStatus,
     #[serde(rename = "status-reason", default)]
     status_reason: Option<String>,
 }
@@ -54,20 +48,26 @@ impl StackStatusEvent {
     /// Reads an EventBridge "CloudFormation Stack Status Change" event about one of the
     /// platform's stacks.
     pub fn parse(body: &str) -> Result<Self, EnvelopeError> {
-        let env: Envelope = serde_json::from_str(body)?;
-        if env.source != CLOUDFORMATION_SOURCE {
-            return Err(EnvelopeError::ForeignSource(env.source));
+        Self::from_envelope(serde_json::from_str(body)?)
+    }
+
+    /// The same, from the event as the Lambda runtime has already parsed it.
+    pub fn from_value(event: serde_json::Value) -> Result<Self, EnvelopeError> {
+        Self::from_envelope(serde_json::from_value(event)?)
+    }
+
+    fn from_envelope(event: Envelope<Detail>) -> Result<Self, EnvelopeError> {
+        if event.source != CLOUDFORMATION_SOURCE {
+            return Err(EnvelopeError::ForeignSource(event.source));
         }
-        // arn:aws:cloudformation:<region>:<account>:stack/<name>/<id>
-        let stack_id = env.detail.stack_id;
-        let name = stack_id.split(":stack/").nth(1).and_then(|rest| rest.split('/').next()).unwrap_or_default();
-        let environment = StackName::environment(name).ok_or_else(|| EnvelopeError::ForeignStack(stack_id.clone()))?;
+        let time = event.time.ok_or_else(|| <serde_json::Error as serde::de::Error>::missing_field("time"))?;
+        let stack_id = event.detail.stack_id;
         Ok(Self {
-            environment,
+            environment: environment_of_stack(&stack_id)?,
             stack_id,
-            stack_status: env.detail.status_details.status,
-            reason: env.detail.status_details.status_reason.filter(|r| !r.trim().is_empty()),
-            time: env.time,
+            stack_status: event.detail.status_details.status,
+            reason: event.detail.status_details.status_reason.filter(|r| !r.trim().is_empty()),
+            time,
         })
     }
 
@@ -75,19 +75,7 @@ impl StackStatusEvent {
     /// the same second are ordered by where they come in a stack's life (in progress before
     /// complete, create before update before delete).
     pub fn at_ms(&self) -> i64 {
-        let stage = match self.stack_status.as_str() {
-            "CREATE_IN_PROGRESS" => 1,
-            "CREATE_COMPLETE" | "CREATE_FAILED" | "ROLLBACK_IN_PROGRESS" => 2,
-            "ROLLBACK_COMPLETE" | "ROLLBACK_FAILED" => 3,
-            "UPDATE_IN_PROGRESS" => 4,
-            "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS" | "UPDATE_ROLLBACK_IN_PROGRESS" | "UPDATE_FAILED" => 5,
-            "UPDATE_COMPLETE" | "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS" => 6,
-            "UPDATE_ROLLBACK_COMPLETE" | "UPDATE_ROLLBACK_FAILED" => 7,
-            "DELETE_IN_PROGRESS" => 8,
-            "DELETE_FAILED" | "DELETE_COMPLETE" => 9,
-            _ => 0,
-        };
-        self.time.timestamp() * 1000 + stage * 100
+        self.time.timestamp() * 1000 + i64::from(self.stack_status.stage()) * 100
     }
 }
 
@@ -118,9 +106,14 @@ impl StackEvents {
         Ok(self.handle(&StackStatusEvent::parse(body)?).await?)
     }
 
+    /// One event as the Lambda runtime delivers it (already parsed).
+    pub async fn handle_event(&self, event: serde_json::Value) -> Result<Recorded, MessageError> {
+        Ok(self.handle(&StackStatusEvent::from_value(event)?).await?)
+    }
+
     #[instrument(skip_all, fields(environment = %e.environment, stack_status = %e.stack_status, time = %e.time))]
     pub async fn handle(&self, e: &StackStatusEvent) -> Result<Recorded, PortError> {
-        let Some(status) = Status::from_stack_status(&e.stack_status) else {
+        let Some(status) = e.stack_status.environment_status() else {
             return Ok(Recorded::Uninformative);
         };
         let Some(env) = self.registry.get(&e.environment).await? else {
@@ -140,7 +133,7 @@ impl StackEvents {
         let reason = match status {
             Status::Failed => Some(match &e.reason {
                 Some(r) => format!("{}: {r}", e.stack_status),
-                None => e.stack_status.clone(),
+                None => e.stack_status.to_string(),
             }),
             // A deletion keeps the reason it was asked for (merged, expired...).
             Status::Deleted | Status::Deleting => env.status_reason.clone(),
@@ -181,14 +174,14 @@ mod tests {
         let text = std::str::from_utf8(SAMPLE).unwrap();
         let e = StackStatusEvent::parse(text).unwrap();
         assert_eq!(e.environment.as_str(), "pr-7-acme-todo-app-6acfdc9491");
-        assert_eq!(e.stack_status, "CREATE_COMPLETE");
+        assert_eq!(e.stack_status, StackStatus::CreateComplete);
         assert_eq!(e.reason, None);
-        let started = StackStatusEvent { stack_status: "CREATE_IN_PROGRESS".into(), ..e.clone() };
-        let deleting = StackStatusEvent { stack_status: "DELETE_IN_PROGRESS".into(), ..e.clone() };
+        let started = StackStatusEvent { stack_status: StackStatus::CreateInProgress, ..e.clone() };
+        let deleting = StackStatusEvent { stack_status: StackStatus::DeleteInProgress, ..e.clone() };
         assert!(started.at_ms() < e.at_ms() && e.at_ms() < deleting.at_ms());
         let later = StackStatusEvent {
             time: e.time + chrono::Duration::seconds(1),
-            stack_status: "CREATE_IN_PROGRESS".into(),
+            stack_status: StackStatus::CreateInProgress,
             ..e.clone()
         };
         assert!(later.at_ms() > deleting.at_ms());

@@ -12,12 +12,17 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue as AV, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
+use ephemera_app::intake::PR_MERGED;
 use ephemera_app::ports::{
     Change, ChangeOutcome, CostLog, DesiredState, Environments, NotifiedLog, Progress, Reconciliation, StackStatusLog,
     StackStatusUpdate, Sweeping,
 };
+use ephemera_app::retry::draw;
 use ephemera_app::PortError;
-use ephemera_domain::{Desired, Environment, EnvironmentKind, EnvironmentName, EventOrder, RepoName, Status};
+use ephemera_domain::{
+    CommitSource, Desired, Environment, EnvironmentKind, EnvironmentName, EventOrder, RepoName, Reported, RetryPolicy,
+    Status,
+};
 use tracing::{instrument, warn};
 
 use crate::error::{code, port_error};
@@ -152,6 +157,165 @@ impl DynamoRegistry {
     }
 }
 
+impl DynamoRegistry {
+    /// The delivery's mark: written only if this delivery was never seen.
+    fn delivery_mark(&self, delivery: &str, change: &Change) -> Put {
+        Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(format!("DELIVERY#{delivery}")))
+            .item("sk", s("DELIVERY"))
+            .item("environment", s(change.name.as_str()))
+            .item("received_at", ts(change.at))
+            .item("ttl", n(change.at.timestamp() + DELIVERY_TTL_DAYS * 86_400))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .expect("pk, item and table are set")
+    }
+
+    /// The environment's update for `change`: written only if the event is later than the
+    /// recorded one and the name is not another repository's.
+    fn change_update(&self, change: &Change) -> Update {
+        let mut sets = vec![
+            "#name = :name",
+            "kind = :kind",
+            "#owner = :owner",
+            "desired = :desired",
+            "#status = :pending",
+            "generation = if_not_exists(generation, :zero) + :one",
+            "observed_generation = if_not_exists(observed_generation, :zero)",
+            "event_at = :at",
+            "event_rank = :rank",
+            "created_at = if_not_exists(created_at, :now)",
+            "updated_at = :now",
+            "status_at = :now_ms",
+            "expires_at = :expires",
+            "preserved = if_not_exists(preserved, :false)",
+            "merged = :merged",
+            "gsi1pk = :gsi1pk",
+            "gsi1sk = :name",
+        ];
+        let mut values: HashMap<String, AV> = HashMap::from([
+            (":name".into(), s(change.name.as_str())),
+            (":kind".into(), s(change.kind.as_str())),
+            (":owner".into(), s(&change.owner)),
+            (":desired".into(), s(change.desired.as_str())),
+            (":pending".into(), s(Status::Pending.as_str())),
+            (":zero".into(), n(0)),
+            (":one".into(), n(1)),
+            (":at".into(), n(change.order.at)),
+            (":rank".into(), n(change.order.rank)),
+            (":now".into(), ts(change.at)),
+            (":now_ms".into(), n(change.at.timestamp_millis())),
+            (":expires".into(), ts(change.expires_at)),
+            (":false".into(), AV::Bool(false)),
+            (":merged".into(), AV::Bool(change.merged)),
+            (":gsi1pk".into(), s(format!("KIND#{}", change.kind.as_str()))),
+        ]);
+        let mut condition =
+            "(attribute_not_exists(pk) OR event_at < :at OR (event_at = :at AND event_rank < :rank))".to_owned();
+        if let Some(repo) = &change.repository {
+            sets.push("repository = :repo");
+            values.insert(":repo".into(), s(repo.full_name()));
+            // Two repositories whose names hash alike never share an environment.
+            condition.push_str(" AND (attribute_not_exists(repository) OR repository = :repo)");
+        }
+        let mut names: HashMap<String, String> = [("#name", "name"), ("#owner", "owner"), ("#status", "status")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .into();
+        // (assignment, value placeholder, value, attribute-name alias a reserved word needs)
+        let optional = [
+            ("pull_request = :pr", ":pr", change.pull_request.map(n), None),
+            ("#commit = :commit", ":commit", change.commit.clone().map(s), Some("commit")),
+            ("head_ref = :ref", ":ref", change.head_ref.clone().map(s), None),
+            ("head_commit = :head", ":head", change.head_commit.clone().map(s), None),
+            ("base_ref = :base", ":base", change.base_ref.clone().map(s), None),
+            ("#source = :source", ":source", change.source.map(|k| s(k.as_str())), Some("source")),
+            ("status_reason = :reason", ":reason", change.reason.as_deref().map(|r| s(truncate(r, 2000))), None),
+        ];
+        for (set, key, value, alias) in optional {
+            let Some(v) = value else { continue };
+            sets.push(set);
+            values.insert(key.into(), v);
+            if let Some(name) = alias {
+                names.insert(format!("#{name}"), name.to_owned());
+            }
+        }
+        Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(env_key(&change.name)))
+            // A new expiry gets its own notice.
+            .update_expression(match change.reason {
+                Some(_) => format!("SET {} REMOVE expiry_notice_at", sets.join(", ")),
+                None => format!("SET {} REMOVE status_reason, expiry_notice_at", sets.join(", ")),
+            })
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .expect("key, expression and table are set")
+    }
+
+    /// Writes the mark and the update in one transaction. `Some(codes)` when it was cancelled
+    /// (one cancellation code per item; empty when DynamoDB did not say).
+    async fn transact(&self, mark: Put, update: Update) -> Result<Option<Vec<String>>, PortError> {
+        // Concurrent transactions on one item are cancelled with TransactionConflict: retry those.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().put(mark.clone()).build())
+                .transact_items(TransactWriteItem::builder().update(update.clone()).build())
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => return Ok(None),
+                Err(e) => e,
+            };
+            if code(&err) != Some("TransactionCanceledException") {
+                return Err(port_error("record change", err));
+            }
+            let reasons: Vec<String> = err
+                .as_service_error()
+                .and_then(|e| match e {
+                    TransactWriteItemsError::TransactionCanceledException(t) => Some(t),
+                    _ => None,
+                })
+                .map(|t| t.cancellation_reasons().iter().filter_map(|r| r.code().map(str::to_owned)).collect())
+                .unwrap_or_default();
+            if reasons.iter().any(|c| c == "TransactionConflict") {
+                if let Some(wait) = RetryPolicy::CONFLICT.backoff(attempt, draw()) {
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+            }
+            return Ok(Some(reasons));
+        }
+    }
+
+    /// Why a cancelled change was refused: a delivery seen before, a name taken by another
+    /// repository, or a later event already recorded.
+    async fn refusal(&self, delivery: &str, change: &Change, reasons: &[String]) -> Result<ChangeOutcome, PortError> {
+        // Which condition failed: item 0 is the delivery mark, item 1 the environment.
+        let failed = |i: usize| reasons.get(i).is_some_and(|c| c == "ConditionalCheckFailed");
+        let seen = if reasons.is_empty() { self.delivery_seen(delivery).await? } else { failed(0) };
+        if seen {
+            return Ok(ChangeOutcome::Duplicate);
+        }
+        if let Some(existing) = self.get(&change.name).await? {
+            if existing.repository.is_some() && existing.repository != change.repository {
+                return Ok(ChangeOutcome::Conflict(format!(
+                    "{} already belongs to {}",
+                    change.name,
+                    existing.repository.map(|r| r.full_name()).unwrap_or_default()
+                )));
+            }
+        }
+        Ok(ChangeOutcome::Stale)
+    }
+}
+
 #[async_trait]
 impl Environments for DynamoRegistry {
     #[instrument(skip(self))]
@@ -183,143 +347,10 @@ impl Environments for DynamoRegistry {
 impl DesiredState for DynamoRegistry {
     #[instrument(skip(self, change), fields(environment = %change.name))]
     async fn apply_change(&self, delivery: &str, change: &Change) -> Result<ChangeOutcome, PortError> {
-        let mark = Put::builder()
-            .table_name(&self.table)
-            .item("pk", s(format!("DELIVERY#{delivery}")))
-            .item("sk", s("DELIVERY"))
-            .item("environment", s(change.name.as_str()))
-            .item("received_at", ts(change.at))
-            .item("ttl", n(change.at.timestamp() + DELIVERY_TTL_DAYS * 86_400))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .expect("pk, item and table are set");
-
-        let mut sets = vec![
-            "#name = :name",
-            "kind = :kind",
-            "#owner = :owner",
-            "desired = :desired",
-            "#status = :pending",
-            "generation = if_not_exists(generation, :zero) + :one",
-            "observed_generation = if_not_exists(observed_generation, :zero)",
-            "event_at = :at",
-            "event_rank = :rank",
-            "created_at = if_not_exists(created_at, :now)",
-            "updated_at = :now",
-            "status_at = :now_ms",
-            "expires_at = :expires",
-            "preserved = if_not_exists(preserved, :false)",
-            "gsi1pk = :gsi1pk",
-            "gsi1sk = :name",
-        ];
-        let mut values: HashMap<String, AV> = HashMap::from([
-            (":name".into(), s(change.name.as_str())),
-            (":kind".into(), s(change.kind.as_str())),
-            (":owner".into(), s(&change.owner)),
-            (":desired".into(), s(change.desired.as_str())),
-            (":pending".into(), s(Status::Pending.as_str())),
-            (":zero".into(), n(0)),
-            (":one".into(), n(1)),
-            (":at".into(), n(change.order.at)),
-            (":rank".into(), n(change.order.rank)),
-            (":now".into(), ts(change.at)),
-            (":now_ms".into(), n(change.at.timestamp_millis())),
-            (":expires".into(), ts(change.expires_at)),
-            (":false".into(), AV::Bool(false)),
-            (":gsi1pk".into(), s(format!("KIND#{}", change.kind.as_str()))),
-        ]);
-        let mut condition =
-            "(attribute_not_exists(pk) OR event_at < :at OR (event_at = :at AND event_rank < :rank))".to_owned();
-        if let Some(repo) = &change.repository {
-            sets.push("repository = :repo");
-            values.insert(":repo".into(), s(repo.full_name()));
-            // Two repositories whose names hash alike never share an environment.
-            condition.push_str(" AND (attribute_not_exists(repository) OR repository = :repo)");
-        }
-        let mut names: HashMap<String, String> = [("#name", "name"), ("#owner", "owner"), ("#status", "status")]
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .into();
-        if change.commit.is_some() {
-            names.insert("#commit".into(), "commit".into());
-        }
-        if change.source.is_some() {
-            names.insert("#source".into(), "source".into());
-        }
-        let optional = [
-            ("pull_request = :pr", ":pr", change.pull_request.map(n)),
-            ("#commit = :commit", ":commit", change.commit.clone().map(s)),
-            ("head_ref = :ref", ":ref", change.head_ref.clone().map(s)),
-            ("head_commit = :head", ":head", change.head_commit.clone().map(s)),
-            ("base_ref = :base", ":base", change.base_ref.clone().map(s)),
-            ("#source = :source", ":source", change.source.clone().map(s)),
-            ("status_reason = :reason", ":reason", change.reason.as_deref().map(|r| s(truncate(r, 2000)))),
-        ];
-        for (set, key, value) in optional {
-            if let Some(v) = value {
-                sets.push(set);
-                values.insert(key.into(), v);
-            }
-        }
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(env_key(&change.name)))
-            // A new expiry gets its own notice.
-            .update_expression(match change.reason {
-                Some(_) => format!("SET {} REMOVE expiry_notice_at", sets.join(", ")),
-                None => format!("SET {} REMOVE status_reason, expiry_notice_at", sets.join(", ")),
-            })
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .build()
-            .expect("key, expression and table are set");
-
-        // Concurrent transactions on one item are cancelled with TransactionConflict: retry those.
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let result = self
-                .client
-                .transact_write_items()
-                .transact_items(TransactWriteItem::builder().put(mark.clone()).build())
-                .transact_items(TransactWriteItem::builder().update(update.clone()).build())
-                .send()
-                .await;
-            let err = match result {
-                Ok(_) => break,
-                Err(e) => e,
-            };
-            if code(&err) != Some("TransactionCanceledException") {
-                return Err(port_error("record change", err));
-            }
-            let reasons: Vec<String> = err
-                .as_service_error()
-                .and_then(|e| match e {
-                    TransactWriteItemsError::TransactionCanceledException(t) => Some(t),
-                    _ => None,
-                })
-                .map(|t| t.cancellation_reasons().iter().filter_map(|r| r.code().map(str::to_owned)).collect())
-                .unwrap_or_default();
-            if reasons.iter().any(|c| c == "TransactionConflict") && attempt < 5 {
-                tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
-                continue;
-            }
-            // Which condition failed: item 0 is the delivery mark, item 1 the environment.
-            let failed = |i: usize| reasons.get(i).is_some_and(|c| c == "ConditionalCheckFailed");
-            let seen = if reasons.is_empty() { self.delivery_seen(delivery).await? } else { failed(0) };
-            if seen {
-                return Ok(ChangeOutcome::Duplicate);
-            }
-            if let Some(existing) = self.get(&change.name).await? {
-                if existing.repository.is_some() && existing.repository != change.repository {
-                    return Ok(ChangeOutcome::Conflict(format!(
-                        "{} already belongs to {}",
-                        change.name,
-                        existing.repository.map(|r| r.full_name()).unwrap_or_default()
-                    )));
-                }
-            }
-            return Ok(ChangeOutcome::Stale);
+        let mark = self.delivery_mark(delivery, change);
+        let update = self.change_update(change);
+        if let Some(reasons) = self.transact(mark, update).await? {
+            return self.refusal(delivery, change, &reasons).await;
         }
         let env = self.get(&change.name).await?.ok_or(PortError::Retryable {
             operation: "record change",
@@ -507,8 +538,9 @@ impl StackStatusLog for DynamoRegistry {
 
 #[async_trait]
 impl NotifiedLog for DynamoRegistry {
-    async fn record_notified(&self, name: &EnvironmentName, key: &str) -> Result<(), PortError> {
-        self.conditional(name, "SET notified = :k", "attribute_exists(pk)", vec![(":k", s(key))], "record notified")
+    async fn record_notified(&self, name: &EnvironmentName, reported: &Reported) -> Result<(), PortError> {
+        let key = s(reported.to_string());
+        self.conditional(name, "SET notified = :k", "attribute_exists(pk)", vec![(":k", key)], "record notified")
             .await
             .map(|_| ())
     }
@@ -594,12 +626,15 @@ pub fn from_item(item: &HashMap<String, AV>) -> Result<Environment, String> {
         head_ref: text("head_ref"),
         head_commit: text("head_commit"),
         base_ref: text("base_ref"),
-        source: text("source"),
+        source: text("source").as_deref().and_then(CommitSource::parse),
+        // Rows written before the flag had only the close's reason to say it.
+        merged: item.get("merged").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false)
+            || text("status_reason").as_deref() == Some(PR_MERGED),
         desired,
         status,
         status_reason: text("status_reason"),
         status_at: num("status_at"),
-        notified: text("notified"),
+        notified: text("notified").as_deref().and_then(Reported::parse),
         generation: num("generation").unwrap_or(0) as u64,
         observed_generation: num("observed_generation").unwrap_or(0) as u64,
         last_event: num("event_at").map(|at| EventOrder::new(at, num("event_rank").unwrap_or(0) as u8)),

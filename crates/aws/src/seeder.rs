@@ -6,11 +6,16 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue as AV, PutRequest, WriteRequest};
 use ephemera_app::ports::Seeder;
+use ephemera_app::retry::draw;
 use ephemera_app::PortError;
+use ephemera_domain::RetryPolicy;
 use serde_json::{Map, Value};
 use tracing::instrument;
 
 use crate::error::port_error;
+
+/// Items DynamoDB leaves unprocessed are written again, up to eight attempts in all.
+const UNPROCESSED: RetryPolicy = RetryPolicy::new(8, Duration::from_millis(100), Duration::from_secs(5));
 
 #[derive(Debug, Clone)]
 pub struct DynamoSeeder {
@@ -48,7 +53,6 @@ impl Seeder for DynamoSeeder {
                     WriteRequest::builder().put_request(put).build()
                 })
                 .collect();
-            let mut delay = Duration::from_millis(100);
             for attempt in 1.. {
                 let out = self
                     .client
@@ -61,14 +65,14 @@ impl Seeder for DynamoSeeder {
                 if pending.is_empty() {
                     break;
                 }
-                if attempt >= 8 {
+                // DynamoDB left some unwritten (throttled): write those again after a pause.
+                let Some(wait) = UNPROCESSED.backoff(attempt, draw()) else {
                     return Err(PortError::Retryable {
                         operation: "write seed items",
                         message: format!("{} items still unprocessed after {attempt} attempts", pending.len()),
                     });
-                }
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
+                };
+                tokio::time::sleep(wait).await;
             }
         }
         Ok(items.len())

@@ -7,7 +7,7 @@ use ephemera_app::ports::{StackRequest, StackResource, StackView, Stacks, Update
 use ephemera_app::PortError;
 use ephemera_domain::names::STACK_PREFIX;
 use ephemera_domain::sweep::StackInfo;
-use ephemera_domain::StackName;
+use ephemera_domain::{StackName, StackStatus};
 use tracing::instrument;
 
 use crate::error::{code, port_error};
@@ -54,8 +54,8 @@ impl Stacks for CloudFormationStacks {
             Err(e) => return Err(port_error("describe stack", e)),
         };
         let Some(stack) = out.stacks.unwrap_or_default().into_iter().next() else { return Ok(None) };
-        let status = stack.stack_status.as_ref().map(|s| s.as_str().to_owned()).unwrap_or_default();
-        if status == "DELETE_COMPLETE" {
+        let status = StackStatus::parse(stack.stack_status.as_ref().map(|s| s.as_str()).unwrap_or_default());
+        if status.is_deleted() {
             return Ok(None);
         }
         Ok(Some(StackView {
@@ -174,7 +174,7 @@ impl Stacks for CloudFormationStacks {
                 out.push(StackInfo {
                     name,
                     id: st.stack_id.unwrap_or_default(),
-                    status: st.stack_status.map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                    status: StackStatus::parse(st.stack_status.as_ref().map(|s| s.as_str()).unwrap_or_default()),
                     updated,
                     tags: st.tags.unwrap_or_default().into_iter().filter_map(|t| Some((t.key?, t.value?))).collect(),
                 });
@@ -194,7 +194,7 @@ impl Stacks for CloudFormationStacks {
                     logical_id: r.logical_resource_id.unwrap_or_default(),
                     resource_type: r.resource_type.unwrap_or_default(),
                     physical_id: r.physical_resource_id,
-                    status: r.resource_status.map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                    status: StackStatus::parse(r.resource_status.as_ref().map(|s| s.as_str()).unwrap_or_default()),
                 });
             }
         }

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::lifecycle::{Desired, EventOrder, Status};
+use crate::lifecycle::{Desired, EventOrder, Reported, Status};
 use crate::names::{EnvironmentName, RepoName, StackName};
+use crate::preview::CommitSource;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -48,16 +49,19 @@ pub struct Environment {
     pub head_commit: Option<String>,
     /// The branch the pull request merges into.
     pub base_ref: Option<String>,
-    /// `merge` or `head`: what `commit` is (see [`crate::preview::Source`]).
-    pub source: Option<String>,
+    /// What `commit` is: GitHub's test merge or the head (see [`crate::preview::Source`]).
+    pub source: Option<CommitSource>,
+    /// The pull request was merged (not just closed): its preview's measurement may become the
+    /// repository's baseline.
+    pub merged: bool,
     pub desired: Desired,
     pub status: Status,
     pub status_reason: Option<String>,
     /// When the stack was last seen in `status` (ms since the epoch): a CloudFormation event's
     /// own time, or when the provisioner looked. Older news never overwrites newer.
     pub status_at: Option<i64>,
-    /// The last status reported back to GitHub (`<generation>:<status>:<commit>`).
-    pub notified: Option<String>,
+    /// The last status reported back to GitHub.
+    pub notified: Option<Reported>,
     /// Bumped on every accepted change of desired state.
     pub generation: u64,
     /// The generation whose outcome `status` reports.
@@ -105,7 +109,8 @@ pub mod test_support {
             head_ref: Some("feature".into()),
             head_commit: Some("6dcb09b5b57875f334f61aebed695e2e4193db5e".into()),
             base_ref: Some("main".into()),
-            source: Some("head".into()),
+            source: Some(CommitSource::Head),
+            merged: false,
             desired: Desired::Up,
             status: Status::Pending,
             status_reason: None,

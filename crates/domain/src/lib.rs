@@ -4,12 +4,15 @@
 //! - [`tags`] — the tag set every stack and resource carries; the reaper and cost reports rely on it.
 //! - [`lifecycle`] — desired state, status, and the ordering rule that keeps late events from
 //!   resurrecting a closed pull request's environment.
+//! - [`stack`] — CloudFormation's stack statuses, typed.
+//! - [`retry`] — the one retry policy (attempts, backoff, jitter).
 //! - [`reconcile`] — desired versus observed stack, and the next step to take.
 //! - [`policy`] — expiry.
 //! - [`preview`] — rebase-first commit choice, labels and fork approval.
 //! - [`perf`] — load-test measurements, baselines and the regression gate.
 //! - [`environment`] — the registry record.
 
+pub mod admission;
 pub mod cost;
 pub mod developer;
 pub mod environment;
@@ -19,10 +22,15 @@ pub mod perf;
 pub mod policy;
 pub mod preview;
 pub mod reconcile;
+pub mod retry;
+pub mod stack;
 pub mod sweep;
 pub mod tags;
 
 pub use environment::{Environment, EnvironmentKind};
-pub use lifecycle::{Desired, EventOrder, Status};
+pub use lifecycle::{Desired, EventOrder, Reported, Status};
 pub use names::{EnvironmentName, NameError, RepoName, StackName};
+pub use preview::CommitSource;
+pub use retry::RetryPolicy;
+pub use stack::StackStatus;
 pub use tags::TagSet;

@@ -74,32 +74,66 @@ impl Status {
     pub fn is_terminal(self) -> bool {
         matches!(self, Status::Ready | Status::Deleted | Status::Failed)
     }
-    /// What a CloudFormation stack status says about the environment; `None` for statuses
-    /// that say nothing new (a rollback under way is not yet an outcome).
-    pub fn from_stack_status(stack_status: &str) -> Option<Status> {
-        Some(match stack_status {
-            "CREATE_IN_PROGRESS" => Status::Creating,
-            "UPDATE_IN_PROGRESS" | "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS" => Status::Updating,
-            "DELETE_IN_PROGRESS" => Status::Deleting,
-            "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "IMPORT_COMPLETE" => Status::Ready,
-            "DELETE_COMPLETE" => Status::Deleted,
-            "CREATE_FAILED"
-            | "ROLLBACK_COMPLETE"
-            | "ROLLBACK_FAILED"
-            | "DELETE_FAILED"
-            | "UPDATE_FAILED"
-            | "UPDATE_ROLLBACK_COMPLETE"
-            | "UPDATE_ROLLBACK_FAILED"
-            | "IMPORT_ROLLBACK_COMPLETE" => Status::Failed,
-            _ => return None,
-        })
-    }
-    /// The status an environment settles in when its desired state is reached.
-    pub fn settled_for(desired: Desired) -> Status {
-        match desired {
-            Desired::Up => Status::Ready,
-            Desired::Down => Status::Deleted,
+    /// Where a status comes in one generation's life: what is reported back never goes back
+    /// to an earlier stage.
+    pub fn stage(self) -> u8 {
+        match self {
+            Status::Pending | Status::Queued => 1,
+            Status::Creating | Status::Updating => 2,
+            Status::Ready | Status::Failed => 3,
+            Status::Deleting => 4,
+            Status::Deleted => 5,
         }
+    }
+}
+
+/// What was last reported back to GitHub about an environment: which generation, status and
+/// commit. Recorded as `<generation>:<STATUS>:<commit or ->`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Reported {
+    pub generation: u64,
+    pub status: Status,
+    pub commit: Option<String>,
+}
+
+impl Reported {
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.splitn(3, ':');
+        let generation = parts.next()?.parse().ok()?;
+        let status = Status::parse(parts.next()?)?;
+        let commit = Some(parts.next()?).filter(|c| *c != "-").map(str::to_owned);
+        Some(Self { generation, status, commit })
+    }
+
+    /// Worth reporting after `previous`: another generation or commit, or a later stage of the
+    /// same one. A status at or before the one already reported is not news.
+    pub fn is_news_after(&self, previous: Option<&Reported>) -> bool {
+        match previous {
+            Some(p) if p.generation == self.generation && p.commit == self.commit => {
+                self.status.stage() > p.status.stage()
+            }
+            _ => true,
+        }
+    }
+}
+
+impl TryFrom<String> for Reported {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        Reported::parse(&text).ok_or_else(|| format!("{text:?} is not <generation>:<STATUS>:<commit>"))
+    }
+}
+
+impl From<Reported> for String {
+    fn from(r: Reported) -> String {
+        r.to_string()
+    }
+}
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.generation, self.status.as_str(), self.commit.as_deref().unwrap_or("-"))
     }
 }
 
@@ -149,12 +183,15 @@ mod tests {
 
     #[test]
     fn stack_statuses_map_to_environment_statuses() {
-        assert_eq!(Status::from_stack_status("CREATE_COMPLETE"), Some(Status::Ready));
-        assert_eq!(Status::from_stack_status("UPDATE_ROLLBACK_COMPLETE"), Some(Status::Failed));
-        assert_eq!(Status::from_stack_status("DELETE_COMPLETE"), Some(Status::Deleted));
-        assert_eq!(Status::from_stack_status("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS"), Some(Status::Updating));
-        assert_eq!(Status::from_stack_status("ROLLBACK_IN_PROGRESS"), None);
-        assert_eq!(Status::from_stack_status("nonsense"), None);
+        assert_eq!(crate::StackStatus::parse("CREATE_COMPLETE").environment_status(), Some(Status::Ready));
+        assert_eq!(crate::StackStatus::parse("UPDATE_ROLLBACK_COMPLETE").environment_status(), Some(Status::Failed));
+        assert_eq!(crate::StackStatus::parse("DELETE_COMPLETE").environment_status(), Some(Status::Deleted));
+        assert_eq!(
+            crate::StackStatus::parse("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS").environment_status(),
+            Some(Status::Updating)
+        );
+        assert_eq!(crate::StackStatus::parse("ROLLBACK_IN_PROGRESS").environment_status(), None);
+        assert_eq!(crate::StackStatus::parse("nonsense").environment_status(), None);
     }
 
     #[test]
@@ -164,5 +201,26 @@ mod tests {
         }
         assert_eq!(Status::parse("nope"), None);
         assert!(Status::Ready.is_terminal() && !Status::Creating.is_terminal());
+    }
+
+    #[test]
+    fn reported_markers_round_trip_and_only_later_stages_are_news() {
+        let r = Reported::parse("3:READY:abc").unwrap();
+        assert_eq!(r, Reported { generation: 3, status: Status::Ready, commit: Some("abc".into()) });
+        assert_eq!(r.to_string(), "3:READY:abc");
+        assert_eq!(Reported::parse("3:PENDING:-").unwrap().commit, None);
+        assert_eq!(Reported::parse("x:READY:abc"), None);
+        assert_eq!(Reported::parse("3:NOPE:abc"), None);
+        let creating = Reported { status: Status::Creating, ..r.clone() };
+        assert!(r.is_news_after(Some(&creating)));
+        assert!(!creating.is_news_after(Some(&r)));
+        assert!(!r.is_news_after(Some(&r)));
+        let failed = Reported { status: Status::Failed, ..r.clone() };
+        assert!(!failed.is_news_after(Some(&r)), "ready and failed are one stage");
+        let next = Reported { generation: 4, status: Status::Pending, commit: None };
+        assert!(next.is_news_after(Some(&r)));
+        let other_commit = Reported { commit: Some("def".into()), status: Status::Creating, ..r.clone() };
+        assert!(other_commit.is_news_after(Some(&r)));
+        assert!(creating.is_news_after(None));
     }
 }

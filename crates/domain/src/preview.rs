@@ -54,13 +54,42 @@ impl Source {
         }
     }
 
-    /// A short label for the record: `merge`, `head` or `conflict`.
-    pub fn kind(&self) -> &'static str {
+    /// What the record keeps of it: which kind of commit was built (nothing is, on a conflict).
+    pub fn recorded(&self) -> Option<CommitSource> {
         match self {
-            Source::Merge { .. } => "merge",
-            Source::Head { .. } => "head",
-            Source::Conflict { .. } => "conflict",
+            Source::Merge { .. } => Some(CommitSource::Merge),
+            Source::Head { .. } => Some(CommitSource::Head),
+            Source::Conflict { .. } => None,
         }
+    }
+
+    /// The source of a recorded `commit`, for the comment's note.
+    pub fn of_record(kind: CommitSource, commit: &str) -> Source {
+        let commit = commit.to_owned();
+        match kind {
+            CommitSource::Merge => Source::Merge { commit },
+            CommitSource::Head => Source::Head { commit },
+        }
+    }
+}
+
+/// What an environment's recorded commit is: GitHub's test merge, or the head itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CommitSource {
+    Merge,
+    Head,
+}
+
+impl CommitSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommitSource::Merge => "merge",
+            CommitSource::Head => "head",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [CommitSource::Merge, CommitSource::Head].into_iter().find(|k| k.as_str() == s)
     }
 }
 

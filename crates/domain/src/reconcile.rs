@@ -5,6 +5,7 @@
 //! that did not change anything settles as failed instead of looping.
 
 use crate::lifecycle::{Desired, Status};
+use crate::stack::StackStatus;
 
 /// A stack's state, grouped by what the provisioner can do with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,13 +23,14 @@ pub enum StackState {
 }
 
 impl StackState {
-    /// Groups a CloudFormation `StackStatus`.
-    pub fn classify(status: &str) -> StackState {
+    /// Groups a CloudFormation stack status.
+    pub fn classify(status: &StackStatus) -> StackState {
+        use StackStatus::*;
         match status {
-            "DELETE_COMPLETE" => StackState::Absent,
-            "DELETE_FAILED" => StackState::DeleteFailed,
-            "CREATE_FAILED" | "ROLLBACK_COMPLETE" | "ROLLBACK_FAILED" => StackState::Broken,
-            s if s.ends_with("_IN_PROGRESS") => StackState::InProgress,
+            DeleteComplete => StackState::Absent,
+            DeleteFailed => StackState::DeleteFailed,
+            CreateFailed | RollbackComplete | RollbackFailed => StackState::Broken,
+            s if s.is_in_progress() => StackState::InProgress,
             // CREATE_COMPLETE, UPDATE_COMPLETE, UPDATE_ROLLBACK_COMPLETE, IMPORT_COMPLETE,
             // IMPORT_ROLLBACK_COMPLETE, and UPDATE_FAILED / UPDATE_ROLLBACK_FAILED (usable but stuck)
             _ => StackState::Usable,
@@ -40,8 +42,8 @@ impl StackState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Observed {
     pub state: StackState,
-    /// The raw CloudFormation status, for messages.
-    pub status: Option<String>,
+    /// CloudFormation's status, for messages.
+    pub status: Option<StackStatus>,
     pub reason: Option<String>,
     /// The stack carries the platform's `ephemera:managed-by` tag.
     pub managed: bool,
@@ -113,7 +115,7 @@ mod tests {
     use super::*;
 
     fn seen(state: StackState, current: bool) -> Observed {
-        Observed { state, status: Some("X".into()), reason: None, managed: true, current }
+        Observed { state, status: Some(StackStatus::parse("X")), reason: None, managed: true, current }
     }
     const NONE: Taken = Taken { create: false, update: false, delete: false };
 
@@ -132,7 +134,7 @@ mod tests {
             ("DELETE_FAILED", DeleteFailed),
             ("DELETE_COMPLETE", Absent),
         ] {
-            assert_eq!(StackState::classify(s), want, "{s}");
+            assert_eq!(StackState::classify(&StackStatus::parse(s)), want, "{s}");
         }
     }
 

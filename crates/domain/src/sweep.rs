@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::lifecycle::{Desired, Status};
 use crate::names::{EnvironmentName, StackName};
+use crate::stack::StackStatus;
 use crate::tags::{TagSet, ENVIRONMENT};
 use crate::Environment;
 
@@ -21,7 +22,7 @@ use crate::Environment;
 pub struct StackInfo {
     pub name: String,
     pub id: String,
-    pub status: String,
+    pub status: StackStatus,
     pub updated: DateTime<Utc>,
     pub tags: Vec<(String, String)>,
 }
@@ -156,152 +157,166 @@ impl SweepPolicy {
 }
 
 pub fn plan(envs: &[Environment], stacks: &[StackInfo], resources: &[ResourceInfo], policy: &SweepPolicy) -> Plan {
-    let mut plan = Plan::default();
-    let by_name: HashMap<&str, &Environment> = envs.iter().map(|e| (e.name.as_str(), e)).collect();
-    let mut live_envs: HashSet<String> = HashSet::new();
-    let mut handled: HashSet<&str> = HashSet::new();
-    let skip = |plan: &mut Plan, target: &str, why| plan.skipped.push(Skip { target: target.to_owned(), why });
-
-    for s in stacks {
-        let tags = || s.tags.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-        let managed = TagSet::marks_managed(tags());
-        let env_name = platform_environment(&s.name);
-        if s.status == "DELETE_COMPLETE" {
-            continue;
+    let mut planner = Planner {
+        policy,
+        by_name: envs.iter().map(|e| (e.name.as_str(), e)).collect(),
+        live_envs: HashSet::new(),
+        handled: HashSet::new(),
+        plan: Plan::default(),
+    };
+    for s in stacks.iter().filter(|s| !s.status.is_deleted()) {
+        planner.stack(s);
+    }
+    // Rows without a stack.
+    let without_stack: Vec<&Environment> =
+        envs.iter().filter(|e| !planner.handled.contains(e.name.as_str()) && !e.preserved).collect();
+    for e in without_stack {
+        planner.row_without_stack(e);
+    }
+    if policy.include_resources {
+        for r in resources {
+            planner.resource(r);
         }
+    }
+    planner.plan
+}
+
+/// The facts being planned over, and the plan so far.
+struct Planner<'a> {
+    policy: &'a SweepPolicy,
+    by_name: HashMap<&'a str, &'a Environment>,
+    /// Environments that still have a stack: their tagged resources are theirs, not orphans.
+    live_envs: HashSet<String>,
+    /// Rows whose stack was looked at.
+    handled: HashSet<&'a str>,
+    plan: Plan,
+}
+
+impl<'a> Planner<'a> {
+    fn skip(&mut self, target: &str, why: &'static str) {
+        self.plan.skipped.push(Skip { target: target.to_owned(), why });
+    }
+
+    fn act(&mut self, action: Action) {
+        self.plan.actions.push(action);
+    }
+
+    /// A stack the platform may act on: its environment's name, or None (refused, with why).
+    fn admit_stack(&mut self, s: &StackInfo) -> Option<EnvironmentName> {
+        let managed = TagSet::marks_managed(s.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let env_name = platform_environment(&s.name);
         if let Some(e) = &env_name {
-            live_envs.insert(e.to_string());
+            self.live_envs.insert(e.to_string());
         }
         let Some(env_name) = env_name else {
             if managed {
-                skip(&mut plan, &s.name, "tagged as Ephemera's but not named ephemera-pr-*/ephemera-dev-*: refused");
+                self.skip(&s.name, "tagged as Ephemera's but not named ephemera-pr-*/ephemera-dev-*: refused");
             }
-            continue;
+            return None;
         };
-        if !managed {
-            skip(&mut plan, &s.name, "named like Ephemera's but not tagged ephemera:managed-by=ephemera: refused");
-            continue;
+        let refusal = if !managed {
+            Some("named like Ephemera's but not tagged ephemera:managed-by=ephemera: refused")
+        } else if tag(&s.tags, ENVIRONMENT) != Some(env_name.as_str()) {
+            Some("its ephemera:environment tag does not match its name: refused")
+        } else if !self.policy.place_allowed(&s.id) {
+            Some("outside the allowed accounts and regions: refused")
+        } else {
+            None
+        };
+        match refusal {
+            Some(why) => {
+                self.skip(&s.name, why);
+                None
+            }
+            None => Some(env_name),
         }
-        if tag(&s.tags, ENVIRONMENT) != Some(env_name.as_str()) {
-            skip(&mut plan, &s.name, "its ephemera:environment tag does not match its name: refused");
-            continue;
-        }
-        if !policy.place_allowed(&s.id) {
-            skip(&mut plan, &s.name, "outside the allowed accounts and regions: refused");
-            continue;
-        }
-        let env = by_name.get(env_name.as_str()).copied();
+    }
+
+    fn stack(&mut self, s: &StackInfo) {
+        let Some(env_name) = self.admit_stack(s) else { return };
+        let env = self.by_name.get(env_name.as_str()).copied();
         if let Some(e) = env {
-            handled.insert(e.name.as_str());
+            self.handled.insert(e.name.as_str());
             if e.preserved && e.desired == Desired::Up {
-                skip(&mut plan, &s.name, "preserved");
-                continue;
+                return self.skip(&s.name, "preserved");
             }
         }
-        let in_progress = s.status.ends_with("_IN_PROGRESS");
-        if s.status == "DELETE_FAILED" {
-            plan.actions.push(Action::RepairStack {
-                stack: s.name.clone(),
-                environment: env.map(|e| e.name.clone()),
-                reason: Reason::DeleteFailed,
-            });
-            continue;
+        let in_progress = s.status.is_in_progress();
+        let repair = if s.status == StackStatus::DeleteFailed {
+            Some(Reason::DeleteFailed)
+        } else if in_progress && self.policy.now - s.updated > self.policy.stuck_after {
+            Some(Reason::Stuck)
+        } else {
+            None
+        };
+        if let Some(reason) = repair {
+            let environment = env.map(|e| e.name.clone());
+            return self.act(Action::RepairStack { stack: s.name.clone(), environment, reason });
         }
-        if in_progress && policy.now - s.updated > policy.stuck_after {
-            plan.actions.push(Action::RepairStack {
-                stack: s.name.clone(),
-                environment: env.map(|e| e.name.clone()),
-                reason: Reason::Stuck,
-            });
-            continue;
-        }
-        match env {
-            None => {
-                plan.actions.push(Action::DeleteStack { stack: s.name.clone(), reason: Reason::OrphanStackUnknown })
-            }
+        let policy = self.policy;
+        let down = |e: &Environment, reason| Action::RequestDown {
+            environment: e.name.clone(),
+            generation: e.generation,
+            reason,
+        };
+        let action = match env {
+            None => Action::DeleteStack { stack: s.name.clone(), reason: Reason::OrphanStackUnknown },
             Some(e) if e.desired == Desired::Down && e.status == Status::Deleted => {
-                plan.actions.push(Action::DeleteStack { stack: s.name.clone(), reason: Reason::OrphanStackDeleted })
+                Action::DeleteStack { stack: s.name.clone(), reason: Reason::OrphanStackDeleted }
             }
-            Some(_) if in_progress => {}
-            Some(e) if e.desired == Desired::Down && e.is_converged() => plan.actions.push(Action::RequestDown {
-                environment: e.name.clone(),
-                generation: e.generation,
-                reason: Reason::ClosedButAlive,
-            }),
-            Some(e) if e.desired == Desired::Up && e.expires_at <= policy.now => {
-                plan.actions.push(Action::RequestDown {
-                    environment: e.name.clone(),
-                    generation: e.generation,
-                    reason: Reason::Expired,
-                })
-            }
+            Some(_) if in_progress => return,
+            Some(e) if e.desired == Desired::Down && e.is_converged() => down(e, Reason::ClosedButAlive),
+            Some(e) if e.desired == Desired::Up && e.expires_at <= policy.now => down(e, Reason::Expired),
             Some(e) if e.desired == Desired::Up && e.expires_at - policy.now <= policy.notice_before => {
-                plan.actions.push(Action::Notice { environment: e.name.clone(), expires_at: e.expires_at })
+                Action::Notice { environment: e.name.clone(), expires_at: e.expires_at }
             }
-            Some(_) => {}
-        }
+            Some(_) => return,
+        };
+        self.act(action);
     }
 
-    // Rows without a stack.
-    for e in envs.iter().filter(|e| !handled.contains(e.name.as_str()) && !e.preserved) {
-        let quiet = policy.now - e.updated_at > policy.grace;
-        match (e.desired, e.status) {
-            (Desired::Up, Status::Ready | Status::Updating) if quiet => plan.actions.push(Action::Retire {
-                environment: e.name.clone(),
-                generation: e.generation,
-                reason: Reason::StackVanished,
-            }),
-            (Desired::Up, Status::Failed | Status::Queued) if e.expires_at <= policy.now => {
-                plan.actions.push(Action::Retire {
-                    environment: e.name.clone(),
-                    generation: e.generation,
-                    reason: Reason::Expired,
-                })
+    fn row_without_stack(&mut self, e: &Environment) {
+        let quiet = self.policy.now - e.updated_at > self.policy.grace;
+        let retire = |reason| Action::Retire { environment: e.name.clone(), generation: e.generation, reason };
+        let action = match (e.desired, e.status) {
+            (Desired::Up, Status::Ready | Status::Updating) if quiet => retire(Reason::StackVanished),
+            (Desired::Up, Status::Failed | Status::Queued) if e.expires_at <= self.policy.now => {
+                retire(Reason::Expired)
             }
-            (Desired::Up, Status::Queued) => {
-                plan.actions.push(Action::Nudge { environment: e.name.clone(), reason: Reason::Queued })
-            }
-            (Desired::Down, Status::Deleting) if quiet => plan.actions.push(Action::Retire {
-                environment: e.name.clone(),
-                generation: e.generation,
-                reason: Reason::StackVanished,
-            }),
-            _ => {}
-        }
+            (Desired::Up, Status::Queued) => Action::Nudge { environment: e.name.clone(), reason: Reason::Queued },
+            (Desired::Down, Status::Deleting) if quiet => retire(Reason::StackVanished),
+            _ => return,
+        };
+        self.act(action);
     }
 
-    if policy.include_resources {
-        for r in resources {
-            let managed = TagSet::marks_managed(r.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-            let Some(env) = tag(&r.tags, ENVIRONMENT) else { continue };
-            if !managed || live_envs.contains(env) {
-                continue;
+    fn resource(&mut self, r: &ResourceInfo) {
+        let managed = TagSet::marks_managed(r.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let Some(env) = tag(&r.tags, ENVIRONMENT) else { return };
+        if !managed || self.live_envs.contains(env) {
+            return;
+        }
+        if !resource_named_for(&r.arn, env) {
+            return self.skip(&r.arn, "tagged as Ephemera's but its name is not its environment's: refused");
+        }
+        if !self.policy.place_allowed(&r.arn) && !r.arn.starts_with("arn:aws:s3:::") {
+            return self.skip(&r.arn, "outside the allowed accounts and regions: refused");
+        }
+        match self.by_name.get(env) {
+            // Preserved means kept up past its expiry; once it is sent down (its pull
+            // request closed, its owner destroyed it), what it left behind is garbage.
+            Some(e) if e.preserved && e.desired == Desired::Up => self.skip(&r.arn, "preserved"),
+            // A stack being created right now lists its resources a moment later.
+            Some(e) if e.desired == Desired::Up && !e.status.is_terminal() => {
+                self.skip(&r.arn, "its environment is being provisioned")
             }
-            if !resource_named_for(&r.arn, env) {
-                skip(&mut plan, &r.arn, "tagged as Ephemera's but its name is not its environment's: refused");
-                continue;
-            }
-            if !policy.place_allowed(&r.arn) && !r.arn.starts_with("arn:aws:s3:::") {
-                skip(&mut plan, &r.arn, "outside the allowed accounts and regions: refused");
-                continue;
-            }
-            match by_name.get(env) {
-                // Preserved means kept up past its expiry; once it is sent down (its pull
-                // request closed, its owner destroyed it), what it left behind is garbage.
-                Some(e) if e.preserved && e.desired == Desired::Up => skip(&mut plan, &r.arn, "preserved"),
-                // A stack being created right now lists its resources a moment later.
-                Some(e) if e.desired == Desired::Up && !e.status.is_terminal() => {
-                    skip(&mut plan, &r.arn, "its environment is being provisioned")
-                }
-                _ => plan.actions.push(Action::DeleteResource {
-                    arn: r.arn.clone(),
-                    environment: env.to_owned(),
-                    reason: Reason::OrphanResource,
-                }),
-            }
+            _ => self.act(Action::DeleteResource {
+                arn: r.arn.clone(),
+                environment: env.to_owned(),
+                reason: Reason::OrphanResource,
+            }),
         }
     }
-    plan
 }
 
 /// Resources an environment's earlier stacks left behind (a stack deleted while keeping what
@@ -376,7 +391,7 @@ mod tests {
         StackInfo {
             name: format!("ephemera-{env}"),
             id: format!("arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/ephemera-{env}/uuid"),
-            status: status.into(),
+            status: StackStatus::parse(status),
             updated: now() - Duration::minutes(5),
             tags: vec![("ephemera:managed-by".into(), "ephemera".into()), ("ephemera:environment".into(), env.into())],
         }

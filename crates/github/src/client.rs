@@ -36,21 +36,10 @@ impl ClientError {
     }
 }
 
-/// How long to wait before retrying.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    pub attempts: u32,
-    /// First backoff for 5xx and network errors; doubles each time.
-    pub backoff: Duration,
-    /// A rate-limit wait longer than this is not slept through: the call fails (retryably).
-    pub max_wait: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self { attempts: 5, backoff: Duration::from_millis(500), max_wait: Duration::from_secs(60) }
-    }
-}
+/// Retries follow the platform's one policy ([`RetryPolicy::GITHUB`] by default): `attempts`,
+/// a backoff from `base` for 5xx and network errors, and `max` as the longest wait: a rate-limit
+/// wait GitHub asks for that is longer is not slept through (the call fails, retryably).
+pub use ephemera_domain::RetryPolicy;
 
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -162,12 +151,7 @@ impl Client {
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| ClientError::Transport(e.to_string()))?;
-        Ok(Self {
-            http,
-            base: base.trim_end_matches('/').to_owned(),
-            token: token.into(),
-            retry: RetryPolicy::default(),
-        })
+        Ok(Self { http, base: base.trim_end_matches('/').to_owned(), token: token.into(), retry: RetryPolicy::GITHUB })
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
@@ -182,7 +166,6 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> Result<T, ClientError> {
-        let mut backoff = self.retry.backoff;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -196,12 +179,10 @@ impl Client {
                 req = req.json(b);
             }
             let wait = match req.send().await {
-                Err(e) => {
-                    if attempt >= self.retry.attempts {
-                        return Err(ClientError::Transport(with_causes(&e)));
-                    }
-                    backoff
-                }
+                Err(e) => match self.backoff(attempt) {
+                    Some(wait) => wait,
+                    None => return Err(ClientError::Transport(with_causes(&e))),
+                },
                 Ok(resp) => {
                     let status = resp.status();
                     if status.is_success() {
@@ -225,21 +206,27 @@ impl Client {
                         status: status.as_u16(),
                         message,
                     };
-                    match limit {
-                        Some(wait) if wait > self.retry.max_wait => {
-                            return Err(ClientError::RateLimited { wait_secs: wait.as_secs() })
-                        }
-                        Some(wait) if attempt < self.retry.attempts => wait,
-                        Some(wait) => return Err(ClientError::RateLimited { wait_secs: wait.as_secs() }),
-                        None if status.is_server_error() && attempt < self.retry.attempts => backoff,
-                        None => return Err(err),
+                    match (limit, self.backoff(attempt)) {
+                        (Some(wait), Some(_)) if wait <= self.retry.max => wait,
+                        (Some(wait), _) => return Err(ClientError::RateLimited { wait_secs: wait.as_secs() }),
+                        (None, Some(backoff)) if status.is_server_error() => backoff,
+                        (None, _) => return Err(err),
                     }
                 }
             };
             warn!(%method, path, attempt, wait_ms = wait.as_millis() as u64, "GitHub call failed; retrying");
             tokio::time::sleep(wait).await;
-            backoff = (backoff * 2).min(Duration::from_secs(30));
         }
+    }
+
+    /// The wait before the next attempt after `failed` attempts, if the policy allows one.
+    fn backoff(&self, failed: u32) -> Option<Duration> {
+        let draw = {
+            use std::hash::{BuildHasher, Hasher};
+            let bits = std::collections::hash_map::RandomState::new().build_hasher().finish();
+            (bits >> 11) as f64 / (1u64 << 53) as f64
+        };
+        self.retry.backoff(failed, draw)
     }
 
     fn repo_path(owner: &str, repo: &str) -> Result<String, ClientError> {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use ephemera_app::Config;
+use ephemera_app::{Config, Disposition, Retryable};
 use ephemera_aws::bootstrap::{self, Resources};
 use ephemera_aws::queue::WorkQueue;
 use ephemera_aws::{platform, Clients, S3Store};
@@ -20,8 +20,6 @@ use tracing::{error, info, warn};
 /// The default blueprint, uploaded at start so that `make run` works out of the box.
 pub const DEFAULT_BLUEPRINT: &str = include_str!("../../../infra/blueprints/default.yaml");
 pub const WORK_QUEUE: &str = "ephemera-work";
-
-pub const NOTIFY_QUEUE: &str = "ephemera-notify";
 
 pub struct Running {
     pub addr: SocketAddr,
@@ -119,23 +117,34 @@ pub async fn start(
     Ok(Running { addr, queue_url, notify_queue_url, shutdown, tasks })
 }
 
-/// What reads a queue: a message's body in; what was done, or (retryable, why) out.
+/// What reads a queue: a message's body in; what becomes of the message out.
 #[async_trait::async_trait]
 trait Consumer: Send + Sync + 'static {
-    async fn consume(&self, body: &str) -> Result<String, (bool, String)>;
+    async fn consume(&self, body: &str) -> Disposition<String, String>;
+}
+
+/// Settles an outcome as the Lambda functions do (see [`ephemera_app::outcome`]).
+fn disposition<T: std::fmt::Debug, E: Retryable + std::fmt::Display>(
+    outcome: Result<T, E>,
+) -> Disposition<String, String> {
+    match Disposition::from(outcome) {
+        Disposition::Done(done) => Disposition::Done(format!("{done:?}")),
+        Disposition::Retry(e) => Disposition::Retry(e.to_string()),
+        Disposition::Drop(e) => Disposition::Drop(e.to_string()),
+    }
 }
 
 #[async_trait::async_trait]
 impl Consumer for ephemera_app::provisioner::Provisioner {
-    async fn consume(&self, body: &str) -> Result<String, (bool, String)> {
-        self.handle_message(body).await.map(|o| format!("{o:?}")).map_err(|e| (e.is_retryable(), e.to_string()))
+    async fn consume(&self, body: &str) -> Disposition<String, String> {
+        disposition(self.handle_message(body).await)
     }
 }
 
 #[async_trait::async_trait]
 impl Consumer for ephemera_app::feedback::Notifier {
-    async fn consume(&self, body: &str) -> Result<String, (bool, String)> {
-        self.handle_message(body).await.map(|o| format!("{o:?}")).map_err(|e| (e.is_retryable(), e.to_string()))
+    async fn consume(&self, body: &str) -> Disposition<String, String> {
+        disposition(self.handle_message(body).await)
     }
 }
 
@@ -161,20 +170,7 @@ async fn work<C: Consumer>(queue: WorkQueue, consumer: Arc<C>, concurrency: u32,
             let (queue, consumer) = (queue.clone(), consumer.clone());
             tokio::spawn(async move {
                 let _permit = permit;
-                let done = match consumer.consume(&message.body).await {
-                    Ok(outcome) => {
-                        info!(%outcome, "handled");
-                        true
-                    }
-                    Err((true, e)) => {
-                        warn!(error = %e, "will retry");
-                        false
-                    }
-                    Err((false, e)) => {
-                        error!(error = %e, "dropping message that cannot succeed");
-                        true
-                    }
-                };
+                let done = !matches!(consumer.consume(&message.body).await.logged("message"), Disposition::Retry(_));
                 let result = if done {
                     queue.delete(&message.receipt).await
                 } else {

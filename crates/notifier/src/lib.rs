@@ -3,9 +3,9 @@
 //! (GitHub's rate limit, a 5xx) fails the invocation so Lambda retries it; anything else is
 //! logged and dropped.
 
-use ephemera_app::events::{settle, MessageError};
 use ephemera_app::feedback::{Feedback, Notifier};
+use ephemera_app::outcome::{settle, MessageError};
 
-pub async fn handle(notifier: &Notifier, event: &serde_json::Value) -> Result<Option<Feedback>, MessageError> {
-    settle("feedback", notifier.handle_message(&event.to_string()).await)
+pub async fn handle(notifier: &Notifier, event: serde_json::Value) -> Result<Option<Feedback>, MessageError> {
+    settle("feedback", notifier.handle_event(event).await)
 }

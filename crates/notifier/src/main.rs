@@ -17,7 +17,7 @@ async fn main() -> Result<(), Error> {
     let notifier = Arc::new(platform::notifier(&config, &clients, github));
     run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let notifier = notifier.clone();
-        async move { notifier::handle(&notifier, &event.payload).await.map(|_| ()).map_err(Error::from) }
+        async move { notifier::handle(&notifier, event.payload).await.map(|_| ()).map_err(Error::from) }
     }))
     .await
 }

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use ephemera_app::provisioner::Provisioner;
+use ephemera_app::Disposition;
 use tokio::task::JoinSet;
-use tracing::{error, info, warn};
+use tracing::error;
 
 /// Reconciles every message of the batch concurrently; retryable failures are reported so SQS
 /// delivers those messages again (and, after the queue's limit, to its dead-letter queue).
@@ -30,15 +31,10 @@ pub async fn handle_batch(provisioner: Arc<Provisioner>, event: SqsEvent) -> Sqs
                 continue;
             }
         };
-        match result {
-            Ok(outcome) => info!(message = %id, ?outcome, "reconciled"),
-            Err(e) if e.is_retryable() => {
-                warn!(message = %id, error = %e, "will retry");
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = id;
-                response.batch_item_failures.push(failure);
-            }
-            Err(e) => error!(message = %id, error = %e, "dropping message that cannot succeed"),
+        if let Disposition::Retry(_) = Disposition::from(result).logged(&format!("message {id}")) {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            response.batch_item_failures.push(failure);
         }
     }
     response

@@ -3,9 +3,9 @@
 //! retries (then the on-failure destination) take over; an event that can never be recorded
 //! is logged and dropped.
 
-use ephemera_app::events::{settle, MessageError};
+use ephemera_app::outcome::{settle, MessageError};
 use ephemera_app::stack_events::{Recorded, StackEvents};
 
-pub async fn handle(service: &StackEvents, event: &serde_json::Value) -> Result<Option<Recorded>, MessageError> {
-    settle("stack event", service.handle_message(&event.to_string()).await)
+pub async fn handle(service: &StackEvents, event: serde_json::Value) -> Result<Option<Recorded>, MessageError> {
+    settle("stack event", service.handle_event(event).await)
 }

@@ -14,7 +14,7 @@ async fn main() -> Result<(), Error> {
     let service = Arc::new(platform::stack_events(&config, &clients));
     run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let service = service.clone();
-        async move { stack_events::handle(&service, &event.payload).await.map(|_| ()).map_err(Error::from) }
+        async move { stack_events::handle(&service, event.payload).await.map(|_| ()).map_err(Error::from) }
     }))
     .await
 }

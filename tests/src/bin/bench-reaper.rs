@@ -107,6 +107,7 @@ async fn main() -> anyhow::Result<()> {
                         head_commit: None,
                         base_ref: None,
                         source: None,
+                        merged: false,
                         reason: None,
                         desired: Desired::Up,
                         order: EventOrder::new(at.timestamp(), EventOrder::RANK_OPEN),

@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ephemera_domain::sweep::{ResourceInfo, StackInfo};
 use ephemera_domain::{
-    Desired, Environment, EnvironmentKind, EnvironmentName, EventOrder, RepoName, StackName, Status, TagSet,
+    CommitSource, Desired, Environment, EnvironmentKind, EnvironmentName, EventOrder, RepoName, Reported, StackName,
+    StackStatus, Status, TagSet,
 };
 
 use crate::events::PlatformEvent;
@@ -38,10 +39,12 @@ pub struct Change {
     /// The commit to run; for `Down`, the last one seen (kept on the record).
     pub commit: Option<String>,
     pub head_ref: Option<String>,
-    /// The pull request's head commit and base branch, and what `commit` is (`merge`/`head`).
+    /// The pull request's head commit and base branch, and what `commit` is.
     pub head_commit: Option<String>,
     pub base_ref: Option<String>,
-    pub source: Option<String>,
+    pub source: Option<CommitSource>,
+    /// A close that was a merge (kept on the record: the baseline may move).
+    pub merged: bool,
     pub desired: Desired,
     /// Why, kept as the status reason (a merge, a close, a label).
     pub reason: Option<String>,
@@ -170,7 +173,7 @@ pub trait StackStatusLog: Environments {
 #[async_trait]
 pub trait NotifiedLog: Environments {
     /// Remembers what was last reported back to GitHub for this environment.
-    async fn record_notified(&self, name: &EnvironmentName, key: &str) -> Result<(), PortError>;
+    async fn record_notified(&self, name: &EnvironmentName, reported: &Reported) -> Result<(), PortError>;
 }
 
 /// The registry of environments (DynamoDB in AWS): every narrow port above. Adapters implement
@@ -185,7 +188,7 @@ pub struct StackResource {
     pub logical_id: String,
     pub resource_type: String,
     pub physical_id: Option<String>,
-    pub status: String,
+    pub status: StackStatus,
 }
 
 /// The Resource Groups Tagging API: what carries the platform's tags.
@@ -207,10 +210,10 @@ pub trait Cleaner: Send + Sync {
 }
 
 /// A stack as CloudFormation describes it.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StackView {
     pub stack_id: String,
-    pub status: String,
+    pub status: StackStatus,
     pub reason: Option<String>,
     pub tags: Vec<(String, String)>,
     pub outputs: BTreeMap<String, String>,

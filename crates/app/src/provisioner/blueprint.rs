@@ -1,0 +1,154 @@
+//! Which template an environment gets, rendered with its tags into a stack request, and what
+//! its stack's outputs mean (the preview URL).
+
+use ephemera_domain::{Environment, TagSet};
+use tracing::info;
+
+use super::{token, Provisioner};
+use crate::ports::{PortError, StackRequest};
+use crate::template::{render, TemplateError};
+
+impl Provisioner {
+    /// The stack request for `env`: its blueprint rendered with its tags. Err is a reason to fail.
+    /// With it, the environment's estimated monthly cost from its resource types.
+    pub(super) async fn request(
+        &self,
+        env: &Environment,
+        tags: &TagSet,
+        op: &str,
+    ) -> Result<(StackRequest, f64), RequestError> {
+        let (key, source) = match self.blueprint(env).await {
+            Ok(found) => found,
+            // S3 throttled or unavailable: try again later, the blueprint is not at fault.
+            Err(BlueprintError::Port(e)) if e.is_retryable() => return Err(RequestError::Retry(e)),
+            Err(e) => return Err(RequestError::Refused(e.to_string())),
+        };
+        let known = [
+            ("EnvironmentName", env.name.to_string()),
+            ("EnvironmentKind", env.kind.as_str().to_owned()),
+            ("Repository", env.repository.as_ref().map(|r| r.full_name()).unwrap_or_default()),
+            ("PullRequest", env.pull_request.map(|n| n.to_string()).unwrap_or_default()),
+            ("Owner", env.owner.clone()),
+            ("Commit", env.commit.clone().unwrap_or_default()),
+            ("ExpiresAt", tags.get(ephemera_domain::tags::EXPIRES_AT).unwrap_or_default().to_owned()),
+            ("ApiKeyExpires", api_key_expiry(env.expires_at, self.clock.now()).to_string()),
+        ];
+        let rendered = render(&source, tags, &known, self.settings.role_boundary_arn.as_deref())
+            .map_err(|e: TemplateError| RequestError::Refused(format!("blueprint {key}: {e}")))?;
+        info!(blueprint = %key, tagged = rendered.tagged, "rendered blueprint");
+        let monthly = self.settings.prices.monthly_total(rendered.resource_types.iter().map(String::as_str));
+        let request = StackRequest {
+            name: env.stack_name(),
+            template_body: rendered.body,
+            parameters: rendered.parameters,
+            tags: tags.clone(),
+            token: token(op, env),
+            role_arn: self.settings.role_arn.clone(),
+        };
+        Ok((request, monthly))
+    }
+
+    /// The template for `env`: the commit's own, else the repository's, else the default.
+    async fn blueprint(&self, env: &Environment) -> Result<(String, String), BlueprintError> {
+        let mut keys = Vec::new();
+        if let Some(repo) = &env.repository {
+            if let Some(sha) = &env.commit {
+                keys.push(format!("artifacts/{}/{}/{sha}/template.yaml", repo.owner(), repo.name()));
+            }
+            keys.push(format!("blueprints/{}/{}.yaml", repo.owner(), repo.name()));
+        }
+        keys.push("blueprints/default.yaml".to_owned());
+        for key in &keys {
+            if let Some(body) = self.store.get_text(&self.settings.bucket, key).await? {
+                return Ok((key.clone(), body));
+            }
+        }
+        Err(BlueprintError::NotFound { bucket: self.settings.bucket.clone(), tried: keys })
+    }
+}
+
+/// Why no stack request could be made: worth retrying later, or a reason to fail.
+pub(super) enum RequestError {
+    Retry(PortError),
+    Refused(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+enum BlueprintError {
+    #[error("no blueprint in s3://{bucket}: tried {tried:?}")]
+    NotFound { bucket: String, tried: Vec<String> },
+    #[error(transparent)]
+    Port(#[from] PortError),
+}
+
+/// The URL reviewers open: the blueprint's `PreviewUrl` output, else its GraphQL endpoint
+/// (given, or derived from the AppSync API's ARN).
+pub fn preview_url(outputs: &std::collections::BTreeMap<String, String>) -> Option<String> {
+    if let Some(url) = ["PreviewUrl", "GraphQLUrl"].iter().find_map(|k| outputs.get(*k)) {
+        return Some(url.clone());
+    }
+    // arn:aws:appsync:<region>:<account>:apis/<api-id>
+    let arn = outputs.get("GraphQLApiArn")?;
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    match parts.as_slice() {
+        ["arn", partition, "appsync", region, _, resource] => {
+            let id = resource.strip_prefix("apis/")?;
+            let domain = if partition.ends_with("-cn") { "amazonaws.com.cn" } else { "amazonaws.com" };
+            // AWS's ids are alphanumeric (the emulator's are UUIDs, with hyphens); nothing else
+            // may reach the URL.
+            let valid = !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+            valid.then(|| format!("https://{id}.appsync-api.{region}.{domain}/graphql"))
+        }
+        _ => None,
+    }
+}
+
+/// An AppSync API key's expiry (epoch seconds): the environment's, but at least 25 hours and at
+/// most 364 days ahead, rounded down to the hour, as AppSync requires.
+pub fn api_key_expiry(expires_at: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> i64 {
+    let lo = (now + chrono::Duration::hours(25)).timestamp();
+    let hi = (now + chrono::Duration::days(364)).timestamp();
+    let t = expires_at.timestamp().clamp(lo, hi);
+    t - t.rem_euclid(3600)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn outputs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn preview_url_prefers_explicit_outputs_then_derives_from_the_api_arn() {
+        assert_eq!(
+            preview_url(&outputs(&[("PreviewUrl", "https://x"), ("GraphQLUrl", "https://y")])).as_deref(),
+            Some("https://x")
+        );
+        assert_eq!(
+            preview_url(&outputs(&[(
+                "GraphQLApiArn",
+                "arn:aws:appsync:eu-west-1:123456789012:apis/abcdefghij1234567890"
+            )]))
+            .as_deref(),
+            Some("https://abcdefghij1234567890.appsync-api.eu-west-1.amazonaws.com/graphql")
+        );
+        assert_eq!(preview_url(&outputs(&[("GraphQLApiArn", "arn:aws:s3:::bucket")])), None);
+        assert_eq!(preview_url(&outputs(&[("GraphQLApiArn", "arn:aws:appsync:r:1:apis/../evil")])), None);
+        assert_eq!(preview_url(&outputs(&[])), None);
+    }
+
+    #[test]
+    fn api_key_expiry_is_within_appsyncs_bounds_and_on_the_hour() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-22T10:30:00Z").unwrap().to_utc();
+        let in_8h = now + chrono::Duration::hours(8);
+        let in_7d = now + chrono::Duration::days(7);
+        assert_eq!(api_key_expiry(in_8h, now), (now + chrono::Duration::hours(25)).timestamp() - 1800);
+        assert_eq!(api_key_expiry(in_7d, now), in_7d.timestamp() - 1800);
+        let far = now + chrono::Duration::days(900);
+        assert!(api_key_expiry(far, now) <= (now + chrono::Duration::days(364)).timestamp());
+        assert_eq!(api_key_expiry(in_7d, now) % 3600, 0);
+    }
+}

@@ -1,0 +1,361 @@
+//! The provisioner: reconciles one environment's stack with its recorded desired state.
+//!
+//! Level-triggered: an event only says which environment to look at; what to do is read from
+//! the registry and from CloudFormation, so a duplicated, late or replayed event is harmless.
+//! A lease on the registry row keeps two reconcilers off the same environment.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ephemera_domain::reconcile::{plan, Observed, StackState, Step, Taken};
+use ephemera_domain::{Environment, EnvironmentName, RetryPolicy, Status, TagSet};
+use tracing::{info, instrument, warn};
+
+use crate::clock::Clock;
+use crate::events::{environment_of, EnvelopeError, PlatformEvent};
+use crate::leftovers::Leftovers;
+use crate::ports::{
+    EventBus, ObjectStore, PortError, Progress, Reconciliation, Seeder, StackView, Stacks, UpdateOutcome,
+};
+use crate::retry::retry;
+
+mod blueprint;
+mod budget;
+mod seed;
+
+use blueprint::RequestError;
+pub use blueprint::{api_key_expiry, preview_url};
+
+#[derive(Debug, Clone)]
+pub struct ProvisionerSettings {
+    /// Where blueprints and per-commit templates live.
+    pub bucket: String,
+    pub cost_tags: TagSet,
+    pub role_arn: Option<String>,
+    /// Put on every IAM role an environment's template creates.
+    pub role_boundary_arn: Option<String>,
+    /// How long one reconcile waits for a stack operation before handing back (retryable).
+    pub wait: Duration,
+    pub poll: Duration,
+    /// Monthly budget for live environments (USD); None for no budget.
+    pub monthly_budget_usd: Option<f64>,
+    pub prices: ephemera_domain::cost::PriceTable,
+    /// Live developer environments allowed, per owner and in all.
+    pub dev_quotas: ephemera_domain::developer::Quotas,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    #[error("{0} is being reconciled elsewhere; try again later")]
+    Busy(EnvironmentName),
+    #[error("stack of {0} is still in progress; try again later")]
+    StillInProgress(EnvironmentName),
+    #[error(transparent)]
+    Port(#[from] PortError),
+    #[error(transparent)]
+    BadMessage(#[from] EnvelopeError),
+}
+
+impl crate::outcome::Retryable for ProvisionError {
+    /// Worth delivering the same message again later.
+    fn is_retryable(&self) -> bool {
+        match self {
+            ProvisionError::Busy(_) | ProvisionError::StillInProgress(_) => true,
+            ProvisionError::Port(p) => p.is_retryable(),
+            ProvisionError::BadMessage(_) => false,
+        }
+    }
+}
+
+/// What taking one step led to.
+enum Next {
+    /// Progress to record, then look at the stack again.
+    Record(Progress),
+    /// An operation is under way: look again after a pause, within the deadline.
+    Wait,
+    Done(Outcome),
+    /// A newer generation was recorded meanwhile: start over from it.
+    Superseded,
+}
+
+/// How a reconcile ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Settled(Status),
+    /// Waiting for budget; it is looked at again when an environment is deleted.
+    Queued,
+    /// Nothing to do: the current generation's outcome is already recorded.
+    AlreadyConverged(Status),
+    /// No such environment in the registry.
+    Unknown,
+}
+
+pub struct Provisioner {
+    registry: Arc<dyn Reconciliation>,
+    stacks: Arc<dyn Stacks>,
+    store: Arc<dyn ObjectStore>,
+    bus: Arc<dyn EventBus>,
+    seeder: Arc<dyn Seeder>,
+    leftovers: Leftovers,
+    clock: Arc<dyn Clock>,
+    settings: ProvisionerSettings,
+}
+
+impl Provisioner {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        registry: Arc<dyn Reconciliation>,
+        stacks: Arc<dyn Stacks>,
+        store: Arc<dyn ObjectStore>,
+        bus: Arc<dyn EventBus>,
+        seeder: Arc<dyn Seeder>,
+        leftovers: Leftovers,
+        clock: Arc<dyn Clock>,
+        settings: ProvisionerSettings,
+    ) -> Self {
+        Self { registry, stacks, store, bus, seeder, leftovers, clock, settings }
+    }
+
+    /// Handles one work-queue message: an Ephemera event, or a CloudFormation status change of
+    /// one of the platform's stacks (an EventBridge event as SQS delivers it).
+    pub async fn handle_message(&self, body: &str) -> Result<Outcome, ProvisionError> {
+        self.reconcile(&environment_of(body)?).await
+    }
+
+    /// Brings `name`'s stack to its desired state, or as far as the wait allows.
+    #[instrument(skip(self), fields(environment = %name))]
+    pub async fn reconcile(&self, name: &EnvironmentName) -> Result<Outcome, ProvisionError> {
+        let holder = uuid::Uuid::new_v4().to_string();
+        let now = self.clock.now();
+        let lease = chrono::Duration::from_std(self.settings.wait + Duration::from_secs(60))
+            .unwrap_or(chrono::Duration::minutes(15));
+        if !self.registry.try_lease(name, &holder, now, now + lease).await? {
+            return Err(ProvisionError::Busy(name.clone()));
+        }
+        let result = self.reconcile_leased(name).await;
+        // A lease left behind holds the environment until it expires: worth a few tries.
+        let release = retry(RetryPolicy::CONFLICT, "release lease", || self.registry.release_lease(name, &holder));
+        if let Err(e) = release.await {
+            warn!(error = %e, "could not release lease; it expires by itself");
+        }
+        result
+    }
+
+    async fn reconcile_leased(&self, name: &EnvironmentName) -> Result<Outcome, ProvisionError> {
+        let deadline = tokio::time::Instant::now() + self.settings.wait;
+        'generation: loop {
+            let Some(env) = self.registry.get(name).await? else {
+                return Ok(Outcome::Unknown);
+            };
+            if env.is_converged() {
+                return Ok(Outcome::AlreadyConverged(env.status));
+            }
+            let want = TagSet::for_environment(&env, &self.settings.cost_tags);
+            let mut taken = Taken::default();
+            loop {
+                let view = self.stacks.describe(&env.stack_name()).await?;
+                let seen = observe(view.as_ref(), &want);
+                let step = plan(env.desired, &seen, taken);
+                info!(?step, stack_status = ?seen.status, generation = env.generation, "reconcile step");
+                let progress = match self.take(step, &env, &want, view.as_ref(), &mut taken).await? {
+                    Next::Record(progress) => progress,
+                    Next::Wait if tokio::time::Instant::now() >= deadline => {
+                        return Err(ProvisionError::StillInProgress(name.clone()));
+                    }
+                    Next::Wait => {
+                        tokio::time::sleep(self.settings.poll).await;
+                        continue;
+                    }
+                    Next::Done(outcome) => return Ok(outcome),
+                    Next::Superseded => continue 'generation,
+                };
+                let status = progress.status.expect("every recorded step has a status");
+                if !self.registry.record_progress(name, env.generation, &progress, self.clock.now()).await? {
+                    // A newer desired state arrived meanwhile: start over from it.
+                    continue 'generation;
+                }
+                self.publish(PlatformEvent::status(&env, status, None)).await;
+            }
+        }
+    }
+
+    /// Takes one step of the plan.
+    async fn take(
+        &self,
+        step: Step,
+        env: &Environment,
+        want: &TagSet,
+        view: Option<&StackView>,
+        taken: &mut Taken,
+    ) -> Result<Next, ProvisionError> {
+        match step {
+            Step::Create => self.create(env, want, taken).await,
+            Step::Update => self.update(env, want, view, taken).await,
+            Step::Delete => {
+                let stack = env.stack_name();
+                // CloudFormation cannot delete a bucket that still has objects in it.
+                for bucket in self.stacks.buckets(&stack).await? {
+                    let n = self.store.empty_bucket(&bucket).await?;
+                    info!(bucket, objects = n, "emptied bucket before delete");
+                }
+                self.stacks.delete(&stack, &token("delete", env)).await?;
+                taken.delete = true;
+                // Why it is going down (expired, say) stays on the row.
+                let reason = env.status_reason.clone();
+                Ok(Next::Record(Progress { status: Some(Status::Deleting), reason, ..Default::default() }))
+            }
+            Step::Wait => Ok(Next::Wait),
+            Step::Settle(status, mut reason) => {
+                // A new stack gets its synthetic fixtures before it is announced ready.
+                if status == Status::Ready && taken.create {
+                    if let Err(why) = self.seed(env, view).await {
+                        warn!(%why, "seeding failed; the environment is ready without its fixtures");
+                        reason = Some(format!("seed data not loaded: {why}"));
+                    }
+                }
+                Ok(self.settled(env, status, reason, view).await?)
+            }
+        }
+    }
+
+    async fn create(&self, env: &Environment, want: &TagSet, taken: &mut Taken) -> Result<Next, ProvisionError> {
+        let (request, monthly) = match self.request(env, want, "create").await {
+            Ok(r) => r,
+            Err(RequestError::Retry(e)) => return Err(e.into()),
+            Err(RequestError::Refused(reason)) => {
+                return Ok(self.settled(env, Status::Failed, Some(reason), None).await?)
+            }
+        };
+        if let Some(reason) = self.over_budget(env, monthly).await? {
+            let queued = Progress { status: Some(Status::Queued), reason: Some(reason.clone()), ..Default::default() };
+            if !self.registry.record_progress(&env.name, env.generation, &queued, self.clock.now()).await? {
+                return Ok(Next::Superseded);
+            }
+            info!(%reason, "queued");
+            self.publish(PlatformEvent::status(env, Status::Queued, Some(reason))).await;
+            return Ok(Next::Done(Outcome::Queued));
+        }
+        // No stack of this name exists: whatever carries its name and tags is left from an
+        // earlier one and would make this creation fail. A preserved environment's leftovers are
+        // kept; creation then reports it.
+        if env.preserved {
+            info!("preserved: leftovers of earlier stacks, if any, are kept");
+        } else {
+            self.leftovers.clear(&env.name).await?;
+        }
+        let id = match self.stacks.create(&request).await {
+            Ok(id) => id,
+            // CloudFormation refused the template or its parameters: retrying the same
+            // generation cannot help, so it is recorded as failed.
+            Err(e @ PortError::Permanent { .. }) => {
+                return Ok(self.settled(env, Status::Failed, Some(e.to_string()), None).await?)
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // Counted against the budget from now on; the reaper refines it.
+        self.registry.record_cost(&env.name, monthly, 0.0).await?;
+        taken.create = true;
+        Ok(Next::Record(Progress { status: Some(Status::Creating), stack_id: Some(id), ..Default::default() }))
+    }
+
+    async fn update(
+        &self,
+        env: &Environment,
+        want: &TagSet,
+        view: Option<&StackView>,
+        taken: &mut Taken,
+    ) -> Result<Next, ProvisionError> {
+        let request = match self.request(env, want, "update").await {
+            Ok((r, _)) => r,
+            Err(RequestError::Retry(e)) => return Err(e.into()),
+            Err(RequestError::Refused(reason)) => {
+                return Ok(self.settled(env, Status::Failed, Some(reason), view).await?)
+            }
+        };
+        match self.stacks.update(&request).await {
+            Ok(UpdateOutcome::NoChanges) => info!("stack already matches the template"),
+            Ok(UpdateOutcome::Started) => {}
+            Err(e @ PortError::Permanent { .. }) => {
+                return Ok(self.settled(env, Status::Failed, Some(e.to_string()), view).await?)
+            }
+            Err(e) => return Err(e.into()),
+        }
+        taken.update = true;
+        Ok(Next::Record(Progress { status: Some(Status::Updating), ..Default::default() }))
+    }
+
+    /// Settles the generation in `status`: done, or superseded by a newer generation.
+    async fn settled(
+        &self,
+        env: &Environment,
+        status: Status,
+        reason: Option<String>,
+        view: Option<&StackView>,
+    ) -> Result<Next, PortError> {
+        Ok(match self.settle(env, status, reason, view).await? {
+            true => Next::Done(Outcome::Settled(status)),
+            false => Next::Superseded,
+        })
+    }
+
+    /// Records the final status of this generation; false if a newer generation superseded it.
+    async fn settle(
+        &self,
+        env: &Environment,
+        status: Status,
+        reason: Option<String>,
+        view: Option<&StackView>,
+    ) -> Result<bool, PortError> {
+        // A deletion keeps the reason it was requested with (the reaper's "expired", say).
+        let reason = reason.or_else(|| (status == Status::Deleted).then(|| env.status_reason.clone()).flatten());
+        let outputs = view.map(|v| v.outputs.clone()).filter(|_| status == Status::Ready);
+        let preview_url = outputs.as_ref().and_then(preview_url);
+        let progress = Progress {
+            status: Some(status),
+            reason: reason.clone(),
+            stack_id: view.map(|v| v.stack_id.clone()),
+            outputs: outputs.or_else(|| (status == Status::Deleted).then(Default::default)),
+            preview_url: preview_url.clone(),
+            settled: true,
+        };
+        if !self.registry.record_progress(&env.name, env.generation, &progress, self.clock.now()).await? {
+            return Ok(false);
+        }
+        match &reason {
+            Some(r) if status == Status::Failed => warn!(reason = %r, "environment failed"),
+            _ => info!(status = status.as_str(), "environment settled"),
+        }
+        let mut settled = env.clone();
+        settled.preview_url = preview_url;
+        self.publish(PlatformEvent::status(&settled, status, reason)).await;
+        if status == Status::Deleted {
+            self.start_next_queued().await;
+        }
+        Ok(true)
+    }
+
+    /// Announcements are best effort: the registry is the record, the events are notifications.
+    async fn publish(&self, event: PlatformEvent) {
+        if let Err(e) = self.bus.publish(&[event]).await {
+            warn!(error = %e, "could not publish status event");
+        }
+    }
+}
+
+/// The idempotency token for one operation on one generation: a retry of the same work reuses
+/// it, so CloudFormation does not start the operation twice.
+fn token(op: &str, env: &Environment) -> String {
+    format!("ephemera-{op}-{}-g{}", env.name, env.generation)
+}
+
+fn observe(view: Option<&StackView>, want: &TagSet) -> Observed {
+    let Some(v) = view else { return Observed::absent() };
+    let tags = || v.tags.iter().map(|(k, val)| (k.as_str(), val.as_str()));
+    Observed {
+        state: StackState::classify(&v.status),
+        status: Some(v.status.clone()),
+        reason: v.reason.clone(),
+        managed: TagSet::marks_managed(tags()),
+        current: want.is_subset_of(tags()),
+    }
+}
