@@ -162,38 +162,42 @@ pub fn render(rows: &[Row], filter: &Filter, now: chrono::DateTime<chrono::Utc>)
          <th>Preview</th></tr></thead><tbody>",
     );
     for r in rows {
-        let repo = match (&r.repository, r.pull_request, &r.pull_request_url) {
-            (Some(repo), Some(n), Some(url)) => format!("{} {}", escape(repo), link(url, &format!("#{n}"))),
-            (Some(repo), _, _) => escape(repo),
-            _ => "<span class=\"muted\">–</span>".into(),
-        };
-        let commit = r.commit.as_deref().map(|c| format!("<code>{}</code>", escape(&c[..c.len().min(7)])));
-        let cost = match (r.cost_monthly_usd, r.cost_accrued_usd) {
-            (Some(m), Some(a)) => format!("${m:.2}/mo<br><span class=\"muted\">${a:.2} so far</span>"),
-            (Some(m), None) => format!("${m:.2}/mo"),
-            _ => "–".into(),
-        };
-        let preview = r.preview_url.as_deref().map(|u| link(u, "open")).unwrap_or_else(|| "–".into());
-        let reason =
-            r.reason.as_deref().map(|x| format!("<div class=\"reason\">{}</div>", escape(x))).unwrap_or_default();
-        let pinned = if r.preserved { " 📌" } else { "" };
-        let _ = write!(
-            h,
-            "<tr data-name=\"{name}\" data-status=\"{status}\"><td><code>{name}</code>{pinned}</td><td>{kind}</td>\
-             <td>{repo}</td><td>{owner}</td><td>{commit}</td>\
-             <td><span class=\"status {status}\">{status}</span>{reason}</td><td>{age}</td>\
-             <td>{expires}</td><td>{cost}</td><td>{preview}</td></tr>",
-            name = escape(&r.name),
-            kind = r.kind,
-            owner = escape(&r.owner),
-            commit = commit.unwrap_or_else(|| "–".into()),
-            status = r.status,
-            age = age(r.age_seconds),
-            expires = r.expires_at.format("%Y-%m-%d %H:%M"),
-        );
+        row(&mut h, r);
     }
     h.push_str("</tbody></table></body></html>");
     h
+}
+
+/// One environment's table row.
+fn row(h: &mut String, r: &Row) {
+    let repo = match (&r.repository, r.pull_request, &r.pull_request_url) {
+        (Some(repo), Some(n), Some(url)) => format!("{} {}", escape(repo), link(url, &format!("#{n}"))),
+        (Some(repo), _, _) => escape(repo),
+        _ => "<span class=\"muted\">–</span>".into(),
+    };
+    let commit = r.commit.as_deref().map(|c| format!("<code>{}</code>", escape(&c[..c.len().min(7)])));
+    let cost = match (r.cost_monthly_usd, r.cost_accrued_usd) {
+        (Some(m), Some(a)) => format!("${m:.2}/mo<br><span class=\"muted\">${a:.2} so far</span>"),
+        (Some(m), None) => format!("${m:.2}/mo"),
+        _ => "–".into(),
+    };
+    let preview = r.preview_url.as_deref().map(|u| link(u, "open")).unwrap_or_else(|| "–".into());
+    let reason = r.reason.as_deref().map(|x| format!("<div class=\"reason\">{}</div>", escape(x))).unwrap_or_default();
+    let pinned = if r.preserved { " 📌" } else { "" };
+    let _ = write!(
+        h,
+        "<tr data-name=\"{name}\" data-status=\"{status}\"><td><code>{name}</code>{pinned}</td><td>{kind}</td>\
+         <td>{repo}</td><td>{owner}</td><td>{commit}</td>\
+         <td><span class=\"status {status}\">{status}</span>{reason}</td><td>{age}</td>\
+         <td>{expires}</td><td>{cost}</td><td>{preview}</td></tr>",
+        name = escape(&r.name),
+        kind = r.kind,
+        owner = escape(&r.owner),
+        commit = commit.unwrap_or_else(|| "–".into()),
+        status = r.status,
+        age = age(r.age_seconds),
+        expires = r.expires_at.format("%Y-%m-%d %H:%M"),
+    );
 }
 
 #[cfg(test)]

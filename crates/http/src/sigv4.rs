@@ -74,23 +74,7 @@ impl LocalIdentities {
         now: DateTime<Utc>,
     ) -> Result<String, SigV4Error> {
         let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).ok_or(SigV4Error::Unsigned)?;
-        let rest = auth.strip_prefix("AWS4-HMAC-SHA256 ").ok_or(SigV4Error::Unsigned)?;
-        let mut credential = None;
-        let mut signed_headers = None;
-        let mut signature = None;
-        for part in rest.split(',').map(str::trim) {
-            match part.split_once('=') {
-                Some(("Credential", v)) => credential = Some(v),
-                Some(("SignedHeaders", v)) => signed_headers = Some(v),
-                Some(("Signature", v)) => signature = Some(v),
-                _ => return Err(SigV4Error::Malformed),
-            }
-        }
-        let (credential, signed_headers, signature) = (
-            credential.ok_or(SigV4Error::Malformed)?,
-            signed_headers.ok_or(SigV4Error::Malformed)?,
-            signature.ok_or(SigV4Error::Malformed)?,
-        );
+        let (credential, signed_headers, signature) = authorization_parts(auth)?;
         let scope_parts: Vec<&str> = credential.split('/').collect();
         let [key, date, region, service, terminator] = scope_parts[..] else { return Err(SigV4Error::Malformed) };
         if terminator != "aws4_request" {
@@ -110,19 +94,7 @@ impl LocalIdentities {
         if !names.contains(&"host") || !names.contains(&"x-amz-date") {
             return Err(SigV4Error::Malformed);
         }
-        let mut canonical_headers = String::new();
-        for name in &names {
-            let values: Vec<String> = headers
-                .get_all(*name)
-                .iter()
-                .map(|v| v.to_str().map(|s| s.split_whitespace().collect::<Vec<_>>().join(" ")))
-                .collect::<Result<_, _>>()
-                .map_err(|_| SigV4Error::Malformed)?;
-            if values.is_empty() {
-                return Err(SigV4Error::Malformed);
-            }
-            canonical_headers.push_str(&format!("{name}:{}\n", values.join(",")));
-        }
+        let canonical_headers = canonical_headers(&names, headers)?;
         let canonical = [
             method.as_str().to_owned(),
             canonical_path(uri.path()),
@@ -146,6 +118,42 @@ impl LocalIdentities {
             Err(SigV4Error::Mismatch)
         }
     }
+}
+
+/// `Credential`, `SignedHeaders` and `Signature` of an `Authorization` header.
+fn authorization_parts(auth: &str) -> Result<(&str, &str, &str), SigV4Error> {
+    let rest = auth.strip_prefix("AWS4-HMAC-SHA256 ").ok_or(SigV4Error::Unsigned)?;
+    let (mut credential, mut signed_headers, mut signature) = (None, None, None);
+    for part in rest.split(',').map(str::trim) {
+        match part.split_once('=') {
+            Some(("Credential", v)) => credential = Some(v),
+            Some(("SignedHeaders", v)) => signed_headers = Some(v),
+            Some(("Signature", v)) => signature = Some(v),
+            _ => return Err(SigV4Error::Malformed),
+        }
+    }
+    match (credential, signed_headers, signature) {
+        (Some(c), Some(h), Some(s)) => Ok((c, h, s)),
+        _ => Err(SigV4Error::Malformed),
+    }
+}
+
+/// The signed headers, canonicalized: `name:value[,value]` lines, whitespace folded.
+fn canonical_headers(names: &[&str], headers: &HeaderMap) -> Result<String, SigV4Error> {
+    let mut out = String::new();
+    for name in names {
+        let values: Vec<String> = headers
+            .get_all(*name)
+            .iter()
+            .map(|v| v.to_str().map(|s| s.split_whitespace().collect::<Vec<_>>().join(" ")))
+            .collect::<Result<_, _>>()
+            .map_err(|_| SigV4Error::Malformed)?;
+        if values.is_empty() {
+            return Err(SigV4Error::Malformed);
+        }
+        out.push_str(&format!("{name}:{}\n", values.join(",")));
+    }
+    Ok(out)
 }
 
 fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
