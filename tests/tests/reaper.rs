@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use aws_sdk_cloudformation::types::Tag;
 use chrono::{DateTime, Duration, Utc};
-use ephemera_app::ports::{registry_traits::*, Progress};
+use ephemera_app::ports::{registry_traits::*, GoDown, Progress};
 use ephemera_app::reaper::SweepOptions;
 use ephemera_app::Clock;
 use ephemera_aws::platform;
@@ -63,7 +63,7 @@ async fn the_reaper_deletes_exactly_what_outlived_its_purpose() {
     // A teardown that failed: the pull request is closed, its stack is still there.
     let name = EnvironmentName::parse(&closed_alive).unwrap();
     let env = registry.get(&name).await.unwrap().unwrap();
-    assert!(registry.request_down(&name, env.generation, "closed", Utc::now()).await.unwrap());
+    assert!(registry.go_down(&name, env.generation, GoDown::Request, "closed", Utc::now()).await.unwrap());
     let failed = Progress {
         status: Some(Status::Failed),
         reason: Some("delete failed".into()),

@@ -23,7 +23,7 @@ use tracing::{info, instrument, warn};
 use crate::clock::Clock;
 use crate::events::PlatformEvent;
 use crate::leftovers::delete_resource;
-use crate::ports::{Cleaner, EventBus, Inventory, ObjectStore, PortError, Stacks, Sweeping};
+use crate::ports::{Cleaner, EventBus, GoDown, Inventory, ObjectStore, PortError, Stacks, Sweeping};
 
 /// The reaper's settings, read by [`crate::Config`].
 #[derive(Debug, Clone)]
@@ -256,7 +256,8 @@ impl Reaper {
             Action::RequestDown { environment, generation, reason } => {
                 let why = describe(*reason);
                 let moved =
-                    retry(limit, calls, || self.registry.request_down(environment, *generation, why, now)).await?;
+                    retry(limit, calls, || self.registry.go_down(environment, *generation, GoDown::Request, why, now))
+                        .await?;
                 if moved {
                     if let Some(env) = self.registry.get(environment).await? {
                         let event = [PlatformEvent::requested(&env)];
@@ -272,7 +273,10 @@ impl Reaper {
                 Ok(true)
             }
             Action::Retire { environment, generation, reason } => {
-                retry(limit, calls, || self.registry.retire(environment, *generation, describe(*reason), now)).await
+                retry(limit, calls, || {
+                    self.registry.go_down(environment, *generation, GoDown::Retire, describe(*reason), now)
+                })
+                .await
             }
             Action::Notice { environment, .. } => {
                 let first = retry(limit, calls, || self.registry.record_notice(environment, now)).await?;
@@ -300,7 +304,8 @@ impl Reaper {
                 if let Some(env) = environment.as_ref().and_then(|e| envs.get(e.as_str())) {
                     // The row must not say a stack exists; a new push creates a fresh one.
                     let why = format!("{}; the reaper deleted the stack", describe(*reason));
-                    retry(limit, calls, || self.registry.retire(&env.name, env.generation, &why, now)).await?;
+                    retry(limit, calls, || self.registry.go_down(&env.name, env.generation, GoDown::Retire, &why, now))
+                        .await?;
                 }
                 Ok(true)
             }

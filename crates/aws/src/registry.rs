@@ -14,8 +14,8 @@ use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use ephemera_app::intake::PR_MERGED;
 use ephemera_app::ports::{
-    Change, ChangeOutcome, CostLog, DesiredState, Environments, NotifiedLog, Progress, Reconciliation, StackStatusLog,
-    StackStatusUpdate, Sweeping,
+    Change, ChangeOutcome, CostLog, DesiredState, Environments, GoDown, NotifiedLog, Progress, Reconciliation,
+    StackStatusLog, StackStatusUpdate, Sweeping,
 };
 use ephemera_app::retry::draw;
 use ephemera_app::PortError;
@@ -67,41 +67,6 @@ impl DynamoRegistry {
             .await
             .map_err(|e| port_error("read delivery", e))?;
         Ok(out.item.is_some())
-    }
-
-    /// Desired down with `reason` as a new generation, if still at `generation`: `PENDING` for
-    /// the provisioner to act on, or, when nothing is left to delete, settled as `DELETED`.
-    async fn go_down(
-        &self,
-        name: &EnvironmentName,
-        generation: u64,
-        reason: &str,
-        at: DateTime<Utc>,
-        settled: bool,
-    ) -> Result<bool, PortError> {
-        let (update, status, operation) = if settled {
-            (
-                "SET desired = :down, #status = :status, status_reason = :reason, generation = :next, \
-                 observed_generation = :next, updated_at = :now REMOVE preview_url",
-                Status::Deleted,
-                "retire",
-            )
-        } else {
-            (
-                "SET desired = :down, #status = :status, status_reason = :reason, generation = :next, updated_at = :now",
-                Status::Pending,
-                "request down",
-            )
-        };
-        let values = vec![
-            (":down", s("down")),
-            (":status", s(status.as_str())),
-            (":reason", s(reason)),
-            (":next", n(generation + 1)),
-            (":now", ts(at)),
-            (":g", n(generation)),
-        ];
-        self.conditional(name, update, "generation = :g", values, operation).await
     }
 
     /// One conditional update; false when the condition does not hold.
@@ -495,25 +460,36 @@ impl Reconciliation for DynamoRegistry {
 #[async_trait]
 impl Sweeping for DynamoRegistry {
     #[instrument(skip(self))]
-    async fn request_down(
+    async fn go_down(
         &self,
         name: &EnvironmentName,
         generation: u64,
+        how: GoDown,
         reason: &str,
         at: DateTime<Utc>,
     ) -> Result<bool, PortError> {
-        self.go_down(name, generation, reason, at, false).await
-    }
-
-    #[instrument(skip(self))]
-    async fn retire(
-        &self,
-        name: &EnvironmentName,
-        generation: u64,
-        reason: &str,
-        at: DateTime<Utc>,
-    ) -> Result<bool, PortError> {
-        self.go_down(name, generation, reason, at, true).await
+        let (update, status, operation) = match how {
+            GoDown::Retire => (
+                "SET desired = :down, #status = :status, status_reason = :reason, generation = :next, \
+                 observed_generation = :next, updated_at = :now REMOVE preview_url",
+                Status::Deleted,
+                "retire",
+            ),
+            GoDown::Request => (
+                "SET desired = :down, #status = :status, status_reason = :reason, generation = :next, updated_at = :now",
+                Status::Pending,
+                "request down",
+            ),
+        };
+        let values = vec![
+            (":down", s("down")),
+            (":status", s(status.as_str())),
+            (":reason", s(reason)),
+            (":next", n(generation + 1)),
+            (":now", ts(at)),
+            (":g", n(generation)),
+        ];
+        self.conditional(name, update, "generation = :g", values, operation).await
     }
 
     async fn record_notice(&self, name: &EnvironmentName, at: DateTime<Utc>) -> Result<bool, PortError> {

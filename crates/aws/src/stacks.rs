@@ -39,6 +39,20 @@ fn is_missing(message: Option<&str>) -> bool {
     message.is_some_and(|m| m.contains("does not exist"))
 }
 
+/// The parts of a stack request that a create and an update send alike.
+macro_rules! with_request {
+    ($builder:expr, $request:expr) => {
+        $builder
+            .stack_name($request.name.as_str())
+            .template_body(&$request.template_body)
+            .set_parameters(Some(parameters($request)))
+            .set_tags(Some(tags($request)))
+            .set_capabilities(Some(CAPABILITIES.to_vec()))
+            .client_request_token(&$request.token)
+            .set_role_arn($request.role_arn.clone())
+    };
+}
+
 #[async_trait]
 impl Stacks for CloudFormationStacks {
     #[instrument(skip(self))]
@@ -74,18 +88,8 @@ impl Stacks for CloudFormationStacks {
 
     #[instrument(skip(self, request), fields(stack = %request.name, token = %request.token))]
     async fn create(&self, request: &StackRequest) -> Result<String, PortError> {
-        let result = self
-            .client
-            .create_stack()
-            .stack_name(request.name.as_str())
-            .template_body(&request.template_body)
-            .set_parameters(Some(parameters(request)))
-            .set_tags(Some(tags(request)))
-            .set_capabilities(Some(CAPABILITIES.to_vec()))
-            .client_request_token(&request.token)
-            .set_role_arn(request.role_arn.clone())
-            .send()
-            .await;
+        let result = self.client.create_stack();
+        let result = with_request!(result, request).send().await;
         match result {
             Ok(out) => Ok(out.stack_id.unwrap_or_default()),
             // A retry of a create that already went through.
@@ -98,18 +102,8 @@ impl Stacks for CloudFormationStacks {
 
     #[instrument(skip(self, request), fields(stack = %request.name, token = %request.token))]
     async fn update(&self, request: &StackRequest) -> Result<UpdateOutcome, PortError> {
-        let result = self
-            .client
-            .update_stack()
-            .stack_name(request.name.as_str())
-            .template_body(&request.template_body)
-            .set_parameters(Some(parameters(request)))
-            .set_tags(Some(tags(request)))
-            .set_capabilities(Some(CAPABILITIES.to_vec()))
-            .client_request_token(&request.token)
-            .set_role_arn(request.role_arn.clone())
-            .send()
-            .await;
+        let result = self.client.update_stack();
+        let result = with_request!(result, request).send().await;
         match result {
             Ok(_) => Ok(UpdateOutcome::Started),
             Err(e)

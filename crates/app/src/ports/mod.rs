@@ -138,22 +138,25 @@ pub trait Reconciliation: CostLog {
     ) -> Result<bool, PortError>;
 }
 
+/// How the reaper sends an environment down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GoDown {
+    /// `PENDING`, for the provisioner to delete its stack.
+    Request,
+    /// Already `DELETED`: nothing is left in AWS.
+    Retire,
+}
+
 /// Sending environments down on the platform's own judgement: the reaper.
 #[async_trait]
 pub trait Sweeping: CostLog {
-    /// Desired down with `reason`, as a new generation, if still at `generation`.
-    async fn request_down(
+    /// Desired down with `reason`, as a new generation, if still at `generation`; false (and
+    /// nothing written) if the environment has moved on.
+    async fn go_down(
         &self,
         name: &EnvironmentName,
         generation: u64,
-        reason: &str,
-        at: DateTime<Utc>,
-    ) -> Result<bool, PortError>;
-    /// Desired down and already `DELETED` (nothing left in AWS), if still at `generation`.
-    async fn retire(
-        &self,
-        name: &EnvironmentName,
-        generation: u64,
+        how: GoDown,
         reason: &str,
         at: DateTime<Utc>,
     ) -> Result<bool, PortError>;
