@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use ephemera_domain::policy::ExpiryPolicy;
 use ephemera_domain::tags::TagSet;
-use ephemera_github::WebhookSecrets;
+use ephemera_github_webhook::WebhookSecrets;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

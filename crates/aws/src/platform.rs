@@ -6,7 +6,7 @@ use ephemera_app::intake::{Intake, IntakeSettings};
 use ephemera_app::leftovers::Leftovers;
 use ephemera_app::provisioner::{Provisioner, ProvisionerSettings};
 use ephemera_app::{Clock, Config, ConfigError, SystemClock};
-use ephemera_github::WebhookSecrets;
+use ephemera_github_webhook::WebhookSecrets;
 
 use ephemera_app::reaper::Reaper;
 use ephemera_app::selfservice::{SelfService, SelfServiceSettings};
