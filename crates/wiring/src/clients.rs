@@ -1,6 +1,6 @@
 //! The AWS clients of one process, from one `SdkConfig`. Each is built the first time something
-//! asks for it, so a function builds only the clients its services use (and the others are not
-//! even linked into its binary).
+//! asks for it, so a function builds only the clients its services use (and the operations of
+//! the others are not linked into its binary).
 
 use std::sync::{Arc, OnceLock};
 
