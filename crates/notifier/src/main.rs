@@ -8,7 +8,8 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     platform::init_tracing(true);
-    let (shared, config, github) = (SharedConfig::from_env()?, NotifierConfig::from_env()?, GitHubConfig::from_env()?);
+    let (shared, config) = (SharedConfig::from_env()?, NotifierConfig::from_env()?);
+    let github = GitHubConfig::from_env()?.required()?;
     let clients = Clients::for_lambda().await;
     let github = platform::github_required(&github, &clients).await?;
     let notifier = Arc::new(platform::notifier(&shared, &config, &clients, github));

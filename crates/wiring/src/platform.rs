@@ -61,11 +61,10 @@ pub async fn github(config: &GitHubConfig, clients: &Clients) -> Result<Option<A
     Ok(Some(Arc::new(GitHubRest::new(client))))
 }
 
-/// The GitHub REST API for a function that cannot do without it (the notifier).
+/// The GitHub REST API for a function that cannot do without it (the notifier; see
+/// [`GitHubConfig::required`]).
 pub async fn github_required(config: &GitHubConfig, clients: &Clients) -> Result<Arc<dyn GitHubApi>, StartupError> {
-    github(config, clients)
-        .await?
-        .ok_or_else(|| ConfigError::Missing("EPHEMERA_GITHUB_TOKEN_SECRET_ARN (or EPHEMERA_GITHUB_TOKEN)").into())
+    github(config, clients).await?.ok_or_else(|| crate::config::github_missing().into())
 }
 
 /// The webhook intake, with its secrets (see [`webhook_secrets`]) and GitHub (see [`github`]).

@@ -23,6 +23,7 @@ pub use notifier::NotifierConfig;
 pub use provisioner::ProvisionerConfig;
 pub use reaper::ReaperConfig;
 pub use selfservice::SelfServiceConfig;
+pub(crate) use shared::github_missing;
 pub use shared::{GitHubConfig, SharedConfig};
 pub use webhook::WebhookConfig;
 
@@ -127,6 +128,12 @@ mod tests {
         assert_eq!(c.notifier.load.as_ref().map(|l| (l.rate, l.duration_secs)), Some((10, 20)));
         assert!(c.notifier.smoke.is_empty() && c.github.token.is_none());
         assert_eq!(c.github.api_url, "https://api.github.com");
+        let err = c.github.required().unwrap_err().to_string();
+        assert_eq!(err, "EPHEMERA_GITHUB_TOKEN_SECRET_ARN (or EPHEMERA_GITHUB_TOKEN) is not set; it is required");
+        assert!(GitHubConfig::from_lookup(|k| (k == "EPHEMERA_GITHUB_TOKEN").then(|| "t".into()))
+            .unwrap()
+            .required()
+            .is_ok());
         assert_eq!(c.provisioner.stack_wait, std::time::Duration::from_secs(600));
         assert_eq!(c.reaper.settings.calls_per_second, 5.0);
         assert_eq!(c.selfservice.dev_quotas.per_owner, 2);

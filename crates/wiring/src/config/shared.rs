@@ -51,6 +51,19 @@ impl GitHubConfig {
             token_secret_arn: v.get("EPHEMERA_GITHUB_TOKEN_SECRET_ARN"),
         })
     }
+
+    /// For a function that cannot do without GitHub (the notifier): a token, or the secret
+    /// holding one, must be configured.
+    pub fn required(self) -> Result<Self, ConfigError> {
+        match (&self.token, &self.token_secret_arn) {
+            (None, None) => Err(github_missing()),
+            _ => Ok(self),
+        }
+    }
+}
+
+pub(crate) fn github_missing() -> ConfigError {
+    ConfigError::Missing("EPHEMERA_GITHUB_TOKEN_SECRET_ARN (or EPHEMERA_GITHUB_TOKEN)")
 }
 
 /// `EPHEMERA_PR_TTL_HOURS` (168) and `EPHEMERA_DEV_TTL_HOURS` (8): the webhook and self-service.
