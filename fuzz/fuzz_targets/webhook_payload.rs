@@ -3,7 +3,7 @@
 #![no_main]
 
 use ephemera_domain::{EnvironmentName, RepoName, StackName};
-use ephemera_github::{parse_event, WebhookEvent};
+use ephemera_github_webhook::{parse_event, WebhookEvent};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -2,8 +2,8 @@
 //! signature made with the secret.
 #![no_main]
 
-use ephemera_github::signature::sign;
-use ephemera_github::WebhookSecrets;
+use ephemera_github_webhook::signature::sign;
+use ephemera_github_webhook::WebhookSecrets;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use ephemera_app::ports::registry_traits::*;
-use ephemera_aws::platform;
 use ephemera_domain::{EnvironmentName, RepoName};
+use ephemera_wiring::platform;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -229,8 +229,8 @@ pub async fn run(plan: Plan) -> Report {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     // The reaper, through the faults too.
-    let faulty = ephemera_aws::Clients::new(&ephemera_aws::emulator_config(&proxy.endpoint, crate::REGION).await);
-    let summary = platform::reaper(&p.config, &faulty, platform::clock())
+    let faulty = ephemera_wiring::Clients::new(&ephemera_aws::emulator_config(&proxy.endpoint, crate::REGION).await);
+    let summary = platform::reaper(&p.config.shared, &p.config.reaper, &faulty, platform::clock())
         .sweep(ephemera_app::reaper::SweepOptions::default())
         .await;
     let (reaper_actions, reaper_errors) = match &summary {
@@ -292,7 +292,7 @@ pub async fn run(plan: Plan) -> Report {
     let mut untracked = Vec::new();
     let mut pages = p
         .clients
-        .tagging
+        .tagging()
         .get_resources()
         .tag_filters(
             aws_sdk_resourcegroupstagging::types::TagFilter::builder()

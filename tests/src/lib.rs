@@ -10,9 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use ephemera_app::Config;
-use ephemera_aws::{emulator_config, Clients, DynamoRegistry};
+use ephemera_aws::{emulator_config, DynamoRegistry};
 use ephemera_domain::{Environment, EnvironmentName, Status};
+use ephemera_wiring::{Clients, Config};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -202,7 +202,7 @@ impl Platform {
     }
 
     pub fn registry(&self) -> DynamoRegistry {
-        DynamoRegistry::new(self.clients.dynamodb.clone(), &self.config.table)
+        DynamoRegistry::new(self.clients.dynamodb().clone(), &self.config.shared.table)
     }
 
     pub async fn environment(&self, name: &str) -> Option<Environment> {
@@ -242,7 +242,7 @@ impl Platform {
 
     /// The live (not deleted) stack of that name: status and tags.
     pub async fn stack(&self, name: &str) -> Option<(String, Vec<(String, String)>)> {
-        let out = match self.clients.cloudformation.describe_stacks().stack_name(name).send().await {
+        let out = match self.clients.cloudformation().describe_stacks().stack_name(name).send().await {
             Ok(o) => o,
             Err(_) => return None,
         };
@@ -257,7 +257,7 @@ impl Platform {
 
     /// Names of live stacks whose name starts with `prefix`.
     pub async fn live_stacks(&self, prefix: &str) -> Vec<String> {
-        let out = self.clients.cloudformation.list_stacks().send().await.expect("list stacks");
+        let out = self.clients.cloudformation().list_stacks().send().await.expect("list stacks");
         out.stack_summaries()
             .iter()
             .filter(|s| s.stack_status().map(|st| st.as_str()) != Some("DELETE_COMPLETE"))
@@ -267,7 +267,7 @@ impl Platform {
 
     /// Every item in the registry table (environments and deliveries).
     pub async fn table_item_count(&self) -> usize {
-        let out = self.clients.dynamodb.scan().table_name(&self.config.table).send().await.expect("scan");
+        let out = self.clients.dynamodb().scan().table_name(&self.config.shared.table).send().await.expect("scan");
         out.items.unwrap_or_default().len()
     }
 

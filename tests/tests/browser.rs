@@ -5,10 +5,10 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ephemera_aws::platform;
 use ephemera_domain::Status;
 use ephemera_tests::fixtures::*;
 use ephemera_tests::{edit, Platform};
+use ephemera_wiring::platform;
 use fantoccini::{ClientBuilder, Locator};
 use serde_json::json;
 
@@ -46,7 +46,7 @@ async fn a_person_sees_the_environments_and_can_filter_them() {
     assert_eq!(p.deliver("pull_request", "d-7", OPENED).await.0, 202);
     let other = edit(OPENED, &[("number", json!(8)), ("pull_request.number", json!(8))]);
     assert_eq!(p.deliver("pull_request", "d-8", &other).await.0, 202);
-    let service = platform::selfservice(&p.config, &p.clients);
+    let service = platform::selfservice(&p.config.shared, &p.config.selfservice, &p.clients);
     for who in ["kyle", "platform-admin"] {
         let caller = service.caller(&format!("arn:aws:iam::123456789012:user/{who}")).unwrap();
         service.create(&caller, Default::default()).await.unwrap();

@@ -142,9 +142,9 @@ async fn a_pull_request_gets_its_comment_deployments_and_checks() {
     ])
     .await;
     p.clients
-        .s3
+        .s3()
         .put_object()
-        .bucket(&p.config.bucket)
+        .bucket(&p.config.shared.bucket)
         .key("blueprints/acme/todo-app.yaml")
         .body(blueprint(&target).into_bytes().into())
         .send()
@@ -219,9 +219,9 @@ async fn a_pull_request_gets_its_comment_deployments_and_checks() {
     }
     let baseline = p
         .clients
-        .s3
+        .s3()
         .get_object()
-        .bucket(&p.config.bucket)
+        .bucket(&p.config.shared.bucket)
         .key("baselines/acme/todo-app/baseline.json")
         .send()
         .await

@@ -5,29 +5,30 @@ use std::sync::Arc;
 
 use ephemera_app::intake::Delivery;
 use ephemera_app::ports::registry_traits::*;
-use ephemera_aws::{emulator_config, platform, Clients};
+use ephemera_aws::emulator_config;
 use ephemera_domain::{EnvironmentName, Status};
 use ephemera_tests::fixtures::*;
 use ephemera_tests::{init_logs, test_config, Emulator, REGION};
+use ephemera_wiring::{platform, Clients, GitHubConfig, WebhookConfig};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 const APIGW_OPENED: &[u8] = include_bytes!("../../events/apigw/webhook-pull-request-opened.json");
 
-async fn emulator_and_clients() -> (Emulator, ephemera_app::Config, Clients) {
+async fn emulator_and_clients() -> (Emulator, ephemera_wiring::Config, Clients) {
     init_logs();
     let emulator = Emulator::start().unwrap();
     let config = test_config(&[]);
     let clients = Clients::new(&emulator_config(&emulator.endpoint, REGION).await);
-    ephemera_local::prepare(&config, &clients, "work", false).await.unwrap();
+    ephemera_local::prepare(&config.shared, &clients, "work", false).await.unwrap();
     (emulator, config, clients)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_function_answers_an_api_gateway_http_api_event() {
     let (_emulator, config, clients) = emulator_and_clients().await;
-    let secrets = platform::webhook_secrets(&config, &clients).await.unwrap();
-    let intake = platform::intake(&config, &clients, secrets, None);
+    let secrets = platform::webhook_secrets(&config.webhook, &clients).await.unwrap();
+    let intake = platform::intake(&config.shared, &config.webhook, &clients, secrets, None);
     let app = ephemera_http::router(ephemera_http::AppState {
         intake: Some(Arc::new(intake)),
         selfservice: None,
@@ -45,7 +46,7 @@ async fn webhook_function_answers_an_api_gateway_http_api_event() {
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["environment"], ENVIRONMENT);
 
-    let registry = ephemera_aws::DynamoRegistry::new(clients.dynamodb.clone(), &config.table);
+    let registry = ephemera_aws::DynamoRegistry::new(clients.dynamodb().clone(), &config.shared.table);
     let env = registry.get(&EnvironmentName::parse(ENVIRONMENT).unwrap()).await.unwrap().expect("recorded");
     assert_eq!((env.status, env.generation), (Status::Pending, 1));
 
@@ -59,8 +60,8 @@ async fn webhook_function_answers_an_api_gateway_http_api_event() {
 async fn provisioner_function_reconciles_an_sqs_batch_and_reports_only_retryable_failures() {
     let (_emulator, config, clients) = emulator_and_clients().await;
     // The environment the sample message names, recorded as the webhook would.
-    let secrets = platform::webhook_secrets(&config, &clients).await.unwrap();
-    let intake = platform::intake(&config, &clients, secrets, None);
+    let secrets = platform::webhook_secrets(&config.webhook, &clients).await.unwrap();
+    let intake = platform::intake(&config.shared, &config.webhook, &clients, secrets, None);
     let signature = ephemera_tests::sign(ephemera_tests::SECRET.as_bytes(), OPENED);
     intake
         .handle(Delivery {
@@ -73,16 +74,16 @@ async fn provisioner_function_reconciles_an_sqs_batch_and_reports_only_retryable
         .await
         .unwrap();
 
-    let provisioner = Arc::new(platform::provisioner(&config, &clients));
+    let provisioner = Arc::new(platform::provisioner(&config.shared, &config.provisioner, &clients));
     let batch: aws_lambda_events::sqs::SqsEvent = serde_json::from_slice(SQS_BATCH).unwrap();
     let response = provisioner::handle_batch(provisioner.clone(), batch).await;
     assert!(response.batch_item_failures.is_empty(), "{:?}", response.batch_item_failures);
 
-    let registry = ephemera_aws::DynamoRegistry::new(clients.dynamodb.clone(), &config.table);
+    let registry = ephemera_aws::DynamoRegistry::new(clients.dynamodb().clone(), &config.shared.table);
     let name = EnvironmentName::parse(ENVIRONMENT).unwrap();
     let env = registry.get(&name).await.unwrap().unwrap();
     assert_eq!(env.status, Status::Ready, "{env:#?}");
-    let stack = clients.cloudformation.describe_stacks().stack_name(env.stack_name().as_str()).send().await.unwrap();
+    let stack = clients.cloudformation().describe_stacks().stack_name(env.stack_name().as_str()).send().await.unwrap();
     assert_eq!(stack.stacks()[0].stack_status().unwrap().as_str(), "CREATE_COMPLETE");
 
     // A message that is not an Ephemera event can never succeed: dropped, not retried.
@@ -103,7 +104,7 @@ async fn provisioner_function_reconciles_an_sqs_batch_and_reports_only_retryable
 async fn a_cloudformation_status_change_wakes_the_provisioner_for_that_environment() {
     const STACK_STATUS: &[u8] = include_bytes!("../../events/eventbridge/stack-status-change.json");
     let (_emulator, config, clients) = emulator_and_clients().await;
-    let secrets = platform::webhook_secrets(&config, &clients).await.unwrap();
+    let secrets = platform::webhook_secrets(&config.webhook, &clients).await.unwrap();
     let signature = ephemera_tests::sign(ephemera_tests::SECRET.as_bytes(), OPENED);
     let delivery = Delivery {
         event: Some("pull_request"),
@@ -112,15 +113,15 @@ async fn a_cloudformation_status_change_wakes_the_provisioner_for_that_environme
         body: OPENED,
         form_encoded: false,
     };
-    platform::intake(&config, &clients, secrets, None).handle(delivery).await.unwrap();
+    platform::intake(&config.shared, &config.webhook, &clients, secrets, None).handle(delivery).await.unwrap();
 
     // The status change, as the work queue delivers it (the rule on the default bus targets it).
     let mut batch: aws_lambda_events::sqs::SqsEvent = serde_json::from_slice(SQS_BATCH).unwrap();
     batch.records[0].body = Some(String::from_utf8(STACK_STATUS.to_vec()).unwrap());
-    let provisioner = Arc::new(platform::provisioner(&config, &clients));
+    let provisioner = Arc::new(platform::provisioner(&config.shared, &config.provisioner, &clients));
     assert!(provisioner::handle_batch(provisioner, batch).await.batch_item_failures.is_empty());
 
-    let registry = ephemera_aws::DynamoRegistry::new(clients.dynamodb.clone(), &config.table);
+    let registry = ephemera_aws::DynamoRegistry::new(clients.dynamodb().clone(), &config.shared.table);
     let env = registry.get(&EnvironmentName::parse(ENVIRONMENT).unwrap()).await.unwrap().unwrap();
     assert_eq!(env.status, Status::Ready);
 }
@@ -129,14 +130,14 @@ async fn a_cloudformation_status_change_wakes_the_provisioner_for_that_environme
 async fn the_webhook_secret_can_come_from_secrets_manager_during_rotation() {
     let (_emulator, _, clients) = emulator_and_clients().await;
     let secret = clients
-        .secretsmanager
+        .secretsmanager()
         .create_secret()
         .name("github-webhook")
         .secret_string(r#"{"current":"new-secret","previous":"test-webhook-secret"}"#)
         .send()
         .await
         .unwrap();
-    let config = ephemera_app::Config::from_lookup(|k| {
+    let config = WebhookConfig::from_lookup(|k| {
         (k == "EPHEMERA_GITHUB_WEBHOOK_SECRET_ARN").then(|| secret.arn().unwrap().to_owned())
     })
     .unwrap();
@@ -146,9 +147,13 @@ async fn the_webhook_secret_can_come_from_secrets_manager_during_rotation() {
     }
     assert!(secrets.verify(OPENED, Some(&ephemera_tests::sign(b"old-old", OPENED))).is_err());
 
-    let missing = ephemera_app::Config::from_lookup(|_| None).unwrap();
+    let missing = WebhookConfig::from_lookup(|_| None).unwrap();
     let err = platform::webhook_secrets(&missing, &clients).await.unwrap_err().to_string();
     assert!(err.contains("EPHEMERA_GITHUB_WEBHOOK_SECRET"), "{err}");
+    // The notifier cannot start without GitHub; nothing is read from Secrets Manager to find out.
+    let missing = GitHubConfig::from_lookup(|_| None).unwrap();
+    let err = platform::github_required(&missing, &clients).await.err().expect("refused").to_string();
+    assert_eq!(err, "EPHEMERA_GITHUB_TOKEN_SECRET_ARN (or EPHEMERA_GITHUB_TOKEN) is not set; it is required");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -160,7 +165,7 @@ async fn reaper_function_sweeps_on_its_schedules() {
     let tags = [("ephemera:managed-by", "ephemera"), ("ephemera:environment", "pr-99-acme-orphan-0a1b2c3d4e")]
         .map(|(k, v)| aws_sdk_cloudformation::types::Tag::builder().key(k).value(v).build());
     clients
-        .cloudformation
+        .cloudformation()
         .create_stack()
         .stack_name(orphan)
         .template_body(r#"{"Resources":{"Q":{"Type":"AWS::SQS::Queue"}}}"#)
@@ -168,7 +173,7 @@ async fn reaper_function_sweeps_on_its_schedules() {
         .send()
         .await
         .unwrap();
-    let reaper = platform::reaper(&config, &clients, platform::clock());
+    let reaper = platform::reaper(&config.shared, &config.reaper, &clients, platform::clock());
 
     let light = reaper.sweep(reaper::options(&serde_json::from_slice(FREQUENT).unwrap())).await.unwrap();
     assert!(light.light && light.cost.is_none());
@@ -177,7 +182,7 @@ async fn reaper_function_sweeps_on_its_schedules() {
     // The light sweep already removed the orphan stack; the nightly one finds nothing left.
     assert_eq!(light.actions.get("delete_stack").map(|m| m.values().sum::<u64>()), Some(1), "{:?}", light.planned);
     assert!(!nightly.actions.contains_key("delete_stack"));
-    let live = clients.cloudformation.describe_stacks().stack_name(orphan).send().await;
+    let live = clients.cloudformation().describe_stacks().stack_name(orphan).send().await;
     assert!(live.is_err() || live.unwrap().stacks()[0].stack_status().unwrap().as_str() == "DELETE_COMPLETE");
 }
 
@@ -187,12 +192,12 @@ async fn selfservice_function_takes_the_caller_from_api_gateways_iam_authorizer(
     let (_emulator, config, clients) = emulator_and_clients().await;
     let app = ephemera_http::router(ephemera_http::AppState {
         intake: None,
-        selfservice: Some(Arc::new(platform::selfservice(&config, &clients))),
+        selfservice: Some(Arc::new(platform::selfservice(&config.shared, &config.selfservice, &clients))),
         dashboard: None,
         dashboard_open: false,
         identity: ephemera_http::Identity::ApiGateway,
     });
-    let service = platform::selfservice(&config, &clients);
+    let service = platform::selfservice(&config.shared, &config.selfservice, &clients);
     for who in ["kyle", "mallory"] {
         let caller = service.caller(&format!("arn:aws:iam::123456789012:user/{who}")).unwrap();
         service.create(&caller, Default::default()).await.unwrap();
@@ -215,11 +220,11 @@ async fn selfservice_function_serves_the_dashboard_data_to_iam_callers() {
     let app = ephemera_http::router(ephemera_http::AppState {
         intake: None,
         selfservice: None,
-        dashboard: Some(Arc::new(platform::dashboard(&config, &clients))),
+        dashboard: Some(Arc::new(platform::dashboard(&config.shared, &clients))),
         dashboard_open: false,
         identity: ephemera_http::Identity::ApiGateway,
     });
-    let service = platform::selfservice(&config, &clients);
+    let service = platform::selfservice(&config.shared, &config.selfservice, &clients);
     let kyle = service.caller("arn:aws:iam::123456789012:user/kyle").unwrap();
     service.create(&kyle, Default::default()).await.unwrap();
     let request =
@@ -237,7 +242,7 @@ async fn stack_events_and_notifier_functions_take_their_eventbridge_samples() {
     const STACK_EVENT: &[u8] = include_bytes!("../../events/eventbridge/stack-status-change.json");
     const READY: &[u8] = include_bytes!("../../events/eventbridge/environment-ready.json");
     let (_emulator, config, clients) = emulator_and_clients().await;
-    let secrets = platform::webhook_secrets(&config, &clients).await.unwrap();
+    let secrets = platform::webhook_secrets(&config.webhook, &clients).await.unwrap();
     let body = OPENED;
     let delivery = Delivery {
         event: Some("pull_request"),
@@ -246,10 +251,10 @@ async fn stack_events_and_notifier_functions_take_their_eventbridge_samples() {
         body,
         form_encoded: false,
     };
-    platform::intake(&config, &clients, secrets, None).handle(delivery).await.unwrap();
+    platform::intake(&config.shared, &config.webhook, &clients, secrets, None).handle(delivery).await.unwrap();
 
     // As sent, the sample is older than what the webhook just recorded: dropped.
-    let service = platform::stack_events(&config, &clients);
+    let service = platform::stack_events(&config.shared, &clients);
     let mut event: serde_json::Value = serde_json::from_slice(STACK_EVENT).unwrap();
     let recorded = stack_events::handle(&service, event.clone()).await.unwrap();
     assert_eq!(recorded, Some(ephemera_app::stack_events::Recorded::Stale));
@@ -259,7 +264,7 @@ async fn stack_events_and_notifier_functions_take_their_eventbridge_samples() {
     event["time"] = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true).into();
     let recorded = stack_events::handle(&service, event.clone()).await.unwrap();
     assert_eq!(recorded, Some(ephemera_app::stack_events::Recorded::Status(Status::Ready)));
-    let registry = ephemera_aws::DynamoRegistry::new(clients.dynamodb.clone(), &config.table);
+    let registry = ephemera_aws::DynamoRegistry::new(clients.dynamodb().clone(), &config.shared.table);
     let env = registry.get(&EnvironmentName::parse(ENVIRONMENT).unwrap()).await.unwrap().unwrap();
     assert_eq!(env.status, Status::Ready);
     assert_eq!(env.stack_id.as_deref(), event["detail"]["stack-id"].as_str());
@@ -267,7 +272,12 @@ async fn stack_events_and_notifier_functions_take_their_eventbridge_samples() {
     // The notifier reports it on the pull request.
     let gh = ephemera_tests::github::FakeGitHub::start().await;
     let github = ephemera_github::Client::new(&gh.url, "t").unwrap();
-    let notifier = platform::notifier(&config, &clients, Arc::new(ephemera_aws::github::GitHubRest::new(github)));
+    let notifier = platform::notifier(
+        &config.shared,
+        &config.notifier,
+        &clients,
+        Arc::new(ephemera_aws::github::GitHubRest::new(github)),
+    );
     let ready: serde_json::Value = serde_json::from_slice(READY).unwrap();
     let done = notifier::handle(&notifier, ready.clone()).await.unwrap();
     assert!(matches!(done, Some(ephemera_app::feedback::Feedback::Reported(_))), "{done:?}");

@@ -17,7 +17,7 @@ use ephemera_tests::Platform;
 async fn tagged_table(p: &Platform, name: &str, environment: &str) -> String {
     let created = p
         .clients
-        .dynamodb
+        .dynamodb()
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
@@ -34,7 +34,7 @@ async fn tagged_table(p: &Platform, name: &str, environment: &str) -> String {
 }
 
 async fn table_exists(p: &Platform, name: &str) -> bool {
-    p.clients.dynamodb.describe_table().table_name(name).send().await.is_ok()
+    p.clients.dynamodb().describe_table().table_name(name).send().await.is_ok()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,7 +53,7 @@ async fn a_stack_is_created_over_its_predecessors_leftovers_and_nothing_else_is_
     assert!(env.status_reason.is_none(), "{env:?}");
 
     // The tables now there are the new stack's.
-    let resources = p.clients.cloudformation.describe_stack_resources().stack_name(&stack).send().await.unwrap();
+    let resources = p.clients.cloudformation().describe_stack_resources().stack_name(&stack).send().await.unwrap();
     let physical: Vec<String> =
         resources.stack_resources().iter().filter_map(|r| r.physical_resource_id().map(str::to_owned)).collect();
     assert!(physical.contains(&format!("{stack}-Task")), "{physical:?}");
@@ -76,5 +76,5 @@ async fn a_pull_request_reopened_after_a_push_and_a_close_gets_its_environment_b
     let env = p.wait_for(ENVIRONMENT, Status::Ready).await;
     assert!(env.status_reason.is_none(), "{env:?}");
     // The emulator's ListStacks still works (the reaper depends on it).
-    p.clients.cloudformation.list_stacks().send().await.expect("stacks can be listed");
+    p.clients.cloudformation().list_stacks().send().await.expect("stacks can be listed");
 }

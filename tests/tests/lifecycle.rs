@@ -47,8 +47,8 @@ async fn opened_creates_a_tagged_stack_and_the_environment_becomes_ready() {
     // stack tags; AWS does for most types, and the platform does not rely on it).
     let table = env.outputs.get("TaskTableName").expect("table output");
     let arn =
-        p.clients.dynamodb.describe_table().table_name(table).send().await.unwrap().table.unwrap().table_arn.unwrap();
-    let table_tags = p.clients.dynamodb.list_tags_of_resource().resource_arn(arn).send().await.unwrap();
+        p.clients.dynamodb().describe_table().table_name(table).send().await.unwrap().table.unwrap().table_arn.unwrap();
+    let table_tags = p.clients.dynamodb().list_tags_of_resource().resource_arn(arn).send().await.unwrap();
     let table_tags: Vec<(String, String)> =
         table_tags.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect();
     assert_eq!(tag(&table_tags, "ephemera:environment"), Some(ENVIRONMENT));
@@ -85,7 +85,7 @@ async fn closed_deletes_the_stack_and_its_non_empty_bucket() {
     // Something in the bucket, as an app under review would leave: CloudFormation alone
     // could not delete it.
     for key in ["uploads/a.png", "uploads/b.png"] {
-        p.clients.s3.put_object().bucket(&bucket).key(key).body(b"x".to_vec().into()).send().await.unwrap();
+        p.clients.s3().put_object().bucket(&bucket).key(key).body(b"x".to_vec().into()).send().await.unwrap();
     }
 
     let (status, body) = p.deliver("pull_request", "d-close", CLOSED).await;
@@ -94,7 +94,7 @@ async fn closed_deletes_the_stack_and_its_non_empty_bucket() {
     let env = p.wait_for(ENVIRONMENT, Status::Deleted).await;
     assert!(env.preview_url.is_none());
     assert!(p.stack(STACK).await.is_none(), "stack deleted");
-    let head = p.clients.s3.head_bucket().bucket(&bucket).send().await;
+    let head = p.clients.s3().head_bucket().bucket(&bucket).send().await;
     assert!(head.is_err(), "bucket {bucket} deleted");
     p.stop().await;
 }
@@ -256,20 +256,20 @@ async fn ping_other_events_and_bad_bodies() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_commits_own_template_wins_then_the_repositorys_and_a_refused_template_fails_with_the_reason() {
     let p = Platform::start().await;
-    let store = ephemera_aws::S3Store::new(p.clients.s3.clone());
+    let store = ephemera_aws::S3Store::new(p.clients.s3().clone());
     // The repository's blueprint is broken: CloudFormation refuses it.
     let broken = "Resources:\n  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      QueueName: !GetAtt Missing.Arn\n";
-    store.put_text(&p.config.bucket, "blueprints/acme/todo-app.yaml", broken).await.unwrap();
+    store.put_text(&p.config.shared.bucket, "blueprints/acme/todo-app.yaml", broken).await.unwrap();
     // The opened commit has its own template, published by the app's CI: it wins.
     let own = "Resources:\n  Jobs:\n    Type: AWS::SQS::Queue\n";
     store
-        .put_text(&p.config.bucket, &format!("artifacts/acme/todo-app/{HEAD_OPENED}/template.yaml"), own)
+        .put_text(&p.config.shared.bucket, &format!("artifacts/acme/todo-app/{HEAD_OPENED}/template.yaml"), own)
         .await
         .unwrap();
 
     p.deliver("pull_request", "d-open", OPENED).await;
     p.wait_for(ENVIRONMENT, Status::Ready).await;
-    let res = p.clients.cloudformation.list_stack_resources().stack_name(STACK).send().await.unwrap();
+    let res = p.clients.cloudformation().list_stack_resources().stack_name(STACK).send().await.unwrap();
     let ids: Vec<&str> = res.stack_resource_summaries().iter().filter_map(|r| r.logical_resource_id()).collect();
     assert_eq!(ids, ["Jobs"], "built from the commit's own template");
 
@@ -285,25 +285,25 @@ async fn the_commits_own_template_wins_then_the_repositorys_and_a_refused_templa
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_environment_is_seeded_with_its_repositorys_fixtures() {
     let p = Platform::start().await;
-    let store = ephemera_aws::S3Store::new(p.clients.s3.clone());
+    let store = ephemera_aws::S3Store::new(p.clients.s3().clone());
     let tasks: String = (1..=30)
         .map(|i| format!("{{\"id\":\"task-{i}\",\"title\":\"Synthetic task {i}\",\"done\":{}}}\n", i % 2 == 0))
         .collect();
-    store.put_text(&p.config.bucket, "seeds/acme/todo-app/Task.jsonl", &tasks).await.unwrap();
+    store.put_text(&p.config.shared.bucket, "seeds/acme/todo-app/Task.jsonl", &tasks).await.unwrap();
     // The repository's own seeds win over the defaults.
-    store.put_text(&p.config.bucket, "seeds/default/Task.jsonl", "{\"id\":\"default\"}\n").await.unwrap();
+    store.put_text(&p.config.shared.bucket, "seeds/default/Task.jsonl", "{\"id\":\"default\"}\n").await.unwrap();
 
     p.deliver("pull_request", "d-open", OPENED).await;
     let env = p.wait_for(ENVIRONMENT, Status::Ready).await;
     assert!(env.status_reason.is_none(), "{env:?}");
     let table = env.outputs.get("TaskTableName").unwrap();
-    let scan = p.clients.dynamodb.scan().table_name(table).send().await.unwrap();
+    let scan = p.clients.dynamodb().scan().table_name(table).send().await.unwrap();
     assert_eq!(scan.count(), 30, "two batches of up to 25");
     assert!(scan.items().iter().all(|i| i["id"].as_s().unwrap().starts_with("task-")));
 
     // A push updates the stack but does not seed again.
     p.deliver("pull_request", "d-sync", SYNCHRONIZE).await;
     p.wait_for(ENVIRONMENT, Status::Ready).await;
-    assert_eq!(p.clients.dynamodb.scan().table_name(table).send().await.unwrap().count(), 30);
+    assert_eq!(p.clients.dynamodb().scan().table_name(table).send().await.unwrap().count(), 30);
     p.stop().await;
 }

@@ -14,10 +14,10 @@ use chrono::{DateTime, Duration, Utc};
 use ephemera_app::ports::{registry_traits::*, GoDown, Progress};
 use ephemera_app::reaper::SweepOptions;
 use ephemera_app::Clock;
-use ephemera_aws::platform;
 use ephemera_domain::{EnvironmentName, Status};
 use ephemera_tests::fixtures::OPENED;
 use ephemera_tests::{edit, Platform};
+use ephemera_wiring::platform;
 use serde_json::json;
 
 struct FixedClock(DateTime<Utc>);
@@ -52,7 +52,7 @@ async fn stack_names(p: &Platform) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reaper_deletes_exactly_what_outlived_its_purpose() {
     let p = Platform::start().await;
-    let cfn = &p.clients.cloudformation;
+    let cfn = &p.clients.cloudformation();
     let registry = p.registry();
 
     // Registered environments.
@@ -125,7 +125,7 @@ async fn the_reaper_deletes_exactly_what_outlived_its_purpose() {
     let res = cfn.list_stack_resources().stack_name(&leak_stack).send().await.unwrap();
     let leaked_bucket = res.stack_resource_summaries()[0].physical_resource_id().unwrap().to_owned();
     p.clients
-        .s3
+        .s3()
         .put_object()
         .bucket(&leaked_bucket)
         .key("uploads/a.png")
@@ -134,17 +134,17 @@ async fn the_reaper_deletes_exactly_what_outlived_its_purpose() {
         .await
         .unwrap();
     cfn.delete_stack().stack_name(&leak_stack).send().await.unwrap();
-    assert!(p.clients.s3.head_bucket().bucket(&leaked_bucket).send().await.is_ok(), "the emulator leaves it behind");
+    assert!(p.clients.s3().head_bucket().bucket(&leaked_bucket).send().await.is_ok(), "the emulator leaves it behind");
 
     // Eight days on: the open pull requests' environments (7-day TTL) have expired.
     let later: Arc<dyn Clock> = Arc::new(FixedClock(Utc::now() + Duration::days(8)));
-    let reaper = platform::reaper(&p.config, &p.clients, later);
+    let reaper = platform::reaper(&p.config.shared, &p.config.reaper, &p.clients, later);
 
     let before = stack_names(&p).await;
     let dry = reaper.sweep(SweepOptions { dry_run: true, light: false }).await.unwrap();
     assert!(dry.errors.is_empty(), "{:?}", dry.errors);
     assert_eq!(stack_names(&p).await, before, "a dry run deletes nothing");
-    assert!(p.clients.s3.head_bucket().bucket(&leaked_bucket).send().await.is_ok());
+    assert!(p.clients.s3().head_bucket().bucket(&leaked_bucket).send().await.is_ok());
     assert_eq!(p.environment(&expired).await.unwrap().status, Status::Ready);
     let planned = |kind: &str| dry.actions.get(kind).map(|m| m.values().sum::<u64>()).unwrap_or(0);
     assert_eq!(
@@ -175,7 +175,7 @@ async fn the_reaper_deletes_exactly_what_outlived_its_purpose() {
     let mut want = vec![format!("ephemera-{preserved}"), untagged.to_owned(), foreign.to_owned()];
     want.sort();
     assert_eq!(stack_names(&p).await, want);
-    assert!(p.clients.s3.head_bucket().bucket(&leaked_bucket).send().await.is_err(), "orphan bucket removed");
+    assert!(p.clients.s3().head_bucket().bucket(&leaked_bucket).send().await.is_err(), "orphan bucket removed");
 
     // The preserved environment was not touched, and still shows its age and cost.
     let kept = p.environment(&preserved).await.unwrap();
@@ -212,7 +212,7 @@ async fn a_light_sweep_records_expiry_notice_once() {
     let env = open_pr(&p, 31).await;
     // Six and a half days on: within a day of the 7-day expiry.
     let soon: Arc<dyn Clock> = Arc::new(FixedClock(Utc::now() + Duration::hours(6 * 24 + 12)));
-    let reaper = platform::reaper(&p.config, &p.clients, soon);
+    let reaper = platform::reaper(&p.config.shared, &p.config.reaper, &p.clients, soon);
     let run = reaper.sweep(SweepOptions { dry_run: false, light: true }).await.unwrap();
     assert_eq!(run.actions.get("notice").map(|m| m.values().sum::<u64>()), Some(1), "{:?}", run.planned);
     assert!(run.cost.is_none(), "a light sweep does not scan resources");

@@ -8,8 +8,9 @@
 use std::process::Command;
 
 use aws_sdk_cloudformation::types::{Capability, Parameter};
-use ephemera_aws::{emulator_config, Clients};
+use ephemera_aws::emulator_config;
 use ephemera_tests::{init_logs, venv_bin, workspace_root, Emulator, REGION};
+use ephemera_wiring::Clients;
 
 const CODE_BUCKET: &str = "sam-code";
 
@@ -23,12 +24,12 @@ async fn the_sam_template_deploys_into_the_emulator() {
     assert!(expanded.get("Transform").is_none(), "fully expanded");
 
     // What `sam package` would have uploaded.
-    clients.s3.create_bucket().bucket(CODE_BUCKET).send().await.unwrap();
+    clients.s3().create_bucket().bucket(CODE_BUCKET).send().await.unwrap();
     for (id, r) in expanded["Resources"].as_object().unwrap() {
         if r["Type"] == "AWS::Lambda::Function" {
             let body = b"placeholder: the emulator does not run functions".to_vec();
             clients
-                .s3
+                .s3()
                 .put_object()
                 .bucket(CODE_BUCKET)
                 .key(format!("{id}.zip"))
@@ -39,10 +40,10 @@ async fn the_sam_template_deploys_into_the_emulator() {
         }
     }
     let secret =
-        clients.secretsmanager.create_secret().name("github-webhook").secret_string("s3cret").send().await.unwrap();
+        clients.secretsmanager().create_secret().name("github-webhook").secret_string("s3cret").send().await.unwrap();
 
     clients
-        .cloudformation
+        .cloudformation()
         .create_stack()
         .stack_name("ephemera")
         .template_body(expanded.to_string())
@@ -58,7 +59,7 @@ async fn the_sam_template_deploys_into_the_emulator() {
         .send()
         .await
         .expect("create stack");
-    let stack = clients.cloudformation.describe_stacks().stack_name("ephemera").send().await.unwrap();
+    let stack = clients.cloudformation().describe_stacks().stack_name("ephemera").send().await.unwrap();
     let stack = &stack.stacks()[0];
     assert_eq!(stack.stack_status().unwrap().as_str(), "CREATE_COMPLETE", "{:?}", stack.stack_status_reason());
     let output = |key: &str| {
@@ -66,7 +67,7 @@ async fn the_sam_template_deploys_into_the_emulator() {
     };
 
     // The registry table, with the key schema, index and TTL the code uses.
-    let table = clients.dynamodb.describe_table().table_name(output("RegistryTable")).send().await.unwrap();
+    let table = clients.dynamodb().describe_table().table_name(output("RegistryTable")).send().await.unwrap();
     let table = table.table().unwrap();
     let keys: Vec<&str> = table.key_schema().iter().map(|k| k.attribute_name()).collect();
     assert_eq!(keys, ["pk", "sk"]);
@@ -79,14 +80,14 @@ async fn the_sam_template_deploys_into_the_emulator() {
     // The bus, with the rules that feed the work queue and the notifier; CloudFormation's own
     // status events (default bus) go to the stack-events function and wake the provisioner.
     let bus = output("BusName");
-    clients.eventbridge.describe_event_bus().name(&bus).send().await.expect("bus exists");
-    let rules = clients.eventbridge.list_rules().event_bus_name(&bus).send().await.unwrap();
+    clients.eventbridge().describe_event_bus().name(&bus).send().await.expect("bus exists");
+    let rules = clients.eventbridge().list_rules().event_bus_name(&bus).send().await.unwrap();
     let mut patterns: Vec<String> = rules.rules().iter().filter_map(|r| r.event_pattern().map(str::to_owned)).collect();
     patterns.sort();
     assert_eq!(patterns.len(), 2, "{patterns:?}");
     assert!(patterns.iter().any(|p| p.contains("Environment.Requested")), "{patterns:?}");
     assert!(patterns.iter().any(|p| p.contains("Environment.NotDeployed") && p.contains("Environment.Ready")));
-    let default_rules = clients.eventbridge.list_rules().send().await.unwrap();
+    let default_rules = clients.eventbridge().list_rules().send().await.unwrap();
     let cfn: Vec<_> = default_rules
         .rules()
         .iter()
@@ -97,12 +98,12 @@ async fn the_sam_template_deploys_into_the_emulator() {
     // Both queues, the work queue redriving to the dead-letter queue.
     for key in ["WorkQueueUrl", "DeadLetterQueueUrl"] {
         let name = output(key).rsplit('/').next().unwrap().to_owned();
-        clients.sqs.get_queue_url().queue_name(name).send().await.unwrap_or_else(|e| panic!("{key}: {e}"));
+        clients.sqs().get_queue_url().queue_name(name).send().await.unwrap_or_else(|e| panic!("{key}: {e}"));
     }
     let work = output("WorkQueueUrl").rsplit('/').next().unwrap().to_owned();
-    let work_url = clients.sqs.get_queue_url().queue_name(work).send().await.unwrap().queue_url.unwrap();
+    let work_url = clients.sqs().get_queue_url().queue_name(work).send().await.unwrap().queue_url.unwrap();
     let attrs = clients
-        .sqs
+        .sqs()
         .get_queue_attributes()
         .queue_url(work_url)
         .attribute_names(aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy)
@@ -113,7 +114,7 @@ async fn the_sam_template_deploys_into_the_emulator() {
 
     // The artifacts bucket. The emulator does not apply VersioningConfiguration from
     // CloudFormation (AWS does), so versioning is checked in the template.
-    clients.s3.head_bucket().bucket(output("ArtifactsBucketName")).send().await.expect("bucket exists");
+    clients.s3().head_bucket().bucket(output("ArtifactsBucketName")).send().await.expect("bucket exists");
     let props = &expanded["Resources"]["ArtifactsBucket"]["Properties"];
     assert_eq!(props["VersioningConfiguration"]["Status"], "Enabled");
     assert_eq!(props["PublicAccessBlockConfiguration"]["RestrictPublicBuckets"], true);

@@ -9,10 +9,10 @@ use std::time::Duration;
 use aws_sdk_eventbridge::types::Target;
 use chrono::{DateTime, SecondsFormat, Utc};
 use ephemera_app::stack_events::Recorded;
-use ephemera_aws::platform;
 use ephemera_domain::Status;
 use ephemera_tests::fixtures::*;
 use ephemera_tests::Platform;
+use ephemera_wiring::platform;
 
 const SAMPLE: &[u8] = include_bytes!("../../events/eventbridge/stack-status-change.json");
 
@@ -28,23 +28,23 @@ fn event(stack_id: &str, status: &str, reason: &str, at: DateTime<Utc>) -> serde
 
 /// A queue receiving the platform's own terminal status events.
 async fn capture(p: &Platform) -> String {
-    let url = p.clients.sqs.create_queue().queue_name("capture").send().await.unwrap().queue_url.unwrap();
+    let url = p.clients.sqs().create_queue().queue_name("capture").send().await.unwrap().queue_url.unwrap();
     let arn = "arn:aws:sqs:us-east-1:123456789012:capture".to_owned();
-    let eb = &p.clients.eventbridge;
+    let eb = &p.clients.eventbridge();
     let pattern = serde_json::json!({
         "source": ["ephemera"],
         "detail-type": ["Environment.Ready", "Environment.Failed", "Environment.Deleted"],
     });
     eb.put_rule()
         .name("capture")
-        .event_bus_name(&p.config.bus)
+        .event_bus_name(&p.config.shared.bus)
         .event_pattern(pattern.to_string())
         .send()
         .await
         .unwrap();
     eb.put_targets()
         .rule("capture")
-        .event_bus_name(&p.config.bus)
+        .event_bus_name(&p.config.shared.bus)
         .targets(Target::builder().id("q").arn(arn).build().unwrap())
         .send()
         .await
@@ -55,7 +55,7 @@ async fn capture(p: &Platform) -> String {
 async fn captured(p: &Platform, url: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     loop {
-        let got = p.clients.sqs.receive_message().queue_url(url).max_number_of_messages(10).send().await.unwrap();
+        let got = p.clients.sqs().receive_message().queue_url(url).max_number_of_messages(10).send().await.unwrap();
         let msgs = got.messages.unwrap_or_default();
         if msgs.is_empty() {
             return out;
@@ -67,7 +67,7 @@ async fn captured(p: &Platform, url: &str) -> Vec<(String, String)> {
                 v["detail"]["status"].as_str().unwrap().to_owned(),
             ));
             p.clients
-                .sqs
+                .sqs()
                 .delete_message()
                 .queue_url(url)
                 .receipt_handle(m.receipt_handle().unwrap())
@@ -81,7 +81,7 @@ async fn captured(p: &Platform, url: &str) -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_registry_follows_stack_events_in_their_own_order() {
     let p = Platform::start().await;
-    let service = platform::stack_events(&p.config, &p.clients);
+    let service = platform::stack_events(&p.config.shared, &p.clients);
     assert_eq!(p.deliver("pull_request", "d-open", OPENED).await.0, 202);
     let env = p.wait_for(ENVIRONMENT, Status::Ready).await;
     let stack_id = env.stack_id.clone().expect("the provisioner recorded the stack id");

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use ephemera_domain::policy::ExpiryPolicy;
 use ephemera_domain::preview::{decide, is_commit_id, Decision, Labels, PrEvent, Source};
 use ephemera_domain::{Desired, EnvironmentKind, EnvironmentName, EventOrder, RepoName};
-use ephemera_github::{parse_event, PullRequestEvent, SignatureError, WebhookEvent, WebhookSecrets};
+use ephemera_github_webhook::{parse_event, PullRequestEvent, SignatureError, WebhookEvent, WebhookSecrets};
 use serde_json::{json, Value};
 use tracing::{info, instrument, warn};
 

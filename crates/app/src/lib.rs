@@ -7,10 +7,8 @@
 //! - [`ports`] — the narrow traits the AWS adapters implement.
 //! - [`template`] — blueprint rendering (tags on every resource, known parameters).
 //! - [`events`] — the platform's EventBridge events.
-//! - [`config`] — configuration from environment variables, read once.
 
 pub mod clock;
-pub mod config;
 pub mod dashboard;
 pub mod events;
 pub mod feedback;
@@ -26,6 +24,5 @@ pub mod stack_events;
 pub mod template;
 
 pub use clock::{Clock, SystemClock};
-pub use config::{Config, ConfigError};
 pub use outcome::{Disposition, Retryable};
 pub use ports::PortError;

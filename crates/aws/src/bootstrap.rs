@@ -14,7 +14,6 @@ use tracing::info;
 
 use crate::error::{code, port_error};
 use crate::registry::KIND_INDEX;
-use crate::Clients;
 
 /// What to create.
 #[derive(Debug, Clone)]
@@ -34,7 +33,16 @@ pub struct Created {
     pub notify_queue_url: Option<String>,
 }
 
-pub async fn ensure(clients: &Clients, r: &Resources) -> Result<Created, PortError> {
+/// The clients creating the resources takes.
+#[derive(Clone, Debug)]
+pub struct Bootstrap {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub eventbridge: aws_sdk_eventbridge::Client,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+pub async fn ensure(clients: &Bootstrap, r: &Resources) -> Result<Created, PortError> {
     ensure_table(clients, &r.table).await?;
     ensure_bucket(clients, &r.bucket).await?;
     ensure_bus(clients, &r.bus).await?;
@@ -54,7 +62,7 @@ fn attr(name: &str) -> AttributeDefinition {
     AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().expect("set")
 }
 
-async fn ensure_table(clients: &Clients, table: &str) -> Result<(), PortError> {
+async fn ensure_table(clients: &Bootstrap, table: &str) -> Result<(), PortError> {
     let ddb = &clients.dynamodb;
     let result = ddb
         .create_table()
@@ -90,7 +98,7 @@ async fn ensure_table(clients: &Clients, table: &str) -> Result<(), PortError> {
     Ok(())
 }
 
-async fn ensure_bucket(clients: &Clients, bucket: &str) -> Result<(), PortError> {
+async fn ensure_bucket(clients: &Bootstrap, bucket: &str) -> Result<(), PortError> {
     let region = clients.s3.config().region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
     let mut req = clients.s3.create_bucket().bucket(bucket);
     if region != "us-east-1" {
@@ -107,7 +115,7 @@ async fn ensure_bucket(clients: &Clients, bucket: &str) -> Result<(), PortError>
     }
 }
 
-async fn ensure_bus(clients: &Clients, bus: &str) -> Result<(), PortError> {
+async fn ensure_bus(clients: &Bootstrap, bus: &str) -> Result<(), PortError> {
     match clients.eventbridge.create_event_bus().name(bus).send().await {
         Ok(_) => Ok(()),
         Err(e) if code(&e) == Some("ResourceAlreadyExistsException") => Ok(()),
@@ -117,7 +125,7 @@ async fn ensure_bus(clients: &Clients, bus: &str) -> Result<(), PortError> {
 
 /// A queue, and a rule on `bus` sending it the platform's events of `detail_types`.
 async fn ensure_queue_rule(
-    clients: &Clients,
+    clients: &Bootstrap,
     bus: &str,
     queue: &str,
     rule: &str,

@@ -1,7 +1,8 @@
 //! AWS adapters for Ephemera's ports.
 //!
 //! One `SdkConfig` for all clients, built once at start-up; `AWS_ENDPOINT_URL` points every
-//! client at a local emulator. The HTTPS client is rustls with ring.
+//! client at a local emulator. The HTTPS client is rustls with ring. Which adapters a function
+//! gets, and from which clients, is `ephemera-wiring`'s business.
 
 pub mod appsync;
 pub mod bootstrap;
@@ -9,7 +10,6 @@ pub mod bus;
 pub mod error;
 pub mod github;
 pub mod inventory;
-pub mod platform;
 pub mod queue;
 pub mod registry;
 pub mod secrets;
@@ -52,34 +52,10 @@ pub async fn lambda_sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).http_client(http).load().await
 }
 
-/// Every client the platform uses, from one configuration.
-#[derive(Clone, Debug)]
-pub struct Clients {
-    pub appsync: aws_sdk_appsync::Client,
-    pub cloudformation: aws_sdk_cloudformation::Client,
-    pub dynamodb: aws_sdk_dynamodb::Client,
-    pub eventbridge: aws_sdk_eventbridge::Client,
-    pub s3: aws_sdk_s3::Client,
-    pub tagging: aws_sdk_resourcegroupstagging::Client,
-    pub secretsmanager: aws_sdk_secretsmanager::Client,
-    pub sqs: aws_sdk_sqs::Client,
-}
-
-impl Clients {
-    pub fn new(config: &SdkConfig) -> Self {
-        // Emulators serve buckets by path, not by virtual host.
-        let s3 = aws_sdk_s3::config::Builder::from(config).force_path_style(config.endpoint_url().is_some()).build();
-        Self {
-            appsync: aws_sdk_appsync::Client::new(config),
-            cloudformation: aws_sdk_cloudformation::Client::new(config),
-            dynamodb: aws_sdk_dynamodb::Client::new(config),
-            eventbridge: aws_sdk_eventbridge::Client::new(config),
-            s3: aws_sdk_s3::Client::from_conf(s3),
-            secretsmanager: aws_sdk_secretsmanager::Client::new(config),
-            tagging: aws_sdk_resourcegroupstagging::Client::new(config),
-            sqs: aws_sdk_sqs::Client::new(config),
-        }
-    }
+/// An S3 client. Emulators serve buckets by path, not by virtual host.
+pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
+    let s3 = aws_sdk_s3::config::Builder::from(config).force_path_style(config.endpoint_url().is_some()).build();
+    aws_sdk_s3::Client::from_conf(s3)
 }
 
 /// Configuration for a local emulator at `endpoint`: fixed region, dummy credentials.

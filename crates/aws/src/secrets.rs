@@ -2,7 +2,7 @@
 
 use aws_sdk_secretsmanager::Client;
 use ephemera_app::PortError;
-use ephemera_github::WebhookSecrets;
+use ephemera_github_webhook::WebhookSecrets;
 use serde::Deserialize;
 use tracing::instrument;
 
@@ -49,10 +49,10 @@ mod tests {
     fn plain_and_rotating_forms() {
         let body = b"payload";
         let plain = parse_secret_string("s3cret\n").unwrap();
-        assert!(plain.verify(body, Some(&ephemera_github::signature::sign(b"s3cret", body))).is_ok());
+        assert!(plain.verify(body, Some(&ephemera_github_webhook::signature::sign(b"s3cret", body))).is_ok());
         let rotating = parse_secret_string(r#"{"current":"new","previous":"old"}"#).unwrap();
-        assert!(rotating.verify(body, Some(&ephemera_github::signature::sign(b"old", body))).is_ok());
-        assert!(rotating.verify(body, Some(&ephemera_github::signature::sign(b"new", body))).is_ok());
+        assert!(rotating.verify(body, Some(&ephemera_github_webhook::signature::sign(b"old", body))).is_ok());
+        assert!(rotating.verify(body, Some(&ephemera_github_webhook::signature::sign(b"new", body))).is_ok());
         assert!(parse_secret_string("").is_none());
         assert!(parse_secret_string(r#"{"previous":"old"}"#).is_none());
         assert!(parse_secret_string(r#"{"current":""}"#).is_none());

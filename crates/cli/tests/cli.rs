@@ -58,7 +58,7 @@ async fn a_developer_creates_configures_extends_and_destroys_their_environment()
     // config: the endpoint and an API key that exists in AppSync.
     let api = p
         .clients
-        .appsync
+        .appsync()
         .create_graphql_api()
         .name("ephemera-dev-kyle-api")
         .authentication_type("API_KEY".into())
@@ -75,7 +75,7 @@ async fn a_developer_creates_configures_extends_and_destroys_their_environment()
     let cfg = json(&ephemera(&p, KYLE, &["env", "config", "dev-kyle"]));
     assert_eq!(cfg["region"], REGION);
     assert!(cfg["graphql_endpoint"].as_str().unwrap().contains(api.api_id().unwrap()), "{cfg}");
-    let keys = p.clients.appsync.list_api_keys().api_id(api.api_id().unwrap()).send().await.unwrap();
+    let keys = p.clients.appsync().list_api_keys().api_id(api.api_id().unwrap()).send().await.unwrap();
     assert!(keys.api_keys().iter().any(|k| k.id() == cfg["api_key"].as_str()), "{cfg} {keys:?}");
     let js = std::env::temp_dir().join(format!("aws-exports-{}.js", std::process::id()));
     let out = ephemera(&p, KYLE, &["env", "config", "dev-kyle", "--format", "js", "--out", js.to_str().unwrap()]);
@@ -158,7 +158,7 @@ async fn unsigned_forged_and_stale_requests_are_refused_and_change_nothing() {
     let template = serde_json::json!({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}},
         "Outputs": {"SelfServiceUrl": {"Value": p.base_url.clone()}}});
     p.clients
-        .cloudformation
+        .cloudformation()
         .create_stack()
         .stack_name("ephemera-platform")
         .template_body(template.to_string())

@@ -1,10 +1,6 @@
-//! GitHub: webhook signature verification, the payload types Ephemera reads, and the REST
-//! calls it makes to report back on pull requests.
+//! GitHub's REST API: the calls Ephemera makes to report back on pull requests. (Webhook
+//! payloads and their signature check are `ephemera-github-webhook`.)
 
 pub mod client;
-pub mod payload;
-pub mod signature;
 
 pub use client::{tls_config, Client, ClientError};
-pub use payload::{parse_event, PayloadError, PullRequestEvent, WebhookEvent};
-pub use signature::{SignatureError, WebhookSecrets};

@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use ephemera_app::{Config, Disposition, Retryable};
+use ephemera_app::{Disposition, Retryable};
 use ephemera_aws::bootstrap::{self, Resources};
 use ephemera_aws::queue::WorkQueue;
-use ephemera_aws::{platform, Clients, S3Store};
+use ephemera_aws::S3Store;
 use ephemera_http::sigv4::LocalIdentities;
 use ephemera_http::{router, AppState, Identity};
+use ephemera_wiring::{platform, Clients, Config, SharedConfig};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
@@ -46,13 +47,13 @@ impl Running {
 /// Creates the platform's resources if needed and uploads the default blueprint; returns the
 /// work queue's URL, and the notifier's if `notify` is set.
 pub async fn prepare(
-    config: &Config,
+    config: &SharedConfig,
     clients: &Clients,
     work_queue: &str,
     notify: bool,
 ) -> anyhow::Result<(String, Option<String>)> {
     let created = bootstrap::ensure(
-        clients,
+        &clients.bootstrap(),
         &Resources {
             table: config.table.clone(),
             bus: config.bus.clone(),
@@ -63,14 +64,15 @@ pub async fn prepare(
     )
     .await
     .context("creating the platform's table, bus, bucket and queue")?;
-    S3Store::new(clients.s3.clone())
+    S3Store::new(clients.s3().clone())
         .put_text(&config.bucket, "blueprints/default.yaml", DEFAULT_BLUEPRINT)
         .await
         .context("uploading the default blueprint")?;
     Ok((created.work_queue_url, created.notify_queue_url))
 }
 
-/// Prepares (see [`prepare`]), then serves HTTP on `listen` and works the queue.
+/// Prepares (see [`prepare`]), then serves HTTP on `listen` and works the queue: every service,
+/// so every section of `config`.
 pub async fn start(
     config: &Config,
     clients: &Clients,
@@ -78,19 +80,20 @@ pub async fn start(
     work_queue: &str,
     identities: LocalIdentities,
 ) -> anyhow::Result<Running> {
-    let github = platform::github(config, clients).await?;
-    let (queue_url, notify_queue_url) = prepare(config, clients, work_queue, github.is_some()).await?;
-    let secrets = platform::webhook_secrets(config, clients).await?;
-    let intake = platform::intake(config, clients, secrets, github.clone());
-    let provisioner = Arc::new(platform::provisioner(config, clients));
+    let shared = &config.shared;
+    let github = platform::github(&config.github, clients).await?;
+    let (queue_url, notify_queue_url) = prepare(shared, clients, work_queue, github.is_some()).await?;
+    let secrets = platform::webhook_secrets(&config.webhook, clients).await?;
+    let intake = platform::intake(shared, &config.webhook, clients, secrets, github.clone());
+    let provisioner = Arc::new(platform::provisioner(shared, &config.provisioner, clients));
     let (shutdown, stopped) = watch::channel(false);
 
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
     let app = router(AppState {
         intake: Some(Arc::new(intake)),
-        selfservice: Some(Arc::new(platform::selfservice(config, clients))),
-        dashboard: Some(Arc::new(platform::dashboard(config, clients))),
+        selfservice: Some(Arc::new(platform::selfservice(shared, &config.selfservice, clients))),
+        dashboard: Some(Arc::new(platform::dashboard(shared, clients))),
         // Open on loopback only: anyone who can reach a wider address would see it.
         dashboard_open: listen.ip().is_loopback(),
         identity: Identity::Local(Arc::new(identities)),
@@ -104,13 +107,13 @@ pub async fn start(
             error!(error = %e, "server stopped");
         }
     });
-    let queue = WorkQueue::new(clients.sqs.clone(), &queue_url);
+    let queue = WorkQueue::new(clients.sqs().clone(), &queue_url);
     let mut tasks = vec![server];
     tasks.push(tokio::spawn(work(queue, provisioner, 8, stopped.clone())));
     if let (Some(url), Some(github)) = (&notify_queue_url, github) {
-        let notifier = Arc::new(platform::notifier(config, clients, github));
+        let notifier = Arc::new(platform::notifier(shared, &config.notifier, clients, github));
         // One at a time, in the order the statuses were announced.
-        tasks.push(tokio::spawn(work(WorkQueue::new(clients.sqs.clone(), url), notifier, 1, stopped)));
+        tasks.push(tokio::spawn(work(WorkQueue::new(clients.sqs().clone(), url), notifier, 1, stopped)));
         info!("GitHub feedback is on");
     }
     info!(%addr, "Ephemera is serving");
@@ -187,10 +190,10 @@ async fn work<C: Consumer>(queue: WorkQueue, consumer: Arc<C>, concurrency: u32,
 }
 
 /// A plain-text report of the registry and the platform's live stacks.
-pub async fn status(config: &Config, clients: &Clients) -> anyhow::Result<String> {
+pub async fn status(config: &SharedConfig, clients: &Clients) -> anyhow::Result<String> {
     use ephemera_domain::EnvironmentKind;
     use std::fmt::Write;
-    let registry = ephemera_aws::DynamoRegistry::new(clients.dynamodb.clone(), &config.table);
+    let registry = ephemera_aws::DynamoRegistry::new(clients.dynamodb().clone(), &config.table);
     let mut envs = registry.list_kind(EnvironmentKind::Pr).await?;
     envs.extend(registry.list_kind(EnvironmentKind::Dev).await?);
     let mut out = String::new();
@@ -217,7 +220,7 @@ pub async fn status(config: &Config, clients: &Clients) -> anyhow::Result<String
     }
     writeln!(out)?;
     writeln!(out, "{:<50} STATUS", "STACK")?;
-    let mut pages = clients.cloudformation.list_stacks().into_paginator().send();
+    let mut pages = clients.cloudformation().list_stacks().into_paginator().send();
     while let Some(page) = pages.next().await {
         for s in page?.stack_summaries() {
             let status = s.stack_status().map(|s| s.as_str()).unwrap_or("?");

@@ -11,8 +11,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use ephemera_app::Config;
-use ephemera_aws::{emulator_config, platform, sdk_config, Clients};
+use ephemera_aws::{emulator_config, sdk_config};
+use ephemera_wiring::{platform, Clients, Config, ReaperConfig, SharedConfig};
 
 const DEFAULT_SECRET: &str = "ephemera-local-secret";
 
@@ -53,7 +53,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn status() -> anyhow::Result<()> {
-    let config = Config::from_env()?;
+    let config = SharedConfig::from_env()?;
     let endpoint =
         std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| format!("http://127.0.0.1:{}", emulator_port()));
     let region = std::env::var("AWS_REGION").unwrap_or_default();
@@ -64,12 +64,12 @@ async fn status() -> anyhow::Result<()> {
 
 /// One sweep of the reaper against the local emulator; prints the JSON summary.
 async fn reap(opts: ephemera_app::reaper::SweepOptions) -> anyhow::Result<()> {
-    let config = Config::from_env()?;
+    let (shared, config) = (SharedConfig::from_env()?, ReaperConfig::from_env()?);
     let endpoint =
         std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| format!("http://127.0.0.1:{}", emulator_port()));
     let region = std::env::var("AWS_REGION").unwrap_or_default();
     let clients = Clients::new(&emulator_config(&endpoint, &region).await);
-    let summary = platform::reaper(&config, &clients, platform::clock()).sweep(opts).await?;
+    let summary = platform::reaper(&shared, &config, &clients, platform::clock()).sweep(opts).await?;
     println!("{}", serde_json::to_string_pretty(&summary)?);
     Ok(())
 }
@@ -121,7 +121,7 @@ async fn run() -> anyhow::Result<()> {
         .unwrap_or_else(|_| "127.0.0.1:3000".into())
         .parse()
         .context("EPHEMERA_LISTEN must be an address such as 127.0.0.1:3000")?;
-    let (identities, default_identity) = local_identities(&config.region)?;
+    let (identities, default_identity) = local_identities(&config.shared.region)?;
     let running = ephemera_local::start(&config, &clients, listen, ephemera_local::WORK_QUEUE, identities).await?;
 
     let secret = std::env::var("EPHEMERA_GITHUB_WEBHOOK_SECRET").unwrap_or_default();
@@ -137,7 +137,7 @@ async fn run() -> anyhow::Result<()> {
     println!("  See the result:  make status, or the dashboard at http://{}/", running.addr);
     println!(
         "  Self-service:    http://{}/v1/environments (SigV4, service execute-api, region {})",
-        running.addr, config.region
+        running.addr, config.shared.region
     );
     if let Some((key, secret, arn)) = default_identity {
         println!("  Local identity:  {arn}");

@@ -2,19 +2,17 @@
 
 use std::sync::Arc;
 
-use ephemera_app::{Config, ConfigError};
-use ephemera_aws::{lambda_sdk_config, platform, Clients};
+use ephemera_wiring::{platform, Clients, GitHubConfig, NotifierConfig, SharedConfig};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     platform::init_tracing(true);
-    let config = Config::from_env()?;
-    let clients = Clients::new(&lambda_sdk_config().await);
-    let github = platform::github(&config, &clients)
-        .await?
-        .ok_or(ConfigError::Missing("EPHEMERA_GITHUB_TOKEN_SECRET_ARN (or EPHEMERA_GITHUB_TOKEN)"))?;
-    let notifier = Arc::new(platform::notifier(&config, &clients, github));
+    let (shared, config) = (SharedConfig::from_env()?, NotifierConfig::from_env()?);
+    let github = GitHubConfig::from_env()?.required()?;
+    let clients = Clients::for_lambda().await;
+    let github = platform::github_required(&github, &clients).await?;
+    let notifier = Arc::new(platform::notifier(&shared, &config, &clients, github));
     run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let notifier = notifier.clone();
         async move { notifier::handle(&notifier, event.payload).await.map(|_| ()).map_err(Error::from) }

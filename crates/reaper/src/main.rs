@@ -1,16 +1,15 @@
 //! Lambda: the reaper, on a schedule.
 
-use ephemera_app::Config;
-use ephemera_aws::{lambda_sdk_config, platform, Clients};
+use ephemera_wiring::{platform, Clients, ReaperConfig, SharedConfig};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     platform::init_tracing(true);
-    let config = Config::from_env()?;
-    let clients = Clients::new(&lambda_sdk_config().await);
-    let reaper = platform::reaper(&config, &clients, platform::clock());
+    let (shared, config) = (SharedConfig::from_env()?, ReaperConfig::from_env()?);
+    let clients = Clients::for_lambda().await;
+    let reaper = platform::reaper(&shared, &config, &clients, platform::clock());
     let reaper = &reaper;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         let summary = reaper.sweep(reaper::options(&event.payload)).await?;

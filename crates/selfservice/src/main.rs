@@ -2,20 +2,18 @@
 
 use std::sync::Arc;
 
-use ephemera_app::Config;
-use ephemera_aws::{lambda_sdk_config, platform, Clients};
 use ephemera_http::{router, AppState, Identity};
+use ephemera_wiring::{platform, Clients, SelfServiceConfig, SharedConfig};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     platform::init_tracing(true);
-    let config = Config::from_env()?;
-    let clients = Clients::new(&lambda_sdk_config().await);
-    let selfservice = platform::selfservice(&config, &clients);
+    let (shared, config) = (SharedConfig::from_env()?, SelfServiceConfig::from_env()?);
+    let clients = Clients::for_lambda().await;
     let state = AppState {
         intake: None,
-        selfservice: Some(Arc::new(selfservice)),
-        dashboard: Some(Arc::new(platform::dashboard(&config, &clients))),
+        selfservice: Some(Arc::new(platform::selfservice(&shared, &config, &clients))),
+        dashboard: Some(Arc::new(platform::dashboard(&shared, &clients))),
         dashboard_open: false,
         identity: Identity::ApiGateway,
     };

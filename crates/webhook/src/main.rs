@@ -2,18 +2,17 @@
 
 use std::sync::Arc;
 
-use ephemera_app::Config;
-use ephemera_aws::{lambda_sdk_config, platform, Clients};
 use ephemera_http::{router, AppState, Identity};
+use ephemera_wiring::{platform, Clients, GitHubConfig, SharedConfig, WebhookConfig};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     platform::init_tracing(true);
-    let config = Config::from_env()?;
-    let clients = Clients::new(&lambda_sdk_config().await);
+    let (shared, config, github) = (SharedConfig::from_env()?, WebhookConfig::from_env()?, GitHubConfig::from_env()?);
+    let clients = Clients::for_lambda().await;
     let secrets = platform::webhook_secrets(&config, &clients).await?;
-    let github = platform::github(&config, &clients).await?;
-    let intake = platform::intake(&config, &clients, secrets, github);
+    let github = platform::github(&github, &clients).await?;
+    let intake = platform::intake(&shared, &config, &clients, secrets, github);
     let state = AppState {
         intake: Some(Arc::new(intake)),
         selfservice: None,

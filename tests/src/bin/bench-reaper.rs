@@ -18,9 +18,10 @@ use ephemera_app::ports::{registry_traits::*, Change, Inventory, Progress, Stack
 use ephemera_app::reaper::SweepOptions;
 use ephemera_app::Clock;
 use ephemera_aws::inventory::TaggingInventory;
-use ephemera_aws::{emulator_config, platform, Clients, CloudFormationStacks};
+use ephemera_aws::{emulator_config, CloudFormationStacks};
 use ephemera_domain::{Desired, EnvironmentKind, EnvironmentName, EventOrder, RepoName, Status};
 use ephemera_tests::{test_config, Emulator, REGION};
+use ephemera_wiring::{platform, Clients};
 use serde_json::json;
 use tokio::task::JoinSet;
 
@@ -51,8 +52,8 @@ async fn main() -> anyhow::Result<()> {
     let emulator = Emulator::start()?;
     let config = test_config(&[("EPHEMERA_REAPER_CALLS_PER_SECOND", "10000")]);
     let clients = Clients::new(&emulator_config(&emulator.endpoint, REGION).await);
-    ephemera_local::prepare(&config, &clients, "work", false).await?;
-    let registry = Arc::new(ephemera_aws::DynamoRegistry::new(clients.dynamodb.clone(), &config.table));
+    ephemera_local::prepare(&config.shared, &clients, "work", false).await?;
+    let registry = Arc::new(ephemera_aws::DynamoRegistry::new(clients.dynamodb().clone(), &config.shared.table));
     let repo = RepoName::parse("acme/bench")?;
 
     // The mix: 85% alive and registered, 7.5% expired, 5% orphaned, 2.5% foreign (untagged).
@@ -82,7 +83,7 @@ async fn main() -> anyhow::Result<()> {
                 let template = json!({"Resources": {"Q": {"Type": "AWS::SQS::Queue", "Properties": {
                     "Tags": tags.iter().map(|(k, v)| json!({"Key": k, "Value": v})).collect::<Vec<_>>()}}}});
                 clients
-                    .cloudformation
+                    .cloudformation()
                     .create_stack()
                     .stack_name(env.stack_name().as_str())
                     .template_body(template.to_string())
@@ -128,12 +129,13 @@ async fn main() -> anyhow::Result<()> {
 
     // The floor: the listing calls, made directly, timed.
     let floor = Instant::now();
-    let tagged = TaggingInventory::new(clients.tagging.clone()).tagged().await?;
-    let stacks = CloudFormationStacks::new(clients.cloudformation.clone()).list().await?;
+    let tagged = TaggingInventory::new(clients.tagging().clone()).tagged().await?;
+    let stacks = CloudFormationStacks::new(clients.cloudformation().clone()).list().await?;
     let rows = registry.list().await?;
     let floor_ms = floor.elapsed().as_secs_f64() * 1000.0;
 
-    let reaper = platform::reaper(&config, &clients, Arc::new(Later(Utc::now() + Duration::hours(2))));
+    let reaper =
+        platform::reaper(&config.shared, &config.reaper, &clients, Arc::new(Later(Utc::now() + Duration::hours(2))));
     reset_peak_rss();
     let dry_started = Instant::now();
     let dry = reaper.sweep(SweepOptions { dry_run: true, light: false }).await?;

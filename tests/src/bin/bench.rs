@@ -26,10 +26,11 @@ use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use ephemera_app::events::PlatformEvent;
 use ephemera_app::ports::{registry_traits::*, Change, EventBus};
-use ephemera_aws::{emulator_config, platform, Clients, DynamoRegistry, EventBridgeBus};
+use ephemera_aws::{emulator_config, DynamoRegistry, EventBridgeBus};
 use ephemera_domain::{Desired, EnvironmentKind, EnvironmentName, EventOrder, RepoName};
 use ephemera_tests::faults::{FaultProxy, Faults};
 use ephemera_tests::{edit, fixtures, init_logs, sign, test_config, workspace_root, Emulator, REGION, SECRET};
+use ephemera_wiring::{platform, Clients};
 use serde_json::{json, Value};
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
@@ -98,7 +99,7 @@ async fn direct_writes(registry: &DynamoRegistry, bus: &EventBridgeBus, n: u64, 
 /// with the table's size, which DynamoDB's do not, so the measured batches each start small.
 async fn clear_table(clients: &Clients, table: &str) {
     use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
-    let items = clients.dynamodb.scan().table_name(table).send().await.unwrap().items.unwrap_or_default();
+    let items = clients.dynamodb().scan().table_name(table).send().await.unwrap().items.unwrap_or_default();
     for chunk in items.chunks(25) {
         let deletes: Vec<WriteRequest> = chunk
             .iter()
@@ -113,7 +114,7 @@ async fn clear_table(clients: &Clients, table: &str) {
                     .build()
             })
             .collect();
-        clients.dynamodb.batch_write_item().request_items(table, deletes).send().await.unwrap();
+        clients.dynamodb().batch_write_item().request_items(table, deletes).send().await.unwrap();
     }
 }
 
@@ -121,12 +122,12 @@ async fn webhook_ack() -> Value {
     let emulator = Emulator::start().unwrap();
     let config = test_config(&[]);
     let clients = Clients::new(&emulator_config(&emulator.endpoint, REGION).await);
-    ephemera_local::prepare(&config, &clients, "work", false).await.unwrap();
-    let registry = DynamoRegistry::new(clients.dynamodb.clone(), &config.table);
-    let bus = EventBridgeBus::new(clients.eventbridge.clone(), &config.bus);
-    let secrets = platform::webhook_secrets(&config, &clients).await.unwrap();
+    ephemera_local::prepare(&config.shared, &clients, "work", false).await.unwrap();
+    let registry = DynamoRegistry::new(clients.dynamodb().clone(), &config.shared.table);
+    let bus = EventBridgeBus::new(clients.eventbridge().clone(), &config.shared.bus);
+    let secrets = platform::webhook_secrets(&config.webhook, &clients).await.unwrap();
     let app = ephemera_http::router(ephemera_http::AppState {
-        intake: Some(Arc::new(platform::intake(&config, &clients, secrets, None))),
+        intake: Some(Arc::new(platform::intake(&config.shared, &config.webhook, &clients, secrets, None))),
         selfservice: None,
         dashboard: None,
         dashboard_open: false,
@@ -149,7 +150,7 @@ async fn webhook_ack() -> Value {
     let (mut floor, mut ours) = (Vec::new(), Vec::new());
     for i in 0..N {
         if i % 50 == 0 {
-            clear_table(&clients, &config.table).await;
+            clear_table(&clients, &config.shared.table).await;
         }
         let t = Instant::now();
         direct_writes(&registry, &bus, 10_000 + i, &format!("floor-{i}")).await;
@@ -166,7 +167,7 @@ async fn webhook_ack() -> Value {
     let (registry, bus) = (Arc::new(registry), Arc::new(bus));
     let (mut floor_time, mut our_time) = (Duration::ZERO, Duration::ZERO);
     for batch in 0..4u64 {
-        clear_table(&clients, &config.table).await;
+        clear_table(&clients, &config.shared.table).await;
         let t = Instant::now();
         for i in 0..M {
             let p = sem.clone().acquire_owned().await.unwrap();
@@ -179,7 +180,7 @@ async fn webhook_ack() -> Value {
         }
         while set.join_next().await.is_some() {}
         floor_time += t.elapsed();
-        clear_table(&clients, &config.table).await;
+        clear_table(&clients, &config.shared.table).await;
         let t = Instant::now();
         for i in 0..M {
             let p = sem.clone().acquire_owned().await.unwrap();
@@ -425,7 +426,7 @@ async fn lambdas() -> Value {
     let emulator = Emulator::start().unwrap();
     let config = test_config(&[]);
     let clients = Clients::new(&emulator_config(&emulator.endpoint, REGION).await);
-    ephemera_local::prepare(&config, &clients, "work", false).await.unwrap();
+    ephemera_local::prepare(&config.shared, &clients, "work", false).await.unwrap();
     let gh = ephemera_tests::github::FakeGitHub::start().await;
     let e = &emulator.endpoint;
     json!({

@@ -1,0 +1,36 @@
+//! The reaper function's section.
+
+use std::time::Duration;
+
+use ephemera_app::reaper::ReaperSettings;
+
+use super::vars::Vars;
+use super::{shared, ConfigError};
+
+#[derive(Debug, Clone)]
+pub struct ReaperConfig {
+    /// `EPHEMERA_REAPER_STUCK_MINUTES` (120), `EPHEMERA_REAPER_GRACE_MINUTES` (10),
+    /// `EPHEMERA_EXPIRY_NOTICE_HOURS` (24), `EPHEMERA_REAPER_ALLOWED_ACCOUNTS`,
+    /// `EPHEMERA_REAPER_ALLOWED_REGIONS`, `EPHEMERA_REAPER_CALLS_PER_SECOND` (5),
+    /// `EPHEMERA_PRICE_TABLE`, `EPHEMERA_REAPER_REPAIR_WAIT_SECONDS` (60).
+    pub settings: ReaperSettings,
+}
+
+impl ReaperConfig {
+    pub(crate) fn read(v: &Vars) -> Result<Self, ConfigError> {
+        Ok(Self {
+            settings: ReaperSettings {
+                stuck_after: v.minutes("EPHEMERA_REAPER_STUCK_MINUTES", 120)?,
+                grace: v.minutes("EPHEMERA_REAPER_GRACE_MINUTES", 10)?,
+                notice_before: v.hours("EPHEMERA_EXPIRY_NOTICE_HOURS", 24)?,
+                allowed_accounts: v.list("EPHEMERA_REAPER_ALLOWED_ACCOUNTS"),
+                allowed_regions: v.list("EPHEMERA_REAPER_ALLOWED_REGIONS"),
+                calls_per_second: v
+                    .real("EPHEMERA_REAPER_CALLS_PER_SECOND", "a positive number", |x| x > 0.0)?
+                    .unwrap_or(5.0),
+                prices: shared::prices(v)?,
+                repair_wait: Duration::from_secs(v.number("EPHEMERA_REAPER_REPAIR_WAIT_SECONDS", 60)?),
+            },
+        })
+    }
+}

@@ -1,0 +1,32 @@
+//! The self-service function's section (it serves the dashboard's data too, which needs no
+//! more than the shared section).
+
+use ephemera_domain::developer::Quotas;
+use ephemera_domain::policy::ExpiryPolicy;
+
+use super::vars::Vars;
+use super::{shared, ConfigError};
+
+#[derive(Debug, Clone)]
+pub struct SelfServiceConfig {
+    /// `EPHEMERA_DEV_QUOTA_PER_OWNER` (2), `EPHEMERA_DEV_QUOTA_GLOBAL` (50),
+    /// `EPHEMERA_DEV_QUOTA_MODE` (`queue` or `refuse`): live developer environments.
+    pub dev_quotas: Quotas,
+    /// `EPHEMERA_ADMINS`: principal ARNs that act on every environment.
+    pub admins: Vec<String>,
+    /// `EPHEMERA_PR_TTL_HOURS` (default 168) and `EPHEMERA_DEV_TTL_HOURS` (default 8).
+    pub expiry: ExpiryPolicy,
+    /// `EPHEMERA_DEV_MAX_TTL_HOURS` (168): the longest a developer environment is given at once.
+    pub dev_max_ttl: chrono::Duration,
+}
+
+impl SelfServiceConfig {
+    pub(crate) fn read(v: &Vars) -> Result<Self, ConfigError> {
+        Ok(Self {
+            dev_quotas: shared::quotas(v)?,
+            admins: v.list("EPHEMERA_ADMINS"),
+            expiry: shared::expiry(v)?,
+            dev_max_ttl: v.hours("EPHEMERA_DEV_MAX_TTL_HOURS", 168)?,
+        })
+    }
+}

@@ -1,0 +1,210 @@
+//! Assembly: each service built from its configuration sections and the adapters it uses, once
+//! per process. A service asks [`Clients`] only for the AWS clients its adapters need.
+
+use std::sync::Arc;
+
+use ephemera_app::dashboard::Dashboard;
+use ephemera_app::feedback::{FeedbackSettings, Notifier};
+use ephemera_app::intake::{Intake, IntakeSettings};
+use ephemera_app::leftovers::Leftovers;
+use ephemera_app::ports::GitHubApi;
+use ephemera_app::provisioner::{Provisioner, ProvisionerSettings};
+use ephemera_app::reaper::Reaper;
+use ephemera_app::selfservice::{SelfService, SelfServiceSettings};
+use ephemera_app::stack_events::StackEvents;
+use ephemera_app::{Clock, SystemClock};
+use ephemera_aws::appsync::AppSyncKeys;
+use ephemera_aws::github::{GitHubRest, HttpProber};
+use ephemera_aws::inventory::{DirectCleaner, TaggingInventory};
+use ephemera_aws::seeder::DynamoSeeder;
+use ephemera_aws::{CloudFormationStacks, DynamoRegistry, EventBridgeBus, S3Store};
+use ephemera_github_webhook::WebhookSecrets;
+
+use crate::config::{
+    ConfigError, GitHubConfig, NotifierConfig, ProvisionerConfig, ReaperConfig, SelfServiceConfig, SharedConfig,
+    WebhookConfig,
+};
+use crate::Clients;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Aws(#[from] ephemera_app::PortError),
+}
+
+/// The webhook secrets: `EPHEMERA_GITHUB_WEBHOOK_SECRET` if set, else read from the Secrets
+/// Manager secret `EPHEMERA_GITHUB_WEBHOOK_SECRET_ARN` names.
+pub async fn webhook_secrets(config: &WebhookConfig, clients: &Clients) -> Result<WebhookSecrets, StartupError> {
+    if let Some(s) = &config.secrets {
+        return Ok(s.clone());
+    }
+    match &config.secret_arn {
+        Some(arn) => Ok(ephemera_aws::secrets::webhook_secrets(clients.secretsmanager(), arn).await?),
+        None => {
+            Err(ConfigError::Missing("EPHEMERA_GITHUB_WEBHOOK_SECRET (or EPHEMERA_GITHUB_WEBHOOK_SECRET_ARN)").into())
+        }
+    }
+}
+
+/// The GitHub REST API, if credentials are configured: `EPHEMERA_GITHUB_TOKEN`, else the
+/// Secrets Manager secret `EPHEMERA_GITHUB_TOKEN_SECRET_ARN` names. None without either.
+pub async fn github(config: &GitHubConfig, clients: &Clients) -> Result<Option<Arc<dyn GitHubApi>>, StartupError> {
+    let token = match (&config.token, &config.token_secret_arn) {
+        (Some(t), _) => t.clone(),
+        (None, Some(arn)) => ephemera_aws::github::token_from_secret(clients.secretsmanager(), arn).await?,
+        (None, None) => return Ok(None),
+    };
+    let client = ephemera_github::Client::new(&config.api_url, token)
+        .map_err(|e| ConfigError::Invalid { var: "EPHEMERA_GITHUB_API_URL", message: e.to_string() })?;
+    Ok(Some(Arc::new(GitHubRest::new(client))))
+}
+
+/// The GitHub REST API for a function that cannot do without it (the notifier; see
+/// [`GitHubConfig::required`]).
+pub async fn github_required(config: &GitHubConfig, clients: &Clients) -> Result<Arc<dyn GitHubApi>, StartupError> {
+    github(config, clients).await?.ok_or_else(|| crate::config::github_missing().into())
+}
+
+/// The webhook intake, with its secrets (see [`webhook_secrets`]) and GitHub (see [`github`]).
+pub fn intake(
+    shared: &SharedConfig,
+    config: &WebhookConfig,
+    clients: &Clients,
+    secrets: WebhookSecrets,
+    github: Option<Arc<dyn GitHubApi>>,
+) -> Intake {
+    let intake = Intake::new(
+        Arc::new(registry(shared, clients)),
+        Arc::new(bus(shared, clients)),
+        clock(),
+        IntakeSettings {
+            secrets,
+            allowed_repositories: config.allowed_repositories.clone(),
+            deploy_forks: config.deploy_forks,
+            labels: config.labels.clone(),
+            expiry: config.expiry,
+            pr_ttl_by_repository: config.pr_ttl_by_repository.clone(),
+        },
+    );
+    match github {
+        Some(g) => intake.with_github(g),
+        None => intake,
+    }
+}
+
+/// The dashboard's data.
+pub fn dashboard(shared: &SharedConfig, clients: &Clients) -> Dashboard {
+    Dashboard::new(Arc::new(registry(shared, clients)), clock())
+}
+
+/// CloudFormation status events, recorded on the registry.
+pub fn stack_events(shared: &SharedConfig, clients: &Clients) -> StackEvents {
+    StackEvents::new(
+        Arc::new(registry(shared, clients)),
+        Arc::new(CloudFormationStacks::new(clients.cloudformation().clone())),
+        Arc::new(bus(shared, clients)),
+    )
+}
+
+/// Feedback on pull requests, through `github`.
+pub fn notifier(
+    shared: &SharedConfig,
+    config: &NotifierConfig,
+    clients: &Clients,
+    github: Arc<dyn GitHubApi>,
+) -> Notifier {
+    Notifier::new(
+        Arc::new(registry(shared, clients)),
+        github,
+        Arc::new(HttpProber::new(ephemera_probe::TargetPolicy { allowed_hosts: config.probe_allowed_hosts.clone() })),
+        Arc::new(S3Store::new(clients.s3().clone())),
+        clock(),
+        FeedbackSettings {
+            bucket: shared.bucket.clone(),
+            smoke: config.smoke.clone(),
+            load: config.load.clone(),
+            gate: config.gate,
+            dashboard_url: config.dashboard_url.clone(),
+        },
+    )
+}
+
+/// Developer self-service.
+pub fn selfservice(shared: &SharedConfig, config: &SelfServiceConfig, clients: &Clients) -> SelfService {
+    SelfService::new(
+        Arc::new(registry(shared, clients)),
+        Arc::new(bus(shared, clients)),
+        Arc::new(AppSyncKeys::new(clients.appsync().clone())),
+        clock(),
+        SelfServiceSettings {
+            quotas: config.dev_quotas,
+            admins: config.admins.clone(),
+            expiry: config.expiry,
+            max_ttl: config.dev_max_ttl,
+            region: shared.region.clone(),
+        },
+    )
+}
+
+/// The reaper, with the clock it judges expiry by.
+pub fn reaper(shared: &SharedConfig, config: &ReaperConfig, clients: &Clients, clock: Arc<dyn Clock>) -> Reaper {
+    Reaper::new(
+        Arc::new(registry(shared, clients)),
+        Arc::new(CloudFormationStacks::new(clients.cloudformation().clone())),
+        Arc::new(TaggingInventory::new(clients.tagging().clone())),
+        Arc::new(S3Store::new(clients.s3().clone())),
+        Arc::new(DirectCleaner::new(clients.s3().clone(), clients.dynamodb().clone())),
+        Arc::new(bus(shared, clients)),
+        clock,
+        config.settings.clone(),
+    )
+}
+
+pub fn provisioner(shared: &SharedConfig, config: &ProvisionerConfig, clients: &Clients) -> Provisioner {
+    Provisioner::new(
+        Arc::new(registry(shared, clients)),
+        Arc::new(CloudFormationStacks::new(clients.cloudformation().clone())),
+        Arc::new(S3Store::new(clients.s3().clone())),
+        Arc::new(bus(shared, clients)),
+        Arc::new(DynamoSeeder::new(clients.dynamodb().clone())),
+        Leftovers::new(
+            Arc::new(TaggingInventory::new(clients.tagging().clone())),
+            Arc::new(S3Store::new(clients.s3().clone())),
+            Arc::new(DirectCleaner::new(clients.s3().clone(), clients.dynamodb().clone())),
+        ),
+        clock(),
+        ProvisionerSettings {
+            bucket: shared.bucket.clone(),
+            cost_tags: config.cost_tags.clone(),
+            role_arn: config.stack_role_arn.clone(),
+            role_boundary_arn: config.role_boundary_arn.clone(),
+            wait: config.stack_wait,
+            poll: config.stack_poll,
+            monthly_budget_usd: config.monthly_budget_usd,
+            dev_quotas: config.dev_quotas,
+            prices: config.prices.clone(),
+        },
+    )
+}
+
+fn registry(shared: &SharedConfig, clients: &Clients) -> DynamoRegistry {
+    DynamoRegistry::new(clients.dynamodb().clone(), &shared.table)
+}
+
+fn bus(shared: &SharedConfig, clients: &Clients) -> EventBridgeBus {
+    EventBridgeBus::new(clients.eventbridge().clone(), &shared.bus)
+}
+
+pub fn clock() -> Arc<dyn Clock> {
+    Arc::new(SystemClock)
+}
+
+/// Logs: JSON lines in Lambda (CloudWatch), readable text elsewhere. `RUST_LOG` filters.
+pub fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let _ = if json { builder.json().flatten_event(true).without_time().try_init() } else { builder.try_init() };
+}
