@@ -25,7 +25,7 @@ impl RetryPolicy {
     pub const AWS: RetryPolicy = RetryPolicy::new(6, Duration::from_millis(200), Duration::from_secs(5));
     /// A registry write that lost a race (a DynamoDB transaction conflict, a lease release whose
     /// answer was lost): quick retries.
-    pub const CONFLICT: RetryPolicy = RetryPolicy::new(5, Duration::from_millis(50), Duration::from_millis(500));
+    pub const CONFLICT: RetryPolicy = RetryPolicy::new(6, Duration::from_millis(50), Duration::from_secs(1));
     /// GitHub's REST API: its own rate-limit headers say how long to wait when it sends them.
     pub const GITHUB: RetryPolicy = RetryPolicy::new(5, Duration::from_millis(500), Duration::from_secs(60));
 
