@@ -8,6 +8,8 @@
 //! - [`template`] — blueprint rendering (tags on every resource, known parameters).
 //! - [`events`] — the platform's EventBridge events.
 //! - [`config`] — configuration from environment variables, read once.
+//! - `memory` (tests, and the `test-support` feature) — in-memory implementations of every port,
+//!   and the conformance suite every registry must pass.
 
 pub mod clock;
 pub mod config;
@@ -16,6 +18,8 @@ pub mod events;
 pub mod feedback;
 pub mod intake;
 pub mod leftovers;
+#[cfg(any(test, feature = "test-support"))]
+pub mod memory;
 pub mod ports;
 pub mod provisioner;
 pub mod reaper;
