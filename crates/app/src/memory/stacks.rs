@@ -79,6 +79,11 @@ impl FakeStack {
         self
     }
 
+    pub fn with_outputs(mut self, outputs: &[(&str, &str)]) -> Self {
+        self.outputs = outputs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        self
+    }
+
     pub fn updated_at(mut self, t: DateTime<Utc>) -> Self {
         self.updated = t;
         self
