@@ -5,3 +5,4 @@ mod harness;
 
 mod intake;
 mod provisioner;
+mod reaper;
