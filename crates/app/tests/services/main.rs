@@ -6,3 +6,4 @@ mod harness;
 mod intake;
 mod provisioner;
 mod reaper;
+mod stack_events;
