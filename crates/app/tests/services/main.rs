@@ -4,6 +4,7 @@
 mod harness;
 
 mod intake;
+mod notifier;
 mod provisioner;
 mod reaper;
 mod stack_events;
