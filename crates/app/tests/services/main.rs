@@ -3,8 +3,10 @@
 
 mod harness;
 
+mod dashboard;
 mod intake;
 mod notifier;
 mod provisioner;
 mod reaper;
+mod selfservice;
 mod stack_events;
