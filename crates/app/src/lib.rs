@@ -7,6 +7,9 @@
 //! - [`ports`] — the narrow traits the AWS adapters implement.
 //! - [`template`] — blueprint rendering (tags on every resource, known parameters).
 //! - [`events`] — the platform's EventBridge events.
+//! - [`outcome`] and [`retry`] — retry or give up: one rule for every function.
+//! - `memory` (tests, and the `test-support` feature) — in-memory implementations of every port,
+//!   and the conformance suite every registry must pass.
 
 pub mod clock;
 pub mod dashboard;
@@ -14,6 +17,8 @@ pub mod events;
 pub mod feedback;
 pub mod intake;
 pub mod leftovers;
+#[cfg(any(test, feature = "test-support"))]
+pub mod memory;
 pub mod outcome;
 pub mod ports;
 pub mod provisioner;

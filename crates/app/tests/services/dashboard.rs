@@ -1,0 +1,37 @@
+//! The dashboard's rows: every environment, newest first, filtered.
+
+use chrono::Duration;
+use ephemera_app::dashboard::{Dashboard, Filter};
+use ephemera_app::selfservice::CreateRequest;
+use ephemera_domain::Status;
+
+use crate::harness::*;
+
+#[tokio::test]
+async fn rows_are_newest_first_and_filtered() {
+    let w = World::new();
+    w.deliver("pull_request", "d1", fixtures::OPENED).await.unwrap();
+    w.clock.advance(Duration::minutes(5));
+    let s = w.selfservice_with(World::selfservice_settings());
+    s.create(&s.caller(KYLE).unwrap(), CreateRequest::default()).await.unwrap();
+    s.create(&s.caller(ALICE).unwrap(), CreateRequest::default()).await.unwrap();
+    w.registry.edit(&name("dev-alice"), |e| e.status = Status::Deleted);
+    w.clock.advance(Duration::minutes(5));
+    let dashboard = Dashboard::new(w.registry.clone(), w.clock.clone());
+    let rows = dashboard.rows(&Filter::default()).await.unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["dev-kyle", PR], "deleted ones hidden, newest first");
+    assert_eq!(
+        (rows[1].age_seconds, rows[1].pull_request_url.as_deref()),
+        (600, Some("https://github.com/acme/todo-app/pull/7"))
+    );
+    let all = dashboard.rows(&Filter { all: Some(true), ..Default::default() }).await.unwrap();
+    assert_eq!(all.len(), 3);
+    let prs = dashboard
+        .rows(&Filter { kind: Some("pr".into()), q: Some("TODO".into()), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(prs.len(), 1);
+    let deleted = dashboard.rows(&Filter { status: Some("deleted".into()), ..Default::default() }).await.unwrap();
+    assert_eq!(deleted[0].name, "dev-alice");
+}

@@ -1,0 +1,252 @@
+//! A world of fakes, and the services wired to it as the Lambda functions wire them to AWS.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ephemera_app::feedback::{FeedbackSettings, Notifier};
+use ephemera_app::intake::{Delivery, Intake, IntakeError, IntakeSettings, Reply};
+use ephemera_app::leftovers::Leftovers;
+use ephemera_app::memory::*;
+use ephemera_app::provisioner::{Provisioner, ProvisionerSettings};
+use ephemera_app::reaper::{Reaper, ReaperSettings};
+use ephemera_app::selfservice::{SelfService, SelfServiceSettings};
+use ephemera_app::stack_events::StackEvents;
+use ephemera_app::Clock;
+use ephemera_domain::perf::{Gate, LoadPlan, SmokeCheck};
+use ephemera_domain::{Environment, EnvironmentName, TagSet};
+use ephemera_github_webhook::WebhookSecrets;
+
+pub const BUCKET: &str = "ephemera-test";
+pub const SECRET: &str = "test-webhook-secret";
+/// The environment of the pull request fixtures (acme/todo-app#7).
+pub const PR: &str = "pr-7-acme-todo-app-6acfdc9491";
+pub const HEAD_OPENED: &str = "a3b9c1d2e4f5061728394a5b6c7d8e9f01234567";
+pub const HEAD_SYNCHRONIZED: &str = "b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f80";
+pub const ROLE: &str = "arn:aws:iam::123456789012:role/ephemera-stacks";
+
+pub mod fixtures {
+    pub const OPENED: &[u8] = include_bytes!("../../../../events/github/pull_request.opened.json");
+    pub const SYNCHRONIZE: &[u8] = include_bytes!("../../../../events/github/pull_request.synchronize.json");
+    pub const CLOSED: &[u8] = include_bytes!("../../../../events/github/pull_request.closed.json");
+    pub const REOPENED: &[u8] = include_bytes!("../../../../events/github/pull_request.reopened.json");
+    pub const LABELED: &[u8] = include_bytes!("../../../../events/github/pull_request.labeled.json");
+    pub const FORK_OPENED: &[u8] = include_bytes!("../../../../events/github/pull_request.opened.fork.json");
+    pub const PING: &[u8] = include_bytes!("../../../../events/github/ping.json");
+    pub const SQS_BATCH: &[u8] = include_bytes!("../../../../events/sqs/provisioner-batch.json");
+    pub const STACK_STATUS: &[u8] = include_bytes!("../../../../events/eventbridge/stack-status-change.json");
+    pub const READY: &[u8] = include_bytes!("../../../../events/eventbridge/environment-ready.json");
+}
+
+/// The default blueprint: a bucket and a table ($0.60 a month at the default prices).
+pub const BLUEPRINT: &str = "Resources:
+  Files:
+    Type: AWS::S3::Bucket
+  Todo:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      BillingMode: PAY_PER_REQUEST
+";
+
+pub fn name(s: &str) -> EnvironmentName {
+    EnvironmentName::parse(s).unwrap()
+}
+
+pub fn time(rfc3339: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(rfc3339).unwrap().to_utc()
+}
+
+/// A fixture with some fields replaced (dot paths, e.g. `pull_request.updated_at`).
+pub fn edit(fixture: &[u8], edits: &[(&str, serde_json::Value)]) -> Vec<u8> {
+    let mut doc: serde_json::Value = serde_json::from_slice(fixture).unwrap();
+    for (path, value) in edits {
+        let mut at = &mut doc;
+        for part in path.split('.') {
+            at = &mut at[part];
+        }
+        *at = value.clone();
+    }
+    serde_json::to_vec(&doc).unwrap()
+}
+
+pub struct World {
+    pub clock: Arc<FixedClock>,
+    pub registry: Arc<MemoryRegistry>,
+    pub stacks: Arc<MemoryStacks>,
+    pub store: Arc<MemoryStore>,
+    pub seeder: Arc<MemorySeeder>,
+    pub bus: Arc<MemoryBus>,
+    pub resources: Arc<MemoryResources>,
+    pub github: Arc<MemoryGitHub>,
+    pub prober: Arc<MemoryProber>,
+    pub keys: Arc<MemoryApiKeys>,
+}
+
+impl World {
+    /// Half a minute after the pull request fixture was opened, with the default blueprint.
+    pub fn new() -> Self {
+        let clock = Arc::new(FixedClock::at("2026-11-20T09:00:30Z"));
+        let outputs = [("PreviewUrl", "https://preview.example.com"), ("TodoTableName", "ephemera-todo-fake")];
+        let w = Self {
+            registry: Arc::new(MemoryRegistry::with_clock(clock.clone())),
+            stacks: Arc::new(MemoryStacks::with_clock(clock.clone()).with_outputs(&outputs)),
+            clock,
+            store: Arc::new(MemoryStore::new()),
+            seeder: Arc::new(MemorySeeder::new()),
+            bus: Arc::new(MemoryBus::new()),
+            resources: Arc::new(MemoryResources::new()),
+            github: Arc::new(MemoryGitHub::new()),
+            prober: Arc::new(MemoryProber::new()),
+            keys: Arc::new(MemoryApiKeys::new()),
+        };
+        w.store.put(BUCKET, "blueprints/default.yaml", BLUEPRINT);
+        w
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub fn env(&self, s: &str) -> Environment {
+        self.registry.snapshot(&name(s)).unwrap_or_else(|| panic!("{s} is not recorded"))
+    }
+
+    pub fn intake_settings() -> IntakeSettings {
+        IntakeSettings {
+            secrets: WebhookSecrets::new(SECRET, None).unwrap(),
+            allowed_repositories: vec![],
+            deploy_forks: false,
+            labels: Default::default(),
+            expiry: Default::default(),
+            pr_ttl_by_repository: Default::default(),
+        }
+    }
+
+    /// The intake, asking (fake) GitHub about mergeability and approvers.
+    pub fn intake(&self) -> Intake {
+        self.intake_with(Self::intake_settings())
+    }
+
+    pub fn intake_with(&self, settings: IntakeSettings) -> Intake {
+        Intake::new(self.registry.clone(), self.bus.clone(), self.clock.clone(), settings)
+            .with_github(self.github.clone())
+    }
+
+    pub fn provisioner_settings() -> ProvisionerSettings {
+        ProvisionerSettings {
+            bucket: BUCKET.into(),
+            cost_tags: TagSet::parse_cost_tags("CostCenter=platform").unwrap(),
+            role_arn: Some(ROLE.into()),
+            role_boundary_arn: None,
+            wait: Duration::from_millis(200),
+            poll: Duration::from_millis(1),
+            monthly_budget_usd: None,
+            prices: Default::default(),
+            dev_quotas: Default::default(),
+        }
+    }
+
+    pub fn provisioner(&self) -> Provisioner {
+        self.provisioner_with(Self::provisioner_settings())
+    }
+
+    pub fn provisioner_with(&self, settings: ProvisionerSettings) -> Provisioner {
+        let leftovers = Leftovers::new(self.resources.clone(), self.store.clone(), self.resources.clone());
+        Provisioner::new(
+            self.registry.clone(),
+            self.stacks.clone(),
+            self.store.clone(),
+            self.bus.clone(),
+            self.seeder.clone(),
+            leftovers,
+            self.clock.clone(),
+            settings,
+        )
+    }
+
+    pub fn reaper_settings() -> ReaperSettings {
+        ReaperSettings {
+            stuck_after: chrono::Duration::hours(2),
+            grace: chrono::Duration::minutes(10),
+            notice_before: chrono::Duration::hours(24),
+            allowed_accounts: vec![],
+            allowed_regions: vec![],
+            calls_per_second: 10_000.0,
+            prices: Default::default(),
+            repair_wait: Duration::from_secs(1),
+        }
+    }
+
+    pub fn reaper(&self) -> Reaper {
+        Reaper::new(
+            self.registry.clone(),
+            self.stacks.clone(),
+            self.resources.clone(),
+            self.store.clone(),
+            self.resources.clone(),
+            self.bus.clone(),
+            self.clock.clone(),
+            Self::reaper_settings(),
+        )
+    }
+
+    pub fn stack_events(&self) -> StackEvents {
+        StackEvents::new(self.registry.clone(), self.stacks.clone(), self.bus.clone())
+    }
+
+    pub fn feedback_settings() -> FeedbackSettings {
+        FeedbackSettings {
+            bucket: BUCKET.into(),
+            smoke: vec![SmokeCheck { path: "/".into(), expect: 200 }],
+            load: Some(LoadPlan { path: "/".into(), rate: 10, duration_secs: 2, concurrency: 2 }),
+            gate: Gate::default(),
+            dashboard_url: None,
+        }
+    }
+
+    pub fn notifier(&self) -> Notifier {
+        self.notifier_with(Self::feedback_settings())
+    }
+
+    pub fn notifier_with(&self, settings: FeedbackSettings) -> Notifier {
+        let (github, prober) = (self.github.clone(), self.prober.clone());
+        Notifier::new(self.registry.clone(), github, prober, self.store.clone(), self.clock.clone(), settings)
+    }
+
+    pub fn selfservice_settings() -> SelfServiceSettings {
+        SelfServiceSettings {
+            quotas: Default::default(),
+            admins: vec![ADMIN.into()],
+            expiry: Default::default(),
+            max_ttl: chrono::Duration::hours(168),
+            region: "us-east-1".into(),
+        }
+    }
+
+    pub fn selfservice_with(&self, settings: SelfServiceSettings) -> SelfService {
+        SelfService::new(self.registry.clone(), self.bus.clone(), self.keys.clone(), self.clock.clone(), settings)
+    }
+
+    /// Delivers a pull request fixture, signed, to a fresh intake.
+    pub async fn deliver(&self, event: &str, id: &str, body: &[u8]) -> Result<Reply, IntakeError> {
+        deliver(&self.intake(), event, id, body).await
+    }
+
+    /// acme/todo-app#7 opened, and its stack created: READY at generation 1.
+    pub async fn ready_pr(&self) -> Environment {
+        self.deliver("pull_request", "d-opened", fixtures::OPENED).await.unwrap();
+        let outcome = self.provisioner().reconcile(&name(PR)).await.unwrap();
+        assert_eq!(outcome, ephemera_app::provisioner::Outcome::Settled(ephemera_domain::Status::Ready));
+        self.env(PR)
+    }
+}
+
+pub const ADMIN: &str = "arn:aws:iam::123456789012:user/platform-admin";
+pub const KYLE: &str = "arn:aws:iam::123456789012:user/kyle";
+pub const ALICE: &str = "arn:aws:sts::123456789012:assumed-role/Developer/alice";
+
+pub async fn deliver(intake: &Intake, event: &str, id: &str, body: &[u8]) -> Result<Reply, IntakeError> {
+    let signature = WebhookSecrets::new(SECRET, None).unwrap().sign(body);
+    let d = Delivery { event: Some(event), id: Some(id), signature: Some(&signature), body, form_encoded: false };
+    intake.handle(d).await
+}

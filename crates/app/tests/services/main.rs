@@ -1,0 +1,12 @@
+//! The services' decisions, driven through the in-memory ports (`ephemera_app::memory`): no
+//! emulator, each test a few milliseconds. One binary, one module per service.
+
+mod harness;
+
+mod dashboard;
+mod intake;
+mod notifier;
+mod provisioner;
+mod reaper;
+mod selfservice;
+mod stack_events;

@@ -1,0 +1,198 @@
+//! Developer self-service: own environments created, listed, extended, preserved and
+//! destroyed on request, within quotas; admins act on all.
+
+use chrono::Duration;
+use ephemera_app::events::REQUESTED;
+use ephemera_app::memory::retryable;
+use ephemera_app::selfservice::{Caller, CreateRequest, SelfService, SelfServiceError};
+use ephemera_domain::{Desired, EventOrder, Status};
+
+use crate::harness::*;
+
+fn service(w: &World) -> SelfService {
+    w.selfservice_with(World::selfservice_settings())
+}
+
+fn caller(s: &SelfService, arn: &str) -> Caller {
+    s.caller(arn).unwrap()
+}
+
+fn named(n: &str) -> CreateRequest {
+    CreateRequest { name: Some(n.into()), ..Default::default() }
+}
+
+#[tokio::test]
+async fn a_developer_creates_an_environment_of_their_own() {
+    let w = World::new();
+    let s = service(&w);
+    let kyle = caller(&s, KYLE);
+    assert_eq!((kyle.owner.as_str(), kyle.admin), ("kyle", false));
+    let view = s.create(&kyle, CreateRequest::default()).await.unwrap();
+    assert_eq!((view.name.as_str(), view.kind, view.status, view.desired), ("dev-kyle", "dev", "PENDING", "up"));
+    assert_eq!(view.queue_position, None);
+    let e = w.env("dev-kyle");
+    assert_eq!((e.owner.as_str(), e.repository.clone(), e.expires_at), ("kyle", None, w.now() + Duration::hours(8)));
+    assert_eq!(e.last_event, Some(EventOrder::new(w.now().timestamp_millis(), EventOrder::RANK_OPEN)));
+    assert_eq!(w.bus.detail_types(), [REQUESTED]);
+    let view = s.create(&kyle, CreateRequest { ttl_hours: Some(24), ..named("api") }).await.unwrap();
+    assert_eq!((view.name.as_str(), w.env("dev-kyle-api").expires_at), ("dev-kyle-api", w.now() + Duration::hours(24)));
+}
+
+#[tokio::test]
+async fn bad_requests_are_refused_before_anything_is_recorded() {
+    let w = World::new();
+    let s = service(&w);
+    let kyle = caller(&s, KYLE);
+    for req in [
+        CreateRequest { ttl_hours: Some(0), ..Default::default() },
+        CreateRequest { ttl_hours: Some(169), ..Default::default() },
+        CreateRequest { blueprint: Some("big".into()), ..Default::default() },
+        named("Not_A_Name"),
+    ] {
+        assert!(matches!(s.create(&kyle, req).await, Err(SelfServiceError::BadRequest(_))));
+    }
+    assert!(matches!(s.caller("arn:aws:s3:::bucket"), Err(SelfServiceError::Forbidden(_))));
+    assert!(w.registry.all().is_empty() && w.bus.events().is_empty());
+}
+
+#[tokio::test]
+async fn a_name_in_use_is_a_conflict_until_it_is_destroyed() {
+    let w = World::new();
+    let s = service(&w);
+    let kyle = caller(&s, KYLE);
+    s.create(&kyle, CreateRequest::default()).await.unwrap();
+    assert!(matches!(s.create(&kyle, CreateRequest::default()).await, Err(SelfServiceError::Conflict(_))));
+    let view = s.destroy(&kyle, "dev-kyle").await.unwrap();
+    assert_eq!(view.desired, "down");
+    w.clock.advance(Duration::seconds(1));
+    s.create(&kyle, CreateRequest::default()).await.unwrap();
+    let e = w.env("dev-kyle");
+    assert_eq!((e.desired, e.generation), (Desired::Up, 3));
+}
+
+#[tokio::test]
+async fn past_the_quota_a_request_waits_or_is_refused() {
+    let w = World::new();
+    let s = service(&w);
+    let kyle = caller(&s, KYLE);
+    s.create(&kyle, named("one")).await.unwrap();
+    s.create(&kyle, named("two")).await.unwrap();
+    let third = s.create(&kyle, named("three")).await.unwrap();
+    assert_eq!(third.queue_position, Some(1));
+    // Another developer is not held up by kyle's quota... but waits behind the queue.
+    let alice = caller(&s, ALICE);
+    w.registry.edit(&name("dev-kyle-three"), |e| e.status = Status::Queued);
+    assert_eq!(s.create(&alice, CreateRequest::default()).await.unwrap().queue_position, Some(2));
+
+    let w = World::new();
+    let mut settings = World::selfservice_settings();
+    settings.quotas.queue_when_full = false;
+    let s = w.selfservice_with(settings);
+    s.create(&kyle, named("one")).await.unwrap();
+    s.create(&kyle, named("two")).await.unwrap();
+    w.registry.edit(&name("dev-kyle-two"), |e| e.status = Status::Queued);
+    // A queued environment is not live: there is room, behind the queue.
+    assert_eq!(s.create(&kyle, named("three")).await.unwrap().queue_position, Some(2));
+    let err = s.create(&kyle, named("four")).await.unwrap_err();
+    assert_eq!(err.to_string(), "quota reached: you have 2 live environments; the limit is 2");
+    assert_eq!(w.registry.all().len(), 3);
+}
+
+#[tokio::test]
+async fn developers_see_their_own_environments_and_admins_all() {
+    let w = World::new();
+    let s = service(&w);
+    let (kyle, alice, admin) = (caller(&s, KYLE), caller(&s, ALICE), caller(&s, ADMIN));
+    assert!(admin.admin);
+    s.create(&kyle, CreateRequest::default()).await.unwrap();
+    s.create(&alice, CreateRequest::default()).await.unwrap();
+    s.create(&alice, named("gone")).await.unwrap();
+    w.registry.edit(&name("dev-alice-gone"), |e| e.status = Status::Deleted);
+    w.deliver("pull_request", "d1", fixtures::OPENED).await.unwrap();
+    let names = |views: Vec<ephemera_app::selfservice::View>| views.into_iter().map(|v| v.name).collect::<Vec<_>>();
+    assert_eq!(names(s.list(&kyle, false).await.unwrap()), ["dev-kyle"]);
+    assert_eq!(names(s.list(&alice, false).await.unwrap()), ["dev-alice"]);
+    assert!(matches!(s.list(&kyle, true).await, Err(SelfServiceError::Forbidden(_))));
+    assert_eq!(names(s.list(&admin, true).await.unwrap()), ["dev-alice", "dev-kyle"]);
+    assert!(matches!(s.get(&kyle, "dev-alice").await, Err(SelfServiceError::Forbidden(_))));
+    assert!(matches!(s.get(&kyle, PR).await, Err(SelfServiceError::Forbidden(_))));
+    assert_eq!(s.get(&admin, "dev-alice").await.unwrap().owner, "alice");
+    assert!(matches!(s.get(&kyle, "dev-nobody").await, Err(SelfServiceError::NotFound(_))));
+    assert!(matches!(s.get(&kyle, "Bad Name").await, Err(SelfServiceError::BadRequest(_))));
+}
+
+#[tokio::test]
+async fn an_environment_is_extended_within_the_longest_ttl() {
+    let w = World::new();
+    let s = service(&w);
+    let kyle = caller(&s, KYLE);
+    s.create(&kyle, CreateRequest::default()).await.unwrap();
+    w.clock.advance(Duration::hours(1));
+    let view = s.extend(&kyle, "dev-kyle", 4).await.unwrap();
+    let expected = w.now() + Duration::hours(11);
+    assert_eq!(view.expires_at, expected.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+    assert_eq!((w.env("dev-kyle").expires_at, w.env("dev-kyle").generation), (expected, 2));
+    s.extend(&kyle, "dev-kyle", 168).await.unwrap();
+    assert_eq!(w.env("dev-kyle").expires_at, w.now() + Duration::hours(168), "capped");
+    assert!(matches!(s.extend(&kyle, "dev-kyle", 169).await, Err(SelfServiceError::BadRequest(_))));
+    assert!(matches!(s.extend(&caller(&s, ALICE), "dev-kyle", 1).await, Err(SelfServiceError::Forbidden(_))));
+    s.destroy(&kyle, "dev-kyle").await.unwrap();
+    assert!(matches!(s.extend(&kyle, "dev-kyle", 1).await, Err(SelfServiceError::Conflict(_))));
+}
+
+#[tokio::test]
+async fn preserving_and_destroying() {
+    let w = World::new();
+    let s = service(&w);
+    let (kyle, admin) = (caller(&s, KYLE), caller(&s, ADMIN));
+    s.create(&kyle, CreateRequest::default()).await.unwrap();
+    assert!(s.preserve(&kyle, "dev-kyle", true).await.unwrap().preserved);
+    assert!(w.env("dev-kyle").preserved);
+    assert!(matches!(s.preserve(&caller(&s, ALICE), "dev-kyle", false).await, Err(SelfServiceError::Forbidden(_))));
+    // A pull request's environment may be pinned by an admin, not destroyed: it follows its pull request.
+    w.deliver("pull_request", "d1", fixtures::OPENED).await.unwrap();
+    assert!(s.preserve(&admin, PR, true).await.unwrap().preserved);
+    assert!(matches!(s.destroy(&admin, PR).await, Err(SelfServiceError::Forbidden(_))));
+    w.bus.take();
+    let view = s.destroy(&kyle, "dev-kyle").await.unwrap();
+    assert_eq!((view.desired, view.status), ("down", "PENDING"));
+    let e = w.env("dev-kyle");
+    assert_eq!(e.last_event.unwrap().rank, EventOrder::RANK_CLOSE);
+    assert_eq!(w.bus.detail_types(), [REQUESTED]);
+}
+
+#[tokio::test]
+async fn a_ready_environment_hands_out_its_client_config() {
+    let w = World::new();
+    let s = service(&w);
+    let kyle = caller(&s, KYLE);
+    s.create(&kyle, CreateRequest::default()).await.unwrap();
+    assert!(matches!(s.config(&kyle, "dev-kyle").await, Err(SelfServiceError::NotReady(_))));
+    let outputs = [
+        ("GraphQLUrl", "https://abc.appsync-api.us-east-1.amazonaws.com/graphql"),
+        ("GraphQLApiId", "abc"),
+        ("StorageBucketName", "ephemera-dev-kyle-files"),
+        ("TodoTableName", "ephemera-dev-kyle-todo"),
+    ];
+    w.registry.edit(&name("dev-kyle"), |e| {
+        e.status = Status::Ready;
+        e.outputs = outputs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    });
+    let config = s.config(&kyle, "dev-kyle").await.unwrap();
+    assert_eq!((config.graphql_endpoint.as_str(), config.api_key.as_str()), (outputs[0].1, "key-1"));
+    assert_eq!((config.bucket.as_deref(), config.tables.clone()), (Some(outputs[2].1), vec![outputs[3].1.to_owned()]));
+    let expires = ephemera_app::provisioner::api_key_expiry(w.env("dev-kyle").expires_at, w.now());
+    assert_eq!(w.keys.made(), [("abc".to_owned(), expires, "ephemera client key for dev-kyle".to_owned())]);
+    assert!(config.to_js().contains("\"aws_appsync_apiKey\": \"key-1\""));
+    w.registry.edit(&name("dev-kyle"), |e| e.outputs.clear());
+    assert!(matches!(s.config(&kyle, "dev-kyle").await, Err(SelfServiceError::NotReady(_))));
+}
+
+#[tokio::test]
+async fn a_registry_that_cannot_answer_is_reported_as_unavailable() {
+    let w = World::new();
+    let s = service(&w);
+    w.registry.faults.fail_next("list", retryable("list environments", "throttled"));
+    let err = s.create(&caller(&s, KYLE), CreateRequest::default()).await.unwrap_err();
+    assert!(matches!(err, SelfServiceError::Unavailable(e) if e.is_retryable()));
+}
