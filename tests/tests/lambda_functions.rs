@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use ephemera_app::intake::Delivery;
 use ephemera_app::ports::registry_traits::*;
+use ephemera_app::ports::Lease;
 use ephemera_aws::emulator_config;
 use ephemera_domain::{EnvironmentName, Status};
 use ephemera_tests::fixtures::*;
@@ -93,7 +94,10 @@ async fn provisioner_function_reconciles_an_sqs_batch_and_reports_only_retryable
 
     // An environment another reconciler holds is retried later: reported as a failure.
     let now = chrono::Utc::now();
-    assert!(registry.try_lease(&name, "someone-else", now, now + chrono::Duration::minutes(5)).await.unwrap());
+    assert!(registry
+        .try_lease(&name, &Lease { holder: "someone-else".into(), now, until: now + chrono::Duration::minutes(5) })
+        .await
+        .unwrap());
     let batch: aws_lambda_events::sqs::SqsEvent = serde_json::from_slice(SQS_BATCH).unwrap();
     let response = provisioner::handle_batch(provisioner, batch).await;
     assert_eq!(response.batch_item_failures.len(), 1);

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use aws_sdk_cloudformation::types::Tag;
 use chrono::{DateTime, Duration, Utc};
+use ephemera_app::ports::Stamp;
 use ephemera_app::ports::{registry_traits::*, GoDown, Progress};
 use ephemera_app::reaper::SweepOptions;
 use ephemera_app::Clock;
@@ -63,14 +64,14 @@ async fn the_reaper_deletes_exactly_what_outlived_its_purpose() {
     // A teardown that failed: the pull request is closed, its stack is still there.
     let name = EnvironmentName::parse(&closed_alive).unwrap();
     let env = registry.get(&name).await.unwrap().unwrap();
-    assert!(registry.go_down(&name, env.generation, GoDown::Request, "closed", Utc::now()).await.unwrap());
+    assert!(registry.go_down(&name, Stamp::new(env.generation, Utc::now()), GoDown::Request, "closed").await.unwrap());
     let failed = Progress {
         status: Some(Status::Failed),
         reason: Some("delete failed".into()),
         settled: true,
         ..Default::default()
     };
-    assert!(registry.record_progress(&name, env.generation + 1, &failed, Utc::now()).await.unwrap());
+    assert!(registry.record_progress(&name, Stamp::new(env.generation + 1, Utc::now()), &failed).await.unwrap());
     // A stack deleted behind the platform's back.
     cfn.delete_stack().stack_name(format!("ephemera-{vanished}")).send().await.unwrap();
     assert!(registry.set_preserved(&EnvironmentName::parse(&preserved).unwrap(), true).await.unwrap());

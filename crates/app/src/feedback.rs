@@ -45,12 +45,12 @@ pub enum Feedback {
 }
 
 pub struct Notifier {
-    registry: Arc<dyn NotifiedLog>,
-    github: Arc<dyn GitHubApi>,
-    prober: Arc<dyn Prober>,
-    store: Arc<dyn ObjectStore>,
-    clock: Arc<dyn Clock>,
-    settings: FeedbackSettings,
+    pub registry: Arc<dyn NotifiedLog>,
+    pub github: Arc<dyn GitHubApi>,
+    pub prober: Arc<dyn Prober>,
+    pub store: Arc<dyn ObjectStore>,
+    pub clock: Arc<dyn Clock>,
+    pub settings: FeedbackSettings,
 }
 
 /// A ready preview's checks, if any were run: the report and the verdict against the baseline.
@@ -65,17 +65,6 @@ pub fn report_key(repo: &RepoName, number: u64, commit: &str) -> String {
 }
 
 impl Notifier {
-    pub fn new(
-        registry: Arc<dyn NotifiedLog>,
-        github: Arc<dyn GitHubApi>,
-        prober: Arc<dyn Prober>,
-        store: Arc<dyn ObjectStore>,
-        clock: Arc<dyn Clock>,
-        settings: FeedbackSettings,
-    ) -> Self {
-        Self { registry, github, prober, store, clock, settings }
-    }
-
     /// One EventBridge event, as an SQS body.
     pub async fn handle_message(&self, body: &str) -> Result<Feedback, MessageError> {
         Ok(self.handle(&parse_envelope(body)?).await?)

@@ -246,11 +246,8 @@ impl Intake {
         // TTL runs from the last push, but never from a time already past.
         let expires_at = self.expiry_for(&repo).expires_at(EnvironmentKind::Pr, activity.max(now));
         Change {
-            name,
-            kind: EnvironmentKind::Pr,
             pull_request: Some(e.pull_request.number),
             repository: Some(repo),
-            owner: e.pull_request.user.login.clone(),
             // Going down keeps the commit last deployed.
             commit: source.and_then(|s| s.commit()).map(str::to_owned),
             head_ref: Some(e.pull_request.head.ref_name.clone()),
@@ -258,11 +255,16 @@ impl Intake {
             base_ref: Some(e.pull_request.base.ref_name.clone()),
             source: source.and_then(Source::recorded),
             merged: intent.merged,
-            desired: intent.desired,
             reason: intent.reason,
-            order: EventOrder::new(activity.timestamp(), intent.rank),
-            expires_at,
-            at: now,
+            ..Change::new(
+                name,
+                EnvironmentKind::Pr,
+                e.pull_request.user.login.clone(),
+                intent.desired,
+                EventOrder::new(activity.timestamp(), intent.rank),
+                expires_at,
+                now,
+            )
         }
     }
 

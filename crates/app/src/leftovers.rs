@@ -30,16 +30,12 @@ pub async fn delete_resource(store: &dyn ObjectStore, cleaner: &dyn Cleaner, arn
 /// What the provisioner clears an environment's leftovers with.
 #[derive(Clone)]
 pub struct Leftovers {
-    inventory: Arc<dyn Inventory>,
-    store: Arc<dyn ObjectStore>,
-    cleaner: Arc<dyn Cleaner>,
+    pub inventory: Arc<dyn Inventory>,
+    pub store: Arc<dyn ObjectStore>,
+    pub cleaner: Arc<dyn Cleaner>,
 }
 
 impl Leftovers {
-    pub fn new(inventory: Arc<dyn Inventory>, store: Arc<dyn ObjectStore>, cleaner: Arc<dyn Cleaner>) -> Self {
-        Self { inventory, store, cleaner }
-    }
-
     /// Deletes what earlier stacks of `environment` left behind; the caller has seen that no
     /// stack of its name exists. Returns the ARNs deleted.
     #[instrument(skip(self))]

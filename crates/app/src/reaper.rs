@@ -23,6 +23,7 @@ use tracing::{info, instrument, warn};
 use crate::clock::Clock;
 use crate::events::PlatformEvent;
 use crate::leftovers::delete_resource;
+use crate::ports::Stamp;
 use crate::ports::{Cleaner, EventBus, GoDown, Inventory, ObjectStore, PortError, Stacks, Sweeping};
 
 /// The reaper's settings, read by [`crate::Config`].
@@ -148,31 +149,17 @@ impl RateLimit {
 }
 
 pub struct Reaper {
-    registry: Arc<dyn Sweeping>,
-    stacks: Arc<dyn Stacks>,
-    inventory: Arc<dyn Inventory>,
-    store: Arc<dyn ObjectStore>,
-    cleaner: Arc<dyn Cleaner>,
-    bus: Arc<dyn EventBus>,
-    clock: Arc<dyn Clock>,
-    settings: ReaperSettings,
+    pub registry: Arc<dyn Sweeping>,
+    pub stacks: Arc<dyn Stacks>,
+    pub inventory: Arc<dyn Inventory>,
+    pub store: Arc<dyn ObjectStore>,
+    pub cleaner: Arc<dyn Cleaner>,
+    pub bus: Arc<dyn EventBus>,
+    pub clock: Arc<dyn Clock>,
+    pub settings: ReaperSettings,
 }
 
 impl Reaper {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        registry: Arc<dyn Sweeping>,
-        stacks: Arc<dyn Stacks>,
-        inventory: Arc<dyn Inventory>,
-        store: Arc<dyn ObjectStore>,
-        cleaner: Arc<dyn Cleaner>,
-        bus: Arc<dyn EventBus>,
-        clock: Arc<dyn Clock>,
-        settings: ReaperSettings,
-    ) -> Self {
-        Self { registry, stacks, inventory, store, cleaner, bus, clock, settings }
-    }
-
     /// One sweep. Errs only when the facts cannot be gathered; failures of single actions are
     /// in the summary.
     #[instrument(skip(self))]
@@ -255,9 +242,10 @@ impl Reaper {
         match action {
             Action::RequestDown { environment, generation, reason } => {
                 let why = describe(*reason);
-                let moved =
-                    retry(limit, calls, || self.registry.go_down(environment, *generation, GoDown::Request, why, now))
-                        .await?;
+                let moved = retry(limit, calls, || {
+                    self.registry.go_down(environment, Stamp::new(*generation, now), GoDown::Request, why)
+                })
+                .await?;
                 if moved {
                     if let Some(env) = self.registry.get(environment).await? {
                         let event = [PlatformEvent::requested(&env)];
@@ -274,7 +262,7 @@ impl Reaper {
             }
             Action::Retire { environment, generation, reason } => {
                 retry(limit, calls, || {
-                    self.registry.go_down(environment, *generation, GoDown::Retire, describe(*reason), now)
+                    self.registry.go_down(environment, Stamp::new(*generation, now), GoDown::Retire, describe(*reason))
                 })
                 .await
             }
@@ -304,8 +292,10 @@ impl Reaper {
                 if let Some(env) = environment.as_ref().and_then(|e| envs.get(e.as_str())) {
                     // The row must not say a stack exists; a new push creates a fresh one.
                     let why = format!("{}; the reaper deleted the stack", describe(*reason));
-                    retry(limit, calls, || self.registry.go_down(&env.name, env.generation, GoDown::Retire, &why, now))
-                        .await?;
+                    retry(limit, calls, || {
+                        self.registry.go_down(&env.name, Stamp::new(env.generation, now), GoDown::Retire, &why)
+                    })
+                    .await?;
                 }
                 Ok(true)
             }

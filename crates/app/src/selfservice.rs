@@ -154,24 +154,14 @@ pub struct SelfServiceSettings {
 }
 
 pub struct SelfService {
-    registry: Arc<dyn DesiredState>,
-    bus: Arc<dyn EventBus>,
-    keys: Arc<dyn ApiKeys>,
-    clock: Arc<dyn Clock>,
-    settings: SelfServiceSettings,
+    pub registry: Arc<dyn DesiredState>,
+    pub bus: Arc<dyn EventBus>,
+    pub keys: Arc<dyn ApiKeys>,
+    pub clock: Arc<dyn Clock>,
+    pub settings: SelfServiceSettings,
 }
 
 impl SelfService {
-    pub fn new(
-        registry: Arc<dyn DesiredState>,
-        bus: Arc<dyn EventBus>,
-        keys: Arc<dyn ApiKeys>,
-        clock: Arc<dyn Clock>,
-        settings: SelfServiceSettings,
-    ) -> Self {
-        Self { registry, bus, keys, clock, settings }
-    }
-
     /// The caller behind a principal ARN.
     pub fn caller(&self, arn: &str) -> Result<Caller, SelfServiceError> {
         let owner = owner_from_arn(arn)
@@ -217,24 +207,15 @@ impl SelfService {
             return Err(SelfServiceError::QuotaReached(reason.clone()));
         }
         let now = self.clock.now();
-        let change = Change {
-            name: name.clone(),
-            kind: EnvironmentKind::Dev,
-            repository: None,
-            pull_request: None,
-            owner: caller.owner.clone(),
-            commit: None,
-            head_ref: None,
-            head_commit: None,
-            base_ref: None,
-            source: None,
-            merged: false,
-            reason: None,
-            desired: Desired::Up,
-            order: EventOrder::new(now.timestamp_millis(), EventOrder::RANK_OPEN),
-            expires_at: now + ttl,
-            at: now,
-        };
+        let change = Change::new(
+            name.clone(),
+            EnvironmentKind::Dev,
+            caller.owner.clone(),
+            Desired::Up,
+            EventOrder::new(now.timestamp_millis(), EventOrder::RANK_OPEN),
+            now + ttl,
+            now,
+        );
         let env = self.apply(change).await?;
         let mut view = View::of(&env);
         if let Admission::Queue { position } = admission {
@@ -365,22 +346,23 @@ impl SelfService {
         // Later than anything recorded, whatever the clock says.
         let at = now.timestamp_millis().max(env.last_event.map(|o| o.at + 1).unwrap_or(0));
         Change {
-            name: env.name.clone(),
-            kind: env.kind,
             repository: env.repository.clone(),
             pull_request: env.pull_request,
-            owner: env.owner.clone(),
             commit: env.commit.clone(),
             head_ref: env.head_ref.clone(),
             head_commit: env.head_commit.clone(),
             base_ref: env.base_ref.clone(),
             source: env.source,
             merged: env.merged,
-            reason: None,
-            desired,
-            order: EventOrder::new(at, rank),
-            expires_at,
-            at: now,
+            ..Change::new(
+                env.name.clone(),
+                env.kind,
+                env.owner.clone(),
+                desired,
+                EventOrder::new(at, rank),
+                expires_at,
+                now,
+            )
         }
     }
 }

@@ -92,16 +92,12 @@ pub enum Recorded {
 }
 
 pub struct StackEvents {
-    registry: Arc<dyn StackStatusLog>,
-    stacks: Arc<dyn Stacks>,
-    bus: Arc<dyn EventBus>,
+    pub registry: Arc<dyn StackStatusLog>,
+    pub stacks: Arc<dyn Stacks>,
+    pub bus: Arc<dyn EventBus>,
 }
 
 impl StackEvents {
-    pub fn new(registry: Arc<dyn StackStatusLog>, stacks: Arc<dyn Stacks>, bus: Arc<dyn EventBus>) -> Self {
-        Self { registry, stacks, bus }
-    }
-
     pub async fn handle_message(&self, body: &str) -> Result<Recorded, MessageError> {
         Ok(self.handle(&StackStatusEvent::parse(body)?).await?)
     }

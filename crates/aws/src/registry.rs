@@ -14,8 +14,8 @@ use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use ephemera_app::intake::PR_MERGED;
 use ephemera_app::ports::{
-    Change, ChangeOutcome, CostLog, DesiredState, Environments, GoDown, NotifiedLog, Progress, Reconciliation,
-    StackStatusLog, StackStatusUpdate, Sweeping,
+    Change, ChangeOutcome, CostLog, DesiredState, Environments, GoDown, Lease, NotifiedLog, Progress, Reconciliation,
+    StackStatusLog, StackStatusUpdate, Stamp, Sweeping,
 };
 use ephemera_app::retry::draw;
 use ephemera_app::PortError;
@@ -354,13 +354,9 @@ impl CostLog for DynamoRegistry {
 #[async_trait]
 impl Reconciliation for DynamoRegistry {
     #[instrument(skip(self))]
-    async fn try_lease(
-        &self,
-        name: &EnvironmentName,
-        holder: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<bool, PortError> {
+    async fn try_lease(&self, name: &EnvironmentName, lease: &Lease) -> Result<bool, PortError> {
+        let Lease { holder, now, until } = lease;
+        let (holder, now, until) = (holder.as_str(), *now, *until);
         let taken = self
             .conditional(
                 name,
@@ -389,25 +385,20 @@ impl Reconciliation for DynamoRegistry {
         .map(|_| ())
     }
 
-    #[instrument(skip(self, progress))]
-    async fn record_progress(
-        &self,
-        name: &EnvironmentName,
-        generation: u64,
-        progress: &Progress,
-        at: DateTime<Utc>,
-    ) -> Result<bool, PortError> {
+    #[instrument(skip(self, p))]
+    async fn record_progress(&self, name: &EnvironmentName, stamp: Stamp, p: &Progress) -> Result<bool, PortError> {
+        let Stamp { generation, at } = stamp;
         let mut sets = vec!["updated_at = :now".to_owned()];
         let mut removes = Vec::new();
         let mut values = HashMap::from([(":now".to_owned(), ts(at)), (":g".to_owned(), n(generation))]);
         let mut names = HashMap::new();
-        if let Some(status) = progress.status {
+        if let Some(status) = p.status {
             sets.push("#status = :status".into());
             sets.push("status_at = :now_ms".into());
             names.insert("#status".to_owned(), "status".to_owned());
             values.insert(":status".into(), s(status.as_str()));
             values.insert(":now_ms".into(), n(at.timestamp_millis()));
-            match &progress.reason {
+            match &p.reason {
                 Some(r) => {
                     sets.push("status_reason = :reason".into());
                     values.insert(":reason".into(), s(truncate(r, 2000)));
@@ -415,23 +406,23 @@ impl Reconciliation for DynamoRegistry {
                 None => removes.push("status_reason"),
             }
         }
-        if let Some(id) = &progress.stack_id {
+        if let Some(id) = &p.stack_id {
             sets.push("stack_id = :stack".into());
             values.insert(":stack".into(), s(id));
         }
-        if let Some(outputs) = &progress.outputs {
+        if let Some(outputs) = &p.outputs {
             sets.push("outputs = :outputs".into());
             values.insert(":outputs".into(), AV::M(outputs.iter().map(|(k, v)| (k.clone(), s(v))).collect()));
         }
-        match &progress.preview_url {
+        match &p.preview_url {
             Some(u) => {
                 sets.push("preview_url = :url".into());
                 values.insert(":url".into(), s(u));
             }
-            None if progress.settled => removes.push("preview_url"),
+            None if p.settled => removes.push("preview_url"),
             None => {}
         }
-        if progress.settled {
+        if p.settled {
             sets.push("observed_generation = :g".into());
         }
         let mut expr = format!("SET {}", sets.join(", "));
@@ -452,7 +443,7 @@ impl Reconciliation for DynamoRegistry {
         match result {
             Ok(_) => Ok(true),
             Err(e) if code(&e) == Some("ConditionalCheckFailedException") => Ok(false),
-            Err(e) => Err(port_error("record progress", e)),
+            Err(e) => Err(port_error("record p", e)),
         }
     }
 }
@@ -460,14 +451,8 @@ impl Reconciliation for DynamoRegistry {
 #[async_trait]
 impl Sweeping for DynamoRegistry {
     #[instrument(skip(self))]
-    async fn go_down(
-        &self,
-        name: &EnvironmentName,
-        generation: u64,
-        how: GoDown,
-        reason: &str,
-        at: DateTime<Utc>,
-    ) -> Result<bool, PortError> {
+    async fn go_down(&self, name: &EnvironmentName, stamp: Stamp, how: GoDown, why: &str) -> Result<bool, PortError> {
+        let Stamp { generation, at } = stamp;
         let (update, status, operation) = match how {
             GoDown::Retire => (
                 "SET desired = :down, #status = :status, status_reason = :reason, generation = :next, \
@@ -484,7 +469,7 @@ impl Sweeping for DynamoRegistry {
         let values = vec![
             (":down", s("down")),
             (":status", s(status.as_str())),
-            (":reason", s(reason)),
+            (":reason", s(why)),
             (":next", n(generation + 1)),
             (":now", ts(at)),
             (":g", n(generation)),

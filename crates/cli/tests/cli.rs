@@ -7,6 +7,7 @@
 
 use std::process::{Command, Output};
 
+use ephemera_app::ports::Stamp;
 use ephemera_app::ports::{registry_traits::*, Progress};
 use ephemera_domain::{EnvironmentName, Status};
 use ephemera_tests::{Platform, IDENTITIES, REGION};
@@ -71,7 +72,11 @@ async fn a_developer_creates_configures_extends_and_destroys_their_environment()
     let mut outputs = row.outputs.clone();
     outputs.insert("GraphQLApiArn".into(), api.arn().unwrap().into());
     let progress = Progress { outputs: Some(outputs), ..Default::default() };
-    assert!(p.registry().record_progress(&name, row.generation, &progress, chrono::Utc::now()).await.unwrap());
+    assert!(p
+        .registry()
+        .record_progress(&name, Stamp::new(row.generation, chrono::Utc::now()), &progress)
+        .await
+        .unwrap());
     let cfg = json(&ephemera(&p, KYLE, &["env", "config", "dev-kyle"]));
     assert_eq!(cfg["region"], REGION);
     assert!(cfg["graphql_endpoint"].as_str().unwrap().contains(api.api_id().unwrap()), "{cfg}");

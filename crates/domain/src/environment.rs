@@ -83,6 +83,49 @@ pub struct Environment {
 }
 
 impl Environment {
+    /// A record with what every environment has, `PENDING` at generation 0, nothing else known
+    /// yet.
+    pub fn new(
+        name: EnvironmentName,
+        kind: EnvironmentKind,
+        owner: impl Into<String>,
+        desired: Desired,
+        created_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Self {
+        Environment {
+            name,
+            kind,
+            repository: None,
+            pull_request: None,
+            owner: owner.into(),
+            commit: None,
+            head_ref: None,
+            head_commit: None,
+            base_ref: None,
+            source: None,
+            merged: false,
+            desired,
+            status: Status::Pending,
+            status_reason: None,
+            status_at: None,
+            notified: None,
+            generation: 0,
+            observed_generation: 0,
+            last_event: None,
+            stack_id: None,
+            outputs: BTreeMap::new(),
+            preview_url: None,
+            preserved: false,
+            cost_monthly_usd: None,
+            cost_accrued_usd: None,
+            expiry_notice_at: None,
+            created_at,
+            updated_at: created_at,
+            expires_at,
+        }
+    }
+
     pub fn stack_name(&self) -> StackName {
         self.name.stack_name()
     }
@@ -99,36 +142,18 @@ pub mod test_support {
     pub fn pr_environment() -> Environment {
         let repo = RepoName::parse("octo-org/hello-world").unwrap();
         let at = DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z").unwrap().to_utc();
+        let name = EnvironmentName::for_pull_request(&repo, 42).unwrap();
         Environment {
-            name: EnvironmentName::for_pull_request(&repo, 42).unwrap(),
-            kind: EnvironmentKind::Pr,
             repository: Some(repo),
             pull_request: Some(42),
-            owner: "octocat".into(),
             commit: Some("6dcb09b5b57875f334f61aebed695e2e4193db5e".into()),
             head_ref: Some("feature".into()),
             head_commit: Some("6dcb09b5b57875f334f61aebed695e2e4193db5e".into()),
             base_ref: Some("main".into()),
             source: Some(CommitSource::Head),
-            merged: false,
-            desired: Desired::Up,
-            status: Status::Pending,
-            status_reason: None,
-            status_at: None,
-            notified: None,
             generation: 1,
-            observed_generation: 0,
             last_event: Some(EventOrder::new(at.timestamp(), EventOrder::RANK_OPEN)),
-            stack_id: None,
-            outputs: BTreeMap::new(),
-            preview_url: None,
-            preserved: false,
-            cost_monthly_usd: None,
-            cost_accrued_usd: None,
-            expiry_notice_at: None,
-            created_at: at,
-            updated_at: at,
-            expires_at: at + chrono::Duration::days(7),
+            ..Environment::new(name, EnvironmentKind::Pr, "octocat", Desired::Up, at, at + chrono::Duration::days(7))
         }
     }
 }

@@ -101,11 +101,11 @@ pub fn dashboard(shared: &SharedConfig, clients: &Clients) -> Dashboard {
 
 /// CloudFormation status events, recorded on the registry.
 pub fn stack_events(shared: &SharedConfig, clients: &Clients) -> StackEvents {
-    StackEvents::new(
-        Arc::new(registry(shared, clients)),
-        Arc::new(CloudFormationStacks::new(clients.cloudformation().clone())),
-        Arc::new(bus(shared, clients)),
-    )
+    StackEvents {
+        registry: Arc::new(registry(shared, clients)),
+        stacks: Arc::new(CloudFormationStacks::new(clients.cloudformation().clone())),
+        bus: Arc::new(bus(shared, clients)),
+    }
 }
 
 /// Feedback on pull requests, through `github`.
@@ -115,67 +115,69 @@ pub fn notifier(
     clients: &Clients,
     github: Arc<dyn GitHubApi>,
 ) -> Notifier {
-    Notifier::new(
-        Arc::new(registry(shared, clients)),
+    Notifier {
+        registry: Arc::new(registry(shared, clients)),
         github,
-        Arc::new(HttpProber::new(ephemera_probe::TargetPolicy { allowed_hosts: config.probe_allowed_hosts.clone() })),
-        Arc::new(S3Store::new(clients.s3().clone())),
-        clock(),
-        FeedbackSettings {
+        prober: Arc::new(HttpProber::new(ephemera_probe::TargetPolicy {
+            allowed_hosts: config.probe_allowed_hosts.clone(),
+        })),
+        store: Arc::new(S3Store::new(clients.s3().clone())),
+        clock: clock(),
+        settings: FeedbackSettings {
             bucket: shared.bucket.clone(),
             smoke: config.smoke.clone(),
             load: config.load.clone(),
             gate: config.gate,
             dashboard_url: config.dashboard_url.clone(),
         },
-    )
+    }
 }
 
 /// Developer self-service.
 pub fn selfservice(shared: &SharedConfig, config: &SelfServiceConfig, clients: &Clients) -> SelfService {
-    SelfService::new(
-        Arc::new(registry(shared, clients)),
-        Arc::new(bus(shared, clients)),
-        Arc::new(AppSyncKeys::new(clients.appsync().clone())),
-        clock(),
-        SelfServiceSettings {
+    SelfService {
+        registry: Arc::new(registry(shared, clients)),
+        bus: Arc::new(bus(shared, clients)),
+        keys: Arc::new(AppSyncKeys::new(clients.appsync().clone())),
+        clock: clock(),
+        settings: SelfServiceSettings {
             quotas: config.dev_quotas,
             admins: config.admins.clone(),
             expiry: config.expiry,
             max_ttl: config.dev_max_ttl,
             region: shared.region.clone(),
         },
-    )
+    }
 }
 
 /// The reaper, with the clock it judges expiry by.
 pub fn reaper(shared: &SharedConfig, config: &ReaperConfig, clients: &Clients, clock: Arc<dyn Clock>) -> Reaper {
-    Reaper::new(
-        Arc::new(registry(shared, clients)),
-        Arc::new(CloudFormationStacks::new(clients.cloudformation().clone())),
-        Arc::new(TaggingInventory::new(clients.tagging().clone())),
-        Arc::new(S3Store::new(clients.s3().clone())),
-        Arc::new(DirectCleaner::new(clients.s3().clone(), clients.dynamodb().clone())),
-        Arc::new(bus(shared, clients)),
+    Reaper {
+        registry: Arc::new(registry(shared, clients)),
+        stacks: Arc::new(CloudFormationStacks::new(clients.cloudformation().clone())),
+        inventory: Arc::new(TaggingInventory::new(clients.tagging().clone())),
+        store: Arc::new(S3Store::new(clients.s3().clone())),
+        cleaner: Arc::new(DirectCleaner::new(clients.s3().clone(), clients.dynamodb().clone())),
+        bus: Arc::new(bus(shared, clients)),
         clock,
-        config.settings.clone(),
-    )
+        settings: config.settings.clone(),
+    }
 }
 
 pub fn provisioner(shared: &SharedConfig, config: &ProvisionerConfig, clients: &Clients) -> Provisioner {
-    Provisioner::new(
-        Arc::new(registry(shared, clients)),
-        Arc::new(CloudFormationStacks::new(clients.cloudformation().clone())),
-        Arc::new(S3Store::new(clients.s3().clone())),
-        Arc::new(bus(shared, clients)),
-        Arc::new(DynamoSeeder::new(clients.dynamodb().clone())),
-        Leftovers::new(
-            Arc::new(TaggingInventory::new(clients.tagging().clone())),
-            Arc::new(S3Store::new(clients.s3().clone())),
-            Arc::new(DirectCleaner::new(clients.s3().clone(), clients.dynamodb().clone())),
-        ),
-        clock(),
-        ProvisionerSettings {
+    Provisioner {
+        registry: Arc::new(registry(shared, clients)),
+        stacks: Arc::new(CloudFormationStacks::new(clients.cloudformation().clone())),
+        store: Arc::new(S3Store::new(clients.s3().clone())),
+        bus: Arc::new(bus(shared, clients)),
+        seeder: Arc::new(DynamoSeeder::new(clients.dynamodb().clone())),
+        leftovers: Leftovers {
+            inventory: Arc::new(TaggingInventory::new(clients.tagging().clone())),
+            store: Arc::new(S3Store::new(clients.s3().clone())),
+            cleaner: Arc::new(DirectCleaner::new(clients.s3().clone(), clients.dynamodb().clone())),
+        },
+        clock: clock(),
+        settings: ProvisionerSettings {
             bucket: shared.bucket.clone(),
             cost_tags: config.cost_tags.clone(),
             role_arn: config.stack_role_arn.clone(),
@@ -186,7 +188,7 @@ pub fn provisioner(shared: &SharedConfig, config: &ProvisionerConfig, clients: &
             dev_quotas: config.dev_quotas,
             prices: config.prices.clone(),
         },
-    )
+    }
 }
 
 fn registry(shared: &SharedConfig, clients: &Clients) -> DynamoRegistry {

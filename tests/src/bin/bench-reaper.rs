@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{Duration, Utc};
+use ephemera_app::ports::Stamp;
 use ephemera_app::ports::{registry_traits::*, Change, Inventory, Progress, Stacks};
 use ephemera_app::reaper::SweepOptions;
 use ephemera_app::Clock;
@@ -98,26 +99,22 @@ async fn main() -> anyhow::Result<()> {
                     let at = Utc::now();
                     let ttl = if kind == "expired" { Duration::hours(1) } else { Duration::days(30) };
                     let change = Change {
-                        name: env.clone(),
-                        kind: EnvironmentKind::Pr,
                         repository: Some(repo.clone()),
                         pull_request: Some(number),
-                        owner: "bench".into(),
                         commit: Some("0123456789abcdef0123456789abcdef01234567".into()),
-                        head_ref: None,
-                        head_commit: None,
-                        base_ref: None,
-                        source: None,
-                        merged: false,
-                        reason: None,
-                        desired: Desired::Up,
-                        order: EventOrder::new(at.timestamp(), EventOrder::RANK_OPEN),
-                        expires_at: at + ttl,
-                        at,
+                        ..Change::new(
+                            env.clone(),
+                            EnvironmentKind::Pr,
+                            "bench",
+                            Desired::Up,
+                            EventOrder::new(at.timestamp(), EventOrder::RANK_OPEN),
+                            at + ttl,
+                            at,
+                        )
                     };
                     registry.apply_change(&format!("bench-{number}"), &change).await?;
                     let ready = Progress { status: Some(Status::Ready), settled: true, ..Default::default() };
-                    registry.record_progress(&env, 1, &ready, at).await?;
+                    registry.record_progress(&env, Stamp::new(1, at), &ready).await?;
                 }
             }
         });

@@ -73,22 +73,22 @@ async fn direct_writes(registry: &DynamoRegistry, bus: &EventBridgeBus, n: u64, 
     let name = EnvironmentName::for_pull_request(&repo, n).unwrap();
     let now = chrono::Utc::now();
     let change = Change {
-        name: name.clone(),
-        kind: EnvironmentKind::Pr,
         repository: Some(repo),
         pull_request: Some(n),
-        owner: "kyle-dev".into(),
         commit: Some(fixtures::HEAD_OPENED.into()),
         head_ref: Some("feature".into()),
         head_commit: Some(fixtures::HEAD_OPENED.into()),
         base_ref: Some("main".into()),
         source: Some(ephemera_domain::CommitSource::Head),
-        merged: false,
-        desired: Desired::Up,
-        reason: None,
-        order: EventOrder::new(now.timestamp(), EventOrder::RANK_OPEN),
-        expires_at: now + chrono::Duration::days(7),
-        at: now,
+        ..Change::new(
+            name.clone(),
+            EnvironmentKind::Pr,
+            "kyle-dev",
+            Desired::Up,
+            EventOrder::new(now.timestamp(), EventOrder::RANK_OPEN),
+            now + chrono::Duration::days(7),
+            now,
+        )
     };
     registry.apply_change(delivery, &change).await.unwrap();
     let env = registry.get(&name).await.unwrap().unwrap();

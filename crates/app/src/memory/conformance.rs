@@ -21,6 +21,7 @@ use chrono::{DateTime, Duration, Utc};
 use ephemera_domain::{Desired, Environment, EnvironmentKind, EnvironmentName, EventOrder, RepoName, Reported, Status};
 
 use crate::ports::{Change, ChangeOutcome, GoDown, Progress, Registry, StackStatusUpdate};
+use crate::ports::{Lease, Stamp};
 
 /// One check, given a fresh registry.
 pub type Check = fn(Arc<dyn Registry>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -138,22 +139,23 @@ fn dev() -> EnvironmentName {
 fn open() -> Change {
     let at = t0();
     Change {
-        name: pr(),
-        kind: EnvironmentKind::Pr,
         repository: Some(repo()),
         pull_request: Some(7),
-        owner: "kyle-dev".into(),
         commit: Some("a3b9c1d2e4f5061728394a5b6c7d8e9f01234567".into()),
         head_ref: Some("feature/due-dates".into()),
         head_commit: Some("a3b9c1d2e4f5061728394a5b6c7d8e9f01234567".into()),
         base_ref: Some("main".into()),
         source: Some(ephemera_domain::CommitSource::Head),
-        merged: false,
-        desired: Desired::Up,
         reason: Some("opened".into()),
-        order: EventOrder::new(at.timestamp(), EventOrder::RANK_OPEN),
-        expires_at: at + Duration::days(7) + Duration::milliseconds(500),
-        at,
+        ..Change::new(
+            pr(),
+            EnvironmentKind::Pr,
+            "kyle-dev",
+            Desired::Up,
+            EventOrder::new(at.timestamp(), EventOrder::RANK_OPEN),
+            at + Duration::days(7) + Duration::milliseconds(500),
+            at,
+        )
     }
 }
 
@@ -345,7 +347,7 @@ pub async fn reasons_are_cut_to_2000_characters(r: Arc<dyn Registry>) {
     apply(&*r, "d-long", &c).await;
     assert_eq!(read(&*r, &pr()).await.status_reason.as_deref(), Some(cut.as_str()), "a change's reason");
     let p = Progress { status: Some(Status::Failed), reason: Some(long.clone()), ..Default::default() };
-    assert!(r.record_progress(&pr(), 1, &p, t0() + Duration::seconds(1)).await.unwrap());
+    assert!(r.record_progress(&pr(), Stamp::new(1, t0() + Duration::seconds(1)), &p).await.unwrap());
     assert_eq!(read(&*r, &pr()).await.status_reason.as_deref(), Some(cut.as_str()), "progress's reason");
     let at_ms = (t0() + Duration::seconds(2)).timestamp_millis();
     let u = StackStatusUpdate { reason: Some(long), ..status_update(STACK, Status::Failed, at_ms) };
@@ -374,14 +376,17 @@ pub async fn nothing_is_written_for_an_unknown_environment(r: Arc<dyn Registry>)
     r.record_notified(&name, &Reported::parse("1:READY:abc").unwrap()).await.unwrap();
     assert!(!r.record_notice(&name, at).await.unwrap());
     let p = Progress { status: Some(Status::Creating), ..Default::default() };
-    assert!(!r.record_progress(&name, 0, &p, at).await.unwrap());
-    assert!(!r.record_progress(&name, 1, &p, at).await.unwrap());
-    assert!(!r.go_down(&name, 0, GoDown::Request, "expired", at).await.unwrap());
-    assert!(!r.go_down(&name, 0, GoDown::Retire, "expired", at).await.unwrap());
+    assert!(!r.record_progress(&name, Stamp::new(0, at), &p).await.unwrap());
+    assert!(!r.record_progress(&name, Stamp::new(1, at), &p).await.unwrap());
+    assert!(!r.go_down(&name, Stamp::new(0, at), GoDown::Request, "expired").await.unwrap());
+    assert!(!r.go_down(&name, Stamp::new(0, at), GoDown::Retire, "expired").await.unwrap());
     assert!(!r.record_stack_status(&name, &status_update(STACK, Status::Ready, 1)).await.unwrap());
     r.release_lease(&name, "holder").await.unwrap();
     // No record is no contention: the reconcile then finds nothing to do.
-    assert!(r.try_lease(&name, "holder", at, at + Duration::minutes(1)).await.unwrap());
+    assert!(r
+        .try_lease(&name, &Lease { holder: "holder".into(), now: at, until: at + Duration::minutes(1) })
+        .await
+        .unwrap());
     assert_eq!(r.get(&name).await.unwrap(), None, "no record was made");
     assert!(r.list().await.unwrap().is_empty());
 }
@@ -408,7 +413,7 @@ pub async fn a_lease_is_held_until_it_expires_or_its_holder_releases_it(r: Arc<d
     let until = now + Duration::seconds(60);
     let take = |holder: &'static str, at: DateTime<Utc>, until: DateTime<Utc>| {
         let (r, name) = (r.clone(), name.clone());
-        async move { r.try_lease(&name, holder, at, until).await.unwrap() }
+        async move { r.try_lease(&name, &Lease { holder: holder.into(), now: at, until }).await.unwrap() }
     };
     assert!(take("a", now, until).await, "a free lease is taken");
     assert!(!take("b", now + Duration::seconds(30), until).await, "a held lease is not");
@@ -431,10 +436,10 @@ pub async fn progress_is_recorded_for_the_current_generation_only(r: Arc<dyn Reg
     let before = read(&*r, &pr()).await;
     let p = Progress { status: Some(Status::Ready), settled: true, ..Default::default() };
     let at = t0() + Duration::seconds(90);
-    assert!(!r.record_progress(&pr(), 1, &p, at).await.unwrap(), "generation 1 was superseded");
-    assert!(!r.record_progress(&pr(), 3, &p, at).await.unwrap(), "generation 3 does not exist yet");
+    assert!(!r.record_progress(&pr(), Stamp::new(1, at), &p).await.unwrap(), "generation 1 was superseded");
+    assert!(!r.record_progress(&pr(), Stamp::new(3, at), &p).await.unwrap(), "generation 3 does not exist yet");
     assert_eq!(read(&*r, &pr()).await, before, "nothing written");
-    assert!(r.record_progress(&pr(), 2, &p, at).await.unwrap());
+    assert!(r.record_progress(&pr(), Stamp::new(2, at), &p).await.unwrap());
     assert_eq!(read(&*r, &pr()).await.observed_generation, 2);
 }
 
@@ -449,7 +454,7 @@ pub async fn progress_writes_what_it_carries(r: Arc<dyn Registry>) {
         preview_url: Some("https://one.example".into()),
         settled: false,
     };
-    assert!(r.record_progress(&pr(), 1, &creating, at).await.unwrap());
+    assert!(r.record_progress(&pr(), Stamp::new(1, at), &creating).await.unwrap());
     let e = read(&*r, &pr()).await;
     assert_eq!(
         (e.status, e.status_reason.as_deref(), e.status_at),
@@ -464,7 +469,7 @@ pub async fn progress_writes_what_it_carries(r: Arc<dyn Registry>) {
     let later_at = at + Duration::seconds(10);
     let quiet =
         Progress { reason: Some("ignored".into()), outputs: Some(outputs(&[("C", "3")])), ..Default::default() };
-    assert!(r.record_progress(&pr(), 1, &quiet, later_at).await.unwrap());
+    assert!(r.record_progress(&pr(), Stamp::new(1, later_at), &quiet).await.unwrap());
     let e = read(&*r, &pr()).await;
     assert_eq!(
         (e.status, e.status_reason.as_deref(), e.status_at),
@@ -477,7 +482,7 @@ pub async fn progress_writes_what_it_carries(r: Arc<dyn Registry>) {
     assert_eq!(e.updated_at, whole(later_at));
     // A status without a reason removes the reason.
     let updating = Progress { status: Some(Status::Updating), ..Default::default() };
-    assert!(r.record_progress(&pr(), 1, &updating, later_at).await.unwrap());
+    assert!(r.record_progress(&pr(), Stamp::new(1, later_at), &updating).await.unwrap());
     let e = read(&*r, &pr()).await;
     assert_eq!(
         (e.status, e.status_reason, e.preview_url.as_deref()),
@@ -494,7 +499,7 @@ pub async fn settled_progress_moves_observed_generation_and_drops_a_missing_url(
         settled: true,
         ..Default::default()
     };
-    assert!(r.record_progress(&pr(), 1, &ready, at).await.unwrap());
+    assert!(r.record_progress(&pr(), Stamp::new(1, at), &ready).await.unwrap());
     let e = read(&*r, &pr()).await;
     assert_eq!(
         (e.observed_generation, e.status, e.preview_url.as_deref()),
@@ -504,7 +509,7 @@ pub async fn settled_progress_moves_observed_generation_and_drops_a_missing_url(
     apply(&*r, "d-close", &Change { desired: Desired::Down, ..later(60, EventOrder::RANK_CLOSE) }).await;
     let deleted =
         Progress { status: Some(Status::Deleted), outputs: Some(BTreeMap::new()), settled: true, ..Default::default() };
-    assert!(r.record_progress(&pr(), 2, &deleted, at + Duration::seconds(60)).await.unwrap());
+    assert!(r.record_progress(&pr(), Stamp::new(2, at + Duration::seconds(60)), &deleted).await.unwrap());
     let e = read(&*r, &pr()).await;
     assert_eq!(
         (e.observed_generation, e.status, e.preview_url, e.outputs.is_empty()),
@@ -523,17 +528,17 @@ pub async fn request_down_starts_a_new_generation_if_still_at_the_given_one(r: A
         ..Default::default()
     };
     let ready_at = t0() + Duration::seconds(30);
-    r.record_progress(&pr(), 1, &ready, ready_at).await.unwrap();
+    r.record_progress(&pr(), Stamp::new(1, ready_at), &ready).await.unwrap();
     let at = t0() + Duration::days(8) + Duration::milliseconds(900);
-    assert!(!r.go_down(&pr(), 0, GoDown::Request, "expired", at).await.unwrap(), "not at generation 0");
-    assert!(r.go_down(&pr(), 1, GoDown::Request, "expired: past ephemera:expires-at", at).await.unwrap());
+    assert!(!r.go_down(&pr(), Stamp::new(0, at), GoDown::Request, "expired").await.unwrap(), "not at generation 0");
+    assert!(r.go_down(&pr(), Stamp::new(1, at), GoDown::Request, "expired: past ephemera:expires-at").await.unwrap());
     let e = read(&*r, &pr()).await;
     assert_eq!((e.desired, e.status, e.generation, e.observed_generation), (Desired::Down, Status::Pending, 2, 1));
     assert_eq!((e.status_reason.as_deref(), e.updated_at), (Some("expired: past ephemera:expires-at"), whole(at)));
     assert_eq!(e.status_at, Some(ready_at.timestamp_millis()), "status_at is not moved");
     assert_eq!(e.preview_url.as_deref(), Some("https://p"), "the preview URL stays until the stack is gone");
     assert!(
-        !r.go_down(&pr(), 1, GoDown::Request, "expired", at).await.unwrap(),
+        !r.go_down(&pr(), Stamp::new(1, at), GoDown::Request, "expired").await.unwrap(),
         "a second request for generation 1 does nothing"
     );
     assert_eq!(read(&*r, &pr()).await.generation, 2);
@@ -549,13 +554,13 @@ pub async fn retire_settles_a_new_generation_as_deleted(r: Arc<dyn Registry>) {
         settled: true,
         ..Default::default()
     };
-    r.record_progress(&pr(), 1, &ready, t0()).await.unwrap();
+    r.record_progress(&pr(), Stamp::new(1, t0()), &ready).await.unwrap();
     let at = t0() + Duration::hours(1);
     assert!(
-        !r.go_down(&pr(), 2, GoDown::Retire, "its stack no longer exists", at).await.unwrap(),
+        !r.go_down(&pr(), Stamp::new(2, at), GoDown::Retire, "its stack no longer exists").await.unwrap(),
         "not at generation 2"
     );
-    assert!(r.go_down(&pr(), 1, GoDown::Retire, "its stack no longer exists", at).await.unwrap());
+    assert!(r.go_down(&pr(), Stamp::new(1, at), GoDown::Retire, "its stack no longer exists").await.unwrap());
     let e = read(&*r, &pr()).await;
     assert_eq!((e.desired, e.status, e.generation, e.observed_generation), (Desired::Down, Status::Deleted, 2, 2));
     assert_eq!(
@@ -637,12 +642,12 @@ pub async fn progress_and_stack_events_share_status_at(r: Arc<dyn Registry>) {
     opened(&*r).await;
     let looked = t0() + Duration::seconds(60);
     let p = Progress { status: Some(Status::Ready), settled: true, ..Default::default() };
-    assert!(r.record_progress(&pr(), 1, &p, looked).await.unwrap());
+    assert!(r.record_progress(&pr(), Stamp::new(1, looked), &p).await.unwrap());
     let older = status_update(STACK, Status::Creating, looked.timestamp_millis() - 1);
     assert!(!r.record_stack_status(&pr(), &older).await.unwrap(), "older than what the provisioner saw");
     // Progress without a status does not move status_at.
     let quiet = Progress { stack_id: Some(STACK.into()), ..Default::default() };
-    assert!(r.record_progress(&pr(), 1, &quiet, looked + Duration::seconds(60)).await.unwrap());
+    assert!(r.record_progress(&pr(), Stamp::new(1, looked + Duration::seconds(60)), &quiet).await.unwrap());
     let newer = status_update(STACK, Status::Deleting, looked.timestamp_millis() + 1);
     assert!(r.record_stack_status(&pr(), &newer).await.unwrap());
     assert_eq!(read(&*r, &pr()).await.status, Status::Deleting);
@@ -665,7 +670,9 @@ pub async fn list_holds_every_kind(r: Arc<dyn Registry>) {
 
 pub async fn a_retired_environment_comes_back_with_a_new_change(r: Arc<dyn Registry>) {
     opened(&*r).await;
-    r.go_down(&pr(), 1, GoDown::Retire, "its stack no longer exists", t0() + Duration::hours(1)).await.unwrap();
+    r.go_down(&pr(), Stamp::new(1, t0() + Duration::hours(1)), GoDown::Retire, "its stack no longer exists")
+        .await
+        .unwrap();
     let push = later(7200, EventOrder::RANK_PUSH);
     assert_eq!(apply(&*r, "d-push", &push).await, ChangeOutcome::Accepted { generation: 3 });
     let e = read(&*r, &pr()).await;

@@ -20,6 +20,7 @@ use crate::ports::PortError;
 pub mod bus;
 pub mod clock;
 pub mod conformance;
+pub mod fixtures;
 pub mod github;
 pub mod keys;
 pub mod probe;

@@ -17,8 +17,8 @@ use ephemera_domain::{Desired, Environment, EnvironmentKind, EnvironmentName, Re
 use super::{lock, Faults};
 use crate::clock::{Clock, SystemClock};
 use crate::ports::{
-    Change, ChangeOutcome, CostLog, DesiredState, Environments, GoDown, NotifiedLog, PortError, Progress,
-    Reconciliation, StackStatusLog, StackStatusUpdate, Sweeping,
+    Change, ChangeOutcome, CostLog, DesiredState, Environments, GoDown, Lease, NotifiedLog, PortError, Progress,
+    Reconciliation, StackStatusLog, StackStatusUpdate, Stamp, Sweeping,
 };
 
 /// The longest reason kept, in characters (the adapter's `truncate(r, 2000)`).
@@ -121,38 +121,8 @@ fn truncate(s: &str) -> String {
 
 /// A new item: what `if_not_exists` falls back to, and nothing else set.
 fn blank(change: &Change) -> Environment {
-    let at = secs(change.at);
-    Environment {
-        name: change.name.clone(),
-        kind: change.kind,
-        repository: None,
-        pull_request: None,
-        owner: change.owner.clone(),
-        commit: None,
-        head_ref: None,
-        head_commit: None,
-        base_ref: None,
-        source: None,
-        merged: false,
-        desired: change.desired,
-        status: Status::Pending,
-        status_reason: None,
-        status_at: None,
-        notified: None,
-        generation: 0,
-        observed_generation: 0,
-        last_event: None,
-        stack_id: None,
-        outputs: BTreeMap::new(),
-        preview_url: None,
-        preserved: false,
-        cost_monthly_usd: None,
-        cost_accrued_usd: None,
-        expiry_notice_at: None,
-        created_at: at,
-        updated_at: at,
-        expires_at: secs(change.expires_at),
-    }
+    let (name, owner) = (change.name.clone(), change.owner.clone());
+    Environment::new(name, change.kind, owner, change.desired, secs(change.at), secs(change.expires_at))
 }
 
 /// The adapter's `apply_change` update: `SET` every field the change carries (optional ones
@@ -266,13 +236,9 @@ impl CostLog for MemoryRegistry {
 impl Reconciliation for MemoryRegistry {
     /// `attribute_exists(pk) AND (attribute_not_exists(lease_until) OR lease_until < :now OR
     /// lease_holder = :h)`, in epoch seconds; no record at all is no contention (true).
-    async fn try_lease(
-        &self,
-        name: &EnvironmentName,
-        holder: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<bool, PortError> {
+    async fn try_lease(&self, name: &EnvironmentName, lease: &Lease) -> Result<bool, PortError> {
+        let Lease { holder, now, until } = lease;
+        let (holder, now, until) = (holder.as_str(), *now, *until);
         self.faults.check("try_lease")?;
         let mut state = lock(&self.state);
         let Some(item) = state.items.get_mut(name.as_str()) else { return Ok(true) };
@@ -300,19 +266,14 @@ impl Reconciliation for MemoryRegistry {
     }
 
     /// `generation = :g`, then the adapter's `record_progress` expression.
-    async fn record_progress(
-        &self,
-        name: &EnvironmentName,
-        generation: u64,
-        progress: &Progress,
-        at: DateTime<Utc>,
-    ) -> Result<bool, PortError> {
+    async fn record_progress(&self, name: &EnvironmentName, stamp: Stamp, p: &Progress) -> Result<bool, PortError> {
+        let Stamp { generation, at } = stamp;
         self.faults.check("record_progress")?;
         Ok(self.update(name, |i| {
             if i.env.generation != generation {
                 return false;
             }
-            write_progress(&mut i.env, generation, progress, at);
+            write_progress(&mut i.env, generation, p, at);
             true
         }))
     }
@@ -368,19 +329,13 @@ impl MemoryRegistry {
 
 #[async_trait]
 impl Sweeping for MemoryRegistry {
-    async fn go_down(
-        &self,
-        name: &EnvironmentName,
-        generation: u64,
-        how: GoDown,
-        reason: &str,
-        at: DateTime<Utc>,
-    ) -> Result<bool, PortError> {
+    async fn go_down(&self, name: &EnvironmentName, stamp: Stamp, how: GoDown, why: &str) -> Result<bool, PortError> {
+        let Stamp { generation, at } = stamp;
         self.faults.check(match how {
             GoDown::Request => "request_down",
             GoDown::Retire => "retire",
         })?;
-        Ok(self.send_down(name, generation, reason, at, how == GoDown::Retire))
+        Ok(self.send_down(name, generation, why, at, how == GoDown::Retire))
     }
 
     /// `SET expiry_notice_at` if the item exists and has none.

@@ -53,6 +53,39 @@ pub struct Change {
     pub at: DateTime<Utc>,
 }
 
+impl Change {
+    /// A change with what every change has; the optional facts are unset (set them with struct
+    /// update syntax: `Change { commit, ..Change::new(..) }`).
+    pub fn new(
+        name: EnvironmentName,
+        kind: EnvironmentKind,
+        owner: impl Into<String>,
+        desired: Desired,
+        order: EventOrder,
+        expires_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            name,
+            kind,
+            repository: None,
+            pull_request: None,
+            owner: owner.into(),
+            commit: None,
+            head_ref: None,
+            head_commit: None,
+            base_ref: None,
+            source: None,
+            merged: false,
+            desired,
+            reason: None,
+            order,
+            expires_at,
+            at,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChangeOutcome {
     /// Recorded; the environment's generation is now this.
@@ -63,6 +96,29 @@ pub enum ChangeOutcome {
     Stale,
     /// The name is taken by another repository's environment (a hash collision); refused.
     Conflict(String),
+}
+
+/// Which generation a write is for (it is made only while the environment is still at it), and
+/// when it is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    pub generation: u64,
+    pub at: DateTime<Utc>,
+}
+
+impl Stamp {
+    pub fn new(generation: u64, at: DateTime<Utc>) -> Self {
+        Self { generation, at }
+    }
+}
+
+/// A reconciler's hold on one environment: taken if free, expired (`until` before `now`), or
+/// already this holder's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub holder: String,
+    pub now: DateTime<Utc>,
+    pub until: DateTime<Utc>,
 }
 
 /// What the provisioner records as it goes.
@@ -119,23 +175,11 @@ pub trait CostLog: Environments {
 #[async_trait]
 pub trait Reconciliation: CostLog {
     /// Takes the environment's lease (one reconciler at a time) if free or expired.
-    async fn try_lease(
-        &self,
-        name: &EnvironmentName,
-        holder: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<bool, PortError>;
+    async fn try_lease(&self, name: &EnvironmentName, lease: &Lease) -> Result<bool, PortError>;
     async fn release_lease(&self, name: &EnvironmentName, holder: &str) -> Result<(), PortError>;
-    /// Records progress for `generation`; false (and nothing written) if the environment has
-    /// moved on to a later generation.
-    async fn record_progress(
-        &self,
-        name: &EnvironmentName,
-        generation: u64,
-        progress: &Progress,
-        at: DateTime<Utc>,
-    ) -> Result<bool, PortError>;
+    /// Records progress for the stamp's generation; false (and nothing written) if the
+    /// environment has moved on to a later generation.
+    async fn record_progress(&self, name: &EnvironmentName, stamp: Stamp, p: &Progress) -> Result<bool, PortError>;
 }
 
 /// How the reaper sends an environment down.
@@ -150,16 +194,10 @@ pub enum GoDown {
 /// Sending environments down on the platform's own judgement: the reaper.
 #[async_trait]
 pub trait Sweeping: CostLog {
-    /// Desired down with `reason`, as a new generation, if still at `generation`; false (and
-    /// nothing written) if the environment has moved on.
-    async fn go_down(
-        &self,
-        name: &EnvironmentName,
-        generation: u64,
-        how: GoDown,
-        reason: &str,
-        at: DateTime<Utc>,
-    ) -> Result<bool, PortError>;
+    /// Desired down with `reason`, as a new generation, if still at the stamp's generation;
+    /// false (and nothing written) if the environment has moved on.
+    async fn go_down(&self, name: &EnvironmentName, stamp: Stamp, how: GoDown, reason: &str)
+        -> Result<bool, PortError>;
     /// Records, once per expiry, that the environment was noticed as expiring soon.
     async fn record_notice(&self, name: &EnvironmentName, at: DateTime<Utc>) -> Result<bool, PortError>;
 }

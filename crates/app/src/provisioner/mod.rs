@@ -17,6 +17,7 @@ use crate::leftovers::Leftovers;
 use crate::ports::{
     EventBus, ObjectStore, PortError, Progress, Reconciliation, Seeder, StackView, Stacks, UpdateOutcome,
 };
+use crate::ports::{Lease, Stamp};
 use crate::retry::retry;
 
 mod blueprint;
@@ -91,31 +92,17 @@ pub enum Outcome {
 }
 
 pub struct Provisioner {
-    registry: Arc<dyn Reconciliation>,
-    stacks: Arc<dyn Stacks>,
-    store: Arc<dyn ObjectStore>,
-    bus: Arc<dyn EventBus>,
-    seeder: Arc<dyn Seeder>,
-    leftovers: Leftovers,
-    clock: Arc<dyn Clock>,
-    settings: ProvisionerSettings,
+    pub registry: Arc<dyn Reconciliation>,
+    pub stacks: Arc<dyn Stacks>,
+    pub store: Arc<dyn ObjectStore>,
+    pub bus: Arc<dyn EventBus>,
+    pub seeder: Arc<dyn Seeder>,
+    pub leftovers: Leftovers,
+    pub clock: Arc<dyn Clock>,
+    pub settings: ProvisionerSettings,
 }
 
 impl Provisioner {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        registry: Arc<dyn Reconciliation>,
-        stacks: Arc<dyn Stacks>,
-        store: Arc<dyn ObjectStore>,
-        bus: Arc<dyn EventBus>,
-        seeder: Arc<dyn Seeder>,
-        leftovers: Leftovers,
-        clock: Arc<dyn Clock>,
-        settings: ProvisionerSettings,
-    ) -> Self {
-        Self { registry, stacks, store, bus, seeder, leftovers, clock, settings }
-    }
-
     /// Handles one work-queue message: an Ephemera event, or a CloudFormation status change of
     /// one of the platform's stacks (an EventBridge event as SQS delivers it).
     pub async fn handle_message(&self, body: &str) -> Result<Outcome, ProvisionError> {
@@ -129,7 +116,7 @@ impl Provisioner {
         let now = self.clock.now();
         let lease = chrono::Duration::from_std(self.settings.wait + Duration::from_secs(60))
             .unwrap_or(chrono::Duration::minutes(15));
-        if !self.registry.try_lease(name, &holder, now, now + lease).await? {
+        if !self.registry.try_lease(name, &Lease { holder: holder.clone(), now, until: now + lease }).await? {
             return Err(ProvisionError::Busy(name.clone()));
         }
         let result = self.reconcile_leased(name).await;
@@ -170,7 +157,8 @@ impl Provisioner {
                     Next::Superseded => continue 'generation,
                 };
                 let status = progress.status.expect("every recorded step has a status");
-                if !self.registry.record_progress(name, env.generation, &progress, self.clock.now()).await? {
+                if !self.registry.record_progress(name, Stamp::new(env.generation, self.clock.now()), &progress).await?
+                {
                     // A newer desired state arrived meanwhile: start over from it.
                     continue 'generation;
                 }
@@ -228,7 +216,7 @@ impl Provisioner {
         };
         if let Some(reason) = self.over_budget(env, monthly).await? {
             let queued = Progress { status: Some(Status::Queued), reason: Some(reason.clone()), ..Default::default() };
-            if !self.registry.record_progress(&env.name, env.generation, &queued, self.clock.now()).await? {
+            if !self.registry.record_progress(&env.name, Stamp::new(env.generation, self.clock.now()), &queued).await? {
                 return Ok(Next::Superseded);
             }
             info!(%reason, "queued");
@@ -318,7 +306,7 @@ impl Provisioner {
             preview_url: preview_url.clone(),
             settled: true,
         };
-        if !self.registry.record_progress(&env.name, env.generation, &progress, self.clock.now()).await? {
+        if !self.registry.record_progress(&env.name, Stamp::new(env.generation, self.clock.now()), &progress).await? {
             return Ok(false);
         }
         match &reason {

@@ -20,23 +20,11 @@ use ephemera_github_webhook::WebhookSecrets;
 pub const BUCKET: &str = "ephemera-test";
 pub const SECRET: &str = "test-webhook-secret";
 /// The environment of the pull request fixtures (acme/todo-app#7).
-pub const PR: &str = "pr-7-acme-todo-app-6acfdc9491";
-pub const HEAD_OPENED: &str = "a3b9c1d2e4f5061728394a5b6c7d8e9f01234567";
-pub const HEAD_SYNCHRONIZED: &str = "b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f80";
+pub const PR: &str = fixtures::ENVIRONMENT;
+pub use fixtures::{HEAD_OPENED, HEAD_SYNCHRONIZED};
 pub const ROLE: &str = "arn:aws:iam::123456789012:role/ephemera-stacks";
 
-pub mod fixtures {
-    pub const OPENED: &[u8] = include_bytes!("../../../../events/github/pull_request.opened.json");
-    pub const SYNCHRONIZE: &[u8] = include_bytes!("../../../../events/github/pull_request.synchronize.json");
-    pub const CLOSED: &[u8] = include_bytes!("../../../../events/github/pull_request.closed.json");
-    pub const REOPENED: &[u8] = include_bytes!("../../../../events/github/pull_request.reopened.json");
-    pub const LABELED: &[u8] = include_bytes!("../../../../events/github/pull_request.labeled.json");
-    pub const FORK_OPENED: &[u8] = include_bytes!("../../../../events/github/pull_request.opened.fork.json");
-    pub const PING: &[u8] = include_bytes!("../../../../events/github/ping.json");
-    pub const SQS_BATCH: &[u8] = include_bytes!("../../../../events/sqs/provisioner-batch.json");
-    pub const STACK_STATUS: &[u8] = include_bytes!("../../../../events/eventbridge/stack-status-change.json");
-    pub const READY: &[u8] = include_bytes!("../../../../events/eventbridge/environment-ready.json");
-}
+pub use ephemera_app::memory::fixtures;
 
 /// The default blueprint: a bucket and a table ($0.60 a month at the default prices).
 pub const BLUEPRINT: &str = "Resources:
@@ -56,18 +44,7 @@ pub fn time(rfc3339: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(rfc3339).unwrap().to_utc()
 }
 
-/// A fixture with some fields replaced (dot paths, e.g. `pull_request.updated_at`).
-pub fn edit(fixture: &[u8], edits: &[(&str, serde_json::Value)]) -> Vec<u8> {
-    let mut doc: serde_json::Value = serde_json::from_slice(fixture).unwrap();
-    for (path, value) in edits {
-        let mut at = &mut doc;
-        for part in path.split('.') {
-            at = &mut at[part];
-        }
-        *at = value.clone();
-    }
-    serde_json::to_vec(&doc).unwrap()
-}
+pub use ephemera_app::memory::fixtures::edit;
 
 pub struct World {
     pub clock: Arc<FixedClock>,
@@ -151,17 +128,18 @@ impl World {
     }
 
     pub fn provisioner_with(&self, settings: ProvisionerSettings) -> Provisioner {
-        let leftovers = Leftovers::new(self.resources.clone(), self.store.clone(), self.resources.clone());
-        Provisioner::new(
-            self.registry.clone(),
-            self.stacks.clone(),
-            self.store.clone(),
-            self.bus.clone(),
-            self.seeder.clone(),
+        let leftovers =
+            Leftovers { inventory: self.resources.clone(), store: self.store.clone(), cleaner: self.resources.clone() };
+        Provisioner {
+            registry: self.registry.clone(),
+            stacks: self.stacks.clone(),
+            store: self.store.clone(),
+            bus: self.bus.clone(),
+            seeder: self.seeder.clone(),
             leftovers,
-            self.clock.clone(),
+            clock: self.clock.clone(),
             settings,
-        )
+        }
     }
 
     pub fn reaper_settings() -> ReaperSettings {
@@ -178,20 +156,20 @@ impl World {
     }
 
     pub fn reaper(&self) -> Reaper {
-        Reaper::new(
-            self.registry.clone(),
-            self.stacks.clone(),
-            self.resources.clone(),
-            self.store.clone(),
-            self.resources.clone(),
-            self.bus.clone(),
-            self.clock.clone(),
-            Self::reaper_settings(),
-        )
+        Reaper {
+            registry: self.registry.clone(),
+            stacks: self.stacks.clone(),
+            inventory: self.resources.clone(),
+            store: self.store.clone(),
+            cleaner: self.resources.clone(),
+            bus: self.bus.clone(),
+            clock: self.clock.clone(),
+            settings: Self::reaper_settings(),
+        }
     }
 
     pub fn stack_events(&self) -> StackEvents {
-        StackEvents::new(self.registry.clone(), self.stacks.clone(), self.bus.clone())
+        StackEvents { registry: self.registry.clone(), stacks: self.stacks.clone(), bus: self.bus.clone() }
     }
 
     pub fn feedback_settings() -> FeedbackSettings {
@@ -210,7 +188,14 @@ impl World {
 
     pub fn notifier_with(&self, settings: FeedbackSettings) -> Notifier {
         let (github, prober) = (self.github.clone(), self.prober.clone());
-        Notifier::new(self.registry.clone(), github, prober, self.store.clone(), self.clock.clone(), settings)
+        Notifier {
+            registry: self.registry.clone(),
+            github,
+            prober,
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            settings,
+        }
     }
 
     pub fn selfservice_settings() -> SelfServiceSettings {
@@ -224,7 +209,9 @@ impl World {
     }
 
     pub fn selfservice_with(&self, settings: SelfServiceSettings) -> SelfService {
-        SelfService::new(self.registry.clone(), self.bus.clone(), self.keys.clone(), self.clock.clone(), settings)
+        let (registry, bus, keys, clock) =
+            (self.registry.clone(), self.bus.clone(), self.keys.clone(), self.clock.clone());
+        SelfService { registry, bus, keys, clock, settings }
     }
 
     /// Delivers a pull request fixture, signed, to a fresh intake.

@@ -1,6 +1,7 @@
 //! The provisioner: one environment reconciled against its (fake) CloudFormation stack.
 
 use ephemera_app::ports::GoDown;
+use ephemera_app::ports::{Lease, Stamp};
 use ephemera_app::Retryable;
 use std::sync::Arc;
 use std::time::Duration;
@@ -176,7 +177,7 @@ async fn an_environment_waits_for_budget_and_is_nudged_when_room_is_made() {
     assert!(w.stacks.calls().is_empty(), "nothing created");
     assert_eq!(w.bus.detail_types().last().unwrap(), "Environment.Queued");
 
-    w.registry.go_down(&other.name, 1, GoDown::Request, "closed", w.now()).await.unwrap();
+    w.registry.go_down(&other.name, Stamp::new(1, w.now()), GoDown::Request, "closed").await.unwrap();
     assert_eq!(
         w.provisioner_with(settings.clone()).reconcile(&other.name).await.unwrap(),
         Outcome::Settled(Status::Deleted)
@@ -192,24 +193,15 @@ async fn a_developer_environment_waits_for_its_owners_quota() {
     let mut settings = World::provisioner_settings();
     settings.dev_quotas.per_owner = 1;
     let dev = |n: &str, delivery: &str| {
-        let change = Change {
-            name: name(n),
-            kind: EnvironmentKind::Dev,
-            repository: None,
-            pull_request: None,
-            owner: "kyle".into(),
-            commit: None,
-            head_ref: None,
-            head_commit: None,
-            base_ref: None,
-            source: None,
-            merged: false,
-            desired: Desired::Up,
-            reason: None,
-            order: EventOrder::new(1, EventOrder::RANK_OPEN),
-            expires_at: w.now() + chrono::Duration::hours(8),
-            at: w.now(),
-        };
+        let change = Change::new(
+            name(n),
+            EnvironmentKind::Dev,
+            "kyle",
+            Desired::Up,
+            EventOrder::new(1, EventOrder::RANK_OPEN),
+            w.now() + chrono::Duration::hours(8),
+            w.now(),
+        );
         let (registry, delivery) = (w.registry.clone(), delivery.to_owned());
         async move { registry.apply_change(&delivery, &change).await.unwrap() }
     };
@@ -339,7 +331,10 @@ async fn an_environment_leased_by_another_reconciler_is_left_to_it() {
     let w = World::new();
     opened(&w).await;
     let now = w.now();
-    w.registry.try_lease(&name(PR), "other", now, now + chrono::Duration::minutes(10)).await.unwrap();
+    w.registry
+        .try_lease(&name(PR), &Lease { holder: "other".into(), now, until: now + chrono::Duration::minutes(10) })
+        .await
+        .unwrap();
     let err = w.provisioner().reconcile(&name(PR)).await.unwrap_err();
     assert!(matches!(err, ProvisionError::Busy(_)) && err.is_retryable());
     assert!(w.stacks.calls().is_empty());
@@ -391,36 +386,22 @@ async fn a_superseded_generation_records_nothing_and_the_newer_one_is_reconciled
     let w = World::new();
     opened(&w).await;
     let mut close = Change {
-        name: name(PR),
-        kind: EnvironmentKind::Pr,
         repository: w.env(PR).repository,
         pull_request: Some(7),
-        owner: "kyle-dev".into(),
-        commit: None,
-        head_ref: None,
-        head_commit: None,
-        base_ref: None,
-        source: None,
-        merged: false,
-        desired: Desired::Down,
         reason: Some("pull request closed".into()),
-        order: EventOrder::new(w.now().timestamp() + 60, EventOrder::RANK_CLOSE),
-        expires_at: w.now(),
-        at: w.now(),
+        ..Change::new(
+            name(PR),
+            EnvironmentKind::Pr,
+            "kyle-dev",
+            Desired::Down,
+            EventOrder::new(w.now().timestamp() + 60, EventOrder::RANK_CLOSE),
+            w.now(),
+            w.now(),
+        )
     };
     close.at += chrono::Duration::seconds(1);
     let stacks = Arc::new(ClosedDuringCreate { stacks: MemoryStacks::new(), registry: w.registry.clone(), close });
-    let leftovers = ephemera_app::leftovers::Leftovers::new(w.resources.clone(), w.store.clone(), w.resources.clone());
-    let p = ephemera_app::provisioner::Provisioner::new(
-        w.registry.clone(),
-        stacks.clone(),
-        w.store.clone(),
-        w.bus.clone(),
-        w.seeder.clone(),
-        leftovers,
-        w.clock.clone(),
-        World::provisioner_settings(),
-    );
+    let p = ephemera_app::provisioner::Provisioner { stacks: stacks.clone(), ..w.provisioner() };
     assert_eq!(p.reconcile(&name(PR)).await.unwrap(), Outcome::Settled(Status::Deleted));
     let e = w.env(PR);
     assert_eq!((e.generation, e.observed_generation, e.status), (2, 2, Status::Deleted));

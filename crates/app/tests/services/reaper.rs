@@ -4,6 +4,7 @@ use chrono::Duration;
 use ephemera_app::events::REQUESTED;
 use ephemera_app::memory::{permanent, FakeStack};
 use ephemera_app::ports::GoDown;
+use ephemera_app::ports::Stamp;
 use ephemera_app::ports::{DesiredState, Stacks, Sweeping};
 use ephemera_app::reaper::{Summary, SweepOptions};
 use ephemera_domain::sweep::{Action, Reason};
@@ -77,7 +78,7 @@ async fn orphan_stacks_are_emptied_and_deleted() {
     w.store.put(&bucket, "a", "b");
     // One the registry has as deleted.
     w.ready_pr().await;
-    w.registry.go_down(&name(PR), 1, GoDown::Retire, "closed", w.now()).await.unwrap();
+    w.registry.go_down(&name(PR), Stamp::new(1, w.now()), GoDown::Retire, "closed").await.unwrap();
     let s = w.reaper().sweep(LIGHT).await.unwrap();
     assert_eq!(
         (count(&s, "delete_stack", Reason::OrphanStackUnknown), count(&s, "delete_stack", Reason::OrphanStackDeleted)),
