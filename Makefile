@@ -25,7 +25,7 @@ run: venv ## Run the platform locally on the embedded emulator (Ctrl-C stops it)
 
 test: venv lint test-unit test-integration test-browser fuzz-ci ## Everything CI runs: lint, unit, integration and browser tests, a short fuzz
 
-test-unit: ## Pure tests (no emulator)
+test-unit: ## Domain and service tests through the in-memory ports, registry conformance (no emulator)
 	$(CARGO) test --workspace --exclude ephemera-tests --exclude ephemera-cli
 
 test-integration: venv ## End-to-end tests against the emulator (the CLI's included)
