@@ -117,10 +117,8 @@ impl Notifier {
         // GitHub shows deployments and statuses against the pull request's head commit.
         let sha = env.head_commit.clone().or_else(|| env.commit.clone());
         let deployment_env = format!("pr-{number}");
-        let deploy = |sha: &str| {
-            let (repo, sha, deployment_env) = (repo.clone(), sha.to_owned(), deployment_env.clone());
-            async move { self.github.ensure_deployment(&repo, &sha, &deployment_env, &describe(env)).await }
-        };
+        let about = describe(env);
+        let deploy = |sha| self.github.ensure_deployment(repo, sha, &deployment_env, &about);
         match (env.status, sha.as_deref()) {
             (Status::Pending | Status::Queued | Status::Creating | Status::Updating, Some(sha))
                 if env.desired == Desired::Up =>

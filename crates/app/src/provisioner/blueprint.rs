@@ -73,6 +73,17 @@ pub(super) enum RequestError {
     Refused(String),
 }
 
+/// CloudFormation's answer to a stack call: throttling and the like are retried; a refusal of
+/// the template or its parameters is a reason to fail.
+impl From<PortError> for RequestError {
+    fn from(e: PortError) -> Self {
+        match e {
+            e @ PortError::Retryable { .. } => RequestError::Retry(e),
+            e @ PortError::Permanent { .. } => RequestError::Refused(e.to_string()),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 enum BlueprintError {
     #[error("no blueprint in s3://{bucket}: tried {tried:?}")]

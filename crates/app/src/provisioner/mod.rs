@@ -209,10 +209,7 @@ impl Provisioner {
     async fn create(&self, env: &Environment, want: &TagSet, taken: &mut Taken) -> Result<Next, ProvisionError> {
         let (request, monthly) = match self.request(env, want, "create").await {
             Ok(r) => r,
-            Err(RequestError::Retry(e)) => return Err(e.into()),
-            Err(RequestError::Refused(reason)) => {
-                return Ok(self.settled(env, Status::Failed, Some(reason), None).await?)
-            }
+            Err(why) => return self.not_made(env, None, why).await,
         };
         if let Some(reason) = self.over_budget(env, monthly).await? {
             let queued = Progress { status: Some(Status::Queued), reason: Some(reason.clone()), ..Default::default() };
@@ -233,12 +230,7 @@ impl Provisioner {
         }
         let id = match self.stacks.create(&request).await {
             Ok(id) => id,
-            // CloudFormation refused the template or its parameters: retrying the same
-            // generation cannot help, so it is recorded as failed.
-            Err(e @ PortError::Permanent { .. }) => {
-                return Ok(self.settled(env, Status::Failed, Some(e.to_string()), None).await?)
-            }
-            Err(e) => return Err(e.into()),
+            Err(e) => return self.not_made(env, None, e.into()).await,
         };
         // Counted against the budget from now on; the reaper refines it.
         self.registry.record_cost(&env.name, monthly, 0.0).await?;
@@ -255,21 +247,29 @@ impl Provisioner {
     ) -> Result<Next, ProvisionError> {
         let request = match self.request(env, want, "update").await {
             Ok((r, _)) => r,
-            Err(RequestError::Retry(e)) => return Err(e.into()),
-            Err(RequestError::Refused(reason)) => {
-                return Ok(self.settled(env, Status::Failed, Some(reason), view).await?)
-            }
+            Err(why) => return self.not_made(env, view, why).await,
         };
         match self.stacks.update(&request).await {
             Ok(UpdateOutcome::NoChanges) => info!("stack already matches the template"),
             Ok(UpdateOutcome::Started) => {}
-            Err(e @ PortError::Permanent { .. }) => {
-                return Ok(self.settled(env, Status::Failed, Some(e.to_string()), view).await?)
-            }
-            Err(e) => return Err(e.into()),
+            Err(e) => return self.not_made(env, view, e.into()).await,
         }
         taken.update = true;
         Ok(Next::Record(Progress { status: Some(Status::Updating), ..Default::default() }))
+    }
+
+    /// A stack request that could not be made, or that CloudFormation refused: retried later, or,
+    /// since retrying the same generation cannot help, recorded as failed with the reason.
+    async fn not_made(
+        &self,
+        env: &Environment,
+        view: Option<&StackView>,
+        why: RequestError,
+    ) -> Result<Next, ProvisionError> {
+        match why {
+            RequestError::Retry(e) => Err(e.into()),
+            RequestError::Refused(reason) => Ok(self.settled(env, Status::Failed, Some(reason), view).await?),
+        }
     }
 
     /// Settles the generation in `status`: done, or superseded by a newer generation.
