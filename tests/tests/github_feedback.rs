@@ -136,6 +136,8 @@ async fn a_pull_request_gets_its_comment_deployments_and_checks() {
         ("EPHEMERA_GITHUB_TOKEN", "test-token"),
         ("EPHEMERA_GITHUB_API_URL", &gh.url),
         ("EPHEMERA_PROBE_ALLOWED_HOSTS", "127.0.0.1"),
+        // The preview server is local: its host is allowed literally in the blueprint.
+        ("EPHEMERA_BLUEPRINT_PREVIEW_HOSTS", "127.0.0.1"),
         ("EPHEMERA_SMOKE_CHECKS", "/=200,/health=200"),
         ("EPHEMERA_LOAD_RATE", "20"),
         ("EPHEMERA_LOAD_SECONDS", "1"),

@@ -257,7 +257,8 @@ async fn ping_other_events_and_bad_bodies() {
 async fn the_commits_own_template_wins_then_the_repositorys_and_a_refused_template_fails_with_the_reason() {
     let p = Platform::start().await;
     let store = ephemera_aws::S3Store::new(p.clients.s3().clone());
-    // The repository's blueprint is broken: CloudFormation refuses it.
+    // The repository's blueprint is broken (it names a resource it does not declare): refused
+    // before any stack call.
     let broken = "Resources:\n  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      QueueName: !GetAtt Missing.Arn\n";
     store.put_text(&p.config.shared.bucket, "blueprints/acme/todo-app.yaml", broken).await.unwrap();
     // The opened commit has its own template, published by the app's CI: it wins.
@@ -274,7 +275,7 @@ async fn the_commits_own_template_wins_then_the_repositorys_and_a_refused_templa
     assert_eq!(ids, ["Jobs"], "built from the commit's own template");
 
     // The next commit has none: the repository's (broken) blueprint is used, and the failure
-    // is recorded with CloudFormation's reason.
+    // is recorded with the reason.
     p.deliver("pull_request", "d-sync", SYNCHRONIZE).await;
     let env = p.wait_for(ENVIRONMENT, Status::Failed).await;
     let reason = env.status_reason.unwrap_or_default();

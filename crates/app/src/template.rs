@@ -8,6 +8,7 @@
 //! The output is JSON, with YAML short-form intrinsics (`!Ref`, `!Sub`, ...) written in their
 //! long form, so that nothing depends on how a YAML parser reads dates or numbers.
 
+use ephemera_domain::blueprint::{self, Policy, Report};
 use ephemera_domain::TagSet;
 use serde_json::{json, Map, Value as Json};
 use serde_yaml_ng::Value as Yaml;
@@ -60,17 +61,46 @@ pub struct Rendered {
     pub resource_types: Vec<String>,
 }
 
-/// Renders `source`, tagging each resource with `tags`, passing the values in `known` for the
+/// Reads `source` (YAML or JSON) into JSON with long-form intrinsics.
+pub fn parse(source: &str) -> Result<Json, TemplateError> {
+    let yaml: Yaml = serde_yaml_ng::from_str(source).map_err(|e| TemplateError::Syntax(e.to_string()))?;
+    let doc = to_json(yaml);
+    if !doc.get("Resources").is_some_and(Json::is_object) {
+        return Err(TemplateError::NoResources);
+    }
+    Ok(doc)
+}
+
+/// Reads `source` and checks it against the blueprint policy: the template with the policy's
+/// rewrites made, or every violation.
+pub fn check(source: &str, policy: &Policy) -> Result<(Json, Report), CheckError> {
+    let mut doc = parse(source)?;
+    let report = blueprint::check(&doc, policy);
+    if !report.accepted() {
+        return Err(CheckError::Refused(report));
+    }
+    report.apply(&mut doc);
+    Ok((doc, report))
+}
+
+/// Why a blueprint cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error("{}", .0.reason())]
+    Refused(Report),
+}
+
+/// Renders `doc`, tagging each resource with `tags`, passing the values in `known` for the
 /// parameters the template declares, and putting `boundary` (a managed policy ARN) on every
 /// IAM role as its permissions boundary.
 pub fn render(
-    source: &str,
+    mut doc: Json,
     tags: &TagSet,
     known: &[(&str, String)],
     boundary: Option<&str>,
 ) -> Result<Rendered, TemplateError> {
-    let yaml: Yaml = serde_yaml_ng::from_str(source).map_err(|e| TemplateError::Syntax(e.to_string()))?;
-    let mut doc = to_json(yaml);
     let declared: Vec<String> =
         doc.get("Parameters").and_then(Json::as_object).map(|p| p.keys().cloned().collect()).unwrap_or_default();
     let resources = doc.get_mut("Resources").and_then(Json::as_object_mut).ok_or(TemplateError::NoResources)?;
@@ -233,7 +263,13 @@ Outputs:
 
     #[test]
     fn tags_every_taggable_resource_and_overrides_spoofed_values() {
-        let r = render(SAMPLE, &tags(), &[("EnvironmentName", "pr-1".into()), ("Unused", "x".into())], None).unwrap();
+        let r = render(
+            parse(SAMPLE).unwrap(),
+            &tags(),
+            &[("EnvironmentName", "pr-1".into()), ("Unused", "x".into())],
+            None,
+        )
+        .unwrap();
         assert_eq!(r.tagged, 3);
         let doc: Json = serde_json::from_str(&r.body).unwrap();
         let table_tags = doc["Resources"]["Table"]["Properties"]["Tags"].as_array().unwrap();
@@ -248,7 +284,7 @@ Outputs:
 
     #[test]
     fn short_form_intrinsics_become_long_form() {
-        let r = render(SAMPLE, &TagSet::default(), &[], None).unwrap();
+        let r = render(parse(SAMPLE).unwrap(), &TagSet::default(), &[], None).unwrap();
         let doc: Json = serde_json::from_str(&r.body).unwrap();
         assert_eq!(doc["Resources"]["Table"]["Properties"]["TableName"], json!({"Fn::Sub": "${AWS::StackName}-todo"}));
         assert_eq!(doc["Resources"]["Param"]["Properties"]["Value"], json!({"Fn::GetAtt": ["Table", "Arn"]}));
@@ -259,14 +295,56 @@ Outputs:
 
     #[test]
     fn rejects_garbage_and_templates_without_resources() {
-        assert!(matches!(render("a: [", &TagSet::default(), &[], None), Err(TemplateError::Syntax(_))));
-        assert_eq!(render("Outputs: {}", &TagSet::default(), &[], None), Err(TemplateError::NoResources));
+        assert!(matches!(parse("a: ["), Err(TemplateError::Syntax(_))));
+        assert_eq!(parse("Outputs: {}"), Err(TemplateError::NoResources));
+    }
+
+    #[test]
+    fn the_default_blueprint_meets_the_policy_as_written() {
+        let (_, report) = check(include_str!("../../../infra/blueprints/default.yaml"), &Policy::default()).unwrap();
+        assert!(report.rewrites.is_empty(), "{:?}", report.rewrites);
+    }
+
+    #[test]
+    fn an_amplify_style_backend_passes_with_what_it_retains_rewritten() {
+        let source = include_str!("../../../tests/fixtures/amplify-backend.yaml");
+        let (doc, report) = check(source, &Policy::default()).unwrap();
+        let mut shown: Vec<String> =
+            report.rewrites.iter().map(|r| format!("{} {} {}", r.logical_id, r.attribute, r.from)).collect();
+        shown.sort();
+        assert_eq!(
+            shown,
+            [
+                "CommentTable DeletionPolicy Snapshot",
+                "ResolverFunctionLogs DeletionPolicy Retain",
+                "TodoTable DeletionPolicy Retain",
+                "TodoTable UpdateReplacePolicy Retain",
+                "UploadsBucket DeletionPolicy RetainExceptOnCreate",
+                "UserPool DeletionPolicy Retain",
+            ]
+        );
+        for (id, r) in doc["Resources"].as_object().unwrap() {
+            for attr in ["DeletionPolicy", "UpdateReplacePolicy"] {
+                assert!(r.get(attr).is_none_or(|v| v == "Delete"), "{id} {attr} left as {:?}", r.get(attr));
+            }
+        }
+        // Its identity pool's roles are its own: naming another is refused.
+        let foreign = source.replace(
+            "authenticated: !GetAtt AuthenticatedRole.Arn",
+            "authenticated: arn:aws:iam::123456789012:role/admin",
+        );
+        let Err(CheckError::Refused(report)) = check(&foreign, &Policy::default()) else { panic!("accepted") };
+        assert!(
+            report.reason().contains("IdentityPoolRoles (AWS::Cognito::IdentityPoolRoleAttachment): policy attachment"),
+            "{}",
+            report.reason()
+        );
     }
 
     #[test]
     fn every_role_gets_the_platform_boundary_even_if_the_template_names_another() {
         let src = "Resources:\n  R:\n    Type: AWS::IAM::Role\n    Properties: { PermissionsBoundary: arn:aws:iam::1:policy/admin }\n  T:\n    Type: AWS::SQS::Queue\n";
-        let r = render(src, &TagSet::default(), &[], Some("arn:aws:iam::1:policy/boundary")).unwrap();
+        let r = render(parse(src).unwrap(), &TagSet::default(), &[], Some("arn:aws:iam::1:policy/boundary")).unwrap();
         let doc: Json = serde_json::from_str(&r.body).unwrap();
         assert_eq!(doc["Resources"]["R"]["Properties"]["PermissionsBoundary"], "arn:aws:iam::1:policy/boundary");
         assert!(doc["Resources"]["T"]["Properties"].get("PermissionsBoundary").is_none());

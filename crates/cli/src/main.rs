@@ -7,6 +7,8 @@
 //! 4 no such environment (404); 5 quota reached (429); 6 conflict or not ready (409);
 //! 7 the service is unavailable; 8 `--wait` ended with the environment FAILED.
 
+mod blueprint;
+
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
@@ -46,6 +48,24 @@ enum Top {
     /// Developer environments.
     #[command(subcommand)]
     Env(EnvCommand),
+    /// Blueprints (offline: nothing is sent anywhere).
+    #[command(subcommand)]
+    Blueprint(BlueprintCommand),
+}
+
+#[derive(Subcommand)]
+enum BlueprintCommand {
+    /// Check a template against the blueprint policy the platform applies before creating
+    /// anything. Exit code 1 lists every violation.
+    Check {
+        file: std::path::PathBuf,
+        /// A resource type your platform's operator allows besides the defaults (repeatable).
+        #[arg(long = "allow-type")]
+        allow_types: Vec<String>,
+        /// A host your platform allows a preview URL to name literally (repeatable).
+        #[arg(long = "preview-host")]
+        preview_hosts: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -228,8 +248,13 @@ async fn endpoint_from_stack(config: &aws_config::SdkConfig, stack: &str) -> any
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
+    let cmd = match &cli.command {
+        Top::Env(cmd) => cmd,
+        Top::Blueprint(BlueprintCommand::Check { file, allow_types, preview_hosts }) => {
+            return blueprint::run(file, allow_types, preview_hosts, cli.json);
+        }
+    };
     let api = Api::new(&cli).await?;
-    let Top::Env(cmd) = &cli.command;
     match cmd {
         EnvCommand::Create { name, ttl, wait } => {
             let mut body = json!({});

@@ -195,3 +195,46 @@ async fn unsigned_forged_and_stale_requests_are_refused_and_change_nothing() {
     assert!(String::from_utf8_lossy(&over.stderr).contains("limit is 1"));
     p.stop().await;
 }
+
+#[test]
+fn blueprint_check_lists_every_violation_offline_and_exits_1() {
+    let dir = std::env::temp_dir().join(format!("ephemera-blueprint-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let escaping = dir.join("escaping.yaml");
+    std::fs::write(
+        &escaping,
+        "Resources:\n  Key:\n    Type: AWS::AppSync::ApiKey\n    Properties: { ApiId: abcdefghijklmnopqrstuvwxyz }\n  U:\n    Type: AWS::IAM::User\n",
+    )
+    .unwrap();
+    // No endpoint, no credentials: the check needs neither.
+    let run = |file: &std::path::Path, extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_ephemera"))
+            .args(["blueprint", "check"])
+            .arg(file)
+            .args(extra)
+            .env_remove("EPHEMERA_URL")
+            .env("AWS_CONFIG_FILE", "/nonexistent")
+            .output()
+            .unwrap()
+    };
+    let out = run(&escaping, &[]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let lines: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].starts_with("Key (AWS::AppSync::ApiKey): reference outside the environment: ApiId points at"),
+        "{lines:?}"
+    );
+    assert!(lines[1].starts_with("U (AWS::IAM::User): no IAM users, groups or access keys"), "{lines:?}");
+
+    let default = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/blueprints/default.yaml");
+    let out = run(&default, &["--json"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(json(&out)["accepted"], true);
+
+    let amplify = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/amplify-backend.yaml");
+    let out = run(&amplify, &[]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(String::from_utf8(out.stdout).unwrap().contains("TodoTable: DeletionPolicy Retain rewritten to Delete"));
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -1,5 +1,7 @@
 //! Ephemera's domain model. Pure: no I/O, no AWS, no clock reads (time is always passed in).
 //!
+//! - [`blueprint`] — the policy a template must meet before any stack call: types, trust,
+//!   references, names, retention.
 //! - [`names`] — repository, environment and stack names, and how a pull request maps to them.
 //! - [`tags`] — the tag set every stack and resource carries; the reaper and cost reports rely on it.
 //! - [`lifecycle`] — desired state, status, and the ordering rule that keeps late events from
@@ -13,6 +15,7 @@
 //! - [`environment`] — the registry record.
 
 pub mod admission;
+pub mod blueprint;
 pub mod cost;
 pub mod developer;
 pub mod environment;

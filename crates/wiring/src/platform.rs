@@ -182,6 +182,7 @@ pub fn provisioner(shared: &SharedConfig, config: &ProvisionerConfig, clients: &
             cost_tags: config.cost_tags.clone(),
             role_arn: config.stack_role_arn.clone(),
             role_boundary_arn: config.role_boundary_arn.clone(),
+            blueprint_policy: config.blueprint_policy.clone(),
             wait: config.stack_wait,
             poll: config.stack_poll,
             monthly_budget_usd: config.monthly_budget_usd,

@@ -6,7 +6,7 @@ use tracing::info;
 
 use super::{token, Provisioner};
 use crate::ports::{PortError, StackRequest};
-use crate::template::{render, TemplateError};
+use crate::template::{check, render, CheckError, TemplateError};
 
 impl Provisioner {
     /// The stack request for `env`: its blueprint rendered with its tags. Err is a reason to fail.
@@ -33,9 +33,15 @@ impl Provisioner {
             ("ExpiresAt", tags.get(ephemera_domain::tags::EXPIRES_AT).unwrap_or_default().to_owned()),
             ("ApiKeyExpires", api_key_expiry(env.expires_at, self.clock.now()).to_string()),
         ];
-        let rendered = render(&source, tags, &known, self.settings.role_boundary_arn.as_deref())
+        // The policy first: nothing reaches CloudFormation that could reach outside the environment.
+        let (doc, report) = check(&source, &self.settings.blueprint_policy)
+            .map_err(|e: CheckError| RequestError::Refused(format!("blueprint {key}: {e}")))?;
+        for rewrite in &report.rewrites {
+            info!(blueprint = %key, environment = %env.name, "{rewrite}");
+        }
+        let rendered = render(doc, tags, &known, self.settings.role_boundary_arn.as_deref())
             .map_err(|e: TemplateError| RequestError::Refused(format!("blueprint {key}: {e}")))?;
-        info!(blueprint = %key, tagged = rendered.tagged, "rendered blueprint");
+        info!(blueprint = %key, tagged = rendered.tagged, rewritten = report.rewrites.len(), "rendered blueprint");
         let monthly = self.settings.prices.monthly_total(rendered.resource_types.iter().map(String::as_str));
         let request = StackRequest {
             name: env.stack_name(),

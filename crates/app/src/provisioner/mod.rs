@@ -35,6 +35,8 @@ pub struct ProvisionerSettings {
     pub role_arn: Option<String>,
     /// Put on every IAM role an environment's template creates.
     pub role_boundary_arn: Option<String>,
+    /// What a blueprint may declare; checked before any stack call.
+    pub blueprint_policy: ephemera_domain::blueprint::Policy,
     /// How long one reconcile waits for a stack operation before handing back (retryable).
     pub wait: Duration,
     pub poll: Duration,

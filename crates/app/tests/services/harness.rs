@@ -115,6 +115,7 @@ impl World {
             cost_tags: TagSet::parse_cost_tags("CostCenter=platform").unwrap(),
             role_arn: Some(ROLE.into()),
             role_boundary_arn: None,
+            blueprint_policy: Default::default(),
             wait: Duration::from_millis(200),
             poll: Duration::from_millis(1),
             monthly_budget_usd: None,

@@ -234,6 +234,60 @@ async fn a_refused_blueprint_fails_the_environment_without_touching_cloudformati
     assert!(w.stacks.calls().is_empty());
 }
 
+/// A repository blueprint that escapes its environment two ways.
+const ESCAPING: &str = "Resources:
+  Backdoor:
+    Type: AWS::IAM::Role
+    DeletionPolicy: Retain
+    Properties:
+      AssumeRolePolicyDocument:
+        Statement:
+          - { Effect: Allow, Principal: { AWS: 'arn:aws:iam::999999999999:root' }, Action: sts:AssumeRole }
+  Escalate:
+    Type: AWS::IAM::Policy
+    Properties:
+      PolicyName: more
+      Roles: [production-admin]
+      PolicyDocument:
+        Statement:
+          - { Effect: Allow, Action: 's3:GetObject', Resource: !Sub '${AWS::StackName}-files/*' }
+";
+
+#[tokio::test]
+async fn an_escaping_blueprint_fails_with_every_violation_and_no_stack_call() {
+    let w = World::new();
+    w.store.put(BUCKET, "blueprints/acme/todo-app.yaml", ESCAPING);
+    opened(&w).await;
+    assert_eq!(w.provisioner().reconcile(&name(PR)).await.unwrap(), Outcome::Settled(Status::Failed));
+    let reason = w.env(PR).status_reason.unwrap();
+    assert_eq!(
+        reason.lines().collect::<Vec<_>>(),
+        [
+            "blueprint blueprints/acme/todo-app.yaml: 2 violations of the blueprint policy:",
+            "Backdoor (AWS::IAM::Role): trust: the role trusts AWS \"arn:aws:iam::999999999999:root\"; only services may assume an environment's roles (apigateway.amazonaws.com, appsync.amazonaws.com, cognito-idp.amazonaws.com, events.amazonaws.com, lambda.amazonaws.com, s3.amazonaws.com, sns.amazonaws.com, sqs.amazonaws.com, states.amazonaws.com), and cognito-identity.amazonaws.com with an aud condition on this template's identity pool",
+            "Escalate (AWS::IAM::Policy): policy attachment: attaches to role \"production-admin\", which is not in this template: attach policies only to this template's roles (!Ref <Role>)",
+        ]
+    );
+    assert!(w.stacks.calls().is_empty(), "no stack call: {:?}", w.stacks.calls());
+    assert_eq!(w.bus.detail_types().last().unwrap(), "Environment.Failed");
+}
+
+#[tokio::test]
+async fn retained_resources_are_created_to_be_deleted() {
+    let w = World::new();
+    let kept = "Resources:\n  Todo:\n    Type: AWS::DynamoDB::Table\n    DeletionPolicy: Retain\n    UpdateReplacePolicy: Snapshot\n";
+    w.store.put(BUCKET, "blueprints/acme/todo-app.yaml", kept);
+    opened(&w).await;
+    assert_eq!(w.provisioner().reconcile(&name(PR)).await.unwrap(), Outcome::Settled(Status::Ready));
+    let body: serde_json::Value =
+        serde_json::from_str(&w.stacks.get(&stack()).unwrap().request.unwrap().template_body).unwrap();
+    let todo = &body["Resources"]["Todo"];
+    assert_eq!(
+        (todo["DeletionPolicy"].as_str(), todo["UpdateReplacePolicy"].as_str()),
+        (Some("Delete"), Some("Delete"))
+    );
+}
+
 #[tokio::test]
 async fn a_blueprint_that_cannot_be_read_now_is_tried_again_later() {
     let w = World::new();

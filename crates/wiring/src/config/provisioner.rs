@@ -6,7 +6,9 @@ use ephemera_domain::cost::PriceTable;
 use ephemera_domain::developer::Quotas;
 use ephemera_domain::tags::TagSet;
 
-use super::vars::Vars;
+use ephemera_domain::blueprint::Policy;
+
+use super::vars::{invalid, Vars};
 use super::{shared, ConfigError};
 
 #[derive(Debug, Clone)]
@@ -28,6 +30,12 @@ pub struct ProvisionerConfig {
     pub dev_quotas: Quotas,
     /// `EPHEMERA_PRICE_TABLE`: what the budget is projected with.
     pub prices: PriceTable,
+    /// What a blueprint may declare: the default policy, widened by
+    /// `EPHEMERA_BLUEPRINT_TYPES` (more resource types), `EPHEMERA_BLUEPRINT_MANAGED_POLICIES`
+    /// (more attachable managed policy ARNs), `EPHEMERA_BLUEPRINT_PREVIEW_HOSTS` (hosts a
+    /// preview URL may name literally: a local preview server) and `EPHEMERA_BLUEPRINT_MACROS`
+    /// (allow `Transform`, unchecked after expansion; default false).
+    pub blueprint_policy: Policy,
 }
 
 impl ProvisionerConfig {
@@ -41,6 +49,29 @@ impl ProvisionerConfig {
             monthly_budget_usd: v.real("EPHEMERA_MONTHLY_BUDGET_USD", "an amount in USD", |x| x >= 0.0)?,
             dev_quotas: shared::quotas(v)?,
             prices: shared::prices(v)?,
+            blueprint_policy: blueprint_policy(v)?,
         })
     }
+}
+
+fn blueprint_policy(v: &Vars) -> Result<Policy, ConfigError> {
+    let mut policy = Policy::default();
+    for ty in v.list("EPHEMERA_BLUEPRINT_TYPES") {
+        if ty.split("::").count() < 2 || ty.contains(char::is_whitespace) {
+            return Err(invalid(
+                "EPHEMERA_BLUEPRINT_TYPES",
+                format!("{ty:?} is not a resource type like AWS::Kinesis::Stream"),
+            ));
+        }
+        policy.types.insert(ty);
+    }
+    for arn in v.list("EPHEMERA_BLUEPRINT_MANAGED_POLICIES") {
+        if !arn.starts_with("arn:") {
+            return Err(invalid("EPHEMERA_BLUEPRINT_MANAGED_POLICIES", format!("{arn:?} is not a managed policy ARN")));
+        }
+        policy.managed_policies.insert(arn);
+    }
+    policy.literal_preview_hosts.extend(v.list("EPHEMERA_BLUEPRINT_PREVIEW_HOSTS"));
+    policy.macros = v.flag("EPHEMERA_BLUEPRINT_MACROS", false)?;
+    Ok(policy)
 }

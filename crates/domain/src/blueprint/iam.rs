@@ -1,0 +1,290 @@
+//! IAM in a blueprint: who its roles trust, what its policies attach to, and what they grant.
+
+use serde_json::{Map, Value as Json};
+
+use super::expr::{show, target, Part, Scope, Target};
+use super::{values, Policy, Report, Rule};
+
+/// Actions without resource-level permissions: the only ones `Resource: "*"` may carry.
+const UNSCOPED_ACTIONS: &[&str] = &[
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "xray:GetSamplingStatisticSummaries",
+    "cloudwatch:PutMetricData",
+    "logs:DescribeLogGroups",
+    "sts:GetCallerIdentity",
+    "appsync:ListGraphqlApis",
+    "dynamodb:ListTables",
+    "s3:ListAllMyBuckets",
+    "sqs:ListQueues",
+    "sns:ListTopics",
+    "lambda:ListFunctions",
+    "secretsmanager:GetRandomPassword",
+    "secretsmanager:ListSecrets",
+    "cognito-idp:ListUserPools",
+    "kms:ListAliases",
+];
+
+pub(super) fn check(
+    id: &str,
+    ty: &str,
+    props: &Map<String, Json>,
+    scope: &Scope,
+    policy: &Policy,
+    report: &mut Report,
+) {
+    let mut at = Site { id, ty, scope, policy, report };
+    match ty {
+        "AWS::IAM::Role" => {
+            at.trust(props.get("AssumeRolePolicyDocument"));
+            at.managed(props.get("ManagedPolicyArns"));
+            for inline in props.get("Policies").map(values).unwrap_or_default() {
+                at.grants(inline.get("PolicyDocument"));
+            }
+        }
+        "AWS::IAM::Policy" | "AWS::IAM::ManagedPolicy" | "AWS::IAM::RolePolicy" => {
+            at.attachment(props.get("Roles").or(props.get("RoleName")));
+            at.identities(props);
+            at.grants(props.get("PolicyDocument"));
+        }
+        "AWS::S3::BucketPolicy" | "AWS::SQS::QueuePolicy" | "AWS::SNS::TopicPolicy" => {
+            at.resource_policy(props.get("PolicyDocument"));
+            at.grants(props.get("PolicyDocument"));
+        }
+        "AWS::Lambda::Permission" => at.permission(props),
+        "AWS::Cognito::IdentityPoolRoleAttachment" => at.attachment(props.get("Roles")),
+        _ => {}
+    }
+}
+
+struct Site<'a, 'r> {
+    id: &'a str,
+    ty: &'a str,
+    scope: &'a Scope<'a>,
+    policy: &'a Policy,
+    report: &'r mut Report,
+}
+
+impl Site<'_, '_> {
+    fn refuse(&mut self, rule: Rule, change: String) {
+        self.report.refuse(self.id, self.ty, rule, change);
+    }
+
+    /// The `Allow` statements of a policy document.
+    fn allows<'d>(&mut self, doc: Option<&'d Json>) -> Vec<&'d Map<String, Json>> {
+        let Some(doc) = doc else { return vec![] };
+        let Some(statements) = doc.as_object().and_then(|d| d.get("Statement")) else {
+            self.refuse(
+                Rule::Template,
+                "write the policy document out as a map with a Statement list; the checker cannot read it otherwise"
+                    .into(),
+            );
+            return vec![];
+        };
+        values(statements)
+            .into_iter()
+            .filter_map(Json::as_object)
+            .filter(|s| s.get("Effect").and_then(Json::as_str) != Some("Deny"))
+            .collect()
+    }
+
+    fn trust(&mut self, doc: Option<&Json>) {
+        for statement in self.allows(doc) {
+            if statement.contains_key("NotPrincipal") {
+                self.refuse(
+                    Rule::Trust,
+                    "Allow with NotPrincipal trusts everyone else; name the service in Principal.Service".into(),
+                );
+            }
+            for (kind, who) in principals(statement) {
+                match kind {
+                    "Service" if self.allowed_service(who) => {}
+                    "Federated" if text(self.scope, who).as_deref() == Some("cognito-identity.amazonaws.com") => {
+                        self.cognito_audience(statement);
+                    }
+                    _ => self.refuse(
+                        Rule::Trust,
+                        format!(
+                            "the role trusts {kind} {}; only services may assume an environment's roles ({}), and cognito-identity.amazonaws.com with an aud condition on this template's identity pool",
+                            shown(self.scope, who),
+                            self.policy.service_principals.iter().cloned().collect::<Vec<_>>().join(", ")
+                        ),
+                    ),
+                }
+            }
+        }
+    }
+
+    fn allowed_service(&self, who: &Json) -> bool {
+        text(self.scope, who).is_some_and(|s| self.policy.service_principals.contains(&s))
+    }
+
+    /// Cognito's identity pool may assume a role only for this template's own pool.
+    fn cognito_audience(&mut self, statement: &Map<String, Json>) {
+        let audience = statement
+            .get("Condition")
+            .and_then(Json::as_object)
+            .into_iter()
+            .flat_map(|ops| ops.values())
+            .filter_map(|op| op.get("cognito-identity.amazonaws.com:aud"))
+            .flat_map(values)
+            .next();
+        let own_pool = audience.is_some_and(|aud| {
+            self.scope.alternatives(aud).iter().all(|alt| {
+                matches!(target(alt), Target::Own(l) if self.scope.type_of(&l) == Some("AWS::Cognito::IdentityPool"))
+            })
+        });
+        if !own_pool {
+            self.refuse(
+                Rule::Trust,
+                "a role trusted by cognito-identity.amazonaws.com needs Condition StringEquals cognito-identity.amazonaws.com:aud: !Ref <this template's AWS::Cognito::IdentityPool>".into(),
+            );
+        }
+    }
+
+    fn managed(&mut self, arns: Option<&Json>) {
+        for arn in arns.map(values).unwrap_or_default() {
+            let allowed = text(self.scope, arn).is_some_and(|a| self.policy.managed_policies.contains(&a));
+            let own = self.scope.alternatives(arn).iter().all(|alt| {
+                matches!(target(alt), Target::Own(l) if self.scope.type_of(&l) == Some("AWS::IAM::ManagedPolicy"))
+            });
+            if !allowed && !own {
+                self.refuse(
+                    Rule::ManagedPolicy,
+                    format!(
+                        "{} is not allowed: attach a managed policy of this template, or one the operator allows ({})",
+                        shown(self.scope, arn),
+                        self.policy.managed_policies.iter().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                );
+            }
+        }
+    }
+
+    fn attachment(&mut self, roles: Option<&Json>) {
+        for role in roles.map(values).unwrap_or_default() {
+            let own =
+                self.scope.alternatives(role).iter().all(
+                    |alt| matches!(target(alt), Target::Own(l) if self.scope.type_of(&l) == Some("AWS::IAM::Role")),
+                );
+            if !own {
+                self.refuse(
+                    Rule::Attachment,
+                    format!("attaches to role {}, which is not in this template: attach policies only to this template's roles (!Ref <Role>)", shown(self.scope, role)),
+                );
+            }
+        }
+    }
+
+    fn identities(&mut self, props: &Map<String, Json>) {
+        for key in ["Users", "Groups"] {
+            if props.get(key).is_some_and(|v| !values(v).is_empty()) {
+                self.refuse(
+                    Rule::IamIdentity,
+                    format!("remove {key}: environment policies attach only to this template's roles"),
+                );
+            }
+        }
+    }
+
+    /// What each `Allow` statement grants must be this environment's.
+    fn grants(&mut self, doc: Option<&Json>) {
+        for (n, statement) in self.allows(doc).into_iter().enumerate() {
+            let sid =
+                statement.get("Sid").and_then(Json::as_str).map(str::to_owned).unwrap_or_else(|| format!("#{}", n + 1));
+            if statement.contains_key("NotResource") {
+                self.refuse(Rule::WildcardResource, format!("statement {sid}: Allow with NotResource grants everything else; list this template's resources in Resource"));
+            }
+            let unscoped = only_unscoped(statement);
+            for resource in statement.get("Resource").map(values).unwrap_or_default() {
+                for alt in self.scope.alternatives(resource) {
+                    match target(&alt) {
+                        Target::Own(_) | Target::Namespaced => {}
+                        Target::Wildcard if unscoped && alt == [Part::Lit("*".into())] => {}
+                        Target::Wildcard => self.refuse(
+                            Rule::WildcardResource,
+                            format!("statement {sid}: Resource {} reaches beyond this environment; name this template's resources (\"*\" only for actions without resource-level permissions, such as xray:PutTraceSegments)", show(&alt)),
+                        ),
+                        Target::Outside(what) => self.refuse(
+                            Rule::Reference,
+                            format!("statement {sid}: Resource points at {what}, not at this environment; use !GetAtt/!Ref of this template's resources or ARNs under ${{AWS::StackName}}"),
+                        ),
+                    }
+                }
+            }
+        }
+    }
+
+    /// A resource policy may grant only this template's roles and allowed services.
+    fn resource_policy(&mut self, doc: Option<&Json>) {
+        for statement in self.allows(doc) {
+            if statement.contains_key("NotPrincipal") {
+                self.refuse(Rule::Trust, "Allow with NotPrincipal grants everyone else; name the principals".into());
+            }
+            for (kind, who) in principals(statement) {
+                let own_role = kind == "AWS"
+                    && self.scope.alternatives(who).iter().all(
+                        |alt| matches!(target(alt), Target::Own(l) if self.scope.type_of(&l) == Some("AWS::IAM::Role")),
+                    );
+                if !(own_role || kind == "Service" && self.allowed_service(who)) {
+                    self.refuse(
+                        Rule::Trust,
+                        format!("grants {kind} {} access; a resource policy may grant only this template's roles (!GetAtt <Role>.Arn) and allowed services", shown(self.scope, who)),
+                    );
+                }
+            }
+        }
+    }
+
+    fn permission(&mut self, props: &Map<String, Json>) {
+        let Some(principal) = props.get("Principal") else { return };
+        let public_url = text(self.scope, principal).as_deref() == Some("*")
+            && props.get("Action").and_then(Json::as_str) == Some("lambda:InvokeFunctionUrl")
+            && props.get("FunctionUrlAuthType").and_then(Json::as_str) == Some("NONE");
+        if !(public_url || self.allowed_service(principal)) {
+            self.refuse(
+                Rule::Trust,
+                format!("lets {} invoke the function; only allowed services may (or \"*\" for a public function URL: Action lambda:InvokeFunctionUrl, FunctionUrlAuthType NONE)", shown(self.scope, principal)),
+            );
+        }
+    }
+}
+
+/// Each principal of a statement, as (kind, value): `"*"` is (`*`, `"*"`).
+fn principals(statement: &Map<String, Json>) -> Vec<(&str, &Json)> {
+    match statement.get("Principal") {
+        Some(Json::Object(m)) => {
+            m.iter().flat_map(|(k, v)| values(v).into_iter().map(move |v| (k.as_str(), v))).collect()
+        }
+        Some(other) => vec![("everyone", other)],
+        None => vec![],
+    }
+}
+
+fn only_unscoped(statement: &Map<String, Json>) -> bool {
+    let actions = statement.get("Action").map(values).unwrap_or_default();
+    !actions.is_empty()
+        && actions
+            .iter()
+            .all(|a| a.as_str().is_some_and(|a| UNSCOPED_ACTIONS.iter().any(|u| u.eq_ignore_ascii_case(a))))
+}
+
+/// The literal text of `v`, with `${AWS::URLSuffix}` and `${AWS::Partition}` read as on AWS.
+fn text(scope: &Scope, v: &Json) -> Option<String> {
+    let alts = scope.alternatives(v);
+    let [alt] = alts.as_slice() else { return None };
+    alt.iter()
+        .map(|p| match p {
+            Part::Lit(s) => Some(s.clone()),
+            Part::Pseudo("AWS::URLSuffix") => Some("amazonaws.com".into()),
+            Part::Pseudo("AWS::Partition") => Some("aws".into()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn shown(scope: &Scope, v: &Json) -> String {
+    scope.alternatives(v).first().map(|alt| show(alt)).unwrap_or_else(|| "(no value)".into())
+}

@@ -1,0 +1,202 @@
+//! One resource: its type, what it keeps, what it is called and what it points at.
+
+use serde_json::{Map, Value as Json};
+
+use super::expr::{show, target, Scope, Target};
+use super::{iam, values, Policy, Report, Rewrite, Rule};
+
+/// Types no blueprint may declare, whatever the allow-list says: long-lived credentials.
+const IAM_IDENTITIES: &[&str] = &[
+    "AWS::IAM::User",
+    "AWS::IAM::Group",
+    "AWS::IAM::AccessKey",
+    "AWS::IAM::UserToGroupAddition",
+    "AWS::IAM::UserPolicy",
+    "AWS::IAM::GroupPolicy",
+];
+
+/// The property that names a resource of each type, when the author sets it.
+const PHYSICAL_NAMES: &[(&str, &str)] = &[
+    ("AWS::DynamoDB::Table", "TableName"),
+    ("AWS::S3::Bucket", "BucketName"),
+    ("AWS::IAM::Role", "RoleName"),
+    ("AWS::IAM::ManagedPolicy", "ManagedPolicyName"),
+    ("AWS::SQS::Queue", "QueueName"),
+    ("AWS::SNS::Topic", "TopicName"),
+    ("AWS::Lambda::Function", "FunctionName"),
+    ("AWS::Logs::LogGroup", "LogGroupName"),
+    ("AWS::SecretsManager::Secret", "Name"),
+    ("AWS::AppSync::GraphQLApi", "Name"),
+    ("AWS::Cognito::UserPool", "UserPoolName"),
+];
+
+/// Properties (at any depth) that point at an existing resource, besides every `...Arn(s)`.
+const REFERENCES: &[&str] = &[
+    "ApiId",
+    "TableName",
+    "Bucket",
+    "BucketName",
+    "DestinationBucketName",
+    "Queues",
+    "Topics",
+    "Function",
+    "Queue",
+    "Topic",
+    "FunctionName",
+    "Role",
+    "UserPoolId",
+    "IdentityPoolId",
+    "ClientId",
+    "KmsKeyId",
+    "KmsMasterKeyId",
+];
+
+/// Checked by their own rules (IAM), or written by the platform.
+const NOT_REFERENCES: &[&str] = &["ManagedPolicyArns", "PermissionsBoundary", "Roles", "RoleName", "Users", "Groups"];
+
+pub(super) fn check(id: &str, resource: &Json, scope: &Scope, policy: &Policy, report: &mut Report) {
+    let ty = resource.get("Type").and_then(Json::as_str).unwrap_or("");
+    if !allowed(id, ty, policy, report) {
+        return;
+    }
+    retention(id, resource, report);
+    let Some(props) = resource.get("Properties").and_then(Json::as_object) else {
+        return;
+    };
+    let name_key = PHYSICAL_NAMES.iter().find(|(t, _)| *t == ty).map(|(_, k)| *k);
+    if let Some(name) = name_key.and_then(|k| props.get(k).map(|v| (k, v))) {
+        physical_name(id, ty, name, scope, report);
+    }
+    references(id, ty, props, name_key, scope, report);
+    iam::check(id, ty, props, scope, policy, report);
+}
+
+fn allowed(id: &str, ty: &str, policy: &Policy, report: &mut Report) -> bool {
+    let change = if IAM_IDENTITIES.contains(&ty) {
+        report.refuse(
+            id,
+            ty,
+            Rule::IamIdentity,
+            "remove it: environments get roles, assumed by services, never users or keys",
+        );
+        return false;
+    } else if policy.types.contains(ty) {
+        return true;
+    } else if ty.starts_with("Custom::") || ty == "AWS::CloudFormation::CustomResource" {
+        "custom resources run code the platform cannot see or clean up; remove it, or ask the operator to allow the type (EPHEMERA_BLUEPRINT_TYPES)".to_owned()
+    } else if ty == "AWS::CloudFormation::Stack"
+        || ty == "AWS::CloudFormation::Macro"
+        || ty.starts_with("AWS::Serverless::")
+    {
+        format!("{ty} is expanded outside this check; inline its resources (the expanded form is accepted)")
+    } else if ty.is_empty() {
+        "give the resource a Type".to_owned()
+    } else {
+        format!("{ty} is not one the platform can tag, price and clean up; use one of the allowed types, or ask the operator to allow it (EPHEMERA_BLUEPRINT_TYPES)")
+    };
+    report.refuse(id, if ty.is_empty() { "no type" } else { ty }, Rule::ResourceType, change);
+    false
+}
+
+fn retention(id: &str, resource: &Json, report: &mut Report) {
+    for attribute in ["DeletionPolicy", "UpdateReplacePolicy"] {
+        match resource.get(attribute) {
+            None => {}
+            Some(Json::String(s)) if s == "Delete" => {}
+            Some(v) => report.rewrites.push(Rewrite {
+                logical_id: id.to_owned(),
+                attribute,
+                from: v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()),
+            }),
+        }
+    }
+}
+
+fn physical_name(id: &str, ty: &str, (key, value): (&str, &Json), scope: &Scope, report: &mut Report) {
+    for alt in scope.alternatives(value) {
+        let what = match target(&alt) {
+            Target::Namespaced | Target::Own(_) => continue,
+            Target::Outside(what) if what.starts_with('"') => what,
+            Target::Outside(what) => format!("{} ({what})", show(&alt)),
+            Target::Wildcard => show(&alt),
+        };
+        report.refuse(
+            id,
+            ty,
+            Rule::PhysicalName,
+            format!("{key} {what} must start with the stack's name: write !Sub \"${{AWS::StackName}}-<name>\", or leave it out"),
+        );
+        return;
+    }
+}
+
+fn references(
+    id: &str,
+    ty: &str,
+    props: &Map<String, Json>,
+    name_key: Option<&str>,
+    scope: &Scope,
+    report: &mut Report,
+) {
+    let mut found = Vec::new();
+    for (key, value) in props {
+        if Some(key.as_str()) != name_key {
+            collect(key, value, &mut found, 0);
+        }
+    }
+    if ty == "AWS::SNS::Subscription" && delivers_to_aws(props) {
+        found.extend(props.get("Endpoint").map(|v| ("Endpoint", v)));
+    }
+    for (key, value) in found {
+        for v in values(value) {
+            if let Some(problem) = outside(key, v, scope) {
+                report.refuse(id, ty, Rule::Reference, problem);
+            }
+        }
+    }
+}
+
+/// Reference properties under `key`/`value`, skipping tags and policy documents.
+fn collect<'a>(key: &'a str, value: &'a Json, found: &mut Vec<(&'a str, &'a Json)>, depth: usize) {
+    if depth > 16
+        || matches!(key, "Tags" | "PolicyDocument" | "AssumeRolePolicyDocument")
+        || NOT_REFERENCES.contains(&key)
+    {
+        return;
+    }
+    if REFERENCES.contains(&key) || key.ends_with("Arn") || key.ends_with("Arns") {
+        found.push((key, value));
+        return;
+    }
+    match value {
+        Json::Object(m) => m.iter().for_each(|(k, v)| collect(k, v, found, depth + 1)),
+        Json::Array(a) => a.iter().for_each(|v| collect(key, v, found, depth + 1)),
+        _ => {}
+    }
+}
+
+fn delivers_to_aws(props: &Map<String, Json>) -> bool {
+    props
+        .get("Protocol")
+        .and_then(Json::as_str)
+        .is_some_and(|p| matches!(p, "sqs" | "lambda" | "firehose" | "application"))
+}
+
+/// Why `value` (under `key`) points outside the environment, if it does.
+fn outside(key: &str, value: &Json, scope: &Scope) -> Option<String> {
+    for alt in scope.alternatives(value) {
+        let aws_managed_key =
+            key.starts_with("Kms") && matches!(alt.as_slice(), [super::Part::Lit(s)] if s.starts_with("alias/aws/"));
+        match target(&alt) {
+            Target::Own(_) | Target::Namespaced => {}
+            _ if aws_managed_key => {}
+            Target::Wildcard => return Some(format!("{key} {} is a wildcard: name one of this template's resources", show(&alt))),
+            Target::Outside(what) => {
+                return Some(format!(
+                    "{key} points at {what}, not at this environment: use !Ref or !GetAtt of a resource in this template, or a name under ${{AWS::StackName}}"
+                ))
+            }
+        }
+    }
+    None
+}
