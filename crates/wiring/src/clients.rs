@@ -49,6 +49,11 @@ impl Clients {
         Self::new(&ephemera_aws::lambda_sdk_config().await)
     }
 
+    /// The configuration the clients are built from (for a client this process does not use).
+    pub fn sdk(&self) -> &SdkConfig {
+        &self.inner.sdk
+    }
+
     pub fn appsync(&self) -> &aws_sdk_appsync::Client {
         self.inner.appsync.get_or_init(|| aws_sdk_appsync::Client::new(&self.inner.sdk))
     }
