@@ -57,6 +57,8 @@ pub struct Stats {
     pub succeeded: HashMap<String, u64>,
     /// When each of those first reached the emulator.
     pub first_seen: HashMap<String, std::time::Instant>,
+    /// The access key each of those was last signed with.
+    pub signed_by: HashMap<String, String>,
 }
 
 struct Shared {
@@ -149,6 +151,13 @@ fn describe(target: Option<&str>, method: &str, path: &str, body: &[u8]) -> Stri
         Some(a) => format!("{a} {}", form.get("StackName").map(String::as_str).unwrap_or("")),
         None => format!("{method} {path}"),
     }
+}
+
+/// The access key id in a SigV4 `Authorization` header (`... Credential=AKID/date/...`).
+fn access_key(headers: &hyper::HeaderMap) -> Option<String> {
+    let auth = headers.get("authorization")?.to_str().ok()?;
+    let credential = auth.split("Credential=").nth(1)?;
+    Some(credential.split('/').next()?.to_owned())
 }
 
 fn error_response(status: u16, target: Option<&str>, is_s3: bool, code: &str) -> Response<Full<Bytes>> {
@@ -249,6 +258,9 @@ async fn handle(s: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Full<
         if status.is_success() {
             let what = describe(target.as_deref(), parts.method.as_str(), parts.uri.path(), &body);
             stats.first_seen.entry(what.clone()).or_insert(arrived);
+            if let Some(key) = access_key(&parts.headers) {
+                stats.signed_by.insert(what.clone(), key);
+            }
             *stats.succeeded.entry(what).or_default() += 1;
         }
         if matches!(fault, Fault::DropAfter) {

@@ -172,3 +172,28 @@ async fn an_amplify_style_backend_keeps_nothing_after_its_pull_request_closes() 
     assert!(logs.stack_summaries().iter().all(|s| s.stack_status().map(|s| s.as_str()) == Some("DELETE_COMPLETE")));
     p.stop().await;
 }
+
+/// With a role to act as, every stack change is made in the environment's own session (whose
+/// tag the role's rights are scoped by); reads stay with the function's own credentials.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stacks_are_changed_in_their_environments_session() {
+    let role = "arn:aws:iam::123456789012:role/ephemera-environments";
+    let (p, proxy) = Platform::start_faulty(&[("EPHEMERA_ENVIRONMENT_ROLE_ARN", role)], 1).await;
+    p.deliver("pull_request", "d-open", OPENED).await;
+    p.wait_for(ENVIRONMENT, Status::Ready).await;
+    p.deliver("pull_request", "d-close", CLOSED).await;
+    p.wait_for(ENVIRONMENT, Status::Deleted).await;
+    let stats = proxy.stats();
+    let key = |what: &str| stats.signed_by.get(&format!("{what} {STACK}")).cloned().unwrap_or_default();
+    let (create, delete, describe) = (key("CreateStack"), key("DeleteStack"), key("DescribeStacks"));
+    // The emulator's STS hands out temporary keys (ASIA...); the platform's own are not.
+    assert!(create.starts_with("ASIA") && delete == create, "changed in the session: {create:?} {delete:?}");
+    assert!(!describe.is_empty() && describe != create, "read with the function's own credentials: {describe:?}");
+    assert_eq!(
+        stats.succeeded.get("AssumeRole ").copied(),
+        Some(1),
+        "one session, reused: {:?}",
+        stats.succeeded.keys()
+    );
+    p.stop().await;
+}

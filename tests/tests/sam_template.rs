@@ -205,3 +205,42 @@ fn self_service_routes_require_iam_and_only_the_webhook_is_open() {
     // The dashboard is behind IAM too (checked above), and routed.
     assert!(paths.contains_key("/") && paths.contains_key("/api/environments"), "{paths:?}");
 }
+
+/// The role environment stacks are changed as, and the boundary on every role they create,
+/// reach one environment: each Allow names the session's (or role's) `ephemera:environment` tag,
+/// in its resources or in a tag condition, and no AppSync right reaches an API not tagged with it.
+#[test]
+fn environment_rights_reach_one_environment_by_its_tag() {
+    let expanded = expand();
+    let resources = &expanded["Resources"];
+    let mut statements = Vec::new();
+    collect_statements(&resources["EnvironmentStackRole"]["Properties"]["Policies"], &mut statements);
+    collect_statements(&resources["EnvironmentRoleBoundary"]["Properties"]["PolicyDocument"], &mut statements);
+    assert!(statements.len() > 20, "found the statements ({})", statements.len());
+    const TAG: &str = "aws:PrincipalTag/ephemera:environment}";
+    for st in &statements {
+        assert_eq!(st["Effect"], "Allow", "{st}");
+        let text = st.to_string();
+        // AppSync names its log groups by API id: the one right not named by environment.
+        let unscopable = st["Sid"] == "GraphQLApiLogs";
+        assert!(text.contains(TAG) || unscopable, "not scoped to the session's environment: {st}");
+        let appsync = as_list(&st["Action"]).iter().any(|a| a.as_str().unwrap().starts_with("appsync:"));
+        if appsync {
+            let condition =
+                st["Condition"]["StringEquals"].as_object().unwrap_or_else(|| panic!("no tag condition: {st}"));
+            let tag_condition = condition.iter().any(|(k, v)| {
+                (k == "aws:ResourceTag/ephemera:environment" || k == "aws:RequestTag/ephemera:environment")
+                    && v.as_str().is_some_and(|v| v.ends_with(TAG))
+            });
+            assert!(tag_condition, "AppSync right without the environment's tag condition: {st}");
+        }
+    }
+    // Only the platform's functions assume it, and only with an environment's session tag.
+    let trust = resources["EnvironmentStackRole"]["Properties"]["AssumeRolePolicyDocument"].to_string();
+    assert!(trust.contains("aws:RequestTag/ephemera:environment") && trust.contains("sts:TagSession"), "{trust}");
+    assert!(!trust.contains("cloudformation.amazonaws.com"), "no service role: stacks are changed in the session");
+    for function in ["ProvisionerFunction", "ReaperFunction"] {
+        let vars = &resources[function]["Properties"]["Environment"]["Variables"];
+        assert_eq!(vars["EPHEMERA_ENVIRONMENT_ROLE_ARN"]["Fn::GetAtt"][0], "EnvironmentStackRole", "{function}");
+    }
+}

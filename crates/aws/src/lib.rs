@@ -14,6 +14,7 @@ pub mod queue;
 pub mod registry;
 pub mod secrets;
 pub mod seeder;
+pub mod sessions;
 pub mod stacks;
 pub mod store;
 
@@ -23,6 +24,7 @@ use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 pub use bus::EventBridgeBus;
 pub use queue::WorkQueue;
 pub use registry::DynamoRegistry;
+pub use sessions::EnvironmentSessions;
 pub use stacks::CloudFormationStacks;
 pub use store::S3Store;
 

@@ -1,5 +1,7 @@
 //! CloudFormation.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use aws_sdk_cloudformation::types::{Capability, Parameter, Tag};
 use aws_sdk_cloudformation::Client;
@@ -11,15 +13,31 @@ use ephemera_domain::{StackName, StackStatus};
 use tracing::instrument;
 
 use crate::error::{code, port_error};
+use crate::sessions::EnvironmentSessions;
 
 #[derive(Debug, Clone)]
 pub struct CloudFormationStacks {
     client: Client,
+    /// When set, stacks are created, updated and deleted in their environment's session.
+    sessions: Option<Arc<EnvironmentSessions>>,
 }
 
 impl CloudFormationStacks {
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self { client, sessions: None }
+    }
+
+    /// Changes an environment's stack only as that environment (see [`EnvironmentSessions`]).
+    pub fn acting_as_environments(self, sessions: Arc<EnvironmentSessions>) -> Self {
+        Self { sessions: Some(sessions), ..self }
+    }
+
+    /// The client to change `name` with: its environment's session, if there are sessions.
+    async fn changing(&self, name: &StackName) -> Result<Client, PortError> {
+        match (&self.sessions, StackName::environment(name.as_str())) {
+            (Some(sessions), Some(env)) => sessions.cloudformation(&env).await,
+            _ => Ok(self.client.clone()),
+        }
     }
 }
 
@@ -49,7 +67,6 @@ macro_rules! with_request {
             .set_tags(Some(tags($request)))
             .set_capabilities(Some(CAPABILITIES.to_vec()))
             .client_request_token(&$request.token)
-            .set_role_arn($request.role_arn.clone())
     };
 }
 
@@ -88,7 +105,7 @@ impl Stacks for CloudFormationStacks {
 
     #[instrument(skip(self, request), fields(stack = %request.name, token = %request.token))]
     async fn create(&self, request: &StackRequest) -> Result<String, PortError> {
-        let result = self.client.create_stack();
+        let result = self.changing(&request.name).await?.create_stack();
         let result = with_request!(result, request).send().await;
         match result {
             Ok(out) => Ok(out.stack_id.unwrap_or_default()),
@@ -102,7 +119,7 @@ impl Stacks for CloudFormationStacks {
 
     #[instrument(skip(self, request), fields(stack = %request.name, token = %request.token))]
     async fn update(&self, request: &StackRequest) -> Result<UpdateOutcome, PortError> {
-        let result = self.client.update_stack();
+        let result = self.changing(&request.name).await?.update_stack();
         let result = with_request!(result, request).send().await;
         match result {
             Ok(_) => Ok(UpdateOutcome::Started),
@@ -120,7 +137,8 @@ impl Stacks for CloudFormationStacks {
 
     #[instrument(skip(self))]
     async fn delete(&self, name: &StackName, token: &str) -> Result<(), PortError> {
-        self.client
+        self.changing(name)
+            .await?
             .delete_stack()
             .stack_name(name.as_str())
             .client_request_token(token)
@@ -197,7 +215,8 @@ impl Stacks for CloudFormationStacks {
 
     #[instrument(skip(self))]
     async fn delete_retaining(&self, name: &StackName, token: &str, retain: &[String]) -> Result<(), PortError> {
-        self.client
+        self.changing(name)
+            .await?
             .delete_stack()
             .stack_name(name.as_str())
             .client_request_token(token)

@@ -17,7 +17,7 @@ use ephemera_aws::appsync::AppSyncKeys;
 use ephemera_aws::github::{GitHubRest, HttpProber};
 use ephemera_aws::inventory::{DirectCleaner, TaggingInventory};
 use ephemera_aws::seeder::DynamoSeeder;
-use ephemera_aws::{CloudFormationStacks, DynamoRegistry, EventBridgeBus, S3Store};
+use ephemera_aws::{CloudFormationStacks, DynamoRegistry, EnvironmentSessions, EventBridgeBus, S3Store};
 use ephemera_github_webhook::WebhookSecrets;
 
 use crate::config::{
@@ -154,7 +154,7 @@ pub fn selfservice(shared: &SharedConfig, config: &SelfServiceConfig, clients: &
 pub fn reaper(shared: &SharedConfig, config: &ReaperConfig, clients: &Clients, clock: Arc<dyn Clock>) -> Reaper {
     Reaper {
         registry: Arc::new(registry(shared, clients)),
-        stacks: Arc::new(CloudFormationStacks::new(clients.cloudformation().clone())),
+        stacks: Arc::new(stacks(clients, config.environment_role_arn.as_deref())),
         inventory: Arc::new(TaggingInventory::new(clients.tagging().clone())),
         store: Arc::new(S3Store::new(clients.s3().clone())),
         cleaner: Arc::new(DirectCleaner::new(clients.s3().clone(), clients.dynamodb().clone())),
@@ -167,7 +167,7 @@ pub fn reaper(shared: &SharedConfig, config: &ReaperConfig, clients: &Clients, c
 pub fn provisioner(shared: &SharedConfig, config: &ProvisionerConfig, clients: &Clients) -> Provisioner {
     Provisioner {
         registry: Arc::new(registry(shared, clients)),
-        stacks: Arc::new(CloudFormationStacks::new(clients.cloudformation().clone())),
+        stacks: Arc::new(stacks(clients, config.environment_role_arn.as_deref())),
         store: Arc::new(S3Store::new(clients.s3().clone())),
         bus: Arc::new(bus(shared, clients)),
         seeder: Arc::new(DynamoSeeder::new(clients.dynamodb().clone())),
@@ -180,7 +180,6 @@ pub fn provisioner(shared: &SharedConfig, config: &ProvisionerConfig, clients: &
         settings: ProvisionerSettings {
             bucket: shared.bucket.clone(),
             cost_tags: config.cost_tags.clone(),
-            role_arn: config.stack_role_arn.clone(),
             role_boundary_arn: config.role_boundary_arn.clone(),
             blueprint_policy: config.blueprint_policy.clone(),
             wait: config.stack_wait,
@@ -189,6 +188,15 @@ pub fn provisioner(shared: &SharedConfig, config: &ProvisionerConfig, clients: &
             dev_quotas: config.dev_quotas,
             prices: config.prices.clone(),
         },
+    }
+}
+
+/// Environment stacks, changed in their environment's session when there is a role to assume.
+fn stacks(clients: &Clients, environment_role: Option<&str>) -> CloudFormationStacks {
+    let stacks = CloudFormationStacks::new(clients.cloudformation().clone());
+    match environment_role {
+        Some(role) => stacks.acting_as_environments(Arc::new(EnvironmentSessions::new(clients.sdk(), role))),
+        None => stacks,
     }
 }
 

@@ -411,14 +411,7 @@ mod tests {
     fn request(template: &str) -> StackRequest {
         let name = EnvironmentName::parse("dev-kyle").unwrap().stack_name();
         let tags: TagSet = [(MANAGED_BY.to_owned(), MANAGED_BY_VALUE.to_owned())].into_iter().collect();
-        StackRequest {
-            name,
-            template_body: template.into(),
-            parameters: vec![],
-            tags,
-            token: "t".into(),
-            role_arn: None,
-        }
+        StackRequest { name, template_body: template.into(), parameters: vec![], tags, token: "t".into() }
     }
 
     const TEMPLATE: &str =

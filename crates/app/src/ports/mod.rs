@@ -268,8 +268,6 @@ pub struct StackRequest {
     pub tags: TagSet,
     /// Idempotency: a retried request with the same token is not mistaken for a new one.
     pub token: String,
-    /// The service role CloudFormation acts as (bounded by a permissions boundary).
-    pub role_arn: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

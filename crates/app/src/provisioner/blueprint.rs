@@ -49,7 +49,6 @@ impl Provisioner {
             parameters: rendered.parameters,
             tags: tags.clone(),
             token: token(op, env),
-            role_arn: self.settings.role_arn.clone(),
         };
         Ok((request, monthly))
     }

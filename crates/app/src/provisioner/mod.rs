@@ -32,7 +32,6 @@ pub struct ProvisionerSettings {
     /// Where blueprints and per-commit templates live.
     pub bucket: String,
     pub cost_tags: TagSet,
-    pub role_arn: Option<String>,
     /// Put on every IAM role an environment's template creates.
     pub role_boundary_arn: Option<String>,
     /// What a blueprint may declare; checked before any stack call.

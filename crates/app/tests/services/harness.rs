@@ -22,7 +22,6 @@ pub const SECRET: &str = "test-webhook-secret";
 /// The environment of the pull request fixtures (acme/todo-app#7).
 pub const PR: &str = fixtures::ENVIRONMENT;
 pub use fixtures::{HEAD_OPENED, HEAD_SYNCHRONIZED};
-pub const ROLE: &str = "arn:aws:iam::123456789012:role/ephemera-stacks";
 
 pub use ephemera_app::memory::fixtures;
 
@@ -113,7 +112,6 @@ impl World {
         ProvisionerSettings {
             bucket: BUCKET.into(),
             cost_tags: TagSet::parse_cost_tags("CostCenter=platform").unwrap(),
-            role_arn: Some(ROLE.into()),
             role_boundary_arn: None,
             blueprint_policy: Default::default(),
             wait: Duration::from_millis(200),

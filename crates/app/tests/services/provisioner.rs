@@ -40,12 +40,9 @@ async fn a_new_environment_gets_its_stack_and_is_ready() {
     let fake = w.stacks.get(&stack()).unwrap();
     assert_eq!((e.stack_id.as_deref(), e.outputs.len()), (Some(fake.id.as_str()), 2));
     assert!((e.cost_monthly_usd.unwrap() - 0.6).abs() < 1e-9, "a bucket and a table: {:?}", e.cost_monthly_usd);
-    // The request: the platform's role, one token per generation, every tag on the stack and in the template.
+    // The request: one token per generation, every tag on the stack and in the template.
     let request = fake.request.unwrap();
-    assert_eq!(
-        (request.role_arn.as_deref(), request.token.as_str()),
-        (Some(ROLE), "ephemera-create-pr-7-acme-todo-app-6acfdc9491-g1")
-    );
+    assert_eq!(request.token, "ephemera-create-pr-7-acme-todo-app-6acfdc9491-g1");
     assert_eq!(request.tags.get("ephemera:commit"), Some(HEAD_OPENED));
     assert_eq!(request.tags.get("CostCenter"), Some("platform"));
     assert!(request.template_body.contains("ephemera:managed-by"), "tags written into the resources");

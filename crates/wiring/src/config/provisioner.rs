@@ -15,8 +15,9 @@ use super::{shared, ConfigError};
 pub struct ProvisionerConfig {
     /// `EPHEMERA_COST_TAGS`: `Key=Value,...` added to every stack and resource.
     pub cost_tags: TagSet,
-    /// `EPHEMERA_STACK_ROLE_ARN`: the CloudFormation service role for environment stacks.
-    pub stack_role_arn: Option<String>,
+    /// `EPHEMERA_ENVIRONMENT_ROLE_ARN`: the role environment stacks are changed as, assumed per
+    /// environment with the session tag `ephemera:environment`. Unset: the function's own role.
+    pub environment_role_arn: Option<String>,
     /// `EPHEMERA_ROLE_BOUNDARY_ARN`: permissions boundary put on every IAM role an environment creates.
     pub role_boundary_arn: Option<String>,
     /// `EPHEMERA_STACK_WAIT_SECONDS` (default 600): how long one reconcile waits on a stack.
@@ -42,7 +43,7 @@ impl ProvisionerConfig {
     pub(crate) fn read(v: &Vars) -> Result<Self, ConfigError> {
         Ok(Self {
             cost_tags: v.parsed("EPHEMERA_COST_TAGS", "", TagSet::parse_cost_tags)?,
-            stack_role_arn: v.get("EPHEMERA_STACK_ROLE_ARN"),
+            environment_role_arn: v.get("EPHEMERA_ENVIRONMENT_ROLE_ARN"),
             role_boundary_arn: v.get("EPHEMERA_ROLE_BOUNDARY_ARN"),
             stack_wait: Duration::from_secs(v.number("EPHEMERA_STACK_WAIT_SECONDS", 600)?),
             stack_poll: Duration::from_millis(v.number("EPHEMERA_STACK_POLL_MILLIS", 3000)?),

@@ -14,6 +14,9 @@ pub struct ReaperConfig {
     /// `EPHEMERA_REAPER_ALLOWED_REGIONS`, `EPHEMERA_REAPER_CALLS_PER_SECOND` (5),
     /// `EPHEMERA_PRICE_TABLE`, `EPHEMERA_REAPER_REPAIR_WAIT_SECONDS` (60).
     pub settings: ReaperSettings,
+    /// `EPHEMERA_ENVIRONMENT_ROLE_ARN`: the role an environment's stack is deleted as, in that
+    /// environment's session (as the provisioner changes it). Unset: the function's own role.
+    pub environment_role_arn: Option<String>,
 }
 
 impl ReaperConfig {
@@ -31,6 +34,7 @@ impl ReaperConfig {
                 prices: shared::prices(v)?,
                 repair_wait: Duration::from_secs(v.number("EPHEMERA_REAPER_REPAIR_WAIT_SECONDS", 60)?),
             },
+            environment_role_arn: v.get("EPHEMERA_ENVIRONMENT_ROLE_ARN"),
         })
     }
 }
