@@ -137,7 +137,7 @@ impl Notifier {
                 return Ok(verified);
             }
             (Status::Failed, Some(sha)) => {
-                let why = env.status_reason.clone().unwrap_or_else(|| "deployment failed".into());
+                let why = env.status_reason.as_deref().map(markdown_text).unwrap_or_else(|| "deployment failed".into());
                 self.github.deployment_status(repo, deploy(sha).await?, "failure", None, &why).await?;
             }
             (Status::Deleted, _) => {
@@ -256,7 +256,9 @@ fn describe(env: &Environment) -> String {
 
 fn status_line(env: &Environment) -> String {
     match env.status {
-        Status::Queued => env.status_reason.clone().unwrap_or_else(|| "Waiting for capacity".into()),
+        Status::Queued => {
+            env.status_reason.as_deref().map(markdown_text).unwrap_or_else(|| "Waiting for capacity".into())
+        }
         Status::Updating => "Updating the preview environment".into(),
         _ => "Creating the preview environment".into(),
     }
@@ -279,8 +281,39 @@ fn not_deployed_comment(environment: &str, head: Option<&str>, reason: &str) -> 
     if let Some(h) = head {
         let _ = writeln!(out, "**Commit:** `{}`", short(h));
     }
-    let _ = write!(out, "\n{reason}\n");
+    let _ = write!(out, "\n{}\n", markdown_text(reason));
     out
+}
+
+/// Text from outside (a blueprint's outputs and failure reasons, a preview's errors) as
+/// Markdown that shows the same characters and nothing else: no links, images, HTML, tables,
+/// code or headings.
+pub fn markdown_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '<' | '>' | '|' | '~' | '#' | '!' | '&' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' | '\t' => out.push(' '),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A preview URL GitHub may link as it is (plain http(s), no Markdown or HTML in it), else its
+/// escaped text.
+fn link(url: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-._~:/?#@$&'+,;=%".contains(c);
+    let web = url.starts_with("https://") || url.starts_with("http://");
+    if web && url.chars().all(plain) {
+        url.to_owned()
+    } else {
+        markdown_text(url)
+    }
 }
 
 /// The sticky comment: status, preview URL, commit, expiry, cost, and the checks' results.
@@ -290,7 +323,7 @@ pub fn comment(env: &Environment, report: Option<(&Report, Option<&Verdict>)>, d
     let _ = writeln!(out, "| **Status** | {} |", badge(env.status));
     let _ = writeln!(out, "| **Environment** | `{}` |", env.name);
     if let (Some(url), Status::Ready | Status::Updating) = (&env.preview_url, env.status) {
-        let _ = writeln!(out, "| **Environment URL** | {url} |");
+        let _ = writeln!(out, "| **Environment URL** | {} |", link(url));
     }
     if let Some(commit) = &env.commit {
         let _ = writeln!(out, "| **Commit** | `{}` |", short(commit));
@@ -308,7 +341,9 @@ pub fn comment(env: &Environment, report: Option<(&Report, Option<&Verdict>)>, d
         let _ = writeln!(out, "{}\n", Source::of_record(kind, c).note(base));
     }
     if let (Status::Failed | Status::Queued, Some(reason)) = (env.status, &env.status_reason) {
-        let _ = writeln!(out, "> {}\n", reason.replace('\n', " "));
+        // One quoted line each (a refused blueprint lists every violation).
+        let lines: Vec<String> = reason.lines().map(|l| format!("> {}", markdown_text(l))).collect();
+        let _ = writeln!(out, "{}\n", lines.join("  \n"));
     }
     if let Some((report, verdict)) = report {
         if !report.smoke.is_empty() {
@@ -316,7 +351,7 @@ pub fn comment(env: &Environment, report: Option<(&Report, Option<&Verdict>)>, d
             for s in &report.smoke {
                 let got = match (s.got, &s.error) {
                     (Some(code), _) => code.to_string(),
-                    (None, Some(e)) => format!("error: {}", e.replace('|', "/")),
+                    (None, Some(e)) => format!("error: {}", markdown_text(e)),
                     (None, None) => "no answer".into(),
                 };
                 let mark = if s.passed() { "✅" } else { "❌" };
@@ -400,8 +435,30 @@ mod tests {
         assert!(text.contains("[All environments](https://dash)"));
         env.status = Status::Failed;
         env.status_reason = Some("CREATE_FAILED: bucket name taken".into());
-        assert!(comment(&env, None, None).contains("> CREATE_FAILED: bucket name taken"));
+        assert!(comment(&env, None, None).contains("> CREATE\\_FAILED: bucket name taken"));
         let nd = not_deployed_comment("pr-1-x", Some("abcdef0123"), "conflicts with `main`");
-        assert!(nd.starts_with(MARKER) && nd.contains("`abcdef0`") && nd.contains("conflicts"));
+        assert!(nd.starts_with(MARKER) && nd.contains("`abcdef0`") && nd.contains("conflicts with \\`main\\`"));
+    }
+
+    #[test]
+    fn blueprint_text_cannot_add_links_html_or_table_cells() {
+        let mut env = pr_environment();
+        env.status = Status::Failed;
+        env.status_reason = Some(
+            "2 violations of the blueprint policy:\nKey (AWS::AppSync::ApiKey): x [click](https://evil.example) <img src=x onerror=alert(1)>\nOut | cell".into(),
+        );
+        let text = comment(&env, None, None);
+        let body = text.split_once("-->").unwrap().1;
+        let unescaped = |c: char| body.match_indices(c).any(|(i, _)| !body[..i].ends_with('\\'));
+        assert!(!unescaped('[') && !unescaped('<') && !unescaped('('), "{text}");
+        assert!(text.contains("> Key \\(AWS::AppSync::ApiKey\\): x \\[click\\]\\(https://evil.example\\) \\<img src=x onerror=alert\\(1\\)\\>"), "{text}");
+        assert!(text.contains("> Out \\| cell"), "{text}");
+
+        env.status = Status::Ready;
+        env.preview_url = Some("https://x.example/a) [more](https://evil.example".into());
+        let text = comment(&env, None, None);
+        assert!(!text.contains("[more]("), "{text}");
+        env.preview_url = Some("https://abc.appsync-api.eu-west-1.amazonaws.com/graphql?x=1".into());
+        assert!(comment(&env, None, None).contains("| https://abc.appsync-api.eu-west-1.amazonaws.com/graphql?x=1 |"));
     }
 }
