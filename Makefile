@@ -8,7 +8,7 @@ VENV_STAMP  := $(VENV)/.installed
 CARGO       ?= cargo
 export EPHEMERA_VENV ?= $(CURDIR)/$(VENV)
 
-.PHONY: bench chaos fuzz fuzz-ci fuzz-deps bench-reaper reap status help venv run test test-unit test-integration test-browser browser-deps lint fmt fmt-check clippy lint-templates build deploy clean
+.PHONY: bench bench-blueprint chaos fuzz fuzz-ci fuzz-deps bench-reaper reap status help venv run test test-unit test-integration test-browser browser-deps lint fmt fmt-check clippy lint-templates build deploy clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -45,7 +45,7 @@ test-browser: venv browser-deps ## The dashboard in headless Chromium (installs 
 	CHROMIUM=$(CHROMIUM) CHROMEDRIVER=$(CHROMEDRIVER) $(CARGO) test -p ephemera-tests --test browser -- --ignored
 
 FUZZ_SECONDS ?= 300
-FUZZ_TARGETS := webhook_signature webhook_payload sigv4_verify environment_names
+FUZZ_TARGETS := webhook_signature webhook_payload sigv4_verify environment_names blueprint_check
 
 fuzz-deps:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz --version 0.13.1
@@ -97,6 +97,9 @@ LAMBDAS := webhook provisioner reaper selfservice stack-events notifier
 bench: venv ## Benchmarks next to their floors: bench/results.json and the table for the README
 	$(CARGO) build --quiet --profile measure $(addprefix -p ,$(LAMBDAS))
 	$(CARGO) run --quiet --profile measure -p ephemera-tests --bin bench
+
+bench-blueprint: ## The blueprint check's time for the default blueprint and 200 resources: bench/blueprint.json
+	$(CARGO) run --quiet --profile measure -p ephemera-tests --bin bench-blueprint
 
 bench-reaper: venv ## The reaper over 2,000 stacks in the emulator: wall time, API calls, peak memory, against the floor
 	$(CARGO) run --quiet -p ephemera-tests --bin bench-reaper

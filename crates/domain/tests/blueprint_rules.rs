@@ -260,7 +260,35 @@ fn cases() -> Vec<(&'static str, String, Rule, &'static str, String)> {
             resources("  F:\n    Type: AWS::Lambda::Function\n  P:\n    Type: AWS::Lambda::Permission\n    Properties:\n      FunctionName: { Ref: F }\n      Action: lambda:InvokeFunction\n      Principal: '999999999999'\n"),
             Rule::Trust,
             "lets \"999999999999\" invoke the function",
-            resources("  F:\n    Type: AWS::Lambda::Function\n  P:\n    Type: AWS::Lambda::Permission\n    Properties:\n      FunctionName: { Ref: F }\n      Action: lambda:InvokeFunction\n      Principal: appsync.amazonaws.com\n"),
+            resources(&format!("{API}  F:\n    Type: AWS::Lambda::Function\n  P:\n    Type: AWS::Lambda::Permission\n    Properties:\n      FunctionName: {{ Ref: F }}\n      Action: lambda:InvokeFunction\n      Principal: appsync.amazonaws.com\n      SourceArn: {{ Ref: Api }}\n")),
+        ),
+        (
+            "a function any account's service may invoke",
+            resources("  F:\n    Type: AWS::Lambda::Function\n  P:\n    Type: AWS::Lambda::Permission\n    Properties:\n      FunctionName: { Ref: F }\n      Action: lambda:InvokeFunction\n      Principal: sns.amazonaws.com\n"),
+            Rule::Trust,
+            "from any account; add SourceArn",
+            resources("  F:\n    Type: AWS::Lambda::Function\n  T:\n    Type: AWS::SNS::Topic\n  P:\n    Type: AWS::Lambda::Permission\n    Properties:\n      FunctionName: { Ref: F }\n      Action: lambda:InvokeFunction\n      Principal: sns.amazonaws.com\n      SourceArn: { Ref: T }\n"),
+        ),
+        (
+            "a topic delivering to another account's function",
+            resources("  T:\n    Type: AWS::SNS::Topic\n    Properties:\n      Subscription: [{ Protocol: lambda, Endpoint: 'arn:aws:lambda:us-east-1:999999999999:function:collect' }]\n"),
+            Rule::Reference,
+            "Endpoint points at account 999999999999",
+            resources("  F:\n    Type: AWS::Lambda::Function\n  T:\n    Type: AWS::SNS::Topic\n    Properties:\n      Subscription: [{ Protocol: lambda, Endpoint: { 'Fn::GetAtt': [F, Arn] } }, { Protocol: https, Endpoint: 'https://hooks.example.com/x' }]\n"),
+        ),
+        (
+            "a user pool trigger in another account",
+            resources("  Pool:\n    Type: AWS::Cognito::UserPool\n    Properties:\n      LambdaConfig: { PreSignUp: 'arn:aws:lambda:us-east-1:999999999999:function:steal' }\n"),
+            Rule::Reference,
+            "PreSignUp points at account 999999999999",
+            resources("  F:\n    Type: AWS::Lambda::Function\n  Pool:\n    Type: AWS::Cognito::UserPool\n    Properties:\n      LambdaConfig:\n        PreSignUp: { 'Fn::GetAtt': [F, Arn] }\n        CustomSMSSender: { LambdaArn: { 'Fn::GetAtt': [F, Arn] }, LambdaVersion: V1_0 }\n"),
+        ),
+        (
+            "an export another stack's import would read",
+            format!("{}Outputs:\n  T: {{ Value: {{ Ref: Table }}, Export: {{ Name: production-table }} }}\n", resources(TABLE)),
+            Rule::PhysicalName,
+            "T (Output): physical name: an export's Name must start with the stack's name",
+            format!("{}Outputs:\n  T: {{ Value: {{ Ref: Table }}, Export: {{ Name: {{ 'Fn::Sub': '${{AWS::StackName}}-table' }} }} }}\n", resources(TABLE)),
         ),
     ]
 }

@@ -109,7 +109,7 @@ th{background:#f6f8fa;position:sticky;top:0}tr:hover td{background:#f6f8fa}\
 .status{font-weight:600;padding:.1rem .4rem;border-radius:1rem;font-size:12px;white-space:nowrap}\
 .READY{background:#dafbe1;color:#116329}.FAILED{background:#ffebe9;color:#a40e26}\
 .CREATING,.UPDATING,.PENDING,.QUEUED{background:#fff8c5;color:#7d4e00}\
-.DELETING,.DELETED{background:#eaeef2;color:#57606a}.muted{color:#57606a}.reason{font-size:12px;color:#57606a}\
+.DELETING,.DELETED{background:#eaeef2;color:#57606a}.muted{color:#57606a}.reason{font-size:12px;color:#57606a;white-space:pre-line}\
 code{font:12px ui-monospace,monospace}";
 
 /// The page: a filter form and one table row per environment.

@@ -51,6 +51,12 @@ impl Scope<'_> {
         }
     }
 
+    /// Whether `v` is, whatever it evaluates to, one of the template's resources of type `ty`.
+    pub fn is_own(&self, v: &Json, ty: &str) -> bool {
+        let alts = self.alternatives(v);
+        !alts.is_empty() && alts.iter().all(|alt| matches!(target(alt), Target::Own(l) if self.type_of(&l) == Some(ty)))
+    }
+
     /// Every string `v` may evaluate to, as pieces. `AWS::NoValue` gives no alternative at all.
     pub fn alternatives(&self, v: &Json) -> Vec<Vec<Part>> {
         self.walk(v, 0)

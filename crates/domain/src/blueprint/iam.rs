@@ -131,11 +131,7 @@ impl Site<'_, '_> {
             .filter_map(|op| op.get("cognito-identity.amazonaws.com:aud"))
             .flat_map(values)
             .next();
-        let own_pool = audience.is_some_and(|aud| {
-            self.scope.alternatives(aud).iter().all(|alt| {
-                matches!(target(alt), Target::Own(l) if self.scope.type_of(&l) == Some("AWS::Cognito::IdentityPool"))
-            })
-        });
+        let own_pool = audience.is_some_and(|aud| self.scope.is_own(aud, "AWS::Cognito::IdentityPool"));
         if !own_pool {
             self.refuse(
                 Rule::Trust,
@@ -147,9 +143,7 @@ impl Site<'_, '_> {
     fn managed(&mut self, arns: Option<&Json>) {
         for arn in arns.map(values).unwrap_or_default() {
             let allowed = text(self.scope, arn).is_some_and(|a| self.policy.managed_policies.contains(&a));
-            let own = self.scope.alternatives(arn).iter().all(|alt| {
-                matches!(target(alt), Target::Own(l) if self.scope.type_of(&l) == Some("AWS::IAM::ManagedPolicy"))
-            });
+            let own = self.scope.is_own(arn, "AWS::IAM::ManagedPolicy");
             if !allowed && !own {
                 self.refuse(
                     Rule::ManagedPolicy,
@@ -165,10 +159,7 @@ impl Site<'_, '_> {
 
     fn attachment(&mut self, roles: Option<&Json>) {
         for role in roles.map(values).unwrap_or_default() {
-            let own =
-                self.scope.alternatives(role).iter().all(
-                    |alt| matches!(target(alt), Target::Own(l) if self.scope.type_of(&l) == Some("AWS::IAM::Role")),
-                );
+            let own = self.scope.is_own(role, "AWS::IAM::Role");
             if !own {
                 self.refuse(
                     Rule::Attachment,
@@ -224,10 +215,7 @@ impl Site<'_, '_> {
                 self.refuse(Rule::Trust, "Allow with NotPrincipal grants everyone else; name the principals".into());
             }
             for (kind, who) in principals(statement) {
-                let own_role = kind == "AWS"
-                    && self.scope.alternatives(who).iter().all(
-                        |alt| matches!(target(alt), Target::Own(l) if self.scope.type_of(&l) == Some("AWS::IAM::Role")),
-                    );
+                let own_role = kind == "AWS" && self.scope.is_own(who, "AWS::IAM::Role");
                 if !(own_role || kind == "Service" && self.allowed_service(who)) {
                     self.refuse(
                         Rule::Trust,
@@ -243,7 +231,12 @@ impl Site<'_, '_> {
         let public_url = text(self.scope, principal).as_deref() == Some("*")
             && props.get("Action").and_then(Json::as_str) == Some("lambda:InvokeFunctionUrl")
             && props.get("FunctionUrlAuthType").and_then(Json::as_str) == Some("NONE");
-        if !(public_url || self.allowed_service(principal)) {
+        if self.allowed_service(principal) && !props.contains_key("SourceArn") {
+            self.refuse(
+                Rule::Trust,
+                format!("lets {} invoke the function from any account; add SourceArn: the resource of this template that invokes it", shown(self.scope, principal)),
+            );
+        } else if !(public_url || self.allowed_service(principal)) {
             self.refuse(
                 Rule::Trust,
                 format!("lets {} invoke the function; only allowed services may (or \"*\" for a public function URL: Action lambda:InvokeFunctionUrl, FunctionUrlAuthType NONE)", shown(self.scope, principal)),

@@ -15,6 +15,17 @@ fn names_a_resource(name: &str) -> bool {
 
 pub(super) fn check(outputs: &Map<String, Json>, scope: &Scope, policy: &Policy, report: &mut Report) {
     for (name, output) in outputs {
+        if let Some(export) = output.get("Export").and_then(|e| e.get("Name")) {
+            let ours = scope.alternatives(export).iter().all(|alt| matches!(target(alt), Target::Namespaced));
+            if !ours {
+                report.refuse(
+                    name,
+                    "Output",
+                    Rule::PhysicalName,
+                    "an export's Name must start with the stack's name: !Sub \"${AWS::StackName}-<name>\"",
+                );
+            }
+        }
         let Some(value) = output.get("Value") else { continue };
         for alt in scope.alternatives(value) {
             if URLS.contains(&name.as_str()) {

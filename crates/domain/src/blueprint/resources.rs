@@ -169,7 +169,22 @@ fn collect<'a>(key: &'a str, value: &'a Json, found: &mut Vec<(&'a str, &'a Json
         return;
     }
     match value {
-        Json::Object(m) => m.iter().for_each(|(k, v)| collect(k, v, found, depth + 1)),
+        // A user pool's triggers: every value names a function (or a key), whatever its key.
+        Json::Object(m) if key == "LambdaConfig" && !super::is_intrinsic(m) => {
+            for (k, v) in m.iter().filter(|(k, _)| *k != "LambdaVersion") {
+                match v {
+                    Json::Object(inner) if !super::is_intrinsic(inner) => collect(k, v, found, depth + 1),
+                    _ => found.push((k, v)),
+                }
+            }
+        }
+        Json::Object(m) => {
+            // An inline subscription (a topic's `Subscription` list) delivering to AWS.
+            if delivers_to_aws(m) {
+                found.extend(m.get("Endpoint").map(|v| ("Endpoint", v)));
+            }
+            m.iter().filter(|(k, _)| *k != "Endpoint").for_each(|(k, v)| collect(k, v, found, depth + 1))
+        }
         Json::Array(a) => a.iter().for_each(|v| collect(key, v, found, depth + 1)),
         _ => {}
     }
