@@ -284,6 +284,13 @@ fn cases() -> Vec<(&'static str, String, Rule, &'static str, String)> {
             resources("  F:\n    Type: AWS::Lambda::Function\n  Pool:\n    Type: AWS::Cognito::UserPool\n    Properties:\n      LambdaConfig:\n        PreSignUp: { 'Fn::GetAtt': [F, Arn] }\n        CustomSMSSender: { LambdaArn: { 'Fn::GetAtt': [F, Arn] }, LambdaVersion: V1_0 }\n"),
         ),
         (
+            "an identity pool mapping a rule to another account's role",
+            resources(&format!("{IDENTITY_POOL}  Map:\n    Type: AWS::Cognito::IdentityPoolRoleAttachment\n    Properties:\n      IdentityPoolId: {{ Ref: Pool }}\n      RoleMappings:\n        idp: {{ Type: Rules, AmbiguousRoleResolution: Deny, RulesConfiguration: {{ Rules: [{{ Claim: group, MatchType: Equals, Value: admin, RoleARN: 'arn:aws:iam::999999999999:role/admin' }}] }} }}\n")),
+            Rule::Reference,
+            "RoleARN points at account 999999999999",
+            resources(&format!("{IDENTITY_POOL}{ROLE}  Map:\n    Type: AWS::Cognito::IdentityPoolRoleAttachment\n    Properties:\n      IdentityPoolId: {{ Ref: Pool }}\n      RoleMappings:\n        idp: {{ Type: Rules, AmbiguousRoleResolution: Deny, RulesConfiguration: {{ Rules: [{{ Claim: group, MatchType: Equals, Value: admin, RoleARN: {{ 'Fn::GetAtt': [Role, Arn] }} }}] }} }}\n")),
+        ),
+        (
             "an export another stack's import would read",
             format!("{}Outputs:\n  T: {{ Value: {{ Ref: Table }}, Export: {{ Name: production-table }} }}\n", resources(TABLE)),
             Rule::PhysicalName,

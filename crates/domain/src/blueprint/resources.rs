@@ -164,7 +164,8 @@ fn collect<'a>(key: &'a str, value: &'a Json, found: &mut Vec<(&'a str, &'a Json
     {
         return;
     }
-    if REFERENCES.contains(&key) || key.ends_with("Arn") || key.ends_with("Arns") {
+    let lower = key.to_ascii_lowercase();
+    if REFERENCES.contains(&key) || lower.ends_with("arn") || lower.ends_with("arns") {
         found.push((key, value));
         return;
     }
