@@ -142,7 +142,10 @@ fn sub(s: &str) -> String {
 
 /// Inside: in this account (or none), and named under the stack's name (after the ARN's type).
 fn inside(s: &str) -> bool {
-    let named = |r: &str| r == STACK || r.starts_with(&format!("{STACK}-")) || r.starts_with(&format!("{STACK}/"));
+    // The stack's name, then the end or a separator no environment name contains but '-'.
+    let named = |r: &str| {
+        r.strip_prefix(STACK).is_some_and(|rest| rest.is_empty() || rest.starts_with(['-', '_', '.', '/', ':']))
+    };
     let Some(arn) = s.strip_prefix("arn:") else { return named(s) };
     let fields: Vec<&str> = arn.splitn(5, ':').collect();
     let [_, _, _, account, resource] = fields.as_slice() else { return false };
