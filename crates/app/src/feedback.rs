@@ -340,6 +340,10 @@ pub fn comment(env: &Environment, report: Option<(&Report, Option<&Verdict>)>, d
     if let (Some(kind), Some(c)) = (env.source, &env.commit) {
         let _ = writeln!(out, "{}\n", Source::of_record(kind, c).note(base));
     }
+    if let Some(note) = env.outputs.get(crate::template::REWRITES_OUTPUT).filter(|_| env.status != Status::Deleted) {
+        let _ =
+            writeln!(out, "**Blueprint policy:** {} (an ephemeral environment keeps nothing)\n", markdown_text(note));
+    }
     if let (Status::Failed | Status::Queued, Some(reason)) = (env.status, &env.status_reason) {
         // One quoted line each (a refused blueprint lists every violation).
         let lines: Vec<String> = reason.lines().map(|l| format!("> {}", markdown_text(l))).collect();
@@ -460,5 +464,11 @@ mod tests {
         assert!(!text.contains("[more]("), "{text}");
         env.preview_url = Some("https://abc.appsync-api.eu-west-1.amazonaws.com/graphql?x=1".into());
         assert!(comment(&env, None, None).contains("| https://abc.appsync-api.eu-west-1.amazonaws.com/graphql?x=1 |"));
+        env.outputs.insert(
+            crate::template::REWRITES_OUTPUT.into(),
+            "rewritten to Delete: Todo_Table DeletionPolicy Retain".into(),
+        );
+        assert!(comment(&env, None, None)
+            .contains("**Blueprint policy:** rewritten to Delete: Todo\\_Table DeletionPolicy Retain"));
     }
 }

@@ -80,7 +80,30 @@ pub fn check(source: &str, policy: &Policy) -> Result<(Json, Report), CheckError
         return Err(CheckError::Refused(report));
     }
     report.apply(&mut doc);
+    record_rewrites(&mut doc, &report);
     Ok((doc, report))
+}
+
+/// The stack output that says what the policy rewrote, so the environment reports it (API,
+/// CLI, pull request comment) for as long as the stack lives. A template's own output of that
+/// name is replaced.
+pub const REWRITES_OUTPUT: &str = "EphemeraPolicyRewrites";
+
+fn record_rewrites(doc: &mut Json, report: &Report) {
+    let outputs = doc.as_object_mut().and_then(|d| d.entry("Outputs").or_insert_with(|| json!({})).as_object_mut());
+    let Some(outputs) = outputs else { return };
+    outputs.remove(REWRITES_OUTPUT);
+    if report.rewrites.is_empty() {
+        return;
+    }
+    let text: Vec<String> =
+        report.rewrites.iter().map(|r| format!("{} {} {}", r.logical_id, r.attribute, r.from)).collect();
+    // Output values are at most 4,096 characters.
+    let value: String = format!("rewritten to Delete: {}", text.join(", ")).chars().take(4000).collect();
+    outputs.insert(
+        REWRITES_OUTPUT.into(),
+        json!({ "Description": "What Ephemera's blueprint policy rewrote", "Value": value }),
+    );
 }
 
 /// Why a blueprint cannot be used.
@@ -328,6 +351,13 @@ Outputs:
                 assert!(r.get(attr).is_none_or(|v| v == "Delete"), "{id} {attr} left as {:?}", r.get(attr));
             }
         }
+        let note = doc["Outputs"][REWRITES_OUTPUT]["Value"].as_str().unwrap();
+        assert!(note.starts_with("rewritten to Delete: CommentTable DeletionPolicy Snapshot, "), "{note}");
+        // A template's own output of that name cannot pass for the platform's.
+        let forged = format!("{source}  {REWRITES_OUTPUT}:\n    Value: nothing\n");
+        assert_eq!(check(&forged, &Policy::default()).unwrap().0["Outputs"][REWRITES_OUTPUT]["Value"], note);
+        let (default, _) = check(include_str!("../../../infra/blueprints/default.yaml"), &Policy::default()).unwrap();
+        assert!(default["Outputs"].get(REWRITES_OUTPUT).is_none(), "nothing rewritten, nothing said");
         // Its identity pool's roles are its own: naming another is refused.
         let foreign = source.replace(
             "authenticated: !GetAtt AuthenticatedRole.Arn",
