@@ -149,8 +149,11 @@ fn inside(s: &str) -> bool {
     let Some(arn) = s.strip_prefix("arn:") else { return named(s) };
     let fields: Vec<&str> = arn.splitn(5, ':').collect();
     let [_, _, _, account, resource] = fields.as_slice() else { return false };
-    let typed =
-        resource.split_once(['/', ':']).filter(|(t, _)| t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    // Buckets, queues and topics have no type before their name.
+    let untyped = ["s3", "sqs", "sns"].contains(&fields[1]);
+    let typed = resource
+        .split_once(['/', ':'])
+        .filter(|(t, _)| !untyped && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
     matches!(*account, "" | "123456789012") && (named(resource) || typed.is_some_and(|(_, r)| named(r)))
 }
 

@@ -115,6 +115,10 @@ impl Scope<'_> {
             _ => (None, None),
         };
         match logical.map(str::to_owned) {
+            Some(l) if self.resources.contains_key(&l) && !attribute.is_some_and(generated) => Part::Unknown(format!(
+                "{l}.{}, an attribute whose value the template's author writes",
+                attribute.unwrap_or("?")
+            )),
             Some(l) if self.resources.contains_key(&l) && attribute.is_some_and(|a| a.ends_with("Arn")) => {
                 Part::OwnArn(l)
             }
@@ -165,6 +169,22 @@ impl Scope<'_> {
         }
         out
     }
+}
+
+/// Attributes AWS makes (ARNs, ids, endpoints), or names the policy has checked: only these of a
+/// template's own resources count as its own. A client's `Name`, say, is whatever the author wrote.
+fn generated(attribute: &str) -> bool {
+    ["Arn", "Id", "Url", "URL", "Dns"].iter().any(|end| attribute.ends_with(end))
+        || matches!(
+            attribute,
+            "DomainName"
+                | "RegionalDomainName"
+                | "DualStackDomainName"
+                | "ProviderName"
+                | "ApiKey"
+                | "QueueName"
+                | "TopicName"
+        )
 }
 
 fn push_lit(out: &mut [Vec<Part>], s: &str) {
@@ -281,14 +301,19 @@ fn named(name: &str, text: &str, parts: &[Part]) -> Target {
 /// type (`table/`, `role/`, `function:`...). Another account's ARN is outside.
 fn arn_resource(arn: &str) -> Result<&str, String> {
     let fields: Vec<&str> = arn.splitn(5, ':').collect();
-    let [_, _, _, account, resource] = fields.as_slice() else {
+    let [_, service, _, account, resource] = fields.as_slice() else {
         return Err("an incomplete ARN".into());
     };
+    // Buckets, queues and topics are named right after the account: no type to skip.
+    let untyped = matches!(*service, "s3" | "sqs" | "sns");
     match *account {
         "" => {}
         a if a.chars().all(|c| c == PSEUDO) => {}
         "aws" => return Err("an AWS-managed resource".into()),
         a => return Err(format!("account {}", a.replace(OTHER, "?"))),
+    }
+    if untyped {
+        return Ok(resource);
     }
     // Skip the resource type: `table/`, `role/`, `log-group:`, `apis/`...
     let typed = resource

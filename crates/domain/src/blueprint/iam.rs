@@ -41,7 +41,10 @@ pub(super) fn check(
             at.trust(props.get("AssumeRolePolicyDocument"));
             at.managed(props.get("ManagedPolicyArns"));
             for inline in props.get("Policies").map(values).unwrap_or_default() {
-                at.grants(inline.get("PolicyDocument"));
+                match inline.as_object().filter(|m| !super::is_intrinsic(m)) {
+                    Some(policy) => at.grants(policy.get("PolicyDocument")),
+                    None => at.refuse(Rule::Template, "write each inline policy out as a map with PolicyName and PolicyDocument (not computed with Fn::If or the like)".into()),
+                }
             }
         }
         "AWS::IAM::Policy" | "AWS::IAM::ManagedPolicy" | "AWS::IAM::RolePolicy" => {
@@ -57,6 +60,24 @@ pub(super) fn check(
         "AWS::Cognito::IdentityPoolRoleAttachment" => at.attachment(props.get("Roles")),
         _ => {}
     }
+    // Resource policies inside other resources (a table's, its stream's).
+    for doc in resource_policies(props, 0) {
+        at.resource_policy(Some(doc));
+        at.grants(Some(doc));
+    }
+}
+
+/// The `PolicyDocument` of every `ResourcePolicy` in `props`, at any depth.
+fn resource_policies(props: &Map<String, Json>, depth: usize) -> Vec<&Json> {
+    let mut found = Vec::new();
+    for (key, value) in props {
+        match value {
+            Json::Object(m) if key == "ResourcePolicy" => found.extend(m.get("PolicyDocument")),
+            Json::Object(m) if depth < 8 => found.extend(resource_policies(m, depth + 1)),
+            _ => {}
+        }
+    }
+    found
 }
 
 struct Site<'a, 'r> {
@@ -83,11 +104,23 @@ impl Site<'_, '_> {
             );
             return vec![];
         };
-        values(statements)
-            .into_iter()
-            .filter_map(Json::as_object)
-            .filter(|s| s.get("Effect").and_then(Json::as_str) != Some("Deny"))
-            .collect()
+        // One statement or a list of them; anything computed (`Fn::If`...) cannot be read.
+        let listed: Vec<&Json> = match statements {
+            Json::Array(items) => items.iter().collect(),
+            one => vec![one],
+        };
+        let mut allows = Vec::new();
+        for statement in listed {
+            match statement.as_object().filter(|m| !super::is_intrinsic(m)) {
+                Some(s) if s.get("Effect").and_then(Json::as_str) == Some("Deny") => {}
+                Some(s) => allows.push(s),
+                None => self.refuse(
+                    Rule::Template,
+                    "write each policy statement out as a map (not computed with Fn::If or the like); the checker cannot read it otherwise".into(),
+                ),
+            }
+        }
+        allows
     }
 
     fn trust(&mut self, doc: Option<&Json>) {
@@ -121,21 +154,24 @@ impl Site<'_, '_> {
         text(self.scope, who).is_some_and(|s| self.policy.service_principals.contains(&s))
     }
 
-    /// Cognito's identity pool may assume a role only for this template's own pool.
+    /// Cognito's identity pool may assume a role only for this template's own pool: a
+    /// `StringEquals` on `aud` naming only it, and no other operator on `aud`.
     fn cognito_audience(&mut self, statement: &Map<String, Json>) {
-        let audience = statement
-            .get("Condition")
-            .and_then(Json::as_object)
+        const AUD: &str = "cognito-identity.amazonaws.com:aud";
+        let conditions = statement.get("Condition").and_then(Json::as_object);
+        let equals = conditions.and_then(|c| c.get("StringEquals")).and_then(|e| e.get(AUD));
+        let elsewhere = conditions
             .into_iter()
-            .flat_map(|ops| ops.values())
-            .filter_map(|op| op.get("cognito-identity.amazonaws.com:aud"))
-            .flat_map(values)
-            .next();
-        let own_pool = audience.is_some_and(|aud| self.scope.is_own(aud, "AWS::Cognito::IdentityPool"));
-        if !own_pool {
+            .flat_map(|c| c.iter())
+            .any(|(op, keys)| op != "StringEquals" && keys.get(AUD).is_some());
+        let own_pool = equals.is_some_and(|aud| {
+            let pools = values(aud);
+            !pools.is_empty() && pools.into_iter().all(|p| self.scope.is_own(p, "AWS::Cognito::IdentityPool"))
+        });
+        if !own_pool || elsewhere {
             self.refuse(
                 Rule::Trust,
-                "a role trusted by cognito-identity.amazonaws.com needs Condition StringEquals cognito-identity.amazonaws.com:aud: !Ref <this template's AWS::Cognito::IdentityPool>".into(),
+                "a role trusted by cognito-identity.amazonaws.com needs Condition StringEquals cognito-identity.amazonaws.com:aud: !Ref <this template's AWS::Cognito::IdentityPool>, and no other condition on aud".into(),
             );
         }
     }
@@ -216,7 +252,13 @@ impl Site<'_, '_> {
             }
             for (kind, who) in principals(statement) {
                 let own_role = kind == "AWS" && self.scope.is_own(who, "AWS::IAM::Role");
-                if !(own_role || kind == "Service" && self.allowed_service(who)) {
+                let service = kind == "Service" && self.allowed_service(who);
+                if service && !has_source_condition(statement) {
+                    self.refuse(
+                        Rule::Trust,
+                        format!("grants {} access on behalf of any account; add a Condition on aws:SourceArn (or aws:SourceAccount) naming this template's resource", shown(self.scope, who)),
+                    );
+                } else if !(own_role || service) {
                     self.refuse(
                         Rule::Trust,
                         format!("grants {kind} {} access; a resource policy may grant only this template's roles (!GetAtt <Role>.Arn) and allowed services", shown(self.scope, who)),
@@ -228,10 +270,15 @@ impl Site<'_, '_> {
 
     fn permission(&mut self, props: &Map<String, Json>) {
         let Some(principal) = props.get("Principal") else { return };
+        let action = props.get("Action").and_then(Json::as_str);
+        // A public function URL: its own permission, and (on newer accounts) the invoke it makes.
         let public_url = text(self.scope, principal).as_deref() == Some("*")
-            && props.get("Action").and_then(Json::as_str) == Some("lambda:InvokeFunctionUrl")
-            && props.get("FunctionUrlAuthType").and_then(Json::as_str) == Some("NONE");
-        if self.allowed_service(principal) && !props.contains_key("SourceArn") {
+            && ((action == Some("lambda:InvokeFunctionUrl")
+                && props.get("FunctionUrlAuthType").and_then(Json::as_str) == Some("NONE"))
+                || (action == Some("lambda:InvokeFunction")
+                    && props.get("InvokedViaFunctionUrl") == Some(&Json::Bool(true))));
+        let source = props.get("SourceArn").is_some_and(|v| !self.scope.alternatives(v).is_empty());
+        if self.allowed_service(principal) && !source {
             self.refuse(
                 Rule::Trust,
                 format!("lets {} invoke the function from any account; add SourceArn: the resource of this template that invokes it", shown(self.scope, principal)),
@@ -254,6 +301,15 @@ fn principals(statement: &Map<String, Json>) -> Vec<(&str, &Json)> {
         Some(other) => vec![("everyone", other)],
         None => vec![],
     }
+}
+
+/// Whether a statement limits its principals to a source (`aws:SourceArn`, `aws:SourceAccount`).
+fn has_source_condition(statement: &Map<String, Json>) -> bool {
+    let sources = ["aws:SourceArn", "aws:SourceAccount", "aws:SourceOwner"];
+    statement
+        .get("Condition")
+        .and_then(Json::as_object)
+        .is_some_and(|ops| ops.values().any(|keys| sources.iter().any(|k| keys.get(*k).is_some())))
 }
 
 fn only_unscoped(statement: &Map<String, Json>) -> bool {

@@ -78,19 +78,23 @@ impl fmt::Display for Violation {
     }
 }
 
-/// A `DeletionPolicy` or `UpdateReplacePolicy` the platform sets to `Delete`.
+/// Something that would keep a resource past its stack, set so that it does not: a
+/// `DeletionPolicy`/`UpdateReplacePolicy` to `Delete`, a deletion protection off.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rewrite {
     pub logical_id: String,
+    /// `DeletionPolicy`, `UpdateReplacePolicy`, or a property (`Properties.DeletionProtectionEnabled`).
     pub attribute: &'static str,
     pub from: String,
+    pub to: Json,
 }
 
 impl fmt::Display for Rewrite {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let to = self.to.as_str().map(str::to_owned).unwrap_or_else(|| self.to.to_string());
         write!(
             f,
-            "{}: {} {} rewritten to Delete (an ephemeral environment keeps nothing)",
+            "{}: {} {} rewritten to {to} (an ephemeral environment keeps nothing)",
             self.logical_id, self.attribute, self.from
         )
     }
@@ -118,10 +122,13 @@ impl Report {
     /// Makes the rewrites in `template`.
     pub fn apply(&self, template: &mut Json) {
         for rw in &self.rewrites {
-            if let Some(r) =
-                template.get_mut("Resources").and_then(|r| r.get_mut(&rw.logical_id)).and_then(Json::as_object_mut)
-            {
-                r.insert(rw.attribute.to_owned(), Json::String("Delete".into()));
+            let Some(r) = template.get_mut("Resources").and_then(|r| r.get_mut(&rw.logical_id)) else { continue };
+            let (holder, key) = match rw.attribute.strip_prefix("Properties.") {
+                Some(key) => (r.get_mut("Properties"), key),
+                None => (Some(r), rw.attribute),
+            };
+            if let Some(holder) = holder.and_then(Json::as_object_mut) {
+                holder.insert(key.to_owned(), rw.to.clone());
             }
         }
     }
@@ -181,6 +188,8 @@ pub const DEFAULT_TYPES: &[&str] = &[
     "AWS::Cognito::UserPoolClient",
     "AWS::Cognito::IdentityPool",
     "AWS::Cognito::IdentityPoolRoleAttachment",
+    // CDK and Amplify Gen 2 add it to every stack; it creates nothing.
+    "AWS::CDK::Metadata",
 ];
 
 /// Services a blueprint's roles may trust.

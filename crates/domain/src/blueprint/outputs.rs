@@ -51,7 +51,11 @@ pub(super) fn check(outputs: &Map<String, Json>, scope: &Scope, policy: &Policy,
     }
 }
 
-/// A URL whose host comes from one of the stack's resources (or is a host the operator allows).
+/// Domains a preview's host may end in after the stack's own part: AWS's endpoints.
+const AWS_DOMAINS: &[&str] = &[".amazonaws.com", ".amazonaws.com.cn", ".on.aws", ".cloudfront.net", ".amplifyapp.com"];
+
+/// A URL whose host is one of the stack's resources (a whole `GetAtt` URL, or its own part
+/// followed by an AWS domain), or a host the operator allows.
 fn from_own_resource(alt: &[Part], policy: &Policy) -> bool {
     if matches!(alt, [Part::Own(_) | Part::OwnArn(_), ..]) {
         return true;
@@ -60,12 +64,29 @@ fn from_own_resource(alt: &[Part], policy: &Policy) -> bool {
     let Some(rest) = first.strip_prefix("https://").or_else(|| first.strip_prefix("http://")) else {
         return false;
     };
-    // The host runs to the first '/', ':' or end of the literal; a resource part inside it
-    // (`https://${Api}.execute-api...`) makes it the stack's own.
-    let literal_host_ends = rest.find(['/', ':', '?', '#']);
-    match literal_host_ends {
-        Some(end) => policy.literal_preview_hosts.contains(&rest[..end]),
-        None if alt.len() > 1 => rest.is_empty() && matches!(alt[1], Part::Own(_) | Part::OwnArn(_)),
-        None => policy.literal_preview_hosts.contains(rest),
+    if !rest.is_empty() {
+        // A literal host: only one the operator lists.
+        let host = &rest[..rest.find(['/', ':', '?', '#']).unwrap_or(rest.len())];
+        return !host.contains('@') && policy.literal_preview_hosts.contains(host);
     }
+    // `https://${Api.GraphQLDns}/...` or `https://${Api.ApiId}.appsync-api.${AWS::Region}.amazonaws.com/...`
+    if !matches!(alt.get(1), Some(Part::Own(_))) {
+        return false;
+    }
+    let mut host = String::new();
+    for part in &alt[2..] {
+        match part {
+            Part::Lit(s) => match s.find(['/', ':', '?', '#']) {
+                Some(end) => {
+                    host.push_str(&s[..end]);
+                    break;
+                }
+                None => host.push_str(s),
+            },
+            Part::Pseudo("AWS::Region") => host.push_str("region"),
+            Part::Pseudo("AWS::URLSuffix") => host.push_str("amazonaws.com"),
+            _ => return false,
+        }
+    }
+    !host.contains('@') && (host.is_empty() || AWS_DOMAINS.iter().any(|d| host.ends_with(d)))
 }

@@ -1,6 +1,6 @@
 //! One resource: its type, what it keeps, what it is called and what it points at.
 
-use serde_json::{Map, Value as Json};
+use serde_json::{json, Map, Value as Json};
 
 use super::expr::{show, target, Scope, Target};
 use super::{iam, values, Policy, Report, Rewrite, Rule};
@@ -26,29 +26,33 @@ const PHYSICAL_NAMES: &[(&str, &str)] = &[
     ("AWS::Lambda::Function", "FunctionName"),
     ("AWS::Logs::LogGroup", "LogGroupName"),
     ("AWS::SecretsManager::Secret", "Name"),
-    ("AWS::AppSync::GraphQLApi", "Name"),
-    ("AWS::Cognito::UserPool", "UserPoolName"),
 ];
 
-/// Properties (at any depth) that point at an existing resource, besides every `...Arn(s)`.
+/// Properties (at any depth) that point at an existing resource, besides every `...Arn(s)`;
+/// compared without case (`KmsMasterKeyId`, `KMSMasterKeyID`).
 const REFERENCES: &[&str] = &[
-    "ApiId",
-    "TableName",
-    "Bucket",
-    "BucketName",
-    "DestinationBucketName",
-    "Queues",
-    "Topics",
-    "Function",
-    "Queue",
-    "Topic",
-    "FunctionName",
-    "Role",
-    "UserPoolId",
-    "IdentityPoolId",
-    "ClientId",
-    "KmsKeyId",
-    "KmsMasterKeyId",
+    "apiid",
+    "tablename",
+    "bucket",
+    "bucketname",
+    "destinationbucketname",
+    "queues",
+    "topics",
+    "function",
+    "queue",
+    "topic",
+    "functionname",
+    "role",
+    "userpoolid",
+    "identitypoolid",
+    "clientid",
+    "kmskeyid",
+    "kmsmasterkeyid",
+    "loggroup",
+    "loggroupname",
+    "destination",
+    "authorizeruri",
+    "dbclusteridentifier",
 ];
 
 /// Checked by their own rules (IAM), or written by the platform.
@@ -63,6 +67,7 @@ pub(super) fn check(id: &str, resource: &Json, scope: &Scope, policy: &Policy, r
     let Some(props) = resource.get("Properties").and_then(Json::as_object) else {
         return;
     };
+    forbidden(id, ty, props, report);
     let name_key = PHYSICAL_NAMES.iter().find(|(t, _)| *t == ty).map(|(_, k)| *k);
     if let Some(name) = name_key.and_then(|k| props.get(k).map(|v| (k, v))) {
         physical_name(id, ty, name, scope, report);
@@ -99,6 +104,7 @@ fn allowed(id: &str, ty: &str, policy: &Policy, report: &mut Report) -> bool {
 }
 
 fn retention(id: &str, resource: &Json, report: &mut Report) {
+    let shown = |v: &Json| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string());
     for attribute in ["DeletionPolicy", "UpdateReplacePolicy"] {
         match resource.get(attribute) {
             None => {}
@@ -106,9 +112,53 @@ fn retention(id: &str, resource: &Json, report: &mut Report) {
             Some(v) => report.rewrites.push(Rewrite {
                 logical_id: id.to_owned(),
                 attribute,
-                from: v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()),
+                from: shown(v),
+                to: json!("Delete"),
             }),
         }
+    }
+    // Deletion protection would fail the stack's deletion and keep the resource.
+    let props = resource.get("Properties");
+    for (attribute, off) in [("DeletionProtectionEnabled", json!(false)), ("DeletionProtection", json!("INACTIVE"))] {
+        match props.and_then(|p| p.get(attribute)) {
+            None => {}
+            Some(v) if *v == off || *v == json!("false") => {}
+            Some(v) => report.rewrites.push(Rewrite {
+                logical_id: id.to_owned(),
+                attribute: if attribute == "DeletionProtection" {
+                    "Properties.DeletionProtection"
+                } else {
+                    "Properties.DeletionProtectionEnabled"
+                },
+                from: shown(v),
+                to: off,
+            }),
+        }
+    }
+}
+
+/// What a resource may not do at all, whatever it names: keep data past the environment, open
+/// it to the internet, or join a network that is not its own.
+fn forbidden(id: &str, ty: &str, props: &Map<String, Json>, report: &mut Report) {
+    let mut refuse = |change: &str| report.refuse(id, ty, Rule::Reference, change);
+    if props.contains_key("ObjectLockConfiguration")
+        || props.get("ObjectLockEnabled").is_some_and(|v| v != &json!(false))
+    {
+        refuse("object lock keeps objects past the environment's end, and its bucket with them; remove ObjectLockConfiguration and ObjectLockEnabled");
+    }
+    if props.contains_key("ReplicationConfiguration") {
+        refuse("replication copies the environment's data outside it; remove ReplicationConfiguration");
+    }
+    if props
+        .get("AccessControl")
+        .is_some_and(|v| v.as_str().is_none_or(|acl| acl.starts_with("Public") || acl == "AuthenticatedRead"))
+    {
+        refuse(
+            "a public or authenticated-read ACL opens the bucket to everyone; remove AccessControl (or use Private)",
+        );
+    }
+    if props.contains_key("VpcConfig") {
+        refuse("a function in a VPC reaches that network, which is not the environment's; remove VpcConfig");
     }
 }
 
@@ -165,7 +215,7 @@ fn collect<'a>(key: &'a str, value: &'a Json, found: &mut Vec<(&'a str, &'a Json
         return;
     }
     let lower = key.to_ascii_lowercase();
-    if REFERENCES.contains(&key) || lower.ends_with("arn") || lower.ends_with("arns") {
+    if REFERENCES.contains(&lower.as_str()) || lower.ends_with("arn") || lower.ends_with("arns") {
         found.push((key, value));
         return;
     }
@@ -191,18 +241,19 @@ fn collect<'a>(key: &'a str, value: &'a Json, found: &mut Vec<(&'a str, &'a Json
     }
 }
 
+/// A subscription whose endpoint is an AWS resource: any protocol but the internet's (a
+/// computed protocol counts as AWS).
 fn delivers_to_aws(props: &Map<String, Json>) -> bool {
     props
         .get("Protocol")
-        .and_then(Json::as_str)
-        .is_some_and(|p| matches!(p, "sqs" | "lambda" | "firehose" | "application"))
+        .is_some_and(|p| !matches!(p.as_str(), Some("http" | "https" | "email" | "email-json" | "sms")))
 }
 
 /// Why `value` (under `key`) points outside the environment, if it does.
 fn outside(key: &str, value: &Json, scope: &Scope) -> Option<String> {
     for alt in scope.alternatives(value) {
-        let aws_managed_key =
-            key.starts_with("Kms") && matches!(alt.as_slice(), [super::Part::Lit(s)] if s.starts_with("alias/aws/"));
+        let aws_managed_key = key.to_ascii_lowercase().starts_with("kms")
+            && matches!(alt.as_slice(), [super::Part::Lit(s)] if s.starts_with("alias/aws/"));
         match target(&alt) {
             Target::Own(_) | Target::Namespaced => {}
             _ if aws_managed_key => {}
