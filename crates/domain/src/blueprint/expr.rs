@@ -22,6 +22,28 @@ pub enum Part {
     Unknown(String),
 }
 
+/// Types whose `Ref` is an ARN, URL or id AWS makes, or a name the policy checks.
+const REF_IS_GENERATED: &[&str] = &[
+    "AWS::DynamoDB::Table",
+    "AWS::S3::Bucket",
+    "AWS::IAM::Role",
+    "AWS::IAM::ManagedPolicy",
+    "AWS::AppSync::GraphQLApi",
+    "AWS::AppSync::ApiKey",
+    "AWS::AppSync::DataSource",
+    "AWS::AppSync::Resolver",
+    "AWS::AppSync::FunctionConfiguration",
+    "AWS::Lambda::Function",
+    "AWS::Logs::LogGroup",
+    "AWS::SQS::Queue",
+    "AWS::SNS::Topic",
+    "AWS::SNS::Subscription",
+    "AWS::SecretsManager::Secret",
+    "AWS::Cognito::UserPool",
+    "AWS::Cognito::UserPoolClient",
+    "AWS::Cognito::IdentityPool",
+];
+
 /// Beyond this many alternatives (`Fn::If` inside `Fn::Join`...) a value counts as unknown.
 const MAX_ALTERNATIVES: usize = 32;
 /// Nesting deeper than this counts as unknown (and keeps hostile input from overflowing the stack).
@@ -45,7 +67,11 @@ impl Scope<'_> {
             "AWS::AccountId" => Part::Pseudo("AWS::AccountId"),
             "AWS::Partition" => Part::Pseudo("AWS::Partition"),
             "AWS::URLSuffix" => Part::Pseudo("AWS::URLSuffix"),
-            _ if self.resources.contains_key(name) => Part::Own(name.to_owned()),
+            _ if self.type_of(name).is_some_and(|ty| REF_IS_GENERATED.contains(&ty)) => Part::Own(name.to_owned()),
+            _ if self.resources.contains_key(name) => Part::Unknown(format!(
+                "Ref {name}, whose value for a {} the checker does not know to be the stack's",
+                self.type_of(name).unwrap_or("resource without a type")
+            )),
             _ if self.parameters.is_some_and(|p| p.contains_key(name)) => Part::Param(name.to_owned()),
             _ => Part::Unknown(format!("{name}, which is neither a resource nor a parameter of this template")),
         }

@@ -72,7 +72,9 @@ fn resource_policies(props: &Map<String, Json>, depth: usize) -> Vec<&Json> {
     let mut found = Vec::new();
     for (key, value) in props {
         match value {
-            Json::Object(m) if key == "ResourcePolicy" => found.extend(m.get("PolicyDocument")),
+            _ if key == "ResourcePolicy" => {
+                found.extend(super::branches(value).into_iter().filter_map(|b| b.get("PolicyDocument")))
+            }
             Json::Object(m) if depth < 8 => found.extend(resource_policies(m, depth + 1)),
             _ => {}
         }
@@ -105,10 +107,7 @@ impl Site<'_, '_> {
             return vec![];
         };
         // One statement or a list of them; anything computed (`Fn::If`...) cannot be read.
-        let listed: Vec<&Json> = match statements {
-            Json::Array(items) => items.iter().collect(),
-            one => vec![one],
-        };
+        let listed = statement_list(statements);
         let mut allows = Vec::new();
         for statement in listed {
             match statement.as_object().filter(|m| !super::is_intrinsic(m)) {
@@ -244,8 +243,20 @@ impl Site<'_, '_> {
         }
     }
 
-    /// A resource policy may grant only this template's roles and allowed services.
+    /// A resource policy may grant only this template's roles and allowed services, and deny
+    /// nothing the platform needs to clean up.
     fn resource_policy(&mut self, doc: Option<&Json>) {
+        let denies = doc.and_then(|d| d.get("Statement")).map(statement_list).unwrap_or_default();
+        if denies
+            .iter()
+            .filter_map(|s| s.as_object())
+            .any(|s| s.get("Effect").and_then(Json::as_str) == Some("Deny") && blocks_cleanup(s))
+        {
+            self.refuse(
+                Rule::Trust,
+                "a Deny on deleting or on changing policies would keep the resource past its environment; deny only what does not clean up, or only without TLS (aws:SecureTransport)".into(),
+            );
+        }
         for statement in self.allows(doc) {
             if statement.contains_key("NotPrincipal") {
                 self.refuse(Rule::Trust, "Allow with NotPrincipal grants everyone else; name the principals".into());
@@ -253,7 +264,7 @@ impl Site<'_, '_> {
             for (kind, who) in principals(statement) {
                 let own_role = kind == "AWS" && self.scope.is_own(who, "AWS::IAM::Role");
                 let service = kind == "Service" && self.allowed_service(who);
-                if service && !has_source_condition(statement) {
+                if service && !has_source_condition(self.scope, statement) {
                     self.refuse(
                         Rule::Trust,
                         format!("grants {} access on behalf of any account; add a Condition on aws:SourceArn (or aws:SourceAccount) naming this template's resource", shown(self.scope, who)),
@@ -303,13 +314,53 @@ fn principals(statement: &Map<String, Json>) -> Vec<(&str, &Json)> {
     }
 }
 
-/// Whether a statement limits its principals to a source (`aws:SourceArn`, `aws:SourceAccount`).
-fn has_source_condition(statement: &Map<String, Json>) -> bool {
-    let sources = ["aws:SourceArn", "aws:SourceAccount", "aws:SourceOwner"];
-    statement
+/// A document's `Statement`: a list, or one statement as IAM also reads it.
+fn statement_list(statements: &Json) -> Vec<&Json> {
+    match statements {
+        Json::Array(items) => items.iter().collect(),
+        one => vec![one],
+    }
+}
+
+/// Whether a statement limits its principals to a source of this environment: a condition
+/// (not `Null`, not `...IfExists`) on `aws:SourceArn` naming the template's own resources, or on
+/// `aws:SourceAccount` naming this account.
+fn has_source_condition(scope: &Scope, statement: &Map<String, Json>) -> bool {
+    let Some(ops) = statement.get("Condition").and_then(Json::as_object) else { return false };
+    ops.iter().filter(|(op, _)| *op != "Null" && !op.ends_with("IfExists")).any(|(_, keys)| {
+        let own = |key: &str, ok: &dyn Fn(&[Part]) -> bool| {
+            keys.get(key).is_some_and(|v| {
+                let alts: Vec<Vec<Part>> = values(v).into_iter().flat_map(|x| scope.alternatives(x)).collect();
+                !alts.is_empty() && alts.iter().all(|alt| ok(alt))
+            })
+        };
+        own("aws:SourceArn", &|alt| matches!(target(alt), Target::Own(_) | Target::Namespaced))
+            || own("aws:SourceAccount", &|alt| alt == [Part::Pseudo("AWS::AccountId")])
+    })
+}
+
+/// A `Deny` in a resource policy may not keep the platform from changing or deleting the
+/// resource: only with a condition on `aws:SecureTransport`, or on actions that neither delete
+/// nor change policies.
+fn blocks_cleanup(statement: &Map<String, Json>) -> bool {
+    let tls_only = statement
         .get("Condition")
         .and_then(Json::as_object)
-        .is_some_and(|ops| ops.values().any(|keys| sources.iter().any(|k| keys.get(*k).is_some())))
+        .is_some_and(|ops| ops.values().any(|keys| keys.get("aws:SecureTransport").is_some()));
+    if tls_only {
+        return false;
+    }
+    statement.contains_key("NotAction")
+        || statement.get("Action").map(values).unwrap_or_default().iter().any(|a| {
+            a.as_str().is_none_or(|a| {
+                let a = a.to_ascii_lowercase();
+                a.contains('*')
+                    || a.contains("delete")
+                    || a.contains("policy")
+                    || a.contains("setqueueattributes")
+                    || a.contains("settopicattributes")
+            })
+        })
 }
 
 fn only_unscoped(statement: &Map<String, Json>) -> bool {

@@ -282,6 +282,24 @@ fn values(v: &Json) -> Vec<&Json> {
     }
 }
 
+/// What `v` may be once conditions are decided: each branch of an `Fn::If`, nothing for
+/// `AWS::NoValue`, else `v`.
+fn branches(v: &Json) -> Vec<&Json> {
+    fn walk<'a>(v: &'a Json, depth: usize, out: &mut Vec<&'a Json>) {
+        match v.as_object().and_then(|m| m.get("Fn::If").or_else(|| m.get("Ref"))) {
+            Some(Json::Array(a)) if depth < 16 && a.len() == 3 && v.as_object().is_some_and(|m| m.len() == 1) => {
+                walk(&a[1], depth + 1, out);
+                walk(&a[2], depth + 1, out);
+            }
+            Some(Json::String(r)) if r == "AWS::NoValue" => {}
+            _ => out.push(v),
+        }
+    }
+    let mut out = Vec::new();
+    walk(v, 0, &mut out);
+    out
+}
+
 fn is_intrinsic(m: &serde_json::Map<String, Json>) -> bool {
     m.len() == 1 && m.keys().next().is_some_and(|k| k == "Ref" || k == "Condition" || k.starts_with("Fn::"))
 }

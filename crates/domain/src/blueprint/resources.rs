@@ -64,8 +64,18 @@ pub(super) fn check(id: &str, resource: &Json, scope: &Scope, policy: &Policy, r
         return;
     }
     retention(id, resource, report);
-    let Some(props) = resource.get("Properties").and_then(Json::as_object) else {
-        return;
+    let props = match resource.get("Properties") {
+        None => return,
+        Some(Json::Object(m)) if !super::is_intrinsic(m) => m,
+        Some(_) => {
+            report.refuse(
+                id,
+                ty,
+                Rule::Template,
+                "write Properties out as a map (conditions may choose values inside it, not replace it)",
+            );
+            return;
+        }
     };
     forbidden(id, ty, props, report);
     let name_key = PHYSICAL_NAMES.iter().find(|(t, _)| *t == ty).map(|(_, k)| *k);
@@ -157,6 +167,14 @@ fn forbidden(id: &str, ty: &str, props: &Map<String, Json>, report: &mut Report)
             "a public or authenticated-read ACL opens the bucket to everyone; remove AccessControl (or use Private)",
         );
     }
+    for key in ["RedrivePolicy", "RedriveAllowPolicy"] {
+        if props
+            .get(key)
+            .is_some_and(|v| super::branches(v).iter().any(|b| !b.as_object().is_some_and(|m| !super::is_intrinsic(m))))
+        {
+            refuse(&format!("write {key} as a map, so that the queues it names can be checked"));
+        }
+    }
     if props.contains_key("VpcConfig") {
         refuse("a function in a VPC reaches that network, which is not the environment's; remove VpcConfig");
     }
@@ -189,10 +207,14 @@ fn references(
     report: &mut Report,
 ) {
     let mut found = Vec::new();
+    let mut complete = true;
     for (key, value) in props {
         if Some(key.as_str()) != name_key {
-            collect(key, value, &mut found, 0);
+            complete &= collect(key, value, &mut found, 0);
         }
+    }
+    if !complete {
+        report.refuse(id, ty, Rule::Template, "properties are nested deeper than the checker reads; flatten them");
     }
     if ty == "AWS::SNS::Subscription" && delivers_to_aws(props) {
         found.extend(props.get("Endpoint").map(|v| ("Endpoint", v)));
@@ -206,38 +228,48 @@ fn references(
     }
 }
 
-/// Reference properties under `key`/`value`, skipping tags and policy documents.
-fn collect<'a>(key: &'a str, value: &'a Json, found: &mut Vec<(&'a str, &'a Json)>, depth: usize) {
-    if depth > 16
-        || matches!(key, "Tags" | "PolicyDocument" | "AssumeRolePolicyDocument")
+/// Free text whose keys are the author's (environment variables, tags), or an outside
+/// identity provider's settings.
+const FREE_FORM: &[&str] = &["Tags", "UserPoolTags", "Variables", "Metadata", "OpenIDConnectConfig"];
+
+/// Reference properties under `key`/`value`, skipping free-form maps and policy documents;
+/// false if it is nested deeper than the checker reads.
+fn collect<'a>(key: &'a str, value: &'a Json, found: &mut Vec<(&'a str, &'a Json)>, depth: usize) -> bool {
+    if depth > 40 {
+        return false;
+    }
+    if FREE_FORM.contains(&key)
+        || matches!(key, "PolicyDocument" | "AssumeRolePolicyDocument")
         || NOT_REFERENCES.contains(&key)
     {
-        return;
+        return true;
     }
     let lower = key.to_ascii_lowercase();
-    if REFERENCES.contains(&lower.as_str()) || lower.ends_with("arn") || lower.ends_with("arns") {
+    let plain_map = value.as_object().is_some_and(|m| !super::is_intrinsic(m));
+    if !plain_map && (REFERENCES.contains(&lower.as_str()) || lower.ends_with("arn") || lower.ends_with("arns")) {
         found.push((key, value));
-        return;
+        return true;
     }
     match value {
         // A user pool's triggers: every value names a function (or a key), whatever its key.
-        Json::Object(m) if key == "LambdaConfig" && !super::is_intrinsic(m) => {
-            for (k, v) in m.iter().filter(|(k, _)| *k != "LambdaVersion") {
-                match v {
-                    Json::Object(inner) if !super::is_intrinsic(inner) => collect(k, v, found, depth + 1),
-                    _ => found.push((k, v)),
+        _ if key == "LambdaConfig" => super::branches(value).into_iter().filter_map(Json::as_object).all(|m| {
+            m.iter().filter(|(k, _)| *k != "LambdaVersion").all(|(k, v)| match v {
+                Json::Object(inner) if !super::is_intrinsic(inner) => collect(k, v, found, depth + 1),
+                _ => {
+                    found.push((k, v));
+                    true
                 }
-            }
-        }
+            })
+        }),
         Json::Object(m) => {
             // An inline subscription (a topic's `Subscription` list) delivering to AWS.
             if delivers_to_aws(m) {
                 found.extend(m.get("Endpoint").map(|v| ("Endpoint", v)));
             }
-            m.iter().filter(|(k, _)| *k != "Endpoint").for_each(|(k, v)| collect(k, v, found, depth + 1))
+            m.iter().filter(|(k, _)| *k != "Endpoint").all(|(k, v)| collect(k, v, found, depth + 1))
         }
-        Json::Array(a) => a.iter().for_each(|v| collect(key, v, found, depth + 1)),
-        _ => {}
+        Json::Array(a) => a.iter().all(|v| collect(key, v, found, depth + 1)),
+        _ => true,
     }
 }
 
