@@ -170,7 +170,7 @@ fn forbidden(id: &str, ty: &str, props: &Map<String, Json>, report: &mut Report)
     for key in ["RedrivePolicy", "RedriveAllowPolicy"] {
         if props
             .get(key)
-            .is_some_and(|v| super::branches(v).iter().any(|b| !b.as_object().is_some_and(|m| !super::is_intrinsic(m))))
+            .is_some_and(|v| super::branches(v).iter().any(|b| b.as_object().is_none_or(super::is_intrinsic)))
         {
             refuse(&format!("write {key} as a map, so that the queues it names can be checked"));
         }
