@@ -161,7 +161,7 @@ async fn an_amplify_style_backend_keeps_nothing_after_its_pull_request_closes() 
     assert_eq!(ours.len(), 2, "both tables created: {tables:?}");
     assert_eq!(env.outputs.get("TodoTableName").map(String::as_str), Some(format!("{STACK}-Todo").as_str()));
     let note = env.outputs.get("EphemeraPolicyRewrites").cloned().unwrap_or_default();
-    assert!(note.contains("TodoTable DeletionPolicy Retain"), "the rewrite is reported: {note:?}");
+    assert!(note.contains("TodoTable DeletionPolicy Retain to Delete"), "the rewrite is reported: {note:?}");
 
     // The emulator honours DeletionPolicy: Retain, so what survives here would survive on AWS.
     // (It skips the Cognito and AppSync resources, and cannot GetAtt them: the fixture uses

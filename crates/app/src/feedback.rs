@@ -466,9 +466,9 @@ mod tests {
         assert!(comment(&env, None, None).contains("| https://abc.appsync-api.eu-west-1.amazonaws.com/graphql?x=1 |"));
         env.outputs.insert(
             crate::template::REWRITES_OUTPUT.into(),
-            "rewritten to Delete: Todo_Table DeletionPolicy Retain".into(),
+            "rewritten: Todo_Table DeletionPolicy Retain to Delete".into(),
         );
         assert!(comment(&env, None, None)
-            .contains("**Blueprint policy:** rewritten to Delete: Todo\\_Table DeletionPolicy Retain"));
+            .contains("**Blueprint policy:** rewritten: Todo\\_Table DeletionPolicy Retain to Delete"));
     }
 }

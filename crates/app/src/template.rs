@@ -96,10 +96,13 @@ fn record_rewrites(doc: &mut Json, report: &Report) {
     if report.rewrites.is_empty() {
         return;
     }
-    let text: Vec<String> =
-        report.rewrites.iter().map(|r| format!("{} {} {}", r.logical_id, r.attribute, r.from)).collect();
+    let text: Vec<String> = report
+        .rewrites
+        .iter()
+        .map(|r| format!("{} {} {} to {}", r.logical_id, r.attribute, r.from, r.to_text()))
+        .collect();
     // Output values are at most 4,096 characters.
-    let value: String = format!("rewritten to Delete: {}", text.join(", ")).chars().take(4000).collect();
+    let value: String = format!("rewritten: {}", text.join(", ")).chars().take(4000).collect();
     outputs.insert(
         REWRITES_OUTPUT.into(),
         json!({ "Description": "What Ephemera's blueprint policy rewrote", "Value": value }),
@@ -352,7 +355,7 @@ Outputs:
             }
         }
         let note = doc["Outputs"][REWRITES_OUTPUT]["Value"].as_str().unwrap();
-        assert!(note.starts_with("rewritten to Delete: CommentTable DeletionPolicy Snapshot, "), "{note}");
+        assert!(note.starts_with("rewritten: CommentTable DeletionPolicy Snapshot to Delete, "), "{note}");
         // A template's own output of that name cannot pass for the platform's.
         let forged = format!("{source}  {REWRITES_OUTPUT}:\n    Value: nothing\n");
         assert_eq!(check(&forged, &Policy::default()).unwrap().0["Outputs"][REWRITES_OUTPUT]["Value"], note);

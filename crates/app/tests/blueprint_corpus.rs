@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ephemera_app::template::{check, CheckError};
+use ephemera_app::template::{check, CheckError, REWRITES_OUTPUT};
 use ephemera_domain::blueprint::Policy;
 
 fn corpus(kind: &str) -> Vec<PathBuf> {
@@ -36,6 +36,11 @@ fn every_conforming_template_is_accepted_with_nothing_left_to_keep_it() {
             assert!(r.get("DeletionPolicy").is_none_or(|v| v == "Delete"), "{}: {id}", file.display());
             assert!(props.get("DeletionProtectionEnabled").is_none_or(|v| v == false), "{}: {id}", file.display());
             assert!(props.get("DeletionProtection").is_none_or(|v| v == "INACTIVE"), "{}: {id}", file.display());
+        }
+        // What was switched off is said as it is, not as a deletion policy.
+        let note = doc["Outputs"][REWRITES_OUTPUT]["Value"].as_str().unwrap_or_default();
+        if source.contains("DeletionProtection: ACTIVE") {
+            assert!(note.contains("Properties.DeletionProtection ACTIVE to INACTIVE"), "{}: {note}", file.display());
         }
     }
 }

@@ -89,13 +89,22 @@ pub struct Rewrite {
     pub to: Json,
 }
 
+impl Rewrite {
+    /// The value it is set to, as written in a template.
+    pub fn to_text(&self) -> String {
+        self.to.as_str().map(str::to_owned).unwrap_or_else(|| self.to.to_string())
+    }
+}
+
 impl fmt::Display for Rewrite {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let to = self.to.as_str().map(str::to_owned).unwrap_or_else(|| self.to.to_string());
         write!(
             f,
-            "{}: {} {} rewritten to {to} (an ephemeral environment keeps nothing)",
-            self.logical_id, self.attribute, self.from
+            "{}: {} {} rewritten to {} (an ephemeral environment keeps nothing)",
+            self.logical_id,
+            self.attribute,
+            self.from,
+            self.to_text()
         )
     }
 }
