@@ -54,7 +54,6 @@ pub(super) fn check(
         }
         "AWS::S3::BucketPolicy" | "AWS::SQS::QueuePolicy" | "AWS::SNS::TopicPolicy" => {
             at.resource_policy(props.get("PolicyDocument"));
-            at.grants(props.get("PolicyDocument"));
         }
         "AWS::Lambda::Permission" => at.permission(props),
         "AWS::Cognito::IdentityPoolRoleAttachment" => at.attachment(props.get("Roles")),
@@ -63,7 +62,6 @@ pub(super) fn check(
     // Resource policies inside other resources (a table's, its stream's).
     for doc in resource_policies(props, 0) {
         at.resource_policy(Some(doc));
-        at.grants(Some(doc));
     }
 }
 
@@ -215,9 +213,14 @@ impl Site<'_, '_> {
         }
     }
 
-    /// What each `Allow` statement grants must be this environment's.
+    /// What each `Allow` statement of an identity policy grants must be this environment's.
     fn grants(&mut self, doc: Option<&Json>) {
-        for (n, statement) in self.allows(doc).into_iter().enumerate() {
+        let allows = self.allows(doc);
+        self.granted(&allows);
+    }
+
+    fn granted(&mut self, allows: &[&Map<String, Json>]) {
+        for (n, statement) in allows.iter().enumerate() {
             let sid =
                 statement.get("Sid").and_then(Json::as_str).map(str::to_owned).unwrap_or_else(|| format!("#{}", n + 1));
             if statement.contains_key("NotResource") {
@@ -243,8 +246,8 @@ impl Site<'_, '_> {
         }
     }
 
-    /// A resource policy may grant only this template's roles and allowed services, and deny
-    /// nothing the platform needs to clean up.
+    /// A resource policy may grant only this template's roles and allowed services, only this
+    /// environment's resources, and deny nothing the platform needs to clean up.
     fn resource_policy(&mut self, doc: Option<&Json>) {
         let denies = doc.and_then(|d| d.get("Statement")).map(statement_list).unwrap_or_default();
         if denies
@@ -257,7 +260,8 @@ impl Site<'_, '_> {
                 "a Deny on deleting or on changing policies would keep the resource past its environment; deny only what does not clean up, or only without TLS (aws:SecureTransport)".into(),
             );
         }
-        for statement in self.allows(doc) {
+        let allows = self.allows(doc);
+        for statement in &allows {
             if statement.contains_key("NotPrincipal") {
                 self.refuse(Rule::Trust, "Allow with NotPrincipal grants everyone else; name the principals".into());
             }
@@ -277,6 +281,7 @@ impl Site<'_, '_> {
                 }
             }
         }
+        self.granted(&allows);
     }
 
     fn permission(&mut self, props: &Map<String, Json>) {
