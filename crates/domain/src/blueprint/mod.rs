@@ -295,12 +295,13 @@ fn values(v: &Json) -> Vec<&Json> {
 /// `AWS::NoValue`, else `v`.
 fn branches(v: &Json) -> Vec<&Json> {
     fn walk<'a>(v: &'a Json, depth: usize, out: &mut Vec<&'a Json>) {
-        match v.as_object().and_then(|m| m.get("Fn::If").or_else(|| m.get("Ref"))) {
-            Some(Json::Array(a)) if depth < 16 && a.len() == 3 && v.as_object().is_some_and(|m| m.len() == 1) => {
+        let only = v.as_object().filter(|m| m.len() == 1).and_then(|m| m.iter().next());
+        match only {
+            Some((f, Json::Array(a))) if f == "Fn::If" && a.len() == 3 && depth < 16 => {
                 walk(&a[1], depth + 1, out);
                 walk(&a[2], depth + 1, out);
             }
-            Some(Json::String(r)) if r == "AWS::NoValue" => {}
+            Some((f, Json::String(r))) if f == "Ref" && r == "AWS::NoValue" => {}
             _ => out.push(v),
         }
     }
@@ -311,4 +312,19 @@ fn branches(v: &Json) -> Vec<&Json> {
 
 fn is_intrinsic(m: &serde_json::Map<String, Json>) -> bool {
     m.len() == 1 && m.keys().next().is_some_and(|k| k == "Ref" || k == "Condition" || k.starts_with("Fn::"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn branches_are_those_of_fn_if_only() {
+        let either = json!({"Fn::If": ["C", {"A": 1}, {"Fn::If": ["D", {"B": 2}, {"Ref": "AWS::NoValue"}]}]});
+        assert_eq!(branches(&either), [&json!({"A": 1}), &json!({"B": 2})]);
+        // Only `Fn::If` has branches: a malformed `Ref` of three items is a value like any other.
+        let not_if = json!({"Ref": ["C", {"A": 1}, {"B": 2}]});
+        assert_eq!(branches(&not_if), [&not_if]);
+    }
 }
