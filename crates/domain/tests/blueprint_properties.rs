@@ -194,52 +194,37 @@ proptest! {
     }
 }
 
+/// The intrinsics, as strings and as keys.
+const FUNCTIONS: &[&str] = &["Ref", "Fn::Sub", "Fn::GetAtt", "Fn::Join", "Fn::If", "Fn::Select"];
+
+/// `FUNCTIONS` and `more`, to pick from.
+fn words(more: &[&'static str]) -> Vec<&'static str> {
+    FUNCTIONS.iter().chain(more).copied().collect()
+}
+
 fn any_json() -> impl Strategy<Value = Json> {
     let leaf = prop_oneof![
         Just(Json::Null),
         any::<bool>().prop_map(Json::from),
         any::<i64>().prop_map(Json::from),
         "[\\PC\u{1}]{0,12}".prop_map(Json::from),
-        proptest::sample::select(
-            &[
-                "Ref",
-                "Fn::Sub",
-                "Fn::GetAtt",
-                "Fn::Join",
-                "Fn::If",
-                "Fn::Select",
-                "${AWS::StackName}",
-                "arn:aws:s3:::x",
-                "*",
-                "${",
-                "Type",
-                "Resources"
-            ][..]
-        )
-        .prop_map(Json::from),
+        proptest::sample::select(words(&["${AWS::StackName}", "arn:aws:s3:::x", "*", "${", "Type", "Resources"]))
+            .prop_map(Json::from),
     ];
     leaf.prop_recursive(5, 48, 4, |inner| {
-        let keys = proptest::sample::select(
-            &[
-                "Ref",
-                "Fn::Sub",
-                "Fn::GetAtt",
-                "Fn::Join",
-                "Fn::If",
-                "Fn::Select",
-                "Type",
-                "Properties",
-                "Resources",
-                "Statement",
-                "Principal",
-                "Resource",
-                "Roles",
-                "ApiId",
-                "TableName",
-                "Outputs",
-                "Value",
-            ][..],
-        );
+        let keys = proptest::sample::select(words(&[
+            "Type",
+            "Properties",
+            "Resources",
+            "Statement",
+            "Principal",
+            "Resource",
+            "Roles",
+            "ApiId",
+            "TableName",
+            "Outputs",
+            "Value",
+        ]));
         prop_oneof![
             proptest::collection::vec(inner.clone(), 0..4).prop_map(Json::from),
             proptest::collection::btree_map(keys, inner, 0..3)
