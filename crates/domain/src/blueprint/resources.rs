@@ -207,17 +207,8 @@ fn references(
     report: &mut Report,
 ) {
     let mut found = Vec::new();
-    let mut complete = true;
-    for (key, value) in props {
-        if Some(key.as_str()) != name_key {
-            complete &= collect(key, value, &mut found, 0);
-        }
-    }
-    if !complete {
+    if !collect_map(props, name_key, &mut found, 0) {
         report.refuse(id, ty, Rule::Template, "properties are nested deeper than the checker reads; flatten them");
-    }
-    if ty == "AWS::SNS::Subscription" && delivers_to_aws(props) {
-        found.extend(props.get("Endpoint").map(|v| ("Endpoint", v)));
     }
     for (key, value) in found {
         for v in values(value) {
@@ -261,16 +252,24 @@ fn collect<'a>(key: &'a str, value: &'a Json, found: &mut Vec<(&'a str, &'a Json
                 }
             })
         }),
-        Json::Object(m) => {
-            // An inline subscription (a topic's `Subscription` list) delivering to AWS.
-            if delivers_to_aws(m) {
-                found.extend(m.get("Endpoint").map(|v| ("Endpoint", v)));
-            }
-            m.iter().filter(|(k, _)| *k != "Endpoint").all(|(k, v)| collect(k, v, found, depth + 1))
-        }
+        Json::Object(m) => collect_map(m, None, found, depth + 1),
         Json::Array(a) => a.iter().all(|v| collect(key, v, found, depth + 1)),
         _ => true,
     }
+}
+
+/// [`collect`] over a map's entries but `skip`. A subscription (a resource's properties, or an
+/// item of a topic's `Subscription` list) delivering to AWS names its `Endpoint`.
+fn collect_map<'a>(
+    m: &'a Map<String, Json>,
+    skip: Option<&str>,
+    found: &mut Vec<(&'a str, &'a Json)>,
+    depth: usize,
+) -> bool {
+    if delivers_to_aws(m) {
+        found.extend(m.get("Endpoint").map(|v| ("Endpoint", v)));
+    }
+    m.iter().filter(|(k, _)| *k != "Endpoint" && Some(k.as_str()) != skip).all(|(k, v)| collect(k, v, found, depth))
 }
 
 /// A subscription whose endpoint is an AWS resource: any protocol but the internet's (a
