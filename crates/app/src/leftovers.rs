@@ -1,30 +1,33 @@
-//! Resources that outlived their stack: deleted by the reaper as orphans, and by the provisioner
-//! before it creates an environment's stack again, since they would collide with the new
-//! stack's resources of the same names (see [`ephemera_domain::sweep::leftovers`]).
+//! Resources that outlived their stack: deleted by the reaper as orphans, by the reaper's
+//! repair of a stack whose deletion failed, and by the provisioner before it creates an
+//! environment's stack again, since they would collide with the new stack's resources of the
+//! same names (see [`ephemera_domain::sweep::leftovers`]). All three delete through
+//! [`delete_leftover`], which follows the resource catalogue.
 
 use std::sync::Arc;
 
-use ephemera_domain::cost::resource_type_of;
+use ephemera_domain::catalogue::{Kind, Leftover};
 use ephemera_domain::sweep;
 use ephemera_domain::EnvironmentName;
 use tracing::{info, instrument};
 
-use crate::ports::{Cleaner, Inventory, ObjectStore, PortError};
+use crate::ports::{Cleaner, Environments, Inventory, ObjectStore, PortError};
 
-/// Deletes one bucket (emptied first) or table outside CloudFormation; other types are refused.
-pub async fn delete_resource(store: &dyn ObjectStore, cleaner: &dyn Cleaner, arn: &str) -> Result<(), PortError> {
-    match resource_type_of(arn) {
-        Some("AWS::S3::Bucket") => {
-            let bucket = arn.trim_start_matches("arn:aws:s3:::");
-            store.empty_bucket(bucket).await?;
-            cleaner.delete_bucket(bucket).await
-        }
-        Some("AWS::DynamoDB::Table") => cleaner.delete_table(arn.rsplit('/').next().unwrap_or_default()).await,
-        other => Err(PortError::Permanent {
-            operation: "delete orphan resource",
-            message: format!("{arn}: deleting {} is not supported; left in place", other.unwrap_or("this type")),
-        }),
+/// Deletes one resource completely: a bucket emptied first (every version), a function or an
+/// API followed by the log group its service writes to.
+pub async fn delete_leftover(
+    store: &dyn ObjectStore,
+    cleaner: &dyn Cleaner,
+    leftover: &Leftover,
+) -> Result<(), PortError> {
+    if leftover.kind == Kind::Bucket {
+        store.empty_bucket(&leftover.id).await?;
     }
+    cleaner.delete(leftover).await?;
+    if let Some(logs) = leftover.log_group() {
+        cleaner.delete(&logs).await?;
+    }
+    Ok(())
 }
 
 /// What the provisioner clears an environment's leftovers with.
@@ -33,6 +36,8 @@ pub struct Leftovers {
     pub inventory: Arc<dyn Inventory>,
     pub store: Arc<dyn ObjectStore>,
     pub cleaner: Arc<dyn Cleaner>,
+    /// To tell whether a resource owned by its name could be another environment's.
+    pub registry: Arc<dyn Environments>,
 }
 
 impl Leftovers {
@@ -40,12 +45,19 @@ impl Leftovers {
     /// stack of its name exists. Returns the ARNs deleted.
     #[instrument(skip(self))]
     pub async fn clear(&self, environment: &EnvironmentName) -> Result<Vec<String>, PortError> {
-        let found = self.inventory.tagged_for(environment).await?;
+        let found = self.inventory.found_for(environment).await?;
         let mut deleted = Vec::new();
-        for arn in sweep::leftovers(environment, &found) {
-            delete_resource(&*self.store, &*self.cleaner, arn).await?;
-            info!(arn, "deleted a leftover of an earlier stack");
-            deleted.push(arn.to_owned());
+        'next: for l in sweep::leftovers(environment, &found) {
+            for other in &l.unless_exists {
+                let Ok(other) = EnvironmentName::parse(other) else { continue };
+                if self.registry.get(&other).await?.is_some() {
+                    info!(arn = l.arn, other = %other, "named for another environment too: kept");
+                    continue 'next;
+                }
+            }
+            delete_leftover(&*self.store, &*self.cleaner, &Leftover::from_arn(l.kind, l.arn)).await?;
+            info!(arn = l.arn, "deleted a leftover of an earlier stack");
+            deleted.push(l.arn.to_owned());
         }
         Ok(deleted)
     }

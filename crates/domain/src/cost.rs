@@ -10,13 +10,20 @@
 //! | `AWS::S3::Bucket` | 0.10 | a few GB-days and requests |
 //! | `AWS::SQS::Queue` | 0.05 | requests |
 //! | `AWS::Lambda::Function` | 0.10 | requests and compute in the free-tier range |
-//! | anything else | 0.00 | IAM roles, API keys, ... |
+//! | `AWS::SecretsManager::Secret` | 0.40 | one secret |
+//! | `AWS::Logs::LogGroup` | 0.03 | a little ingestion and a week's retention |
+//! | `AWS::SNS::Topic` | 0.01 | requests |
+//! | anything else | 0.00 | IAM roles and policies, Cognito pools at development scale, API keys, ... |
+//!
+//! The prices live in the resource catalogue ([`crate::catalogue`]), one per entry.
 //!
 //! `EPHEMERA_PRICE_TABLE` overrides entries: `AWS::AppSync::GraphQLApi=2.5,AWS::S3::Bucket=0.2`.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+
+use crate::catalogue::{Kind, CATALOGUE};
 
 /// Average hours in a month (365 × 24 / 12).
 pub const HOURS_PER_MONTH: f64 = 730.0;
@@ -25,19 +32,9 @@ pub const HOURS_PER_MONTH: f64 = 730.0;
 pub struct PriceTable(BTreeMap<String, f64>);
 
 impl Default for PriceTable {
+    /// The catalogue's prices.
     fn default() -> Self {
-        Self(
-            [
-                ("AWS::AppSync::GraphQLApi", 4.00),
-                ("AWS::DynamoDB::Table", 0.50),
-                ("AWS::S3::Bucket", 0.10),
-                ("AWS::SQS::Queue", 0.05),
-                ("AWS::Lambda::Function", 0.10),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect(),
-        )
+        Self(CATALOGUE.iter().map(|e| (e.resource_type.to_owned(), e.monthly_usd)).collect())
     }
 }
 
@@ -76,19 +73,9 @@ pub fn round_cents(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-/// The resource type of an ARN, for the types the tagging API reports.
+/// The resource type of an ARN, for the types the catalogue knows.
 pub fn resource_type_of(arn: &str) -> Option<&'static str> {
-    let service = arn.split(':').nth(2)?;
-    let resource = arn.splitn(6, ':').nth(5).unwrap_or_default();
-    Some(match service {
-        "s3" => "AWS::S3::Bucket",
-        "dynamodb" if resource.starts_with("table/") && !resource.contains("/stream/") => "AWS::DynamoDB::Table",
-        "appsync" if resource.starts_with("apis/") && !resource[5..].contains('/') => "AWS::AppSync::GraphQLApi",
-        "sqs" => "AWS::SQS::Queue",
-        "lambda" if resource.starts_with("function:") => "AWS::Lambda::Function",
-        "cloudformation" => return None,
-        _ => return None,
-    })
+    Kind::of_arn(arn).map(Kind::resource_type)
 }
 
 #[cfg(test)]

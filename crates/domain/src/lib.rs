@@ -2,6 +2,8 @@
 //!
 //! - [`blueprint`] — the policy a template must meet before any stack call: types, trust,
 //!   references, names, retention.
+//! - [`catalogue`] — every resource type a blueprint may hold: how the sweep finds, owns and
+//!   deletes it, how a template tags it, what it costs.
 //! - [`names`] — repository, environment and stack names, and how a pull request maps to them.
 //! - [`tags`] — the tag set every stack and resource carries; the reaper and cost reports rely on it.
 //! - [`lifecycle`] — desired state, status, and the ordering rule that keeps late events from
@@ -16,6 +18,7 @@
 
 pub mod admission;
 pub mod blueprint;
+pub mod catalogue;
 pub mod cost;
 pub mod developer;
 pub mod environment;

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
+use crate::catalogue::{self, Kind, Leftover};
 use crate::lifecycle::{Desired, Status};
 use crate::names::{EnvironmentName, StackName};
 use crate::stack::StackStatus;
@@ -27,11 +28,19 @@ pub struct StackInfo {
     pub tags: Vec<(String, String)>,
 }
 
-/// A resource found by its tags (Resource Groups Tagging API).
-#[derive(Debug, Clone, PartialEq)]
+/// A resource found by its tags (Resource Groups Tagging API) or its type's own listing.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ResourceInfo {
     pub arn: String,
+    /// Its name, for the kinds whose ARN holds only an id (an AppSync API, a Cognito pool).
+    pub name: Option<String>,
     pub tags: Vec<(String, String)>,
+}
+
+impl ResourceInfo {
+    pub fn new(arn: impl Into<String>, tags: Vec<(String, String)>) -> Self {
+        Self { arn: arn.into(), name: None, tags }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -57,6 +66,9 @@ pub enum Reason {
     ExpiringSoon,
     /// Queued for budget: looked at again, in case room was made.
     Queued,
+    /// Left pending or creating, with no stack, long after anything last happened to it (a
+    /// permanent error before the stack was made): nothing else would ever look at it again.
+    Stranded,
 }
 
 /// What to do.
@@ -69,8 +81,8 @@ pub enum Action {
     DeleteStack { stack: String, reason: Reason },
     /// Empty the stack's buckets and delete again; retain what still blocks it, then remove that.
     RepairStack { stack: String, environment: Option<EnvironmentName>, reason: Reason },
-    /// Delete a resource directly (a bucket emptied first, versions included).
-    DeleteResource { arn: String, environment: String, reason: Reason },
+    /// Delete a resource directly, completely, as its catalogue entry says.
+    DeleteResource { arn: String, kind: Kind, environment: String, reason: Reason },
     /// Mark the row deleted (desired down) without touching AWS.
     Retire { environment: EnvironmentName, generation: u64, reason: Reason },
     /// Record that expiry is near.
@@ -149,10 +161,12 @@ fn platform_environment(name: &str) -> Option<EnvironmentName> {
 }
 
 impl SweepPolicy {
+    /// A bucket's ARN names neither account nor region, a role's no region (IAM is global):
+    /// what an ARN does not name is not held against it.
     fn place_allowed(&self, arn: &str) -> bool {
         let Some((account, region)) = arn_place(arn) else { return false };
-        (self.allowed_accounts.is_empty() || self.allowed_accounts.iter().any(|a| a == account))
-            && (self.allowed_regions.is_empty() || self.allowed_regions.iter().any(|r| r == region))
+        let allowed = |list: &[String], v: &str| v.is_empty() || list.is_empty() || list.iter().any(|a| a == v);
+        allowed(&self.allowed_accounts, account) && allowed(&self.allowed_regions, region)
     }
 }
 
@@ -174,9 +188,28 @@ pub fn plan(envs: &[Environment], stacks: &[StackInfo], resources: &[ResourceInf
         planner.row_without_stack(e);
     }
     if policy.include_resources {
-        for r in resources {
-            planner.resource(r);
-        }
+        let mut deletes: Vec<Action> = resources.iter().filter_map(|r| planner.resource(r)).collect();
+        // A function's or an API's log group is deleted with it, after it.
+        let with_owner: HashSet<String> = deletes
+            .iter()
+            .filter_map(|a| match a {
+                Action::DeleteResource { arn, kind, .. } => Leftover::from_arn(*kind, arn).log_group(),
+                _ => None,
+            })
+            .map(|l| l.id)
+            .collect();
+        deletes.retain(|a| match a {
+            Action::DeleteResource { arn, kind: Kind::LogGroup, .. } => {
+                !with_owner.contains(catalogue::id_in_arn(Kind::LogGroup, arn))
+            }
+            _ => true,
+        });
+        // The catalogue's order: what uses a thing goes before it.
+        deletes.sort_by_key(|a| match a {
+            Action::DeleteResource { kind, .. } => Some(*kind),
+            _ => None,
+        });
+        planner.plan.actions.extend(deletes);
     }
     planner.plan
 }
@@ -285,24 +318,43 @@ impl<'a> Planner<'a> {
             }
             (Desired::Up, Status::Queued) => Action::Nudge { environment: e.name.clone(), reason: Reason::Queued },
             (Desired::Down, Status::Deleting) if quiet => retire(Reason::StackVanished),
+            (Desired::Up, Status::Pending | Status::Creating)
+                if self.policy.now - e.updated_at > self.policy.stuck_after =>
+            {
+                retire(Reason::Stranded)
+            }
             _ => return,
         };
         self.act(action);
     }
 
-    fn resource(&mut self, r: &ResourceInfo) {
+    /// A resource that belongs to no live environment: delete it. Tagged ones are their tag's
+    /// environment's if also named for it; the kinds owned by name are looked up by name.
+    fn resource(&mut self, r: &ResourceInfo) -> Option<Action> {
         let managed = TagSet::marks_managed(r.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let Some(env) = tag(&r.tags, ENVIRONMENT) else { return };
-        if !managed || self.live_envs.contains(env) {
-            return;
+        let Some(kind) = Kind::of_arn(&r.arn) else {
+            if managed {
+                self.uncatalogued(r);
+            }
+            return None;
+        };
+        let env = match tag(&r.tags, ENVIRONMENT).filter(|_| managed) {
+            Some(env) if self.live_envs.contains(env) => return None,
+            Some(env) => match catalogue::name_of(kind, &r.arn, r.name.as_deref()) {
+                Some(name) if catalogue::named_for(name, env) => env.to_owned(),
+                _ => {
+                    self.skip(&r.arn, "tagged as Ephemera's but its name is not its environment's: refused");
+                    return None;
+                }
+            },
+            None if kind.entry().owned_by_name => self.owner_by_name(kind, r)?,
+            None => return None,
+        };
+        if !self.policy.place_allowed(&r.arn) {
+            self.skip(&r.arn, "outside the allowed accounts and regions: refused");
+            return None;
         }
-        if !resource_named_for(&r.arn, env) {
-            return self.skip(&r.arn, "tagged as Ephemera's but its name is not its environment's: refused");
-        }
-        if !self.policy.place_allowed(&r.arn) && !r.arn.starts_with("arn:aws:s3:::") {
-            return self.skip(&r.arn, "outside the allowed accounts and regions: refused");
-        }
-        match self.by_name.get(env) {
+        match self.by_name.get(env.as_str()) {
             // Preserved means kept up past its expiry; once it is sent down (its pull
             // request closed, its owner destroyed it), what it left behind is garbage.
             Some(e) if e.preserved && e.desired == Desired::Up => self.skip(&r.arn, "preserved"),
@@ -310,41 +362,102 @@ impl<'a> Planner<'a> {
             Some(e) if e.desired == Desired::Up && !e.status.is_terminal() => {
                 self.skip(&r.arn, "its environment is being provisioned")
             }
-            _ => self.act(Action::DeleteResource {
-                arn: r.arn.clone(),
-                environment: env.to_owned(),
-                reason: Reason::OrphanResource,
-            }),
+            _ => {
+                let arn = r.arn.clone();
+                return Some(Action::DeleteResource { arn, kind, environment: env, reason: Reason::OrphanResource });
+            }
         }
+        None
+    }
+
+    /// A resource with the platform's tags that the catalogue has no entry for: a stack (the
+    /// stack listing covers those named like the platform's) or a type an operator allowed.
+    fn uncatalogued(&mut self, r: &ResourceInfo) {
+        let stack = r.arn.split_once(":stack/").filter(|_| r.arn.starts_with("arn:aws:cloudformation:"));
+        match stack.and_then(|(_, rest)| rest.split('/').next()) {
+            Some(name) if platform_environment(name).is_none() => {
+                self.skip(&r.arn, "tagged as Ephemera's but not named ephemera-pr-*/ephemera-dev-*: refused")
+            }
+            Some(_) => {}
+            None => match tag(&r.tags, ENVIRONMENT) {
+                Some(env) if self.live_envs.contains(env) => {}
+                _ => self.skip(
+                    &r.arn,
+                    "tagged as Ephemera's, of a type the resource catalogue does not know: left in place",
+                ),
+            },
+        }
+    }
+
+    /// The environment an untagged resource is named for, if every environment its name could
+    /// be named for is known and gone (sent down, its stack deleted): the longest such name.
+    fn owner_by_name(&mut self, kind: Kind, r: &ResourceInfo) -> Option<String> {
+        let name = catalogue::name_of(kind, &r.arn, r.name.as_deref())?;
+        let known: Vec<String> = catalogue::environments_named(name)
+            .into_iter()
+            .filter(|c| self.live_envs.contains(c) || self.by_name.contains_key(c.as_str()))
+            .collect();
+        let gone = |c: &String| {
+            !self.live_envs.contains(c) && self.by_name.get(c.as_str()).is_some_and(|e| e.desired == Desired::Down)
+        };
+        if known.is_empty() || !known.iter().all(gone) {
+            return None;
+        }
+        known.into_iter().max_by_key(String::len)
     }
 }
 
-/// Resources an environment's earlier stacks left behind (a stack deleted while keeping what
-/// blocked its deletion, a table a failed delete did not remove), found before its stack is
-/// created again: they would collide with the new stack's resources of the same names. Only
-/// what the reaper could delete as an orphan qualifies: managed, tagged for this environment,
-/// and named for it. The caller knows that no stack of this name exists.
-pub fn leftovers<'a>(environment: &EnvironmentName, resources: &'a [ResourceInfo]) -> Vec<&'a str> {
-    resources
-        .iter()
-        .filter(|r| TagSet::marks_managed(r.tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
-        .filter(|r| tag(&r.tags, ENVIRONMENT) == Some(environment.as_str()))
-        .filter(|r| resource_named_for(&r.arn, environment.as_str()))
-        .map(|r| r.arn.as_str())
-        .collect()
+/// A resource an environment's earlier stacks left behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remnant<'a> {
+    pub arn: &'a str,
+    pub kind: Kind,
+    /// For a resource owned by its name alone: the other environments it could be named for.
+    /// It is this environment's only if none of them exists.
+    pub unless_exists: Vec<String>,
 }
 
-/// The resource's own name starts with its environment's stack name (CloudFormation names
-/// resources `<stack>-<logical id>-<suffix>`, lowercased for buckets), so a tag alone never
-/// makes a foreign resource deletable.
-fn resource_named_for(arn: &str, env: &str) -> bool {
-    let stack = format!("ephemera-{env}").to_ascii_lowercase();
-    let name = if let Some(bucket) = arn.strip_prefix("arn:aws:s3:::") {
-        bucket.to_owned()
-    } else {
-        arn.rsplit(['/', ':']).next().unwrap_or_default().to_ascii_lowercase()
-    };
-    name.starts_with(&stack)
+/// Resources an environment's earlier stacks left behind (a stack deleted while keeping what
+/// blocked its deletion, a log group Lambda made after its function was deleted), found before
+/// its stack is created again: they would collide with the new stack's resources of the same
+/// names. Only what the reaper could delete as an orphan qualifies: managed, tagged for this
+/// environment and named for it, or, for the kinds owned by name, named for it. The caller
+/// knows that no stack of this name exists.
+pub fn leftovers<'a>(environment: &EnvironmentName, resources: &'a [ResourceInfo]) -> Vec<Remnant<'a>> {
+    let env = environment.as_str();
+    let mut out: Vec<Remnant<'a>> = resources
+        .iter()
+        .filter_map(|r| {
+            let kind = Kind::of_arn(&r.arn)?;
+            let name = catalogue::name_of(kind, &r.arn, r.name.as_deref())?;
+            if !catalogue::named_for(name, env) {
+                return None;
+            }
+            let managed = TagSet::marks_managed(r.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            let unless_exists = match tag(&r.tags, ENVIRONMENT).filter(|_| managed) {
+                Some(tagged) if tagged == env => Vec::new(),
+                Some(_) => return None,
+                None if kind.entry().owned_by_name => {
+                    catalogue::environments_named(name).into_iter().filter(|c| c.len() > env.len()).collect()
+                }
+                None => return None,
+            };
+            Some(Remnant { arn: &r.arn, kind, unless_exists })
+        })
+        .collect();
+    out.sort_by_key(|l| l.kind);
+    out
+}
+
+/// Resources deleted, by resource type, for the summary and the dry run.
+pub fn deletions_by_type(actions: &[Action]) -> BTreeMap<&'static str, u64> {
+    let mut out = BTreeMap::new();
+    for a in actions {
+        if let Action::DeleteResource { kind, .. } = a {
+            *out.entry(kind.resource_type()).or_default() += 1;
+        }
+    }
+    out
 }
 
 /// Counts by action and reason, for the summary.
@@ -463,13 +576,10 @@ mod tests {
             e.preserved = true;
             e.expires_at = now() - Duration::days(30);
         });
-        let resource = ResourceInfo {
-            arn: "arn:aws:s3:::ephemera-pr-1-a-b-storagebucket-x".into(),
-            tags: vec![
-                ("ephemera:managed-by".into(), "ephemera".into()),
-                ("ephemera:environment".into(), "pr-1-a-b".into()),
-            ],
-        };
+        let resource = ResourceInfo::new(
+            "arn:aws:s3:::ephemera-pr-1-a-b-storagebucket-x",
+            vec![("ephemera:managed-by".into(), "ephemera".into()), ("ephemera:environment".into(), "pr-1-a-b".into())],
+        );
         let p = plan(std::slice::from_ref(&preserved), &[stack("pr-1-a-b", "DELETE_FAILED")], &[], &policy());
         assert!(p.actions.is_empty());
         let p = plan(std::slice::from_ref(&preserved), &[], std::slice::from_ref(&resource), &policy());
@@ -508,15 +618,13 @@ mod tests {
         let tags = |env: &str| {
             vec![("ephemera:managed-by".into(), "ephemera".into()), ("ephemera:environment".into(), env.into())]
         };
-        let orphan =
-            ResourceInfo { arn: "arn:aws:s3:::ephemera-pr-1-a-b-storagebucket-x".into(), tags: tags("pr-1-a-b") };
-        let table = ResourceInfo {
-            arn: format!("arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/ephemera-pr-1-a-b-Task"),
-            tags: tags("pr-1-a-b"),
-        };
-        let alive =
-            ResourceInfo { arn: "arn:aws:s3:::ephemera-pr-2-a-b-storagebucket-y".into(), tags: tags("pr-2-a-b") };
-        let spoofed = ResourceInfo { arn: "arn:aws:s3:::customer-data".into(), tags: tags("pr-1-a-b") };
+        let orphan = ResourceInfo::new("arn:aws:s3:::ephemera-pr-1-a-b-storagebucket-x", tags("pr-1-a-b"));
+        let table = ResourceInfo::new(
+            format!("arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/ephemera-pr-1-a-b-Task"),
+            tags("pr-1-a-b"),
+        );
+        let alive = ResourceInfo::new("arn:aws:s3:::ephemera-pr-2-a-b-storagebucket-y", tags("pr-2-a-b"));
+        let spoofed = ResourceInfo::new("arn:aws:s3:::customer-data", tags("pr-1-a-b"));
         let p = plan(&[], &[stack("pr-2-a-b", "CREATE_COMPLETE")], &[orphan, table, alive, spoofed.clone()], &policy());
         assert_eq!(
             reasons(&p),
@@ -538,23 +646,168 @@ mod tests {
         };
         let table = |name: &str| format!("arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/{name}");
         let resources = vec![
-            ResourceInfo { arn: table("ephemera-pr-1-a-b-Task"), tags: managed("pr-1-a-b") },
-            ResourceInfo { arn: "arn:aws:s3:::ephemera-pr-1-a-b-storagebucket-x".into(), tags: managed("pr-1-a-b") },
+            ResourceInfo::new(table("ephemera-pr-1-a-b-Task"), managed("pr-1-a-b")),
+            ResourceInfo::new("arn:aws:s3:::ephemera-pr-1-a-b-storagebucket-x", managed("pr-1-a-b")),
             // Another environment's, even one whose name extends this one's.
-            ResourceInfo { arn: table("ephemera-pr-1-a-b-c-Task"), tags: managed("pr-1-a-b-c") },
+            ResourceInfo::new(table("ephemera-pr-1-a-b-c-Task"), managed("pr-1-a-b-c")),
             // Tagged for this environment but named otherwise: a spoof.
-            ResourceInfo { arn: table("customer-data"), tags: managed("pr-1-a-b") },
+            ResourceInfo::new(table("customer-data"), managed("pr-1-a-b")),
             // Named and tagged for it, but not marked as Ephemera's.
-            ResourceInfo {
-                arn: table("ephemera-pr-1-a-b-Other"),
-                tags: vec![("ephemera:environment".into(), "pr-1-a-b".into())],
-            },
+            ResourceInfo::new(
+                table("ephemera-pr-1-a-b-Other"),
+                vec![("ephemera:environment".into(), "pr-1-a-b".into())],
+            ),
         ];
+        let mut resources = resources;
+        // Lambda's own log group for one of its functions: untagged, owned by its name, unless
+        // an environment called `pr-1-a-b-fn` exists.
+        let runtime_logs = format!("arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/lambda/ephemera-pr-1-a-b-Fn");
+        resources.push(ResourceInfo::new(runtime_logs.clone(), vec![]));
+        // An untagged table is never owned by its name.
+        resources.push(ResourceInfo::new(table("ephemera-pr-1-a-b-Untagged"), vec![]));
         let name = EnvironmentName::parse("pr-1-a-b").unwrap();
+        let found: Vec<(&str, Kind, Vec<String>)> =
+            leftovers(&name, &resources).into_iter().map(|l| (l.arn, l.kind, l.unless_exists)).collect();
         assert_eq!(
-            leftovers(&name, &resources),
-            vec![table("ephemera-pr-1-a-b-Task").as_str(), "arn:aws:s3:::ephemera-pr-1-a-b-storagebucket-x"]
+            found,
+            vec![
+                (table("ephemera-pr-1-a-b-Task").as_str(), Kind::Table, vec![]),
+                ("arn:aws:s3:::ephemera-pr-1-a-b-storagebucket-x", Kind::Bucket, vec![]),
+                (runtime_logs.as_str(), Kind::LogGroup, vec!["pr-1-a-b-fn".to_owned()]),
+            ]
         );
+    }
+
+    fn managed_tags(env: &str) -> Vec<(String, String)> {
+        vec![("ephemera:managed-by".into(), "ephemera".into()), ("ephemera:environment".into(), env.into())]
+    }
+
+    #[test]
+    fn every_kind_is_deleted_in_the_catalogues_order_and_counted_by_type() {
+        let closed = env("pr-1-a-b", |e| {
+            e.desired = Desired::Down;
+            e.status = Status::Deleted;
+        });
+        let arns = [
+            format!("arn:aws:logs:us-east-1:{ACCOUNT}:log-group:ephemera-pr-1-a-b-Logs"),
+            format!("arn:aws:iam::{ACCOUNT}:role/ephemera-pr-1-a-b-Role"),
+            format!("arn:aws:sqs:us-east-1:{ACCOUNT}:ephemera-pr-1-a-b-Queue"),
+            format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:ephemera-pr-1-a-b-Fn"),
+            format!("arn:aws:sns:us-east-1:{ACCOUNT}:ephemera-pr-1-a-b-Topic"),
+            format!("arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:ephemera-pr-1-a-b-Secret-AbCdEf"),
+        ];
+        let mut resources: Vec<ResourceInfo> =
+            arns.iter().map(|a| ResourceInfo::new(a.clone(), managed_tags("pr-1-a-b"))).collect();
+        // Known by an id: its listed name says whose it is.
+        resources.push(ResourceInfo {
+            arn: format!("arn:aws:appsync:us-east-1:{ACCOUNT}:apis/abc"),
+            name: Some("ephemera-pr-1-a-b-api".into()),
+            tags: managed_tags("pr-1-a-b"),
+        });
+        resources.push(ResourceInfo {
+            arn: format!("arn:aws:appsync:us-east-1:{ACCOUNT}:apis/def"),
+            name: Some("payments".into()),
+            tags: managed_tags("pr-1-a-b"),
+        });
+        let p = plan(&[closed], &[], &resources, &policy());
+        let kinds: Vec<Kind> = p
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::DeleteResource { kind, .. } => Some(*kind),
+                _ => None,
+            })
+            .collect();
+        use Kind::*;
+        assert_eq!(kinds, vec![Function, GraphQlApi, Topic, Queue, Secret, Role, LogGroup]);
+        assert!(p.skipped.iter().any(|s| s.target.ends_with("apis/def")), "{:?}", p.skipped);
+        let by_type = deletions_by_type(&p.actions);
+        assert_eq!(by_type.get("AWS::IAM::Role"), Some(&1));
+        assert_eq!(by_type.values().sum::<u64>(), 7);
+    }
+
+    #[test]
+    fn untagged_runtime_log_groups_go_only_when_every_environment_they_could_be_is_gone() {
+        let down = |name: &str| {
+            env(name, |e| {
+                e.desired = Desired::Down;
+                e.status = Status::Deleted;
+            })
+        };
+        let logs =
+            |f: &str| ResourceInfo::new(format!("arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/lambda/{f}"), vec![]);
+        let envs = [down("pr-1-a-b"), env("pr-2-a-b", |_| {}), down("pr-3-a-b"), env("pr-3-a-b-c", |_| {})];
+        let stacks = [stack("pr-2-a-b", "CREATE_COMPLETE")];
+        let resources = [
+            logs("ephemera-pr-1-a-b-Fn-XYZ"),   // its environment is gone: deleted
+            logs("ephemera-pr-2-a-b-Fn-XYZ"),   // live: kept
+            logs("ephemera-pr-3-a-b-c-Fn-XYZ"), // could be pr-3-a-b's, but pr-3-a-b-c is up: kept
+            logs("ephemera-pr-9-a-b-Fn-XYZ"),   // no environment of that name known: kept
+            logs("payments-api"),               // not the platform's
+        ];
+        let p = plan(&envs, &stacks, &resources, &policy());
+        let deleted: Vec<(&str, &str)> = p
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::DeleteResource { arn, environment, .. } => Some((arn.as_str(), environment.as_str())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(deleted, vec![(resources[0].arn.as_str(), "pr-1-a-b")]);
+        // An untagged resource of a kind not owned by name is never deleted on its name.
+        let table =
+            ResourceInfo::new(format!("arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/ephemera-pr-1-a-b-T"), vec![]);
+        assert!(plan(&[down("pr-1-a-b")], &[], &[table], &policy()).actions.is_empty());
+    }
+
+    #[test]
+    fn iam_is_global_and_other_accounts_are_refused() {
+        let closed = env("pr-1-a-b", |e| {
+            e.desired = Desired::Down;
+            e.status = Status::Deleted;
+        });
+        let role =
+            ResourceInfo::new(format!("arn:aws:iam::{ACCOUNT}:role/ephemera-pr-1-a-b-Role"), managed_tags("pr-1-a-b"));
+        let foreign = ResourceInfo::new(
+            "arn:aws:iam::999999999999:role/ephemera-pr-1-a-b-Role".to_owned(),
+            managed_tags("pr-1-a-b"),
+        );
+        let p = plan(&[closed], &[], &[role, foreign], &policy());
+        assert_eq!(reasons(&p), vec![("delete_resource", Reason::OrphanResource)]);
+        assert_eq!(p.skipped.len(), 1, "{:?}", p.skipped);
+    }
+
+    #[test]
+    fn a_tagged_resource_the_catalogue_does_not_know_is_reported_and_left() {
+        let stream = ResourceInfo::new(
+            format!("arn:aws:kinesis:us-east-1:{ACCOUNT}:stream/ephemera-pr-1-a-b-S"),
+            managed_tags("pr-1-a-b"),
+        );
+        let live_stack = ResourceInfo::new(
+            format!("arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/ephemera-pr-2-a-b/x"),
+            managed_tags("pr-2-a-b"),
+        );
+        let p = plan(&[], &[stack("pr-2-a-b", "CREATE_COMPLETE")], &[stream.clone(), live_stack], &policy());
+        assert_eq!(reasons(&p), vec![("delete_stack", Reason::OrphanStackUnknown)]);
+        assert_eq!(p.skipped.len(), 1, "{:?}", p.skipped);
+        assert!(p.skipped[0].target == stream.arn && p.skipped[0].why.contains("catalogue"));
+    }
+
+    #[test]
+    fn a_row_stranded_before_its_stack_was_made_is_retired() {
+        let stranded = env("pr-1-a-b", |e| {
+            e.status = Status::Creating;
+            e.updated_at = now() - Duration::hours(3);
+            e.status_reason = Some("the blueprint was refused".into());
+        });
+        let pending = env("pr-2-a-b", |e| {
+            e.status = Status::Pending;
+            e.updated_at = now() - Duration::hours(3);
+        });
+        let recent = env("pr-3-a-b", |e| e.status = Status::Creating);
+        let p = plan(&[stranded, pending, recent], &[], &[], &policy());
+        assert_eq!(reasons(&p), vec![("retire", Reason::Stranded), ("retire", Reason::Stranded)]);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use ephemera_app::stack_events::StackEvents;
 use ephemera_app::{Clock, SystemClock};
 use ephemera_aws::appsync::AppSyncKeys;
 use ephemera_aws::github::{GitHubRest, HttpProber};
-use ephemera_aws::inventory::{DirectCleaner, TaggingInventory};
+use ephemera_aws::resources::AwsResources;
 use ephemera_aws::seeder::DynamoSeeder;
 use ephemera_aws::{CloudFormationStacks, DynamoRegistry, EnvironmentSessions, EventBridgeBus, S3Store};
 use ephemera_github_webhook::WebhookSecrets;
@@ -152,12 +152,13 @@ pub fn selfservice(shared: &SharedConfig, config: &SelfServiceConfig, clients: &
 
 /// The reaper, with the clock it judges expiry by.
 pub fn reaper(shared: &SharedConfig, config: &ReaperConfig, clients: &Clients, clock: Arc<dyn Clock>) -> Reaper {
+    let resources = Arc::new(AwsResources::new(clients.sdk()));
     Reaper {
         registry: Arc::new(registry(shared, clients)),
         stacks: Arc::new(stacks(clients, config.environment_role_arn.as_deref())),
-        inventory: Arc::new(TaggingInventory::new(clients.tagging().clone())),
+        inventory: resources.clone(),
         store: Arc::new(S3Store::new(clients.s3().clone())),
-        cleaner: Arc::new(DirectCleaner::new(clients.s3().clone(), clients.dynamodb().clone())),
+        cleaner: resources,
         bus: Arc::new(bus(shared, clients)),
         clock,
         settings: config.settings.clone(),
@@ -165,16 +166,19 @@ pub fn reaper(shared: &SharedConfig, config: &ReaperConfig, clients: &Clients, c
 }
 
 pub fn provisioner(shared: &SharedConfig, config: &ProvisionerConfig, clients: &Clients) -> Provisioner {
+    let resources = Arc::new(AwsResources::new(clients.sdk()));
+    let registry = Arc::new(registry(shared, clients));
     Provisioner {
-        registry: Arc::new(registry(shared, clients)),
+        registry: registry.clone(),
         stacks: Arc::new(stacks(clients, config.environment_role_arn.as_deref())),
         store: Arc::new(S3Store::new(clients.s3().clone())),
         bus: Arc::new(bus(shared, clients)),
         seeder: Arc::new(DynamoSeeder::new(clients.dynamodb().clone())),
         leftovers: Leftovers {
-            inventory: Arc::new(TaggingInventory::new(clients.tagging().clone())),
+            inventory: resources.clone(),
             store: Arc::new(S3Store::new(clients.s3().clone())),
-            cleaner: Arc::new(DirectCleaner::new(clients.s3().clone(), clients.dynamodb().clone())),
+            cleaner: resources,
+            registry,
         },
         clock: clock(),
         settings: ProvisionerSettings {

@@ -18,7 +18,7 @@ use ephemera_app::ports::Stamp;
 use ephemera_app::ports::{registry_traits::*, Change, Inventory, Progress, Stacks};
 use ephemera_app::reaper::SweepOptions;
 use ephemera_app::Clock;
-use ephemera_aws::inventory::TaggingInventory;
+use ephemera_aws::resources::AwsResources;
 use ephemera_aws::{emulator_config, CloudFormationStacks};
 use ephemera_domain::{Desired, EnvironmentKind, EnvironmentName, EventOrder, RepoName, Status};
 use ephemera_tests::{test_config, Emulator, REGION};
@@ -126,7 +126,7 @@ async fn main() -> anyhow::Result<()> {
 
     // The floor: the listing calls, made directly, timed.
     let floor = Instant::now();
-    let tagged = TaggingInventory::new(clients.tagging().clone()).tagged().await?;
+    let tagged = AwsResources::new(clients.sdk()).found().await?;
     let stacks = CloudFormationStacks::new(clients.cloudformation().clone()).list().await?;
     let rows = registry.list().await?;
     let floor_ms = floor.elapsed().as_secs_f64() * 1000.0;

@@ -1,9 +1,11 @@
-//! Tagged resources in memory: what the tagging API lists (`Inventory`) and what is deleted
-//! outside CloudFormation (`Cleaner`). Deleting a bucket or table removes it from the listing.
+//! Resources in memory: what the Tagging API and the kinds' own listings find (`Inventory`) and
+//! what is deleted outside CloudFormation (`Cleaner`). Deleting a resource removes it from the
+//! listing.
 
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use ephemera_domain::catalogue::{self, Kind, Leftover};
 use ephemera_domain::sweep::ResourceInfo;
 use ephemera_domain::tags::{ENVIRONMENT, MANAGED_BY, MANAGED_BY_VALUE};
 use ephemera_domain::EnvironmentName;
@@ -11,7 +13,7 @@ use ephemera_domain::EnvironmentName;
 use super::{lock, Faults};
 use crate::ports::{Cleaner, Inventory, PortError};
 
-/// Operation names for [`Faults`]: `tagged`, `tagged_for`, `delete_bucket`, `delete_table`.
+/// Operation names for [`Faults`]: `found`, `found_for`, `delete`.
 #[derive(Debug, Default)]
 pub struct MemoryResources {
     resources: Mutex<Vec<ResourceInfo>>,
@@ -27,7 +29,15 @@ impl MemoryResources {
     /// Adds a resource with these tags.
     pub fn add(&self, arn: &str, tags: &[(&str, &str)]) {
         let tags = tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        lock(&self.resources).push(ResourceInfo { arn: arn.to_owned(), tags });
+        lock(&self.resources).push(ResourceInfo::new(arn, tags));
+    }
+
+    /// Adds a resource known by an id, with the name its own API gives it.
+    pub fn add_named(&self, arn: &str, name: &str, tags: &[(&str, &str)]) {
+        self.add(arn, tags);
+        if let Some(r) = lock(&self.resources).last_mut() {
+            r.name = Some(name.to_owned());
+        }
     }
 
     /// Adds a resource tagged as the platform's, for `environment`.
@@ -40,47 +50,54 @@ impl MemoryResources {
         lock(&self.resources).iter().map(|r| r.arn.clone()).collect()
     }
 
-    /// What was deleted, in order: `bucket:<name>` or `table:<name>`.
+    /// What was deleted, in order: `<kind>:<id>`, e.g. `bucket:<name>` or `table:<name>`.
     pub fn deleted(&self) -> Vec<String> {
         lock(&self.deleted).clone()
     }
+}
 
-    fn remove(&self, what: String, matches: impl Fn(&str) -> bool) {
-        lock(&self.resources).retain(|r| !matches(&r.arn));
-        lock(&self.deleted).push(what);
-    }
+fn managed(r: &ResourceInfo) -> bool {
+    r.tags.iter().any(|(k, v)| k == MANAGED_BY && v == MANAGED_BY_VALUE)
+}
+
+/// Untagged, of a kind owned by its name, and named like the platform's.
+fn owned_by_name(r: &ResourceInfo) -> bool {
+    let Some(kind) = Kind::of_arn(&r.arn) else { return false };
+    let named = catalogue::name_of(kind, &r.arn, r.name.as_deref()).is_some_and(|n| n.starts_with("ephemera-"));
+    !managed(r) && kind.entry().owned_by_name && named
 }
 
 #[async_trait]
 impl Inventory for MemoryResources {
-    async fn tagged(&self) -> Result<Vec<ResourceInfo>, PortError> {
-        self.faults.check("tagged")?;
-        let managed = |r: &&ResourceInfo| r.tags.iter().any(|(k, v)| k == MANAGED_BY && v == MANAGED_BY_VALUE);
-        Ok(lock(&self.resources).iter().filter(managed).cloned().collect())
+    async fn found(&self) -> Result<Vec<ResourceInfo>, PortError> {
+        self.faults.check("found")?;
+        Ok(lock(&self.resources).iter().filter(|r| managed(r) || owned_by_name(r)).cloned().collect())
     }
 
-    async fn tagged_for(&self, environment: &EnvironmentName) -> Result<Vec<ResourceInfo>, PortError> {
-        self.faults.check("tagged_for")?;
-        let all = self.tagged().await?;
-        let mine = |r: &ResourceInfo| r.tags.iter().any(|(k, v)| k == ENVIRONMENT && v == environment.as_str());
-        Ok(all.into_iter().filter(mine).collect())
+    async fn found_for(&self, environment: &EnvironmentName) -> Result<Vec<ResourceInfo>, PortError> {
+        self.faults.check("found_for")?;
+        let env = environment.as_str();
+        let tagged_for = |r: &ResourceInfo| managed(r) && r.tags.iter().any(|(k, v)| k == ENVIRONMENT && v == env);
+        let named_for = |r: &ResourceInfo| {
+            Kind::of_arn(&r.arn)
+                .and_then(|k| catalogue::name_of(k, &r.arn, r.name.as_deref()))
+                .is_some_and(|n| catalogue::named_for(n, env))
+        };
+        let all = lock(&self.resources);
+        Ok(all.iter().filter(|r| (tagged_for(r) || owned_by_name(r)) && named_for(r)).cloned().collect())
     }
 }
 
 #[async_trait]
 impl Cleaner for MemoryResources {
     /// One that is gone already is fine.
-    async fn delete_bucket(&self, bucket: &str) -> Result<(), PortError> {
-        self.faults.check("delete_bucket")?;
-        let arn = format!("arn:aws:s3:::{bucket}");
-        self.remove(format!("bucket:{bucket}"), |a| a == arn);
-        Ok(())
-    }
-
-    async fn delete_table(&self, table: &str) -> Result<(), PortError> {
-        self.faults.check("delete_table")?;
-        let suffix = format!(":table/{table}");
-        self.remove(format!("table:{table}"), |a| a.starts_with("arn:aws:dynamodb:") && a.ends_with(&suffix));
+    async fn delete(&self, leftover: &Leftover) -> Result<(), PortError> {
+        self.faults.check("delete")?;
+        let is = |r: &ResourceInfo| Kind::of_arn(&r.arn).is_some_and(|k| Leftover::from_arn(k, &r.arn) == *leftover);
+        lock(&self.resources).retain(|r| !is(r));
+        let kind = serde_json::to_value(leftover.kind).ok();
+        let kind = kind.as_ref().and_then(|k| k.as_str()).unwrap_or("resource");
+        lock(&self.deleted).push(format!("{kind}:{}", leftover.id));
         Ok(())
     }
 }

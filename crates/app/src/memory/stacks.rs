@@ -10,7 +10,7 @@
 //! A stack's resources are read from the template's `Resources` (a JSON template, as the
 //! provisioner renders them), with physical names `<stack>-<logical id>-fake`, lowercased.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -105,6 +105,8 @@ struct State {
     calls: Vec<(String, String)>,
     retained: Vec<String>,
     blocked: Vec<String>,
+    /// The types whose resources fail to delete, by blocked stack.
+    blocking: HashMap<String, Vec<String>>,
     created: u64,
 }
 
@@ -161,7 +163,14 @@ impl MemoryStacks {
     /// Deleting this stack fails (`DELETE_FAILED`, its buckets what failed) until it is
     /// deleted retaining them.
     pub fn block_delete(&self, name: &StackName) {
-        lock(&self.state).blocked.push(name.to_string());
+        self.block_delete_on(name, &["AWS::S3::Bucket"]);
+    }
+
+    /// As [`Self::block_delete`], with the resources of these types what failed.
+    pub fn block_delete_on(&self, name: &StackName, types: &[&str]) {
+        let mut state = lock(&self.state);
+        state.blocked.push(name.to_string());
+        state.blocking.insert(name.to_string(), types.iter().map(|t| t.to_string()).collect());
     }
 
     /// Puts a stack as it is (for setting up a test); it gets an id if it has none.
@@ -327,9 +336,10 @@ impl Stacks for MemoryStacks {
             return Ok(());
         }
         if state.blocked.iter().any(|b| b == name.as_str()) {
+            let types = state.blocking.get(name.as_str()).cloned().unwrap_or_default();
             let stack = state.stacks.get_mut(name.as_str()).expect("checked above");
             let mut failed = Vec::new();
-            for r in stack.resources.iter_mut().filter(|r| r.resource_type == "AWS::S3::Bucket") {
+            for r in stack.resources.iter_mut().filter(|r| types.contains(&r.resource_type)) {
                 r.status = StackStatus::DeleteFailed;
                 failed.push(r.logical_id.clone());
             }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use ephemera_domain::catalogue::Leftover;
 use ephemera_domain::sweep::{ResourceInfo, StackInfo};
 use ephemera_domain::{
     CommitSource, Desired, Environment, EnvironmentKind, EnvironmentName, EventOrder, RepoName, Reported, StackName,
@@ -232,22 +233,24 @@ pub struct StackResource {
     pub status: StackStatus,
 }
 
-/// The Resource Groups Tagging API: what carries the platform's tags.
+/// Where the sweep finds resources that may be an environment's: the Resource Groups Tagging
+/// API, and each kind's own listing where the Tagging API does not reach (see
+/// [`ephemera_domain::catalogue`]).
 #[async_trait]
 pub trait Inventory: Send + Sync {
-    /// Every resource tagged `ephemera:managed-by=ephemera`, following pagination.
-    async fn tagged(&self) -> Result<Vec<ResourceInfo>, PortError>;
-    /// Those of them also tagged `ephemera:environment=<environment>`.
-    async fn tagged_for(&self, environment: &EnvironmentName) -> Result<Vec<ResourceInfo>, PortError>;
+    /// Every resource tagged `ephemera:managed-by=ephemera`, and every untagged one of a kind
+    /// owned by its name that is named like the platform's, following pagination.
+    async fn found(&self) -> Result<Vec<ResourceInfo>, PortError>;
+    /// Those of them named for `environment` (tagged for it, or untagged and owned by name).
+    async fn found_for(&self, environment: &EnvironmentName) -> Result<Vec<ResourceInfo>, PortError>;
 }
 
 /// Deleting resources outside CloudFormation (orphans, and what blocked a stack's deletion).
 #[async_trait]
 pub trait Cleaner: Send + Sync {
-    /// Deletes an emptied bucket; one that is gone already is fine.
-    async fn delete_bucket(&self, bucket: &str) -> Result<(), PortError>;
-    /// Deletes a table; one that is gone already is fine.
-    async fn delete_table(&self, table: &str) -> Result<(), PortError>;
+    /// Deletes one resource completely, as its catalogue entry says (a bucket must have been
+    /// emptied through the [`ObjectStore`]). One that is gone already is fine.
+    async fn delete(&self, leftover: &Leftover) -> Result<(), PortError>;
 }
 
 /// A stack as CloudFormation describes it.

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use ephemera_domain::catalogue::Leftover;
 use ephemera_domain::cost::PriceTable;
 use ephemera_domain::sweep::{self, Action, Reason, SweepPolicy};
 use ephemera_domain::{Environment, EnvironmentName, StackName};
@@ -20,7 +21,7 @@ use tracing::{info, instrument, warn};
 
 use crate::clock::Clock;
 use crate::events::PlatformEvent;
-use crate::leftovers::delete_resource;
+use crate::leftovers::delete_leftover;
 use crate::ports::{Cleaner, EventBus, GoDown, Inventory, ObjectStore, PortError, Stacks, Stamp, Sweeping};
 
 mod calls;
@@ -83,7 +84,7 @@ impl Reaper {
         // seen with its stack, never as an orphan. A throttled or failed listing is retried:
         // without all three facts nothing can be decided.
         let resources =
-            if opts.light { Vec::new() } else { retry(&limit, &mut calls, || self.inventory.tagged()).await? };
+            if opts.light { Vec::new() } else { retry(&limit, &mut calls, || self.inventory.found()).await? };
         let stacks = retry(&limit, &mut calls, || self.stacks.list()).await?;
         let envs = retry(&limit, &mut calls, || self.registry.list()).await?;
         let policy = SweepPolicy {
@@ -133,6 +134,7 @@ impl Reaper {
             stacks: stacks.len(),
             resources: resources.len(),
             actions: sweep::counts(&done),
+            deleted_by_type: sweep::deletions_by_type(&done),
             planned: plan.actions,
             skipped: plan.skipped,
             errors,
@@ -172,8 +174,13 @@ impl Reaper {
                 Ok(true)
             }
             Action::Retire { environment, generation, reason } => {
+                // A stranded row keeps the error that stranded it in its reason.
+                let why = match envs.get(environment.as_str()).and_then(|e| e.status_reason.as_deref()) {
+                    Some(was) if *reason == Reason::Stranded => format!("{}: {was}", describe(*reason)),
+                    _ => describe(*reason).to_owned(),
+                };
                 retry(limit, calls, || {
-                    self.registry.go_down(environment, Stamp::new(*generation, now), GoDown::Retire, describe(*reason))
+                    self.registry.go_down(environment, Stamp::new(*generation, now), GoDown::Retire, &why)
                 })
                 .await
             }
@@ -210,8 +217,9 @@ impl Reaper {
                 }
                 Ok(true)
             }
-            Action::DeleteResource { arn, .. } => {
-                retry(limit, calls, || delete_resource(&*self.store, &*self.cleaner, arn)).await?;
+            Action::DeleteResource { arn, kind, .. } => {
+                let leftover = Leftover::from_arn(*kind, arn);
+                retry(limit, calls, || delete_leftover(&*self.store, &*self.cleaner, &leftover)).await?;
                 Ok(true)
             }
         }
@@ -253,5 +261,6 @@ pub fn describe(reason: Reason) -> &'static str {
         Reason::DeleteFailed => "stack deletion had failed",
         Reason::ExpiringSoon => "expires soon",
         Reason::Queued => "queued for budget",
+        Reason::Stranded => "stranded: no stack was made and nothing happened to it for longer than the stuck limit",
     }
 }

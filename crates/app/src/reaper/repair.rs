@@ -10,7 +10,10 @@ use tracing::warn;
 
 use super::calls::{retry, RateLimit};
 use super::{reap_token, Reaper};
+use crate::leftovers::delete_leftover;
 use crate::ports::PortError;
+use crate::ports::StackResource;
+use ephemera_domain::catalogue::{self, Leftover};
 
 impl Reaper {
     pub(super) async fn empty_buckets(
@@ -62,19 +65,33 @@ impl Reaper {
         warn!(stack = %name, ?retain, "deleting the stack without what blocks it");
         let token = reap_token("retain", name, now);
         retry(limit, calls, || self.stacks.delete_retaining(name, &token, &retain)).await?;
+        let environment = name.as_str().strip_prefix("ephemera-").unwrap_or(name.as_str());
         for r in blocking {
-            let Some(id) = r.physical_id.filter(|id| id.to_ascii_lowercase().starts_with(name.as_str())) else {
-                continue;
-            };
-            match r.resource_type.as_str() {
-                "AWS::S3::Bucket" => {
-                    retry(limit, calls, || self.store.empty_bucket(&id)).await?;
-                    retry(limit, calls, || self.cleaner.delete_bucket(&id)).await?;
-                }
-                "AWS::DynamoDB::Table" => retry(limit, calls, || self.cleaner.delete_table(&id)).await?,
-                other => warn!(stack = %name, resource = %id, r#type = other, "retained resource left in place"),
-            }
+            let Some(leftover) = retained(&r, environment) else { continue };
+            retry(limit, calls, || delete_leftover(&*self.store, &*self.cleaner, &leftover)).await?;
         }
         Ok(())
     }
+}
+
+/// What to delete directly for a resource the stack was deleted without: the catalogue's entry
+/// for its type. A part of another resource (a role's inline policy) goes with that resource,
+/// which CloudFormation then deletes, or the next sweep repairs. A resource whose name is not
+/// the environment's is left in place.
+fn retained(r: &StackResource, environment: &str) -> Option<Leftover> {
+    let entry = catalogue::covers(&r.resource_type);
+    let (Some(entry), Some(physical)) = (entry, r.physical_id.as_deref()) else {
+        warn!(resource = %r.logical_id, r#type = %r.resource_type, "retained resource left in place: nothing to delete");
+        return None;
+    };
+    if entry.resource_type != r.resource_type {
+        warn!(resource = %r.logical_id, part_of = entry.resource_type, "retained; goes with the resource it is part of");
+        return None;
+    }
+    let leftover = Leftover::from_physical(entry.kind, physical);
+    if leftover.name().is_some_and(|n| !catalogue::named_for(n, environment)) {
+        warn!(resource = %physical, "retained resource not named for its environment: left in place");
+        return None;
+    }
+    Some(leftover)
 }

@@ -34,6 +34,8 @@ pub struct Summary {
     pub resources: usize,
     /// Counts by action, then by reason (what was done, or in a dry run what would be).
     pub actions: BTreeMap<String, BTreeMap<Reason, u64>>,
+    /// Resources deleted directly, by resource type (in a dry run, those that would be).
+    pub deleted_by_type: BTreeMap<&'static str, u64>,
     pub planned: Vec<Action>,
     pub skipped: Vec<Skip>,
     pub errors: Vec<Failure>,
@@ -74,6 +76,15 @@ impl Summary {
             "Errors": self.errors.len(),
             "DurationMs": self.duration_ms as u64,
         });
+        // One metric per resource type deleted, e.g. `Deleted.AWS::Lambda::Function`.
+        for (t, n) in &self.deleted_by_type {
+            let name = format!("Deleted.{t}");
+            doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                .as_array_mut()
+                .expect("the metrics list")
+                .push(serde_json::json!({"Name": name, "Unit": "Count"}));
+            doc[name] = serde_json::json!(n);
+        }
         doc["EstimatedMonthlyUsd"] = serde_json::json!(self.cost.as_ref().map(|c| c.monthly_usd).unwrap_or(0.0));
         doc
     }

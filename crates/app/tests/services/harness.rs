@@ -127,8 +127,12 @@ impl World {
     }
 
     pub fn provisioner_with(&self, settings: ProvisionerSettings) -> Provisioner {
-        let leftovers =
-            Leftovers { inventory: self.resources.clone(), store: self.store.clone(), cleaner: self.resources.clone() };
+        let leftovers = Leftovers {
+            inventory: self.resources.clone(),
+            store: self.store.clone(),
+            cleaner: self.resources.clone(),
+            registry: self.registry.clone(),
+        };
         Provisioner {
             registry: self.registry.clone(),
             stacks: self.stacks.clone(),

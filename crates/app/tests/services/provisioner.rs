@@ -357,12 +357,13 @@ async fn leftovers_of_earlier_stacks_are_cleared_before_the_stack_is_created() {
     w.resources.add_managed(foreign, PR);
     opened(&w).await;
     // Until they are gone, nothing is created.
-    w.resources.faults.fail_next("delete_table", retryable("delete table", "throttled"));
+    w.resources.faults.fail_next("delete", retryable("delete table", "throttled"));
     assert!(w.provisioner().reconcile(&name(PR)).await.is_err());
     assert!(w.stacks.calls().is_empty(), "no stack created while leftovers remain");
     assert_eq!(w.provisioner().reconcile(&name(PR)).await.unwrap(), Outcome::Settled(Status::Ready));
     assert_eq!(w.store.emptied(), std::slice::from_ref(&bucket), "emptied before it was deleted");
-    assert_eq!(w.resources.deleted(), [format!("bucket:{bucket}"), format!("table:{}-todo-old", stack())]);
+    // In the catalogue's order, tables before buckets.
+    assert_eq!(w.resources.deleted(), [format!("table:{}-todo-old", stack()), format!("bucket:{bucket}")]);
     assert_eq!(w.resources.arns(), [foreign], "a resource not named for the environment is not its leftover");
 }
 

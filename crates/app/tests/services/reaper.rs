@@ -114,7 +114,7 @@ async fn orphan_resources_are_deleted_by_a_full_sweep_only() {
     assert!(s.planned.is_empty() && w.resources.deleted().is_empty());
     let s = w.reaper().sweep(FULL).await.unwrap();
     assert_eq!(count(&s, "delete_resource", Reason::OrphanResource), 2);
-    assert_eq!(w.resources.deleted(), [format!("bucket:{bucket}"), "table:ephemera-pr-11-gone-todo-x".into()]);
+    assert_eq!(w.resources.deleted(), ["table:ephemera-pr-11-gone-todo-x".to_owned(), format!("bucket:{bucket}")]);
     assert_eq!(w.resources.arns(), ["arn:aws:s3:::someone-elses-bucket"], "not named for its environment: refused");
     assert_eq!(w.store.emptied(), [bucket]);
 }
@@ -258,4 +258,74 @@ async fn a_full_sweep_records_each_environments_cost() {
     assert_eq!(e.cost_monthly_usd, Some(4.1));
     assert_eq!(e.cost_accrued_usd, Some(ephemera_domain::cost::accrued(4.1, e.created_at, w.now())));
     assert!(e.cost_accrued_usd.unwrap() > 0.0);
+}
+
+#[tokio::test]
+async fn a_repair_deletes_whatever_blocked_the_stack_by_the_catalogue_and_leaves_parts_to_their_whole() {
+    let w = World::new();
+    let stack = name(ORPHAN).stack_name();
+    let orphan = FakeStack::managed(ORPHAN, "CREATE_COMPLETE")
+        .with_resource("Handler", "AWS::Lambda::Function", &format!("{stack}-Handler-X"))
+        .with_resource("HandlerRole", "AWS::IAM::Role", &format!("{stack}-HandlerRole-X"))
+        .with_resource("Extra", "AWS::IAM::Policy", &format!("{stack}-Extra-X"))
+        .with_resource(
+            "Jobs",
+            "AWS::SQS::Queue",
+            &format!("https://sqs.us-east-1.amazonaws.com/123456789012/{stack}-Jobs"),
+        )
+        .with_resource("Foreign", "AWS::SQS::Queue", "https://sqs.us-east-1.amazonaws.com/123456789012/payments");
+    w.stacks.insert(stack.as_str(), orphan);
+    let types = ["AWS::Lambda::Function", "AWS::IAM::Role", "AWS::IAM::Policy", "AWS::SQS::Queue"];
+    w.stacks.block_delete_on(&stack, &types);
+    w.stacks.delete(&stack, "t").await.unwrap();
+    assert_eq!(w.stacks.get(&stack).unwrap().status, "DELETE_FAILED");
+
+    let s = w.reaper().sweep(LIGHT).await.unwrap();
+    assert_eq!(count(&s, "repair_stack", Reason::DeleteFailed), 1, "{:?}", s.errors);
+    assert!(w.stacks.get(&stack).is_none());
+    assert_eq!(
+        w.resources.deleted(),
+        [
+            format!("function:{stack}-Handler-X"),
+            format!("log_group:/aws/lambda/{stack}-Handler-X"),
+            format!("role:{stack}-HandlerRole-X"),
+            format!("queue:{stack}-Jobs"),
+        ],
+        "each blocking resource deleted as its kind is, a function's log group after it; the inline policy \
+         goes with its role, and a queue not named for the environment is left"
+    );
+}
+
+#[tokio::test]
+async fn a_closed_environments_function_goes_with_its_runtime_log_group_and_a_live_ones_stay() {
+    let w = World::new();
+    // Closed: its stack deleted.
+    w.ready_pr().await;
+    w.deliver("pull_request", "d-close", fixtures::CLOSED).await.unwrap();
+    w.provisioner().reconcile(&name(PR)).await.unwrap();
+    assert_eq!(w.env(PR).status, Status::Deleted);
+    let gone = name(PR).stack_name();
+    // Live: its stack is there.
+    let live = name(ORPHAN).stack_name();
+    w.stacks.insert(live.as_str(), FakeStack::managed(ORPHAN, "CREATE_COMPLETE"));
+    let function = |stack: &str| format!("arn:aws:lambda:us-east-1:123456789012:function:{stack}-Api-X");
+    let logs = |stack: &str| format!("arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/{stack}-Api-X");
+    w.resources.add_managed(&function(gone.as_str()), PR);
+    w.resources.add(&logs(gone.as_str()), &[]);
+    w.resources.add(&logs(live.as_str()), &[]);
+    w.resources.add(&format!("arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/{gone}-Old-Y"), &[]);
+
+    let s = w.reaper().sweep(FULL).await.unwrap();
+    assert_eq!(s.deleted_by_type.get("AWS::Lambda::Function"), Some(&1), "{:?}", s.planned);
+    // The function's own log group goes with it (and is counted with it); the other is an orphan.
+    assert_eq!(s.deleted_by_type.get("AWS::Logs::LogGroup"), Some(&1));
+    assert_eq!(
+        w.resources.deleted(),
+        [
+            format!("function:{gone}-Api-X"),
+            format!("log_group:/aws/lambda/{gone}-Api-X"),
+            format!("log_group:/aws/lambda/{gone}-Old-Y"),
+        ]
+    );
+    assert_eq!(w.resources.arns(), [logs(live.as_str())], "the live environment's log group stays");
 }
