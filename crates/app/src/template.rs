@@ -9,6 +9,7 @@
 //! long form, so that nothing depends on how a YAML parser reads dates or numbers.
 
 use ephemera_domain::blueprint::{self, Policy, Report};
+use ephemera_domain::catalogue::{self, TagShape};
 use ephemera_domain::TagSet;
 use serde_json::{json, Map, Value as Json};
 use serde_yaml_ng::Value as Yaml;
@@ -16,29 +17,25 @@ use serde_yaml_ng::Value as Yaml;
 /// CloudFormation's limit for an inline `TemplateBody`.
 pub const MAX_TEMPLATE_BODY: usize = 51_200;
 
-/// Resource types whose `Tags` is a list of `{Key, Value}`.
+/// Types outside the resource catalogue (parts of a catalogued resource, or types an operator
+/// may allow) whose `Tags` is a list of `{Key, Value}`. The catalogue says how its own types
+/// are tagged.
 const LIST_TAGGED: &[&str] = &[
-    "AWS::AppSync::GraphQLApi",
     "AWS::CloudWatch::Alarm",
-    "AWS::DynamoDB::Table",
     "AWS::DynamoDB::GlobalTable",
     "AWS::EC2::SecurityGroup",
     "AWS::Events::EventBus",
     "AWS::Events::Rule",
-    "AWS::IAM::Role",
-    "AWS::IAM::ManagedPolicy",
     "AWS::KMS::Key",
     "AWS::Kinesis::Stream",
-    "AWS::Lambda::Function",
-    "AWS::Logs::LogGroup",
-    "AWS::S3::Bucket",
-    "AWS::SecretsManager::Secret",
-    "AWS::SNS::Topic",
-    "AWS::SQS::Queue",
+    "AWS::Lambda::EventSourceMapping",
     "AWS::StepFunctions::StateMachine",
 ];
-/// Resource types whose `Tags` is a map of key to value.
+/// Types outside the catalogue whose `Tags` is a map of key to value.
 const MAP_TAGGED: &[&str] = &["AWS::ApiGatewayV2::Api", "AWS::SSM::Parameter", "AWS::Serverless::Function"];
+
+/// How long the log groups the platform adds for functions and APIs keep their events.
+pub const RUNTIME_LOG_RETENTION_DAYS: u32 = 7;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TemplateError {
@@ -130,6 +127,7 @@ pub fn render(
     let declared: Vec<String> =
         doc.get("Parameters").and_then(Json::as_object).map(|p| p.keys().cloned().collect()).unwrap_or_default();
     let resources = doc.get_mut("Resources").and_then(Json::as_object_mut).ok_or(TemplateError::NoResources)?;
+    add_runtime_log_groups(resources);
     let mut tagged = 0;
     let resource_types =
         resources.values().filter_map(|r| r.get("Type").and_then(Json::as_str)).map(str::to_owned).collect();
@@ -153,15 +151,30 @@ pub fn render(
     Ok(Rendered { body, parameters, tagged, resource_types })
 }
 
+/// Where a type carries its tags: the property, and whether it is a list (or a map).
+fn tag_property(kind: &str) -> Option<(&'static str, bool)> {
+    if let Some(entry) = catalogue::CATALOGUE.iter().find(|e| e.resource_type == kind) {
+        return match entry.tags {
+            TagShape::List(p) => Some((p, true)),
+            TagShape::Map(p) => Some((p, false)),
+            TagShape::None => None,
+        };
+    }
+    if LIST_TAGGED.contains(&kind) {
+        Some(("Tags", true))
+    } else if MAP_TAGGED.contains(&kind) {
+        Some(("Tags", false))
+    } else {
+        None
+    }
+}
+
 fn tag_resource(resource: &mut Json, tags: &TagSet) -> bool {
     let Some(kind) = resource.get("Type").and_then(Json::as_str).map(str::to_owned) else {
         return false;
     };
-    let list = LIST_TAGGED.contains(&kind.as_str());
-    let map = MAP_TAGGED.contains(&kind.as_str());
-    if !list && !map {
-        return false;
-    }
+    let Some((property, list)) = tag_property(&kind) else { return false };
+    let map = !list;
     let Some(props) = resource
         .as_object_mut()
         .map(|r| r.entry("Properties").or_insert_with(|| json!({})))
@@ -169,7 +182,7 @@ fn tag_resource(resource: &mut Json, tags: &TagSet) -> bool {
     else {
         return false;
     };
-    let existing = props.entry("Tags").or_insert_with(|| if list { json!([]) } else { json!({}) });
+    let existing = props.entry(property).or_insert_with(|| if list { json!([]) } else { json!({}) });
     match existing {
         Json::Array(items) if list => {
             items.retain(|t| t.get("Key").and_then(Json::as_str).is_none_or(|k| tags.get(k).is_none()));
@@ -184,6 +197,66 @@ fn tag_resource(resource: &mut Json, tags: &TagSet) -> bool {
         }
         // An intrinsic function or something unexpected: left as the author wrote it.
         _ => false,
+    }
+}
+
+/// Lambda creates a function's log group `/aws/lambda/<name>` on its first invocation, and
+/// AppSync an API's `/aws/appsync/apis/<id>` when its logging is on; neither belongs to the
+/// stack, so both would outlive it. Each gets an explicit log group in the stack, with a short
+/// retention (and the platform's tags, like every resource), unless the template declares one
+/// or sends the function's logs elsewhere.
+fn add_runtime_log_groups(resources: &mut Map<String, Json>) {
+    let declared: Vec<String> = resources
+        .values()
+        .filter(|r| r.get("Type").and_then(Json::as_str) == Some("AWS::Logs::LogGroup"))
+        .filter_map(|r| name_text(r.pointer("/Properties/LogGroupName")?))
+        .collect();
+    let mut added = Vec::new();
+    for (logical, r) in resources.iter() {
+        let props = r.get("Properties");
+        let name = match r.get("Type").and_then(Json::as_str) {
+            Some("AWS::Lambda::Function") if props.and_then(|p| p.pointer("/LoggingConfig/LogGroup")).is_none() => {
+                let own = props.and_then(|p| p.get("FunctionName")).and_then(name_text);
+                let mine = [Some(format!("${{{logical}}}")), own].into_iter().flatten();
+                if mine.clone().any(|n| declared.contains(&format!("{}{n}", catalogue::LAMBDA_LOG_PREFIX))) {
+                    continue;
+                }
+                format!("{}${{{logical}}}", catalogue::LAMBDA_LOG_PREFIX)
+            }
+            Some("AWS::AppSync::GraphQLApi") if props.and_then(|p| p.get("LogConfig")).is_some() => {
+                format!("{}${{{logical}.ApiId}}", catalogue::APPSYNC_LOG_PREFIX)
+            }
+            _ => continue,
+        };
+        if !declared.contains(&name) {
+            added.push((format!("{logical}Logs"), name, r.get("Condition").cloned()));
+        }
+    }
+    for (mut id, name, condition) in added {
+        while resources.contains_key(&id) {
+            id.push('X');
+        }
+        let key = id.clone();
+        let group = json!({
+            "Type": "AWS::Logs::LogGroup",
+            "DeletionPolicy": "Delete",
+            "UpdateReplacePolicy": "Delete",
+            "Properties": { "LogGroupName": { "Fn::Sub": name }, "RetentionInDays": RUNTIME_LOG_RETENTION_DAYS }
+        });
+        resources.insert(id, group);
+        // Made only when what it logs for is.
+        if let (Some(c), Some(g)) = (condition, resources.get_mut(&key).and_then(Json::as_object_mut)) {
+            g.insert("Condition".into(), c);
+        }
+    }
+}
+
+/// A name written as a literal or a `Fn::Sub` string, as text (`${...}` kept).
+fn name_text(v: &Json) -> Option<String> {
+    match v {
+        Json::String(s) => Some(s.clone()),
+        Json::Object(m) if m.len() == 1 => m.get("Fn::Sub").and_then(Json::as_str).map(str::to_owned),
+        _ => None,
     }
 }
 
@@ -251,6 +324,70 @@ fn to_json(v: Yaml) -> Json {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rendered(source: &str) -> Json {
+        let r = render(parse(source).unwrap(), &tags(), &[], None).unwrap();
+        serde_json::from_str(&r.body).unwrap()
+    }
+
+    #[test]
+    fn every_function_and_logging_api_gets_a_tagged_log_group_of_its_own() {
+        let doc = rendered(
+            r#"
+Conditions: { WithWorker: !Equals [a, a] }
+Resources:
+  Handler: { Type: AWS::Lambda::Function, Properties: { Runtime: python3.12 } }
+  Worker: { Type: AWS::Lambda::Function, Condition: WithWorker, Properties: { FunctionName: !Sub "${AWS::StackName}-worker" } }
+  WorkerLogs: { Type: AWS::SQS::Queue }
+  Api: { Type: AWS::AppSync::GraphQLApi, Properties: { Name: api, LogConfig: { FieldLogLevel: ERROR } } }
+  Quiet: { Type: AWS::AppSync::GraphQLApi, Properties: { Name: quiet } }
+"#,
+        );
+        let r = &doc["Resources"];
+        assert_eq!(r["HandlerLogs"]["Properties"]["LogGroupName"], json!({"Fn::Sub": "/aws/lambda/${Handler}"}));
+        assert_eq!(r["HandlerLogs"]["Properties"]["RetentionInDays"], 7);
+        assert_eq!(r["HandlerLogs"]["DeletionPolicy"], "Delete");
+        let tags = r["HandlerLogs"]["Properties"]["Tags"].as_array().unwrap();
+        assert!(tags.contains(&json!({"Key": "CostCenter", "Value": "platform"})), "{tags:?}");
+        // The id its name would take is in use; it is made only when the function is.
+        assert_eq!(r["WorkerLogsX"]["Properties"]["LogGroupName"], json!({"Fn::Sub": "/aws/lambda/${Worker}"}));
+        assert_eq!(r["WorkerLogsX"]["Condition"], "WithWorker");
+        assert_eq!(r["ApiLogs"]["Properties"]["LogGroupName"], json!({"Fn::Sub": "/aws/appsync/apis/${Api.ApiId}"}));
+        assert!(r.get("QuietLogs").is_none(), "an API that does not log gets none");
+    }
+
+    #[test]
+    fn a_function_whose_log_group_the_template_declares_or_routes_elsewhere_gets_none() {
+        let doc = rendered(
+            r#"
+Resources:
+  Named: { Type: AWS::Lambda::Function, Properties: { FunctionName: !Sub "${AWS::StackName}-resolver" } }
+  NamedLogs2: { Type: AWS::Logs::LogGroup, Properties: { LogGroupName: !Sub "/aws/lambda/${AWS::StackName}-resolver" } }
+  ByRef: { Type: AWS::Lambda::Function }
+  ByRefGroup: { Type: AWS::Logs::LogGroup, Properties: { LogGroupName: !Sub "/aws/lambda/${ByRef}" } }
+  Routed: { Type: AWS::Lambda::Function, Properties: { LoggingConfig: { LogGroup: !Ref Shared } } }
+  Shared: { Type: AWS::Logs::LogGroup }
+"#,
+        );
+        let ids: Vec<&String> = doc["Resources"].as_object().unwrap().keys().collect();
+        assert_eq!(ids.len(), 6, "{ids:?}");
+    }
+
+    #[test]
+    fn each_catalogued_type_is_tagged_where_it_keeps_its_tags() {
+        let doc = rendered(
+            r#"
+Resources:
+  Pool: { Type: AWS::Cognito::UserPool }
+  Identities: { Type: AWS::Cognito::IdentityPool, Properties: { AllowUnauthenticatedIdentities: false } }
+  Policy: { Type: AWS::IAM::ManagedPolicy, Properties: { PolicyDocument: {} } }
+"#,
+        );
+        let r = &doc["Resources"];
+        assert_eq!(r["Pool"]["Properties"]["UserPoolTags"]["CostCenter"], "platform");
+        assert!(r["Identities"]["Properties"]["IdentityPoolTags"].as_array().unwrap().len() >= 2);
+        assert!(r["Policy"]["Properties"].get("Tags").is_none(), "CloudFormation cannot tag a managed policy");
+    }
 
     const SAMPLE: &str = r#"
 AWSTemplateFormatVersion: 2010-09-09
