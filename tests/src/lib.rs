@@ -19,6 +19,7 @@ use sha2::Sha256;
 pub mod chaos;
 pub mod faults;
 pub mod github;
+pub mod resources;
 
 pub const SECRET: &str = "test-webhook-secret";
 pub const REGION: &str = "us-east-1";

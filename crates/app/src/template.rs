@@ -128,6 +128,9 @@ pub fn render(
         doc.get("Parameters").and_then(Json::as_object).map(|p| p.keys().cloned().collect()).unwrap_or_default();
     let resources = doc.get_mut("Resources").and_then(Json::as_object_mut).ok_or(TemplateError::NoResources)?;
     add_runtime_log_groups(resources);
+    for (logical, resource) in resources.iter_mut() {
+        name_for_the_stack(logical, resource);
+    }
     let mut tagged = 0;
     let resource_types =
         resources.values().filter_map(|r| r.get("Type").and_then(Json::as_str)).map(str::to_owned).collect();
@@ -251,6 +254,34 @@ fn add_runtime_log_groups(resources: &mut Map<String, Json>) {
     }
 }
 
+/// The property that names each kind its service knows by an id (an API, a pool). Nothing
+/// refers to these names, and they need not be unique, so the platform prefixes them with the
+/// stack's name: the sweep tells whose such a resource is by that name.
+const LABELS: &[(&str, &str)] = &[
+    ("AWS::AppSync::GraphQLApi", "Name"),
+    ("AWS::Cognito::UserPool", "UserPoolName"),
+    ("AWS::Cognito::IdentityPool", "IdentityPoolName"),
+];
+
+fn name_for_the_stack(logical: &str, resource: &mut Json) {
+    let Some(ty) = resource.get("Type").and_then(Json::as_str) else { return };
+    let Some(&(_, key)) = LABELS.iter().find(|(t, _)| *t == ty) else { return };
+    let Some(props) = resource
+        .as_object_mut()
+        .map(|r| r.entry("Properties").or_insert_with(|| json!({})))
+        .and_then(Json::as_object_mut)
+    else {
+        return;
+    };
+    let named = match props.get(key) {
+        None => json!({ "Fn::Sub": format!("${{AWS::StackName}}-{logical}") }),
+        Some(v) if name_text(v).is_some_and(|n| n.starts_with("${AWS::StackName}")) => return,
+        Some(Json::String(s)) => json!({ "Fn::Sub": format!("${{AWS::StackName}}-{}", s.replace("${", "${!")) }),
+        Some(other) => json!({ "Fn::Join": ["-", [{ "Ref": "AWS::StackName" }, other.clone()]] }),
+    };
+    props.insert(key.to_owned(), named);
+}
+
 /// A name written as a literal or a `Fn::Sub` string, as text (`${...}` kept).
 fn name_text(v: &Json) -> Option<String> {
     match v {
@@ -371,6 +402,28 @@ Resources:
         );
         let ids: Vec<&String> = doc["Resources"].as_object().unwrap().keys().collect();
         assert_eq!(ids.len(), 6, "{ids:?}");
+    }
+
+    #[test]
+    fn apis_and_pools_are_named_for_their_stack() {
+        let doc = rendered(
+            r#"
+Parameters: { Env: { Type: String } }
+Resources:
+  Api: { Type: AWS::AppSync::GraphQLApi, Properties: { Name: todoapi } }
+  Own: { Type: AWS::AppSync::GraphQLApi, Properties: { Name: !Sub "${AWS::StackName}-api" } }
+  Users: { Type: AWS::Cognito::UserPool, Properties: { UserPoolName: !Join ["-", [todo, !Ref Env]] } }
+  Identities: { Type: AWS::Cognito::IdentityPool }
+"#,
+        );
+        let name = |id: &str, key: &str| doc["Resources"][id]["Properties"][key].clone();
+        assert_eq!(name("Api", "Name"), json!({"Fn::Sub": "${AWS::StackName}-todoapi"}));
+        assert_eq!(name("Own", "Name"), json!({"Fn::Sub": "${AWS::StackName}-api"}), "already its stack's");
+        assert_eq!(
+            name("Users", "UserPoolName"),
+            json!({"Fn::Join": ["-", [{"Ref": "AWS::StackName"}, {"Fn::Join": ["-", ["todo", {"Ref": "Env"}]]}]]})
+        );
+        assert_eq!(name("Identities", "IdentityPoolName"), json!({"Fn::Sub": "${AWS::StackName}-Identities"}));
     }
 
     #[test]

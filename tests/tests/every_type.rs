@@ -1,0 +1,175 @@
+//! Zero leaks, type by type: for every kind in the resource catalogue (so every type the
+//! blueprint policy allows, parts included), a leftover tagged and named for a closed
+//! environment is deleted by one sweep, with its parts; the same kind belonging to a live
+//! environment, untagged, or named for something else is kept.
+//!
+//! Where the emulator differs from AWS: its Tagging API lists neither IAM roles nor Cognito
+//! pools (nor does AWS list roles); the catalogue finds those kinds by their own listings on
+//! both. Its Lambda does not run functions, so the runtime log group Lambda would make at the
+//! first invocation is made here directly, untagged, as Lambda makes it.
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use ephemera_app::ports::{registry_traits::*, Change, GoDown, Progress, Stamp};
+use ephemera_app::reaper::SweepOptions;
+use ephemera_domain::catalogue::{Kind, LAMBDA_LOG_PREFIX};
+use ephemera_domain::{Desired, EnvironmentKind, EnvironmentName, EventOrder, RepoName, Status};
+use ephemera_tests::resources::Services;
+use ephemera_tests::Platform;
+use ephemera_wiring::platform;
+use serde_json::json;
+
+/// A registered environment: up with a stack (live), or closed with its stack gone.
+async fn environment(p: &Platform, number: u64, live: bool) -> String {
+    let registry = p.registry();
+    let repo = RepoName::parse("acme/every-type").unwrap();
+    let env = EnvironmentName::for_pull_request(&repo, number).unwrap();
+    let at = Utc::now();
+    let change = Change {
+        repository: Some(repo.clone()),
+        pull_request: Some(number),
+        ..Change::new(
+            env.clone(),
+            EnvironmentKind::Pr,
+            "octocat",
+            Desired::Up,
+            EventOrder::new(at.timestamp(), EventOrder::RANK_OPEN),
+            at + Duration::days(3),
+            at,
+        )
+    };
+    registry.apply_change(&format!("d-{number}"), &change).await.unwrap();
+    if live {
+        let ready = Progress { status: Some(Status::Ready), settled: true, ..Default::default() };
+        registry.record_progress(&env, Stamp::new(1, at), &ready).await.unwrap();
+        let queue = json!({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}}).to_string();
+        let tags = [("ephemera:managed-by", "ephemera"), ("ephemera:environment", env.as_str())]
+            .map(|(k, v)| aws_sdk_cloudformation::types::Tag::builder().key(k).value(v).build());
+        let cfn = p.clients.cloudformation();
+        cfn.create_stack()
+            .stack_name(env.stack_name().as_str())
+            .template_body(queue)
+            .set_tags(Some(tags.to_vec()))
+            .send()
+            .await
+            .unwrap();
+    } else {
+        assert!(registry.go_down(&env, Stamp::new(1, at), GoDown::Retire, "closed").await.unwrap());
+    }
+    env.to_string()
+}
+
+/// One kind: four of it, one sweep, only the closed environment's own one gone.
+async fn one_sweep_deletes_only_the_closed_environments(kind: Kind) {
+    let p = Platform::start().await;
+    let closed = environment(&p, 1, false).await;
+    let live = environment(&p, 2, true).await;
+    let services = Services::new(p.clients.sdk());
+    let suffix = format!("{kind:?}").to_ascii_lowercase();
+    let name = |env: &str, what: &str| format!("ephemera-{env}-{suffix}-{what}");
+    // An untagged log group is owned by its name only where Lambda makes one.
+    let untagged = match kind {
+        Kind::LogGroup => format!("{LAMBDA_LOG_PREFIX}{}", name(&closed, "untagged")),
+        _ => name(&closed, "untagged"),
+    };
+    let cases = [
+        (name(&closed, "left"), Some(closed.as_str()), true),
+        (name(&live, "live"), Some(live.as_str()), false),
+        (untagged, None, kind.entry().owned_by_name),
+        (format!("payments-{suffix}"), Some(closed.as_str()), false),
+    ];
+    for (name, env, _) in &cases {
+        services.make(kind, name, *env).await.unwrap();
+    }
+
+    let reaper = platform::reaper(&p.config.shared, &p.config.reaper, &p.clients, Arc::new(Later));
+    let summary = reaper.sweep(SweepOptions::default()).await.unwrap();
+    assert!(summary.errors.is_empty(), "{kind:?}: {:?}", summary.errors);
+
+    for (name, env, deleted) in &cases {
+        let exists = services.exists(kind, name).await.unwrap();
+        assert_eq!(!exists, *deleted, "{kind:?} {name} (tagged for {env:?}): deleted should be {deleted}");
+    }
+    let (gone, kept) = (&cases[0].0, &cases[1].0);
+    assert!(summary.deleted_by_type.get(kind.resource_type()).is_some_and(|n| *n >= 1), "{summary:?}");
+    match kind {
+        Kind::Function => {
+            assert_eq!(services.mappings(gone).await.unwrap(), 0, "its event source mapping goes first");
+            let logs = |f: &str| format!("{LAMBDA_LOG_PREFIX}{f}");
+            assert!(
+                !services.exists(Kind::LogGroup, &logs(gone)).await.unwrap(),
+                "its runtime log group goes after it"
+            );
+            assert!(services.exists(Kind::LogGroup, &logs(kept)).await.unwrap(), "a live function's log group stays");
+            assert_eq!(services.mappings(kept).await.unwrap(), 1);
+        }
+        Kind::Topic => {
+            assert_eq!(services.subscriptions(gone).await.unwrap(), 0, "its subscription goes with it");
+            assert_eq!(services.subscriptions(kept).await.unwrap(), 1);
+        }
+        _ => {}
+    }
+    p.stop().await;
+}
+
+/// The reaper's clock: an hour on, so nothing is mid-provisioning.
+struct Later;
+impl ephemera_app::Clock for Later {
+    fn now(&self) -> chrono::DateTime<Utc> {
+        Utc::now() + Duration::hours(1)
+    }
+}
+
+macro_rules! every_kind {
+    ($($test:ident => $kind:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $test() {
+            one_sweep_deletes_only_the_closed_environments(Kind::$kind).await;
+        }
+    )*
+    #[test]
+    fn every_kind_in_the_catalogue_has_its_test() {
+        let tested = [$(Kind::$kind),*];
+        for e in ephemera_domain::catalogue::CATALOGUE {
+            assert!(tested.contains(&e.kind), "{:?} has no test here", e.kind);
+        }
+    }};
+}
+
+every_kind! {
+    a_function_with_its_mapping_and_runtime_log_group => Function,
+    a_graphql_api_with_its_key => GraphQlApi,
+    an_identity_pool => IdentityPool,
+    a_user_pool_with_its_domain => UserPool,
+    a_topic_with_its_subscription => Topic,
+    a_queue => Queue,
+    a_secret => Secret,
+    a_table => Table,
+    a_versioned_bucket_with_objects => Bucket,
+    a_role_with_inline_and_attached_policies_and_an_instance_profile => Role,
+    a_managed_policy_with_versions => ManagedPolicy,
+    a_log_group => LogGroup,
+}
+
+/// Lambda makes `/aws/lambda/<function>` again whenever a function runs, untagged, even after
+/// its stack went (a last invocation in flight): the sweep removes a closed environment's and
+/// keeps a live one's. (Names one environment's name extends are the domain tests' business.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lambdas_untagged_runtime_log_groups_go_with_their_environment_only() {
+    let p = Platform::start().await;
+    let closed = environment(&p, 1, false).await;
+    let live = environment(&p, 2, true).await;
+    let services = Services::new(p.clients.sdk());
+    let group = |env: &str| format!("{LAMBDA_LOG_PREFIX}ephemera-{env}-Resolver-1A2B3C");
+    for name in [group(&closed), group(&live)] {
+        services.make(Kind::LogGroup, &name, None).await.unwrap();
+    }
+    let reaper = platform::reaper(&p.config.shared, &p.config.reaper, &p.clients, Arc::new(Later));
+    let summary = reaper.sweep(SweepOptions::default()).await.unwrap();
+    assert!(summary.errors.is_empty(), "{:?}", summary.errors);
+    assert!(!services.exists(Kind::LogGroup, &group(&closed)).await.unwrap(), "{:?}", summary.planned);
+    assert!(services.exists(Kind::LogGroup, &group(&live)).await.unwrap());
+    assert_eq!(summary.deleted_by_type.get("AWS::Logs::LogGroup"), Some(&1));
+    p.stop().await;
+}
