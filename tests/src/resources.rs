@@ -215,7 +215,7 @@ impl Services {
         self.iam.attach_role_policy().role_name(name).policy_arn(arn).send().await?;
         self.iam.create_instance_profile().instance_profile_name(name).send().await?;
         self.iam.add_role_to_instance_profile().instance_profile_name(name).role_name(name).send().await?;
-        Ok(role.role.map(|r| r.arn).context("no role")?)
+        role.role.map(|r| r.arn).context("no role")
     }
 }
 
