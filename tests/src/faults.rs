@@ -8,6 +8,12 @@
 //!
 //! The proxy counts what reached the emulator and succeeded, per action, so tests can check
 //! that nothing was done twice.
+//!
+//! It can also make a stack's deletion fail, as AWS does when a resource cannot be deleted
+//! (the emulator deletes whatever it is asked to): a `DeleteStack` of that stack is answered
+//! without reaching the emulator, and from then on the stack and each of its resources are
+//! reported `DELETE_FAILED`, until a `DeleteStack` that retains resources comes, which is
+//! forwarded.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -63,6 +69,8 @@ pub struct Stats {
 
 struct Shared {
     faults: Mutex<Faults>,
+    /// Stacks whose deletion fails, and whether it has been tried (then they read DELETE_FAILED).
+    failing_deletes: Mutex<HashMap<String, bool>>,
     stats: Mutex<Stats>,
     rng: Mutex<rand::rngs::StdRng>,
     upstream: String,
@@ -93,6 +101,7 @@ impl FaultProxy {
     pub async fn start(upstream: &str, faults: Faults, seed: u64) -> Self {
         let shared = Arc::new(Shared {
             faults: Mutex::new(faults),
+            failing_deletes: Mutex::new(HashMap::new()),
             stats: Mutex::new(Stats::default()),
             rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(seed)),
             upstream: upstream.trim_end_matches('/').to_owned(),
@@ -119,6 +128,16 @@ impl FaultProxy {
 
     pub fn set(&self, faults: Faults) {
         *self.shared.faults.lock().unwrap() = faults;
+    }
+
+    /// Deleting `stack` fails (see the module's notes) until it is deleted retaining resources.
+    pub fn fail_deletes_of(&self, stack: &str) {
+        self.shared.failing_deletes.lock().unwrap().insert(stack.to_owned(), false);
+    }
+
+    /// Whether `stack`'s deletion has failed and not been retried retaining resources yet.
+    pub fn delete_failed(&self, stack: &str) -> bool {
+        self.shared.failing_deletes.lock().unwrap().get(stack).copied().unwrap_or(false)
     }
 
     pub fn stats(&self) -> Stats {
@@ -241,6 +260,18 @@ async fn handle(s: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Full<
         }
         _ => {}
     }
+    let form: HashMap<String, String> =
+        if query { form_urlencoded::parse(&body).into_owned().collect() } else { HashMap::new() };
+    let stack = form.get("StackName").cloned().unwrap_or_default();
+    let action = form.get("Action").map(String::as_str).unwrap_or_default();
+    let failing = s.failing_deletes.lock().unwrap().get(&stack).copied();
+    if action == "DeleteStack" && failing.is_some() {
+        if !form.contains_key("RetainResources.member.1") {
+            s.failing_deletes.lock().unwrap().insert(stack, true);
+            return Ok(delete_accepted());
+        }
+        s.failing_deletes.lock().unwrap().remove(&stack);
+    }
     let uri = format!("{}{}", s.upstream, parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
     let mut forward = s.http.request(parts.method.clone(), uri).body(body.clone());
     for (k, v) in &parts.headers {
@@ -268,6 +299,14 @@ async fn handle(s: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Full<
             return Err(Dropped);
         }
     }
+    let bytes = match action {
+        "DescribeStacks" | "ListStackResources" | "DescribeStackResources" => {
+            let failed: Vec<String> =
+                s.failing_deletes.lock().unwrap().iter().filter(|(_, f)| **f).map(|(k, _)| k.clone()).collect();
+            report_delete_failed(bytes, &failed, action, &stack)
+        }
+        _ => bytes,
+    };
     let mut res = Response::new(Full::new(bytes));
     *res.status_mut() = status;
     for (k, v) in &headers {
@@ -276,4 +315,48 @@ async fn handle(s: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Full<
         }
     }
     Ok(res)
+}
+
+/// What CloudFormation answers a `DeleteStack`: nothing but a request id.
+fn delete_accepted() -> Response<Full<Bytes>> {
+    let body = "<DeleteStackResponse xmlns=\"http://cloudformation.amazonaws.com/doc/2010-05-15/\"><ResponseMetadata><RequestId>fault</RequestId></ResponseMetadata></DeleteStackResponse>";
+    let mut res = Response::new(Full::new(Bytes::from(body)));
+    res.headers_mut().insert("content-type", "text/xml".parse().unwrap());
+    res
+}
+
+/// The stacks in `failed` (and, in a listing of one of their resources, every resource) read
+/// `DELETE_FAILED`.
+fn report_delete_failed(body: Bytes, failed: &[String], action: &str, stack: &str) -> Bytes {
+    if failed.is_empty() {
+        return body;
+    }
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let out = if action == "DescribeStacks" {
+        // Each stack is one `<member>...</member>` holding its `<StackName>`.
+        text.split_inclusive("</member>")
+            .map(|part| {
+                let mine = failed.iter().any(|f| part.contains(&format!("<StackName>{f}</StackName>")));
+                if !mine {
+                    return part.to_owned();
+                }
+                let start = part.find("<StackStatus>").map(|i| i + "<StackStatus>".len());
+                let end = part.find("</StackStatus>");
+                match (start, end) {
+                    (Some(a), Some(b)) if a <= b => format!("{}DELETE_FAILED{}", &part[..a], &part[b..]),
+                    _ => part.to_owned(),
+                }
+            })
+            .collect()
+    } else if failed.iter().any(|f| f == stack) {
+        ["CREATE_COMPLETE", "UPDATE_COMPLETE"].iter().fold(text, |t, from| {
+            t.replace(
+                &format!("<ResourceStatus>{from}</ResourceStatus>"),
+                "<ResourceStatus>DELETE_FAILED</ResourceStatus>",
+            )
+        })
+    } else {
+        text
+    };
+    Bytes::from(out)
 }
