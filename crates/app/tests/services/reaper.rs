@@ -329,3 +329,25 @@ async fn a_closed_environments_function_goes_with_its_runtime_log_group_and_a_li
     );
     assert_eq!(w.resources.arns(), [logs(live.as_str())], "the live environment's log group stays");
 }
+
+#[tokio::test]
+async fn a_row_left_creating_after_a_permanent_error_is_retired_with_that_error() {
+    let w = World::new();
+    w.deliver("pull_request", "d-opened", fixtures::OPENED).await.unwrap();
+    let stranded = ephemera_app::ports::Progress {
+        status: Some(Status::Creating),
+        reason: Some("the template bucket is gone".into()),
+        ..Default::default()
+    };
+    use ephemera_app::ports::Reconciliation;
+    assert!(w.registry.record_progress(&name(PR), Stamp::new(1, w.now()), &stranded).await.unwrap());
+    w.clock.advance(Duration::minutes(30));
+    assert!(w.reaper().sweep(LIGHT).await.unwrap().planned.is_empty(), "the provisioner may still be at it");
+    w.clock.advance(Duration::hours(2));
+    let s = w.reaper().sweep(LIGHT).await.unwrap();
+    assert_eq!(count(&s, "retire", Reason::Stranded), 1, "{:?}", s.planned);
+    let e = w.env(PR);
+    assert_eq!((e.status, e.desired), (Status::Deleted, Desired::Down));
+    let why = e.status_reason.unwrap_or_default();
+    assert!(why.starts_with("stranded") && why.ends_with("the template bucket is gone"), "{why}");
+}
