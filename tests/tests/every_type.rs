@@ -1,7 +1,8 @@
 //! Zero leaks, type by type: for every kind in the resource catalogue (so every type the
 //! blueprint policy allows, parts included), a leftover tagged and named for a closed
-//! environment is deleted by one sweep, with its parts; the same kind belonging to a live
-//! environment, untagged, or named for something else is kept.
+//! environment is deleted by one sweep, with its parts (and so is one whose generated name cuts
+//! the stack's name short); the same kind belonging to a live environment, untagged, or named
+//! for something else is kept.
 //!
 //! Where the emulator differs from AWS: its Tagging API lists neither IAM roles nor Cognito
 //! pools (nor does AWS list roles); the catalogue finds those kinds by their own listings on
@@ -73,8 +74,13 @@ async fn one_sweep_deletes_only_the_closed_environments(kind: Kind) {
         Kind::LogGroup => format!("{LAMBDA_LOG_PREFIX}{}", name(&closed, "untagged")),
         _ => name(&closed, "untagged"),
     };
+    // A generated name with the stack's name cut short, as CloudFormation writes a long one.
+    let cut = format!("{}-{suffix}-cut", &format!("ephemera-{closed}")[..ephemera_domain::catalogue::MIN_CUT + 4]);
     let cases = [
         (name(&closed, "left"), Some(closed.as_str()), true),
+        // Owned by the tag and the cut name; a managed policy cannot be tagged, and by its
+        // name alone a cut is not enough.
+        (cut, Some(closed.as_str()), kind != Kind::ManagedPolicy),
         (name(&live, "live"), Some(live.as_str()), false),
         (untagged, None, kind.entry().owned_by_name),
         (format!("payments-{suffix}"), Some(closed.as_str()), false),
@@ -91,7 +97,7 @@ async fn one_sweep_deletes_only_the_closed_environments(kind: Kind) {
         let exists = services.exists(kind, name).await.unwrap();
         assert_eq!(!exists, *deleted, "{kind:?} {name} (tagged for {env:?}): deleted should be {deleted}");
     }
-    let (gone, kept) = (&cases[0].0, &cases[1].0);
+    let (gone, kept) = (&cases[0].0, &cases[2].0);
     assert!(summary.deleted_by_type.get(kind.resource_type()).is_some_and(|n| *n >= 1), "{summary:?}");
     match kind {
         Kind::Function => {
@@ -171,5 +177,60 @@ async fn lambdas_untagged_runtime_log_groups_go_with_their_environment_only() {
     assert!(!services.exists(Kind::LogGroup, &group(&closed)).await.unwrap(), "{:?}", summary.planned);
     assert!(services.exists(Kind::LogGroup, &group(&live)).await.unwrap());
     assert_eq!(summary.deleted_by_type.get("AWS::Logs::LogGroup"), Some(&1));
+    p.stop().await;
+}
+
+/// The every-type blueprint (also the chaos run's) holds every type the policy allows.
+#[test]
+fn the_every_type_blueprint_holds_every_allowed_type() {
+    let source =
+        std::fs::read_to_string(ephemera_tests::workspace_root().join("tests/fixtures/every-type.yaml")).unwrap();
+    let doc = ephemera_app::template::parse(&source).unwrap();
+    let types: std::collections::BTreeSet<&str> =
+        doc["Resources"].as_object().unwrap().values().filter_map(|r| r["Type"].as_str()).collect();
+    for t in ephemera_domain::blueprint::DEFAULT_TYPES {
+        assert!(types.contains(t), "{t} is missing from tests/fixtures/every-type.yaml");
+    }
+    assert!(ephemera_app::template::check(&source, &Default::default()).is_ok());
+}
+
+/// A pull request whose preview holds one resource of every allowed type: open, close, sweep
+/// (after Lambda made its function's log group once more), and nothing named for it is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preview_of_every_type_leaves_nothing_behind() {
+    use ephemera_tests::fixtures::{CLOSED, ENVIRONMENT, OPENED};
+    let p = Platform::start().await;
+    let source =
+        std::fs::read_to_string(ephemera_tests::workspace_root().join("tests/fixtures/every-type.yaml")).unwrap();
+    let store = ephemera_aws::S3Store::new(p.clients.s3().clone());
+    use ephemera_app::ports::ObjectStore;
+    store.put_text(&p.config.shared.bucket, "blueprints/acme/todo-app.yaml", &source).await.unwrap();
+    let services = Services::new(p.clients.sdk());
+    let stack = format!("ephemera-{ENVIRONMENT}");
+
+    p.deliver("pull_request", "d-open", OPENED).await;
+    let env = p.wait_for(ENVIRONMENT, Status::Ready).await;
+    assert!(env.status_reason.is_none(), "{env:?}");
+    // Generated names may cut the stack's name short (a bucket's).
+    let prefix = &stack[..ephemera_domain::catalogue::MIN_CUT];
+    let made = services.named(prefix).await.unwrap();
+    let runtime_logs = format!("{LAMBDA_LOG_PREFIX}{stack}-worker");
+    assert!(made.iter().any(|n| n.name == runtime_logs), "the worker's log group is part of the stack: {made:?}");
+    // What the emulator's CloudFormation makes (it skips AppSync, Cognito and secrets).
+    let kinds: std::collections::BTreeSet<Kind> = made.iter().map(|n| n.kind).collect();
+    use Kind::*;
+    for kind in [Function, Topic, Queue, Table, Bucket, Role, ManagedPolicy, LogGroup] {
+        assert!(kinds.contains(&kind), "{kind:?} not made: {made:?}");
+    }
+
+    p.deliver("pull_request", "d-close", CLOSED).await;
+    p.wait_for(ENVIRONMENT, Status::Deleted).await;
+    // A last invocation still in flight: Lambda makes the log group again, untagged.
+    services.make(Kind::LogGroup, &runtime_logs, None).await.unwrap();
+    let reaper = platform::reaper(&p.config.shared, &p.config.reaper, &p.clients, Arc::new(Later));
+    let summary = reaper.sweep(SweepOptions::default()).await.unwrap();
+    assert!(summary.errors.is_empty(), "{:?}", summary.errors);
+    let left = services.named(prefix).await.unwrap();
+    assert!(left.is_empty(), "made {}, left {left:?}", made.len());
     p.stop().await;
 }

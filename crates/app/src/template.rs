@@ -127,9 +127,13 @@ pub fn render(
     let declared: Vec<String> =
         doc.get("Parameters").and_then(Json::as_object).map(|p| p.keys().cloned().collect()).unwrap_or_default();
     let resources = doc.get_mut("Resources").and_then(Json::as_object_mut).ok_or(TemplateError::NoResources)?;
+    let stack = tags.get(ephemera_domain::tags::ENVIRONMENT).map(|e| format!("ephemera-{e}"));
     add_runtime_log_groups(resources);
     for (logical, resource) in resources.iter_mut() {
         name_for_the_stack(logical, resource);
+        if let Some(stack) = &stack {
+            name_function(stack, logical, resource);
+        }
     }
     let mut tagged = 0;
     let resource_types =
@@ -282,6 +286,28 @@ fn name_for_the_stack(logical: &str, resource: &mut Json) {
     props.insert(key.to_owned(), named);
 }
 
+/// Lambda's limit on a function's name.
+const MAX_FUNCTION_NAME: usize = 64;
+
+/// A function the template leaves unnamed is named `<stack>-<logical id>` where that fits:
+/// CloudFormation would cut a generated name's stack part short, and then the log group Lambda
+/// makes for it (`/aws/lambda/<name>`, untagged) could not be told to be the environment's.
+fn name_function(stack: &str, logical: &str, resource: &mut Json) {
+    if resource.get("Type").and_then(Json::as_str) != Some("AWS::Lambda::Function")
+        || stack.len() + 1 + logical.len() > MAX_FUNCTION_NAME
+    {
+        return;
+    }
+    let Some(props) = resource
+        .as_object_mut()
+        .map(|r| r.entry("Properties").or_insert_with(|| json!({})))
+        .and_then(Json::as_object_mut)
+    else {
+        return;
+    };
+    props.entry("FunctionName").or_insert_with(|| json!({ "Fn::Sub": format!("${{AWS::StackName}}-{logical}") }));
+}
+
 /// A name written as a literal or a `Fn::Sub` string, as text (`${...}` kept).
 fn name_text(v: &Json) -> Option<String> {
     match v {
@@ -402,6 +428,28 @@ Resources:
         );
         let ids: Vec<&String> = doc["Resources"].as_object().unwrap().keys().collect();
         assert_eq!(ids.len(), 6, "{ids:?}");
+    }
+
+    #[test]
+    fn unnamed_functions_are_named_for_their_stack_where_the_name_fits() {
+        let source = r#"
+Resources:
+  Handler: { Type: AWS::Lambda::Function }
+  Named: { Type: AWS::Lambda::Function, Properties: { FunctionName: !Sub "${AWS::StackName}-mine" } }
+  AFunctionWithALogicalIdFarTooLongToFitBesideTheStackName: { Type: AWS::Lambda::Function }
+"#;
+        let mut tags = tags();
+        tags = tags
+            .iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .chain([("ephemera:environment".to_owned(), "pr-7-acme-todo-app-6acfdc9491".to_owned())])
+            .collect();
+        let r = render(parse(source).unwrap(), &tags, &[], None).unwrap();
+        let doc: Json = serde_json::from_str(&r.body).unwrap();
+        let name = |id: &str| doc["Resources"][id]["Properties"].get("FunctionName").cloned();
+        assert_eq!(name("Handler"), Some(json!({"Fn::Sub": "${AWS::StackName}-Handler"})));
+        assert_eq!(name("Named"), Some(json!({"Fn::Sub": "${AWS::StackName}-mine"})));
+        assert_eq!(name("AFunctionWithALogicalIdFarTooLongToFitBesideTheStackName"), None);
     }
 
     #[test]

@@ -357,12 +357,30 @@ pub fn name_of<'a>(kind: Kind, arn: &'a str, listed: Option<&'a str>) -> Option<
     }
 }
 
+/// The shortest cut of a stack's name a generated name is still recognised by.
+pub const MIN_CUT: usize = 20;
+
 /// Whether `name` is one of `environment`'s: it starts with `ephemera-<environment>`, then
 /// ends or goes on after a separator. Case is ignored (buckets are lowercase, functions not).
 pub fn named_for(name: &str, environment: &str) -> bool {
     let stack = format!("ephemera-{environment}");
     let name = name.to_ascii_lowercase();
     name.strip_prefix(&stack).is_some_and(|rest| rest.is_empty() || rest.starts_with(['-', '_', '.']))
+}
+
+/// As [`named_for`], for a resource whose tag names the environment: CloudFormation cuts the
+/// stack's name short in a generated name that would be too long (`<stack, cut>-<logical
+/// id>-<random>`, a bucket's at 63 characters), so a name that starts with at least
+/// [`MIN_CUT`] characters of the stack's name, followed by a separator, counts too.
+pub fn named_or_cut_for(name: &str, environment: &str) -> bool {
+    if named_for(name, environment) {
+        return true;
+    }
+    let stack = format!("ephemera-{environment}");
+    let name = name.to_ascii_lowercase();
+    // `<stack, cut at j>-...`: the name agrees with the stack's name up to j, then a separator.
+    let common = name.bytes().zip(stack.bytes()).take_while(|(a, b)| a == b).count();
+    (MIN_CUT..=common.min(stack.len() - 1)).any(|j| name.as_bytes().get(j) == Some(&b'-'))
 }
 
 /// Every environment `name` could be named for: `ephemera-<env>` followed by a separator or
@@ -460,6 +478,15 @@ mod tests {
         assert!(named_for("EPHEMERA-PR-1-A-B-x", "pr-1-a-b"));
         assert!(!named_for("ephemera-pr-1-a-bc-Task", "pr-1-a-b"));
         assert!(!named_for("customer-ephemera-pr-1-a-b", "pr-1-a-b"));
+        // Cut short by CloudFormation, at a separator or not.
+        let env = "pr-7-acme-todo-app-6acfdc9491";
+        assert!(named_for("ephemera-pr-7-acme-todo-app-6acfdc94-uploadsbucket-w3k4ybs9fvps", env));
+        assert!(named_for("ephemera-pr-7-acme-todo-AuthRole-KIEWNSOOGJGY", env));
+        assert!(!named_for("ephemera-pr-7-acme-todx-Role-X", env), "not a cut of it");
+        // A cut cannot be told from a longer name that shares the cut: there the tag, which the
+        // platform writes, decides.
+        assert!(named_or_cut_for("ephemera-pr-7-acme-todo-api-1234-Role", env));
+        assert!(!named_for("ephemera-pr-7-a-Role-X", env), "too short a cut to tell");
         assert_eq!(environments_named("ephemera-pr-1-a-Fn"), vec!["pr", "pr-1", "pr-1-a", "pr-1-a-fn"]);
         assert!(environments_named("other-pr-1").is_empty());
     }

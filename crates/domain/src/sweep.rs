@@ -341,7 +341,7 @@ impl<'a> Planner<'a> {
         let env = match tag(&r.tags, ENVIRONMENT).filter(|_| managed) {
             Some(env) if self.live_envs.contains(env) => return None,
             Some(env) => match catalogue::name_of(kind, &r.arn, r.name.as_deref()) {
-                Some(name) if catalogue::named_for(name, env) => env.to_owned(),
+                Some(name) if catalogue::named_or_cut_for(name, env) => env.to_owned(),
                 _ => {
                     self.skip(&r.arn, "tagged as Ephemera's but its name is not its environment's: refused");
                     return None;
@@ -430,14 +430,11 @@ pub fn leftovers<'a>(environment: &EnvironmentName, resources: &'a [ResourceInfo
         .filter_map(|r| {
             let kind = Kind::of_arn(&r.arn)?;
             let name = catalogue::name_of(kind, &r.arn, r.name.as_deref())?;
-            if !catalogue::named_for(name, env) {
-                return None;
-            }
             let managed = TagSet::marks_managed(r.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
             let unless_exists = match tag(&r.tags, ENVIRONMENT).filter(|_| managed) {
-                Some(tagged) if tagged == env => Vec::new(),
+                Some(tagged) if tagged == env && catalogue::named_or_cut_for(name, env) => Vec::new(),
                 Some(_) => return None,
-                None if kind.entry().owned_by_name => {
+                None if kind.entry().owned_by_name && catalogue::named_for(name, env) => {
                     catalogue::environments_named(name).into_iter().filter(|c| c.len() > env.len()).collect()
                 }
                 None => return None,

@@ -81,7 +81,7 @@ impl Inventory for MemoryResources {
         let named_for = |r: &ResourceInfo| {
             Kind::of_arn(&r.arn)
                 .and_then(|k| catalogue::name_of(k, &r.arn, r.name.as_deref()))
-                .is_some_and(|n| catalogue::named_for(n, env))
+                .is_some_and(|n| catalogue::named_or_cut_for(n, env))
         };
         let all = lock(&self.resources);
         Ok(all.iter().filter(|r| (tagged_for(r) || owned_by_name(r)) && named_for(r)).cloned().collect())

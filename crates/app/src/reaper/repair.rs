@@ -89,7 +89,7 @@ fn retained(r: &StackResource, environment: &str) -> Option<Leftover> {
         return None;
     }
     let leftover = Leftover::from_physical(entry.kind, physical);
-    if leftover.name().is_some_and(|n| !catalogue::named_for(n, environment)) {
+    if leftover.name().is_some_and(|n| !catalogue::named_or_cut_for(n, environment)) {
         warn!(resource = %physical, "retained resource not named for its environment: left in place");
         return None;
     }

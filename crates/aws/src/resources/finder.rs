@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use aws_sdk_resourcegroupstagging::types::TagFilter;
 use ephemera_app::ports::Inventory;
 use ephemera_app::PortError;
-use ephemera_domain::catalogue::{Kind, LAMBDA_LOG_PREFIX};
+use ephemera_domain::catalogue::{self, Kind, LAMBDA_LOG_PREFIX};
 use ephemera_domain::sweep::ResourceInfo;
 use ephemera_domain::tags::{ENVIRONMENT, MANAGED_BY, MANAGED_BY_VALUE};
 use ephemera_domain::EnvironmentName;
@@ -24,9 +24,11 @@ type Tags = Vec<(String, String)>;
 struct Scope<'a>(Option<&'a str>);
 
 impl Scope<'_> {
-    /// The name prefix: `ephemera-` or `ephemera-<environment>`.
+    /// The name prefix: `ephemera-`, or for one environment as much of `ephemera-<environment>`
+    /// as a generated name keeps at least (the domain tells the environment's own apart).
     fn prefix(&self) -> String {
-        format!("ephemera-{}", self.0.unwrap_or_default())
+        let stack = format!("ephemera-{}", self.0.unwrap_or_default());
+        stack.chars().take(catalogue::MIN_CUT).collect()
     }
     fn takes_name(&self, name: &str) -> bool {
         name.to_ascii_lowercase().starts_with(&self.prefix())
