@@ -4,7 +4,9 @@
 //! reaper; then the invariants:
 //!
 //! 1. the live stacks are exactly the open, non-fork pull requests' environments;
-//! 2. no resource carries the platform's tags without a live environment;
+//! 2. no resource of any allowed type, tagged or named for an environment, outlives that
+//!    environment (every preview holds one resource of every allowed type:
+//!    `tests/fixtures/every-type.yaml`); a listing that fails fails the invariant;
 //! 3. no environment is left in a non-terminal state;
 //! 4. no pull request has more than one Ephemera comment.
 
@@ -173,6 +175,13 @@ pub async fn run(plan: Plan) -> Report {
     )
     .await;
     let prs = schedule(&plan, &mut rng);
+    // Every preview holds one resource of every type the blueprint policy allows.
+    let every_type = std::fs::read_to_string(crate::workspace_root().join("tests/fixtures/every-type.yaml"))
+        .expect("tests/fixtures/every-type.yaml");
+    let store = ephemera_aws::S3Store::new(p.clients.s3().clone());
+    ephemera_app::ports::ObjectStore::put_text(&store, &p.config.shared.bucket, "blueprints/default.yaml", &every_type)
+        .await
+        .expect("the every-type blueprint is uploaded");
 
     // Interleave everyone's events, then disorder each pull request's own a little (adjacent
     // swaps), and deliver some twice.
@@ -289,44 +298,25 @@ pub async fn run(plan: Plan) -> Report {
     let envs = registry.list().await.unwrap_or_default();
     let live_envs: BTreeSet<String> =
         envs.iter().filter(|e| e.status == ephemera_domain::Status::Ready).map(|e| e.name.to_string()).collect();
-    let mut untracked = Vec::new();
-    let mut pages = p
-        .clients
-        .tagging()
-        .get_resources()
-        .tag_filters(
-            aws_sdk_resourcegroupstagging::types::TagFilter::builder()
-                .key("ephemera:managed-by")
-                .values("ephemera")
-                .build(),
-        )
-        .into_paginator()
-        .send();
-    let mut tagged = 0;
-    while let Some(page) = pages.next().await {
-        for r in page.map(|p| p.resource_tag_mapping_list.unwrap_or_default()).unwrap_or_default() {
-            tagged += 1;
-            let env = r
-                .tags()
-                .iter()
-                .find(|t| t.key() == "ephemera:environment")
-                .map(|t| t.value().to_owned())
-                .unwrap_or_default();
-            let arn = r.resource_arn().unwrap_or_default();
-            // The emulator's tagging API still lists deleted stacks (AWS does not): a stack
-            // counts only if it is live, which the first invariant checks.
-            let deleted_stack =
-                arn.contains(":cloudformation:") && !live.iter().any(|s| arn.contains(&format!(":stack/{s}/")));
-            if !live_envs.contains(&env) && !deleted_stack {
-                untracked.push(arn.to_owned());
-            }
-        }
+    let mut leftover = leftovers(&p, &live, &live_envs).await;
+    if !leftover.holds {
+        // What the registry says of the environments in question.
+        let states: Vec<String> = envs
+            .iter()
+            .filter(|e| leftover.detail.contains(e.name.as_str()))
+            .map(|e| {
+                format!(
+                    "{} {} {}: {}",
+                    e.name,
+                    e.desired.as_str(),
+                    e.status.as_str(),
+                    e.status_reason.as_deref().unwrap_or("-")
+                )
+            })
+            .collect();
+        leftover.detail = format!("{}; their environments: {states:?}", leftover.detail);
     }
-    invariants.push(Invariant {
-        name: "no tagged resource without a live environment",
-        holds: untracked.is_empty(),
-        detail: format!("{tagged} tagged resources; without a live environment: {untracked:?}"),
-    });
+    invariants.push(leftover);
 
     let unsettled: Vec<String> = envs
         .iter()
@@ -374,4 +364,60 @@ pub async fn run(plan: Plan) -> Report {
     };
     p.stop().await;
     report
+}
+
+/// No resource tagged for an environment (the Tagging API) or named for one (each type's own
+/// listing) without that environment live. A listing that fails fails the invariant.
+async fn leftovers(p: &Platform, live_stacks: &BTreeSet<String>, live_envs: &BTreeSet<String>) -> Invariant {
+    let name = "no resource of any allowed type outlives its environment";
+    let (tagged, named) = match (tagged_resources(p).await, named_resources(p).await) {
+        (Ok(t), Ok(n)) => (t, n),
+        (Err(e), _) | (_, Err(e)) => return Invariant { name, holds: false, detail: format!("listing failed: {e:#}") },
+    };
+    let mut outliving = Vec::new();
+    for (arn, env) in &tagged {
+        // The emulator's Tagging API still lists deleted stacks (AWS does not): a stack counts
+        // only if it is live, which the first invariant checks.
+        let deleted_stack =
+            arn.contains(":cloudformation:") && !live_stacks.iter().any(|s| arn.contains(&format!(":stack/{s}/")));
+        if !live_envs.contains(env) && !deleted_stack {
+            outliving.push(arn.clone());
+        }
+    }
+    for n in &named {
+        let own = n.name.strip_prefix(ephemera_domain::catalogue::LAMBDA_LOG_PREFIX).unwrap_or(&n.name);
+        if !live_envs.iter().any(|e| ephemera_domain::catalogue::named_or_cut_for(own, e)) {
+            outliving.push(format!("{:?} {}", n.kind, n.name));
+        }
+    }
+    Invariant {
+        name,
+        holds: outliving.is_empty(),
+        detail: format!("{} tagged, {} named; without a live environment: {outliving:?}", tagged.len(), named.len()),
+    }
+}
+
+/// `(ARN, its ephemera:environment tag)` of everything tagged as the platform's.
+async fn tagged_resources(p: &Platform) -> anyhow::Result<Vec<(String, String)>> {
+    let filter = aws_sdk_resourcegroupstagging::types::TagFilter::builder()
+        .key("ephemera:managed-by")
+        .values("ephemera")
+        .build();
+    let mut pages = p.clients.tagging().get_resources().tag_filters(filter).into_paginator().send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        for r in page?.resource_tag_mapping_list.unwrap_or_default() {
+            let env = r.tags().iter().find(|t| t.key() == "ephemera:environment").map(|t| t.value().to_owned());
+            out.push((r.resource_arn().unwrap_or_default().to_owned(), env.unwrap_or_default()));
+        }
+    }
+    Ok(out)
+}
+
+/// Every resource of every catalogued kind named like an environment's.
+async fn named_resources(p: &Platform) -> anyhow::Result<Vec<crate::resources::Named>> {
+    let services = crate::resources::Services::new(p.clients.sdk());
+    let mut out = services.named("ephemera-pr-").await?;
+    out.extend(services.named("ephemera-dev-").await?);
+    Ok(out)
 }

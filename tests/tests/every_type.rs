@@ -203,7 +203,6 @@ async fn a_preview_of_every_type_leaves_nothing_behind() {
     let source =
         std::fs::read_to_string(ephemera_tests::workspace_root().join("tests/fixtures/every-type.yaml")).unwrap();
     let store = ephemera_aws::S3Store::new(p.clients.s3().clone());
-    use ephemera_app::ports::ObjectStore;
     store.put_text(&p.config.shared.bucket, "blueprints/acme/todo-app.yaml", &source).await.unwrap();
     let services = Services::new(p.clients.sdk());
     let stack = format!("ephemera-{ENVIRONMENT}");
