@@ -65,6 +65,8 @@ pub struct Stats {
     pub first_seen: HashMap<String, std::time::Instant>,
     /// The access key each of those was last signed with.
     pub signed_by: HashMap<String, String>,
+    /// Every call that reached the emulator, by operation (`ListRoles`, `Query`, `s3:DELETE`).
+    pub operations: HashMap<String, u64>,
 }
 
 struct Shared {
@@ -169,6 +171,20 @@ fn describe(target: Option<&str>, method: &str, path: &str, body: &[u8]) -> Stri
     match form.get("Action") {
         Some(a) => format!("{a} {}", form.get("StackName").map(String::as_str).unwrap_or("")),
         None => format!("{method} {path}"),
+    }
+}
+
+/// The operation a call names: a JSON target's last part, a query `Action`, or for a REST
+/// call its service, method and first path part (`lambda:DELETE functions`, `s3:GET`).
+fn operation(target: Option<&str>, action: &str, method: &str, path: &str) -> String {
+    let mut parts = path.trim_start_matches('/').split('/');
+    let (first, second) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+    match target {
+        Some(t) => t.rsplit('.').next().unwrap_or(t).to_owned(),
+        None if !action.is_empty() => action.to_owned(),
+        None if first.starts_with("20") && first.len() == 10 => format!("lambda:{method} {second}"),
+        None if first == "v1" => format!("appsync:{method} {second}"),
+        None => format!("s3:{method}"),
     }
 }
 
@@ -286,6 +302,10 @@ async fn handle(s: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Full<
     {
         let mut stats = s.stats.lock().unwrap();
         stats.forwarded += 1;
+        *stats
+            .operations
+            .entry(operation(target.as_deref(), action, parts.method.as_str(), parts.uri.path()))
+            .or_default() += 1;
         if status.is_success() {
             let what = describe(target.as_deref(), parts.method.as_str(), parts.uri.path(), &body);
             stats.first_seen.entry(what.clone()).or_insert(arrived);

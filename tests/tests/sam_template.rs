@@ -137,7 +137,16 @@ fn every_iam_statement_names_specific_actions_on_scoped_resources() {
             assert!(!a.contains('*'), "wildcard action {a:?} in {st}");
         }
         // AWS offers no resource-level permission for these: "*" is the only way to grant them.
-        const UNSCOPABLE: &[&str] = &["tag:GetResources"];
+        const UNSCOPABLE: &[&str] = &[
+            "tag:GetResources",
+            "iam:ListRoles",
+            "iam:ListPolicies",
+            "logs:DescribeLogGroups",
+            "cognito-idp:ListUserPools",
+            "cognito-identity:ListIdentityPools",
+            "appsync:ListGraphqlApis",
+            "lambda:ListEventSourceMappings",
+        ];
         if st["Effect"] == "Allow" && st.get("Principal").is_none() {
             for r in as_list(&st["Resource"]) {
                 let only_unscopable =

@@ -1,12 +1,16 @@
 //! `make bench-reaper`: the reaper over 2,000 stacks in the emulator.
 //!
 //! Seeds a realistic mix (most alive and registered, some expired, some orphaned, some
-//! foreign), then measures, in one run:
-//! - the floor: the emulator answering the listing calls any sweep must make (tagging API,
-//!   DescribeStacks, the registry's index), made directly;
+//! foreign, some closed with what they left behind), with the resource types rotating through
+//! every kind the emulator's CloudFormation makes, and every catalogued kind among the
+//! leftovers; then measures, in one run:
+//! - the floor: the emulator answering the listing calls any sweep must make (the Tagging API
+//!   and each kind's own listing, DescribeStacks, the registry's index), made directly;
 //! - a dry-run sweep (the same calls, plus planning): its overhead over the floor;
-//! - a real sweep: wall time, API calls, what it did;
+//! - a real sweep: wall time, calls by operation, deletions by resource type;
 //! - peak memory (VmHWM) during the sweeps.
+//!
+//! Every call goes through the (fault-free) test proxy, which counts them by operation.
 //!
 //! Prints a JSON report and writes it to bench/reaper.json.
 
@@ -20,13 +24,42 @@ use ephemera_app::reaper::SweepOptions;
 use ephemera_app::Clock;
 use ephemera_aws::resources::AwsResources;
 use ephemera_aws::{emulator_config, CloudFormationStacks};
+use ephemera_domain::catalogue::Kind;
 use ephemera_domain::{Desired, EnvironmentKind, EnvironmentName, EventOrder, RepoName, Status};
+use ephemera_tests::faults::{FaultProxy, Faults};
+use ephemera_tests::resources::{Services, KINDS};
 use ephemera_tests::{test_config, Emulator, REGION};
 use ephemera_wiring::{platform, Clients};
 use serde_json::json;
 use tokio::task::JoinSet;
 
 const STACKS: usize = 2_000;
+
+/// The kinds the emulator's CloudFormation makes, one per stack in turn, as JSON resources.
+fn resource(i: usize, tags: &[serde_json::Value]) -> serde_json::Value {
+    let name = json!({"Fn::Sub": "${AWS::StackName}-r"});
+    let trust = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
+    let key = json!([{"AttributeName": "id", "AttributeType": "S"}]);
+    let (ty, props) = match i % 7 {
+        0 => ("AWS::SQS::Queue", json!({"QueueName": name, "Tags": tags})),
+        1 => ("AWS::SNS::Topic", json!({"TopicName": name, "Tags": tags})),
+        2 => (
+            "AWS::DynamoDB::Table",
+            json!({"TableName": name, "Tags": tags, "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": key, "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}]}),
+        ),
+        3 => ("AWS::S3::Bucket", json!({"BucketName": name, "Tags": tags})),
+        4 => ("AWS::IAM::Role", json!({"RoleName": name, "AssumeRolePolicyDocument": trust, "Tags": tags})),
+        5 => ("AWS::Logs::LogGroup", json!({"LogGroupName": name, "Tags": tags})),
+        _ => (
+            "AWS::IAM::ManagedPolicy",
+            json!({"ManagedPolicyName": name, "PolicyDocument": {"Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "logs:CreateLogStream", "Resource": "*"}]}}),
+        ),
+    };
+    json!({"Resources": {"R": {"Type": ty, "Properties": props}}})
+}
 
 struct Later(chrono::DateTime<Utc>);
 impl Clock for Later {
@@ -53,11 +86,14 @@ async fn main() -> anyhow::Result<()> {
     let emulator = Emulator::start()?;
     let config = test_config(&[("EPHEMERA_REAPER_CALLS_PER_SECOND", "10000")]);
     let clients = Clients::new(&emulator_config(&emulator.endpoint, REGION).await);
+    let proxy = FaultProxy::start(&emulator.endpoint, Faults::NONE, 1).await;
+    let counted = Clients::new(&emulator_config(&proxy.endpoint, REGION).await);
     ephemera_local::prepare(&config.shared, &clients, "work", false).await?;
     let registry = Arc::new(ephemera_aws::DynamoRegistry::new(clients.dynamodb().clone(), &config.shared.table));
     let repo = RepoName::parse("acme/bench")?;
 
-    // The mix: 85% alive and registered, 7.5% expired, 5% orphaned, 2.5% foreign (untagged).
+    // The mix: 82.5% alive and registered, 7.5% expired, 5% orphaned, 2.5% foreign (untagged),
+    // 2.5% closed with one leftover of every catalogued kind and no stack.
     let seeding = Instant::now();
     let mut tasks = JoinSet::new();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -75,14 +111,19 @@ async fn main() -> anyhow::Result<()> {
                     0..=2 => "expired",
                     3..=4 => "orphan",
                     5 => "foreign",
+                    6 => "leaked",
                     _ => "alive",
                 };
+                if kind == "leaked" {
+                    leak(&clients, &registry, &repo, number, &env).await?;
+                    continue;
+                }
                 let mut tags = vec![("ephemera:environment", env.to_string())];
                 if kind != "foreign" {
                     tags.push(("ephemera:managed-by", "ephemera".into()));
                 }
-                let template = json!({"Resources": {"Q": {"Type": "AWS::SQS::Queue", "Properties": {
-                    "Tags": tags.iter().map(|(k, v)| json!({"Key": k, "Value": v})).collect::<Vec<_>>()}}}});
+                let tag_list: Vec<_> = tags.iter().map(|(k, v)| json!({"Key": k, "Value": v})).collect();
+                let template = resource(i, &tag_list);
                 clients
                     .cloudformation()
                     .create_stack()
@@ -124,33 +165,43 @@ async fn main() -> anyhow::Result<()> {
     }
     let seed_seconds = seeding.elapsed().as_secs_f64();
 
-    // The floor: the listing calls, made directly, timed.
+    // The floor: the listing calls, made directly (through the same proxy), timed.
     let floor = Instant::now();
-    let tagged = AwsResources::new(clients.sdk()).found().await?;
-    let stacks = CloudFormationStacks::new(clients.cloudformation().clone()).list().await?;
+    let found = AwsResources::new(counted.sdk()).found().await?;
+    let stacks = CloudFormationStacks::new(counted.cloudformation().clone()).list().await?;
     let rows = registry.list().await?;
     let floor_ms = floor.elapsed().as_secs_f64() * 1000.0;
 
     let reaper =
-        platform::reaper(&config.shared, &config.reaper, &clients, Arc::new(Later(Utc::now() + Duration::hours(2))));
+        platform::reaper(&config.shared, &config.reaper, &counted, Arc::new(Later(Utc::now() + Duration::hours(2))));
     reset_peak_rss();
     let dry_started = Instant::now();
     let dry = reaper.sweep(SweepOptions { dry_run: true, light: false }).await?;
     let dry_ms = dry_started.elapsed().as_secs_f64() * 1000.0;
+    let before = proxy.stats().operations;
     let real_started = Instant::now();
     let real = reaper.sweep(SweepOptions::default()).await?;
     let real_ms = real_started.elapsed().as_secs_f64() * 1000.0;
+    let calls: std::collections::BTreeMap<String, u64> = proxy
+        .stats()
+        .operations
+        .into_iter()
+        .map(|(op, n)| (n - before.get(&op).copied().unwrap_or(0), op))
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, op)| (op, n))
+        .collect();
     let peak = peak_rss_kib();
 
     let report = json!({
         "stacks_seeded": STACKS,
         "seed_seconds": (seed_seconds * 10.0).round() / 10.0,
-        "listed": {"stacks": stacks.len(), "tagged_resources": tagged.len(), "registry_rows": rows.len()},
+        "listed": {"stacks": stacks.len(), "found_resources": found.len(), "registry_rows": rows.len()},
         "floor_ms": floor_ms.round(),
         "dry_run": {"wall_ms": dry_ms.round(), "overhead_ms": (dry_ms - floor_ms).round(),
                     "overhead_pct": ((dry_ms - floor_ms) / floor_ms * 1000.0).round() / 10.0,
                     "operations": dry.operations, "planned": dry.actions},
         "real": {"wall_ms": real_ms.round(), "operations": real.operations, "done": real.actions, "errors": real.errors.len(),
+                 "deleted_by_type": real.deleted_by_type, "calls_by_operation": calls,
                  "estimated_monthly_usd": real.cost.as_ref().map(|c| c.monthly_usd)},
         "peak_rss_mib_during_sweeps": (peak as f64 / 1024.0 * 10.0).round() / 10.0,
         "build": if cfg!(debug_assertions) { "debug" } else { "release" },
@@ -160,5 +211,37 @@ async fn main() -> anyhow::Result<()> {
     let out = ephemera_tests::workspace_root().join("bench");
     std::fs::create_dir_all(&out)?;
     std::fs::write(out.join("reaper.json"), text + "\n")?;
+    Ok(())
+}
+
+/// A closed environment whose stack is gone, with one leftover of every catalogued kind.
+async fn leak(
+    clients: &Clients,
+    registry: &ephemera_aws::DynamoRegistry,
+    repo: &RepoName,
+    number: u64,
+    env: &EnvironmentName,
+) -> anyhow::Result<()> {
+    let at = Utc::now();
+    let change = Change {
+        repository: Some(repo.clone()),
+        pull_request: Some(number),
+        ..Change::new(
+            env.clone(),
+            EnvironmentKind::Pr,
+            "bench",
+            Desired::Up,
+            EventOrder::new(at.timestamp(), EventOrder::RANK_OPEN),
+            at + Duration::days(30),
+            at,
+        )
+    };
+    registry.apply_change(&format!("bench-{number}"), &change).await?;
+    registry.go_down(env, Stamp::new(1, at), ephemera_app::ports::GoDown::Retire, "closed").await?;
+    let services = Services::new(clients.sdk());
+    for kind in KINDS {
+        let name = format!("ephemera-{env}-{}", format!("{kind:?}").to_ascii_lowercase());
+        services.make(kind, &name, (kind != Kind::ManagedPolicy).then_some(env.as_str())).await?;
+    }
     Ok(())
 }
