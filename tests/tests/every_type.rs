@@ -233,3 +233,14 @@ async fn a_preview_of_every_type_leaves_nothing_behind() {
     assert!(left.is_empty(), "made {}, left {left:?}", made.len());
     p.stop().await;
 }
+
+/// The README's table of what the reaper finds and deletes names every allowed type.
+#[test]
+fn the_readme_lists_every_type_the_reaper_deletes() {
+    let readme = std::fs::read_to_string(ephemera_tests::workspace_root().join("README.md")).unwrap();
+    let start = readme.find("**Every type, found and deleted.**").expect("the README's table of every type");
+    let section = &readme[start..start + readme[start..].find("**Safety.**").unwrap()];
+    for t in ephemera_domain::blueprint::DEFAULT_TYPES {
+        assert!(section.contains(&format!("`{t}`")), "README.md's table of what the reaper deletes misses {t}");
+    }
+}
