@@ -1,5 +1,6 @@
-//! `make chaos`: the chaos run (see `ephemera_tests::chaos`), printed as a table and written to
-//! `bench/chaos.json`. Exit 1 if an invariant does not hold.
+//! `make chaos`: the chaos run (see `ephemera_tests::chaos`), printed as a table and recorded in
+//! `bench/chaos.json`, which keeps the latest run of each seed. Exit 1 if an invariant does not
+//! hold.
 //!
 //! Options: `--prs N` (100), `--repos N` (10), `--seed N` (1), `--settle-seconds N` (600).
 
@@ -27,7 +28,14 @@ fn main() -> anyhow::Result<()> {
     let report = runtime.block_on(run(plan));
     print!("{}", report.table());
     let path = ephemera_tests::workspace_root().join("bench/chaos.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")?;
+    // The latest run of each seed, by seed.
+    let earlier: serde_json::Value =
+        std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+    let mut runs: Vec<serde_json::Value> = earlier["runs"].as_array().cloned().unwrap_or_default();
+    runs.retain(|r| r["seed"] != serde_json::json!(report.seed));
+    runs.push(serde_json::to_value(&report)?);
+    runs.sort_by_key(|r| r["seed"].as_u64());
+    std::fs::write(&path, serde_json::to_string_pretty(&serde_json::json!({ "runs": runs }))? + "\n")?;
     println!("written to {}", path.display());
     if !report.holds() {
         std::process::exit(1);
