@@ -229,9 +229,8 @@ impl Services {
     pub async fn named(&self, prefix: &str) -> anyhow::Result<Vec<Named>> {
         let mut out = Vec::new();
         let mut add = |kind: Kind, name: Option<String>| {
-            if let Some(name) =
-                name.filter(|n| n.starts_with(prefix) || n.starts_with(&format!("{LAMBDA_LOG_PREFIX}{prefix}")))
-            {
+            let under = format!("{LAMBDA_LOG_PREFIX}{prefix}");
+            if let Some(name) = name.filter(|n| n.starts_with(prefix) || n.starts_with(&under)) {
                 out.push(Named { kind, name });
             }
         };
@@ -239,39 +238,49 @@ impl Services {
         while let Some(page) = pages.next().await {
             page?.functions.unwrap_or_default().into_iter().for_each(|f| add(Kind::Function, f.function_name));
         }
-        for api in self.appsync.list_graphql_apis().send().await?.graphql_apis.unwrap_or_default() {
-            add(Kind::GraphQlApi, api.name);
+        let mut pages = self.appsync.list_graphql_apis().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            page?.graphql_apis.unwrap_or_default().into_iter().for_each(|a| add(Kind::GraphQlApi, a.name));
         }
-        let pools = self.cognito_identity.list_identity_pools().max_results(60).send().await?;
-        pools
-            .identity_pools
-            .unwrap_or_default()
-            .into_iter()
-            .for_each(|p| add(Kind::IdentityPool, p.identity_pool_name));
-        let pools = self.cognito_idp.list_user_pools().max_results(60).send().await?;
-        pools.user_pools.unwrap_or_default().into_iter().for_each(|p| add(Kind::UserPool, p.name));
-        for t in self.sns.list_topics().send().await?.topics.unwrap_or_default() {
-            add(Kind::Topic, t.topic_arn.and_then(|a| a.rsplit(':').next().map(str::to_owned)));
+        let mut pages = self.cognito_identity.list_identity_pools().max_results(60).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let pools = page?.identity_pools.unwrap_or_default();
+            pools.into_iter().for_each(|p| add(Kind::IdentityPool, p.identity_pool_name));
         }
-        for url in self.sqs.list_queues().send().await?.queue_urls.unwrap_or_default() {
-            add(Kind::Queue, url.rsplit('/').next().map(str::to_owned));
+        let mut pages = self.cognito_idp.list_user_pools().max_results(60).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            page?.user_pools.unwrap_or_default().into_iter().for_each(|p| add(Kind::UserPool, p.name));
         }
-        for s in self.secrets.list_secrets().send().await?.secret_list.unwrap_or_default() {
-            add(Kind::Secret, s.name);
+        let mut pages = self.sns.list_topics().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            for t in page?.topics.unwrap_or_default() {
+                add(Kind::Topic, t.topic_arn.and_then(|a| a.rsplit(':').next().map(str::to_owned)));
+            }
+        }
+        let mut pages = self.sqs.list_queues().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            for url in page?.queue_urls.unwrap_or_default() {
+                add(Kind::Queue, url.rsplit('/').next().map(str::to_owned));
+            }
+        }
+        let mut pages = self.secrets.list_secrets().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            page?.secret_list.unwrap_or_default().into_iter().for_each(|s| add(Kind::Secret, s.name));
         }
         let mut pages = self.dynamodb.list_tables().into_paginator().send();
         while let Some(page) = pages.next().await {
             page?.table_names.unwrap_or_default().into_iter().for_each(|t| add(Kind::Table, Some(t)));
         }
-        for b in self.s3.list_buckets().send().await?.buckets.unwrap_or_default() {
-            add(Kind::Bucket, b.name);
+        let mut pages = self.s3.list_buckets().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            page?.buckets.unwrap_or_default().into_iter().for_each(|b| add(Kind::Bucket, b.name));
         }
         let mut pages = self.iam.list_roles().into_paginator().send();
         while let Some(page) = pages.next().await {
             page?.roles.into_iter().for_each(|r| add(Kind::Role, Some(r.role_name)));
         }
-        let mut pages =
-            self.iam.list_policies().scope(aws_sdk_iam::types::PolicyScopeType::Local).into_paginator().send();
+        let local = aws_sdk_iam::types::PolicyScopeType::Local;
+        let mut pages = self.iam.list_policies().scope(local).into_paginator().send();
         while let Some(page) = pages.next().await {
             page?.policies.unwrap_or_default().into_iter().for_each(|p| add(Kind::ManagedPolicy, p.policy_name));
         }

@@ -234,12 +234,27 @@ async fn a_preview_of_every_type_leaves_nothing_behind() {
     p.stop().await;
 }
 
-/// The README's table of what the reaper finds and deletes names every allowed type.
+/// The README's table of what the reaper finds and deletes is the catalogue's, row by row, and
+/// names every allowed type.
 #[test]
 fn the_readme_lists_every_type_the_reaper_deletes() {
     let readme = std::fs::read_to_string(ephemera_tests::workspace_root().join("README.md")).unwrap();
     let start = readme.find("**Every type, found and deleted.**").expect("the README's table of every type");
     let section = &readme[start..start + readme[start..].find("**Safety.**").unwrap()];
+    let rows: Vec<String> = ephemera_domain::catalogue::CATALOGUE
+        .iter()
+        .map(|e| {
+            let parts: Vec<String> = e.parts.iter().map(|p| format!("`{p}`")).collect();
+            let parts = if parts.is_empty() { " ".to_owned() } else { format!(" {} ", parts.join(", ")) };
+            format!("| `{}` |{parts}| {} | {} | ${:.2} |", e.resource_type, e.found_by, e.deletion, e.monthly_usd)
+        })
+        .collect();
+    let missing: Vec<&String> = rows.iter().filter(|r| !section.contains(r.as_str())).collect();
+    assert!(
+        missing.is_empty(),
+        "README.md's table of what the reaper deletes should have these rows:\n{}",
+        rows.join("\n")
+    );
     for t in ephemera_domain::blueprint::DEFAULT_TYPES {
         assert!(section.contains(&format!("`{t}`")), "README.md's table of what the reaper deletes misses {t}");
     }

@@ -258,13 +258,16 @@ fn add_runtime_log_groups(resources: &mut Map<String, Json>) {
     }
 }
 
-/// The property that names each kind its service knows by an id (an API, a pool). Nothing
-/// refers to these names, and they need not be unique, so the platform prefixes them with the
-/// stack's name: the sweep tells whose such a resource is by that name.
+/// The property that names each kind the sweep could not otherwise tell the owner of: kinds
+/// their service knows by an id (an API, a pool), whose names nothing refers to and need not
+/// be unique, so the platform prefixes them with the stack's name; and a secret, which
+/// CloudFormation names `<logical id>-<random>` (one the author names must already start with
+/// the stack's name).
 const LABELS: &[(&str, &str)] = &[
     ("AWS::AppSync::GraphQLApi", "Name"),
     ("AWS::Cognito::UserPool", "UserPoolName"),
     ("AWS::Cognito::IdentityPool", "IdentityPoolName"),
+    ("AWS::SecretsManager::Secret", "Name"),
 ];
 
 fn name_for_the_stack(logical: &str, resource: &mut Json) {
@@ -462,8 +465,10 @@ Resources:
   Own: { Type: AWS::AppSync::GraphQLApi, Properties: { Name: !Sub "${AWS::StackName}-api" } }
   Users: { Type: AWS::Cognito::UserPool, Properties: { UserPoolName: !Join ["-", [todo, !Ref Env]] } }
   Identities: { Type: AWS::Cognito::IdentityPool }
+  Token: { Type: AWS::SecretsManager::Secret }
 "#,
         );
+        assert_eq!(doc["Resources"]["Token"]["Properties"]["Name"], json!({"Fn::Sub": "${AWS::StackName}-Token"}));
         let name = |id: &str, key: &str| doc["Resources"][id]["Properties"][key].clone();
         assert_eq!(name("Api", "Name"), json!({"Fn::Sub": "${AWS::StackName}-todoapi"}));
         assert_eq!(name("Own", "Name"), json!({"Fn::Sub": "${AWS::StackName}-api"}), "already its stack's");

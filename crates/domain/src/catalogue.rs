@@ -4,8 +4,10 @@
 //!
 //! Some types live inside another and go with it (a role's inline policy, an API's resolvers, a
 //! topic's subscriptions): they are that entry's `parts`. [`covers`] answers for every type;
-//! a type the blueprint policy allows must be covered (a test holds the two lists together),
-//! so adding a type is one entry here and its test.
+//! a type the blueprint policy allows must be covered (a test holds the two lists together).
+//! Adding a kind is one entry here, its listing and delete in the AWS adapter
+//! (`ephemera-aws`'s `resources`), and its emulator test (`tests/tests/every_type.rs`, which
+//! fails until the kind has one); the README's table is checked against this one.
 //!
 //! Ownership: a resource is an environment's when it carries `ephemera:managed-by=ephemera`
 //! and `ephemera:environment=<env>` *and* its own name starts with `ephemera-<env>` (the
@@ -36,17 +38,6 @@ pub enum Kind {
     LogGroup,
 }
 
-/// Where the sweep finds a kind's resources.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Finder {
-    /// The Resource Groups Tagging API, by the platform's tags.
-    Tagging,
-    /// The type's own listing, by the platform's name prefix, then its tags (IAM is global and
-    /// the Tagging API does not list roles; Lambda's runtime log groups are untagged).
-    Listing,
-}
-
 /// How a template's resource of this type carries tags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TagShape {
@@ -65,7 +56,10 @@ pub struct Entry {
     pub resource_type: &'static str,
     /// Types that live inside this one and are deleted with it.
     pub parts: &'static [&'static str],
-    pub found_by: Finder,
+    /// Where the sweep finds them: the Tagging API, by the platform's tags, or the type's own
+    /// listing, by the platform's name prefix, then its tags (the Tagging API does not list IAM
+    /// roles; Lambda's own log groups are untagged).
+    pub found_by: &'static str,
     /// Owned by its name alone when untagged (see the module's notes).
     pub owned_by_name: bool,
     /// The ARN's service, and how its resource part begins (`""`: the name itself).
@@ -78,17 +72,20 @@ pub struct Entry {
     pub monthly_usd: f64,
 }
 
+const TAGGING: &str = "Tagging API";
+const LISTING: &str = "its own listing, by name, then its tags";
+
 /// Every kind, in deletion order.
 pub const CATALOGUE: &[Entry] = &[
     Entry {
         kind: Kind::Function,
         resource_type: "AWS::Lambda::Function",
         parts: &["AWS::Lambda::Permission", "AWS::Lambda::Url", "AWS::Lambda::EventSourceMapping"],
-        found_by: Finder::Tagging,
+        found_by: TAGGING,
         owned_by_name: false,
         service: "lambda",
         arn_prefix: "function:",
-        deletion: "its event source mappings, the function, then its log group /aws/lambda/<name>",
+        deletion: "its event source mappings, the function, then its log group `/aws/lambda/<name>`",
         tags: TagShape::List("Tags"),
         monthly_usd: 0.10,
     },
@@ -102,11 +99,11 @@ pub const CATALOGUE: &[Entry] = &[
             "AWS::AppSync::FunctionConfiguration",
             "AWS::AppSync::ApiKey",
         ],
-        found_by: Finder::Tagging,
+        found_by: TAGGING,
         owned_by_name: false,
         service: "appsync",
         arn_prefix: "apis/",
-        deletion: "by id once its tags and name say it is the environment's, then its log group /aws/appsync/apis/<id>",
+        deletion: "by id, then its log group `/aws/appsync/apis/<id>`",
         tags: TagShape::List("Tags"),
         monthly_usd: 4.00,
     },
@@ -114,11 +111,11 @@ pub const CATALOGUE: &[Entry] = &[
         kind: Kind::IdentityPool,
         resource_type: "AWS::Cognito::IdentityPool",
         parts: &["AWS::Cognito::IdentityPoolRoleAttachment"],
-        found_by: Finder::Listing,
+        found_by: LISTING,
         owned_by_name: false,
         service: "cognito-identity",
         arn_prefix: "identitypool/",
-        deletion: "by id (its role attachment goes with it)",
+        deletion: "by id",
         tags: TagShape::List("IdentityPoolTags"),
         monthly_usd: 0.0,
     },
@@ -126,11 +123,11 @@ pub const CATALOGUE: &[Entry] = &[
         kind: Kind::UserPool,
         resource_type: "AWS::Cognito::UserPool",
         parts: &["AWS::Cognito::UserPoolClient"],
-        found_by: Finder::Listing,
+        found_by: LISTING,
         owned_by_name: false,
         service: "cognito-idp",
         arn_prefix: "userpool/",
-        deletion: "its domain, deletion protection off, then the pool (clients go with it)",
+        deletion: "its domain, then the pool",
         tags: TagShape::Map("UserPoolTags"),
         monthly_usd: 0.0,
     },
@@ -138,11 +135,11 @@ pub const CATALOGUE: &[Entry] = &[
         kind: Kind::Topic,
         resource_type: "AWS::SNS::Topic",
         parts: &["AWS::SNS::Subscription", "AWS::SNS::TopicPolicy"],
-        found_by: Finder::Tagging,
+        found_by: TAGGING,
         owned_by_name: false,
         service: "sns",
         arn_prefix: "",
-        deletion: "the topic (its subscriptions and policy go with it)",
+        deletion: "the topic",
         tags: TagShape::List("Tags"),
         monthly_usd: 0.01,
     },
@@ -150,11 +147,11 @@ pub const CATALOGUE: &[Entry] = &[
         kind: Kind::Queue,
         resource_type: "AWS::SQS::Queue",
         parts: &["AWS::SQS::QueuePolicy"],
-        found_by: Finder::Tagging,
+        found_by: TAGGING,
         owned_by_name: false,
         service: "sqs",
         arn_prefix: "",
-        deletion: "the queue, by its URL (its policy goes with it)",
+        deletion: "the queue, by its URL",
         tags: TagShape::List("Tags"),
         monthly_usd: 0.05,
     },
@@ -162,11 +159,11 @@ pub const CATALOGUE: &[Entry] = &[
         kind: Kind::Secret,
         resource_type: "AWS::SecretsManager::Secret",
         parts: &[],
-        found_by: Finder::Tagging,
+        found_by: TAGGING,
         owned_by_name: false,
         service: "secretsmanager",
         arn_prefix: "secret:",
-        deletion: "without a recovery window, so its name is free at once",
+        deletion: "without a recovery window",
         tags: TagShape::List("Tags"),
         monthly_usd: 0.40,
     },
@@ -174,11 +171,11 @@ pub const CATALOGUE: &[Entry] = &[
         kind: Kind::Table,
         resource_type: "AWS::DynamoDB::Table",
         parts: &[],
-        found_by: Finder::Tagging,
+        found_by: TAGGING,
         owned_by_name: false,
         service: "dynamodb",
         arn_prefix: "table/",
-        deletion: "deletion protection off, then the table",
+        deletion: "the table",
         tags: TagShape::List("Tags"),
         monthly_usd: 0.50,
     },
@@ -186,7 +183,7 @@ pub const CATALOGUE: &[Entry] = &[
         kind: Kind::Bucket,
         resource_type: "AWS::S3::Bucket",
         parts: &["AWS::S3::BucketPolicy"],
-        found_by: Finder::Tagging,
+        found_by: TAGGING,
         owned_by_name: false,
         service: "s3",
         arn_prefix: "",
@@ -198,11 +195,11 @@ pub const CATALOGUE: &[Entry] = &[
         kind: Kind::Role,
         resource_type: "AWS::IAM::Role",
         parts: &["AWS::IAM::Policy", "AWS::IAM::RolePolicy"],
-        found_by: Finder::Listing,
+        found_by: LISTING,
         owned_by_name: false,
         service: "iam",
         arn_prefix: "role/",
-        deletion: "its inline policies, its attached policies detached, its instance profiles, then the role",
+        deletion: "inline policies, attached policies detached, taken out of its instance profiles, then the role",
         tags: TagShape::List("Tags"),
         monthly_usd: 0.0,
     },
@@ -210,7 +207,7 @@ pub const CATALOGUE: &[Entry] = &[
         kind: Kind::ManagedPolicy,
         resource_type: "AWS::IAM::ManagedPolicy",
         parts: &[],
-        found_by: Finder::Listing,
+        found_by: "its own listing, by name (CloudFormation cannot tag one)",
         owned_by_name: true,
         service: "iam",
         arn_prefix: "policy/",
@@ -222,11 +219,11 @@ pub const CATALOGUE: &[Entry] = &[
         kind: Kind::LogGroup,
         resource_type: "AWS::Logs::LogGroup",
         parts: &[],
-        found_by: Finder::Listing,
+        found_by: "Tagging API, and Lambda's own `/aws/lambda/ephemera-*` groups, untagged",
         owned_by_name: true,
         service: "logs",
         arn_prefix: "log-group:",
-        deletion: "the log group (after the function that writes to it)",
+        deletion: "the log group",
         tags: TagShape::List("Tags"),
         monthly_usd: 0.03,
     },
@@ -480,13 +477,15 @@ mod tests {
         assert!(!named_for("customer-ephemera-pr-1-a-b", "pr-1-a-b"));
         // Cut short by CloudFormation, at a separator or not.
         let env = "pr-7-acme-todo-app-6acfdc9491";
-        assert!(named_for("ephemera-pr-7-acme-todo-app-6acfdc94-uploadsbucket-w3k4ybs9fvps", env));
-        assert!(named_for("ephemera-pr-7-acme-todo-AuthRole-KIEWNSOOGJGY", env));
-        assert!(!named_for("ephemera-pr-7-acme-todx-Role-X", env), "not a cut of it");
+        let cut = "ephemera-pr-7-acme-todo-app-6acfdc94-uploadsbucket-w3k4ybs9fvps";
+        assert!(named_or_cut_for(cut, env) && !named_for(cut, env), "a cut counts only with the tag");
+        assert!(named_or_cut_for("ephemera-pr-7-acme-todo-AuthRole-KIEWNSOOGJGY", env));
+        assert!(named_or_cut_for("ephemera-pr-7-acme-todo-app-6acfdc9491-Task", env));
+        assert!(!named_or_cut_for("ephemera-pr-7-a-Role-X", env), "too short a cut to tell");
+        assert!(!named_or_cut_for("ephemera-pr-7-acme-todx-Role-X", env), "not a cut of it");
         // A cut cannot be told from a longer name that shares the cut: there the tag, which the
         // platform writes, decides.
         assert!(named_or_cut_for("ephemera-pr-7-acme-todo-api-1234-Role", env));
-        assert!(!named_for("ephemera-pr-7-a-Role-X", env), "too short a cut to tell");
         assert_eq!(environments_named("ephemera-pr-1-a-Fn"), vec!["pr", "pr-1", "pr-1-a", "pr-1-a-fn"]);
         assert!(environments_named("other-pr-1").is_empty());
     }

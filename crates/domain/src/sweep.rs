@@ -3,7 +3,8 @@
 //!
 //! Safety first: nothing is ever deleted unless it carries `ephemera:managed-by=ephemera` *and*
 //! a platform name (`ephemera-pr-*` / `ephemera-dev-*`), and lies in an allowed account and
-//! region. Preserved environments are never touched while they are meant to be up; once one is
+//! region; the two kinds that cannot carry tags (see [`crate::catalogue`]) go by their name
+//! alone, only when every environment the name could belong to is known and gone. Preserved environments are never touched while they are meant to be up; once one is
 //! sent down, what it left behind is cleaned up like any other's.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -412,8 +413,8 @@ impl<'a> Planner<'a> {
 pub struct Remnant<'a> {
     pub arn: &'a str,
     pub kind: Kind,
-    /// For a resource owned by its name alone: the other environments it could be named for.
-    /// It is this environment's only if none of them exists.
+    /// For a resource owned by its name alone: the other environments it could be named for
+    /// (shorter and longer). It is this environment's only if none of them exists.
     pub unless_exists: Vec<String>,
 }
 
@@ -434,8 +435,10 @@ pub fn leftovers<'a>(environment: &EnvironmentName, resources: &'a [ResourceInfo
             let unless_exists = match tag(&r.tags, ENVIRONMENT).filter(|_| managed) {
                 Some(tagged) if tagged == env && catalogue::named_or_cut_for(name, env) => Vec::new(),
                 Some(_) => return None,
+                // Any other environment the name could belong to, shorter or longer, must not
+                // exist: `ephemera-dev-alice-api-X` may be `dev-alice`'s as well as `dev-alice-api`'s.
                 None if kind.entry().owned_by_name && catalogue::named_for(name, env) => {
-                    catalogue::environments_named(name).into_iter().filter(|c| c.len() > env.len()).collect()
+                    catalogue::environments_named(name).into_iter().filter(|c| c != env).collect()
                 }
                 None => return None,
             };
@@ -670,7 +673,11 @@ mod tests {
             vec![
                 (table("ephemera-pr-1-a-b-Task").as_str(), Kind::Table, vec![]),
                 ("arn:aws:s3:::ephemera-pr-1-a-b-storagebucket-x", Kind::Bucket, vec![]),
-                (runtime_logs.as_str(), Kind::LogGroup, vec!["pr-1-a-b-fn".to_owned()]),
+                (
+                    runtime_logs.as_str(),
+                    Kind::LogGroup,
+                    ["pr", "pr-1", "pr-1-a", "pr-1-a-b-fn"].map(String::from).to_vec()
+                ),
             ]
         );
     }

@@ -368,6 +368,33 @@ async fn leftovers_of_earlier_stacks_are_cleared_before_the_stack_is_created() {
 }
 
 #[tokio::test]
+async fn an_untagged_log_group_another_environment_could_own_is_not_a_leftover() {
+    let w = World::new();
+    // `dev-kyle` is live; `dev-kyle-api`'s stack is about to be created.
+    for (n, delivery) in [("dev-kyle", "a"), ("dev-kyle-api", "b")] {
+        let change = Change::new(
+            name(n),
+            EnvironmentKind::Dev,
+            "kyle",
+            Desired::Up,
+            EventOrder::new(1, EventOrder::RANK_OPEN),
+            w.now() + chrono::Duration::hours(8),
+            w.now(),
+        );
+        w.registry.apply_change(delivery, &change).await.unwrap();
+    }
+    let logs = |f: &str| format!("arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/{f}");
+    // Lambda's log group for `ephemera-dev-kyle-api-handler`: dev-kyle's function `api-handler`,
+    // or dev-kyle-api's `handler`. Untagged, it cannot be told; dev-kyle exists, so it is kept.
+    w.resources.add(&logs("ephemera-dev-kyle-api-handler"), &[]);
+    // Tagged for dev-kyle-api: its leftover.
+    w.resources.add_managed(&logs("ephemera-dev-kyle-api-worker"), "dev-kyle-api");
+    w.provisioner().reconcile(&name("dev-kyle-api")).await.unwrap();
+    assert_eq!(w.resources.deleted(), ["log_group:/aws/lambda/ephemera-dev-kyle-api-worker"]);
+    assert_eq!(w.resources.arns(), [logs("ephemera-dev-kyle-api-handler")]);
+}
+
+#[tokio::test]
 async fn a_preserved_environments_leftovers_are_kept() {
     let w = World::new();
     let bucket = format!("arn:aws:s3:::{}-files-old", stack());

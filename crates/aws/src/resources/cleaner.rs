@@ -7,7 +7,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use ephemera_app::ports::Cleaner;
 use ephemera_app::PortError;
-use ephemera_domain::catalogue::{Kind, Leftover};
+use ephemera_domain::catalogue::{self, Kind, Leftover};
 use tracing::instrument;
 
 use super::AwsResources;
@@ -25,7 +25,7 @@ const GONE: &[&str] = &[
 ];
 
 /// The call's output, `None` if the resource is gone, or the error.
-fn unless_gone<T, E>(
+pub(super) fn unless_gone<T, E>(
     operation: &'static str,
     result: Result<T, SdkError<E, HttpResponse>>,
 ) -> Result<Option<T>, PortError>
@@ -71,32 +71,46 @@ impl Cleaner for AwsResources {
             Kind::Bucket => unless_gone("delete bucket", self.s3.delete_bucket().bucket(id).send().await).map(drop),
             Kind::Role => self.delete_role(id).await,
             Kind::ManagedPolicy => self.delete_policy(id).await,
-            Kind::LogGroup => {
-                let r = self.logs.delete_log_group().log_group_name(id).send().await;
-                unless_gone("delete log group", r).map(drop)
-            }
+            Kind::LogGroup => self.delete_log_group(id).await,
         }
     }
 }
 
 impl AwsResources {
-    /// Its event source mappings first: deleting a function leaves them behind.
+    /// Its event source mappings first: deleting a function leaves them behind. One already
+    /// being deleted is skipped; one busy (being created or updated) is tried again later.
     async fn delete_function(&self, name: &str) -> Result<(), PortError> {
         let mut pages = self.lambda.list_event_source_mappings().function_name(name).into_paginator().send();
         let mut mappings = Vec::new();
         while let Some(page) = pages.next().await {
-            match unless_gone("list event source mappings", page)? {
-                Some(page) => {
-                    mappings.extend(page.event_source_mappings.unwrap_or_default().into_iter().filter_map(|m| m.uuid))
-                }
-                None => break,
-            }
+            let Some(page) = unless_gone("list event source mappings", page)? else { break };
+            let live =
+                page.event_source_mappings.unwrap_or_default().into_iter().filter(|m| m.state() != Some("Deleting"));
+            mappings.extend(live.filter_map(|m| m.uuid));
         }
         for uuid in mappings {
-            let r = self.lambda.delete_event_source_mapping().uuid(uuid).send().await;
-            unless_gone("delete event source mapping", r)?;
+            match self.lambda.delete_event_source_mapping().uuid(uuid).send().await {
+                Err(e) if code(&e) == Some("ResourceInUseException") => {
+                    let message = format!("{name}'s event source mapping is busy; tried again later");
+                    return Err(PortError::Retryable { operation: "delete event source mapping", message });
+                }
+                r => drop(unless_gone("delete event source mapping", r)?),
+            }
         }
         unless_gone("delete function", self.lambda.delete_function().function_name(name).send().await).map(drop)
+    }
+
+    /// An API's log group is looked up first: IAM lets the platform delete one only when it
+    /// carries the platform's tag, so a missing one would read as denied, not gone.
+    async fn delete_log_group(&self, name: &str) -> Result<(), PortError> {
+        if name.starts_with(catalogue::APPSYNC_LOG_PREFIX) {
+            let listed = self.logs.describe_log_groups().log_group_name_prefix(name).send().await;
+            let listed = listed.map_err(|e| port_error("list log groups", e))?;
+            if !listed.log_groups().iter().any(|g| g.log_group_name() == Some(name)) {
+                return Ok(());
+            }
+        }
+        unless_gone("delete log group", self.logs.delete_log_group().log_group_name(name).send().await).map(drop)
     }
 
     /// Looked up first: a delete of an API that is not there is not reliably "not found".
@@ -118,72 +132,5 @@ impl AwsResources {
             unless_gone("delete user pool domain", r)?;
         }
         unless_gone("delete user pool", self.cognito_idp.delete_user_pool().user_pool_id(id).send().await).map(drop)
-    }
-
-    /// Inline policies deleted, managed ones detached, instance profiles left, then the role.
-    async fn delete_role(&self, role: &str) -> Result<(), PortError> {
-        let Some(inline) =
-            unless_gone("list role policies", self.iam.list_role_policies().role_name(role).send().await)?
-        else {
-            return Ok(());
-        };
-        for policy in inline.policy_names {
-            let r = self.iam.delete_role_policy().role_name(role).policy_name(policy).send().await;
-            unless_gone("delete role policy", r)?;
-        }
-        let attached = self.iam.list_attached_role_policies().role_name(role).send().await;
-        for policy in
-            unless_gone("list attached role policies", attached)?.and_then(|a| a.attached_policies).unwrap_or_default()
-        {
-            let r = self.iam.detach_role_policy().role_name(role).set_policy_arn(policy.policy_arn).send().await;
-            unless_gone("detach role policy", r)?;
-        }
-        let profiles = self.iam.list_instance_profiles_for_role().role_name(role).send().await;
-        for profile in unless_gone("list instance profiles", profiles)?.map(|p| p.instance_profiles).unwrap_or_default()
-        {
-            let r = self
-                .iam
-                .remove_role_from_instance_profile()
-                .instance_profile_name(profile.instance_profile_name)
-                .role_name(role)
-                .send()
-                .await;
-            unless_gone("remove role from instance profile", r)?;
-        }
-        unless_gone("delete role", self.iam.delete_role().role_name(role).send().await).map(drop)
-    }
-
-    /// Detached from every role, user and group, its other versions deleted, then the policy.
-    async fn delete_policy(&self, arn: &str) -> Result<(), PortError> {
-        let Some(entities) =
-            unless_gone("list policy entities", self.iam.list_entities_for_policy().policy_arn(arn).send().await)?
-        else {
-            return Ok(());
-        };
-        for role in entities.policy_roles.unwrap_or_default().into_iter().filter_map(|r| r.role_name) {
-            unless_gone(
-                "detach role policy",
-                self.iam.detach_role_policy().role_name(role).policy_arn(arn).send().await,
-            )?;
-        }
-        for user in entities.policy_users.unwrap_or_default().into_iter().filter_map(|u| u.user_name) {
-            unless_gone(
-                "detach user policy",
-                self.iam.detach_user_policy().user_name(user).policy_arn(arn).send().await,
-            )?;
-        }
-        for group in entities.policy_groups.unwrap_or_default().into_iter().filter_map(|g| g.group_name) {
-            let r = self.iam.detach_group_policy().group_name(group).policy_arn(arn).send().await;
-            unless_gone("detach group policy", r)?;
-        }
-        let versions = self.iam.list_policy_versions().policy_arn(arn).send().await;
-        for v in unless_gone("list policy versions", versions)?.and_then(|v| v.versions).unwrap_or_default() {
-            if v.is_default_version {
-                continue;
-            }
-            let r = self.iam.delete_policy_version().policy_arn(arn).set_version_id(v.version_id).send().await;
-            unless_gone("delete policy version", r)?;
-        }
-        unless_gone("delete policy", self.iam.delete_policy().policy_arn(arn).send().await).map(drop)
     }
 }

@@ -6,16 +6,19 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_resourcegroupstagging::types::TagFilter;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use ephemera_app::ports::Inventory;
 use ephemera_app::PortError;
-use ephemera_domain::catalogue::{self, Kind, LAMBDA_LOG_PREFIX};
+use ephemera_domain::catalogue::{self, Kind, Leftover, LAMBDA_LOG_PREFIX};
 use ephemera_domain::sweep::ResourceInfo;
 use ephemera_domain::tags::{ENVIRONMENT, MANAGED_BY, MANAGED_BY_VALUE};
 use ephemera_domain::EnvironmentName;
-use tracing::instrument;
+use tracing::{debug, instrument};
 
 use super::AwsResources;
-use crate::error::port_error;
+use crate::error::{code, port_error};
 
 type Tags = Vec<(String, String)>;
 
@@ -24,14 +27,19 @@ type Tags = Vec<(String, String)>;
 struct Scope<'a>(Option<&'a str>);
 
 impl Scope<'_> {
-    /// The name prefix: `ephemera-`, or for one environment as much of `ephemera-<environment>`
-    /// as a generated name keeps at least (the domain tells the environment's own apart).
-    fn prefix(&self) -> String {
-        let stack = format!("ephemera-{}", self.0.unwrap_or_default());
-        stack.chars().take(catalogue::MIN_CUT).collect()
+    /// The name prefixes to list by: the environments' namespaces (`ephemera-pr-`,
+    /// `ephemera-dev-`; not the platform's own `ephemera-...`), or for one environment as much
+    /// of `ephemera-<environment>` as a generated name keeps at least (the domain tells the
+    /// environment's own apart).
+    fn prefixes(&self) -> Vec<String> {
+        match self.0 {
+            None => vec!["ephemera-pr-".into(), "ephemera-dev-".into()],
+            Some(env) => vec![format!("ephemera-{env}").chars().take(catalogue::MIN_CUT).collect()],
+        }
     }
     fn takes_name(&self, name: &str) -> bool {
-        name.to_ascii_lowercase().starts_with(&self.prefix())
+        let name = name.to_ascii_lowercase();
+        self.prefixes().iter().any(|p| name.starts_with(p))
     }
     /// Tagged as the platform's (and for the environment, if one).
     fn takes_tags(&self, tags: &Tags) -> bool {
@@ -55,27 +63,29 @@ impl Inventory for AwsResources {
 
 impl AwsResources {
     async fn find(&self, scope: Scope<'_>) -> Result<Vec<ResourceInfo>, PortError> {
-        let mut out = self.tagged(scope).await?;
+        let mut out = self.tagged(scope, None).await?;
         self.name_apis(&mut out).await?;
         out.extend(self.roles(scope).await?);
         out.extend(self.managed_policies(scope).await?);
         out.extend(self.user_pools(scope).await?);
         out.extend(self.identity_pools(scope).await?);
-        for group in self.runtime_log_groups(scope).await? {
-            // A tagged one the Tagging API listed already, with its tags.
-            if !out.iter().any(|r| r.arn == group.arn) {
-                out.push(group);
-            }
+        let runtime = self.runtime_log_groups(scope).await?;
+        if scope.0.is_some() && !runtime.is_empty() {
+            // Their tags, whichever environment they name: a tagged group is never "untagged".
+            out.extend(self.tagged(Scope(None), Some("logs")).await?);
         }
-        Ok(out)
+        out.extend(runtime);
+        Ok(merged(out))
     }
 
-    /// The Tagging API: every resource with the platform's tags, following pagination.
-    async fn tagged(&self, scope: Scope<'_>) -> Result<Vec<ResourceInfo>, PortError> {
+    /// The Tagging API: every resource with the platform's tags (of one service, if given),
+    /// following pagination.
+    async fn tagged(&self, scope: Scope<'_>, service: Option<&str>) -> Result<Vec<ResourceInfo>, PortError> {
         let mut filters = vec![TagFilter::builder().key(MANAGED_BY).values(MANAGED_BY_VALUE).build()];
         if let Some(env) = scope.0 {
             filters.push(TagFilter::builder().key(ENVIRONMENT).values(env).build());
         }
+        let types = service.map(|s| vec![s.to_owned()]);
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -83,6 +93,7 @@ impl AwsResources {
                 .tagging
                 .get_resources()
                 .set_tag_filters(Some(filters.clone()))
+                .set_resource_type_filters(types.clone())
                 .resources_per_page(100)
                 .set_pagination_token(token.take())
                 .send()
@@ -127,13 +138,8 @@ impl AwsResources {
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| port_error("list roles", e))?;
             for role in page.roles.into_iter().filter(|r| scope.takes_name(&r.role_name)) {
-                let tags = self
-                    .iam
-                    .list_role_tags()
-                    .role_name(&role.role_name)
-                    .send()
-                    .await
-                    .map_err(|e| port_error("list role tags", e))?;
+                let read = self.iam.list_role_tags().role_name(&role.role_name).send().await;
+                let Some(tags) = readable("list role tags", &role.role_name, read)? else { continue };
                 let tags: Tags = tags.tags.into_iter().map(|t| (t.key, t.value)).collect();
                 if scope.takes_tags(&tags) {
                     out.push(ResourceInfo::new(role.arn, tags));
@@ -164,14 +170,16 @@ impl AwsResources {
 
     /// The log groups Lambda creates on its own for the platform's functions, tagged or not.
     async fn runtime_log_groups(&self, scope: Scope<'_>) -> Result<Vec<ResourceInfo>, PortError> {
-        let prefix = format!("{LAMBDA_LOG_PREFIX}{}", scope.prefix());
         let mut out = Vec::new();
-        let mut pages = self.logs.describe_log_groups().log_group_name_prefix(prefix).into_paginator().send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| port_error("list log groups", e))?;
-            for g in page.log_groups.unwrap_or_default() {
-                let arn = g.log_group_arn.or_else(|| g.arn.map(|a| a.trim_end_matches(":*").to_owned()));
-                out.extend(arn.map(|arn| ResourceInfo::new(arn, Vec::new())));
+        for prefix in scope.prefixes() {
+            let prefix = format!("{LAMBDA_LOG_PREFIX}{prefix}");
+            let mut pages = self.logs.describe_log_groups().log_group_name_prefix(prefix).into_paginator().send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| port_error("list log groups", e))?;
+                for g in page.log_groups.unwrap_or_default() {
+                    let arn = g.log_group_arn.or_else(|| g.arn.map(|a| a.trim_end_matches(":*").to_owned()));
+                    out.extend(arn.map(|arn| ResourceInfo::new(arn, Vec::new())));
+                }
             }
         }
         Ok(out)
@@ -188,14 +196,10 @@ impl AwsResources {
                 if !scope.takes_name(&name) {
                     continue;
                 }
-                let described = self
-                    .cognito_idp
-                    .describe_user_pool()
-                    .user_pool_id(&id)
-                    .send()
-                    .await
-                    .map_err(|e| port_error("describe user pool", e))?;
-                let Some(pool) = described.user_pool else { continue };
+                let read = self.cognito_idp.describe_user_pool().user_pool_id(&id).send().await;
+                let Some(pool) = readable("describe user pool", &name, read)?.and_then(|d| d.user_pool) else {
+                    continue;
+                };
                 let tags: Tags = pool.user_pool_tags.unwrap_or_default().into_iter().collect();
                 if let (true, Some(arn)) = (scope.takes_tags(&tags), pool.arn) {
                     out.push(ResourceInfo { arn, name: Some(name), tags });
@@ -216,13 +220,8 @@ impl AwsResources {
                 if !scope.takes_name(&name) {
                     continue;
                 }
-                let described = self
-                    .cognito_identity
-                    .describe_identity_pool()
-                    .identity_pool_id(&id)
-                    .send()
-                    .await
-                    .map_err(|e| port_error("describe identity pool", e))?;
+                let read = self.cognito_identity.describe_identity_pool().identity_pool_id(&id).send().await;
+                let Some(described) = readable("describe identity pool", &name, read)? else { continue };
                 let tags: Tags = described.identity_pool_tags.unwrap_or_default().into_iter().collect();
                 if scope.takes_tags(&tags) {
                     let arn =
@@ -247,4 +246,58 @@ impl AwsResources {
             .await?;
         Ok(id.as_str())
     }
+}
+
+/// A resource's own details, `None` if it is gone since it was listed or the platform may not
+/// read it (IAM lets the platform read only what carries its tags: then it is not the platform's).
+fn readable<T, E>(
+    operation: &'static str,
+    name: &str,
+    result: Result<T, SdkError<E, HttpResponse>>,
+) -> Result<Option<T>, PortError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    const SKIP: &[&str] = &[
+        "AccessDenied",
+        "AccessDeniedException",
+        "NotAuthorizedException",
+        "NoSuchEntity",
+        "ResourceNotFoundException",
+    ];
+    match result {
+        Ok(out) => Ok(Some(out)),
+        Err(e) if code(&e).is_some_and(|c| SKIP.contains(&c)) => {
+            debug!(operation, name, code = code(&e), "not readable: not the platform's, or gone");
+            Ok(None)
+        }
+        Err(e) => Err(port_error(operation, e)),
+    }
+}
+
+/// One entry per resource: the Tagging API and a kind's own listing may both report one (a
+/// Cognito pool, a tagged log group, with or without `:*`). Its name and tags come from
+/// whichever report has them.
+fn merged(found: Vec<ResourceInfo>) -> Vec<ResourceInfo> {
+    let mut out: Vec<ResourceInfo> = Vec::with_capacity(found.len());
+    let mut index: HashMap<Leftover, usize> = HashMap::new();
+    for r in found {
+        let key = Kind::of_arn(&r.arn).map(|k| Leftover::from_arn(k, &r.arn));
+        match key.as_ref().and_then(|k| index.get(k)) {
+            Some(&i) => {
+                let kept = &mut out[i];
+                kept.name = kept.name.take().or(r.name);
+                if kept.tags.is_empty() {
+                    kept.tags = r.tags;
+                }
+            }
+            None => {
+                if let Some(k) = key {
+                    index.insert(k, out.len());
+                }
+                out.push(r);
+            }
+        }
+    }
+    out
 }

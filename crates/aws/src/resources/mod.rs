@@ -6,6 +6,7 @@ use aws_config::SdkConfig;
 
 mod cleaner;
 mod finder;
+mod iam;
 
 /// The clients the finders and the deletes use, all from one configuration.
 #[derive(Debug, Clone)]
