@@ -225,68 +225,19 @@ async fn handle(s: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Full<
     let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let query = parts.headers.get("content-type").is_some_and(|v| v.as_bytes().starts_with(b"application/x-www-form"));
     let is_s3 = target.is_none() && !query;
-    let (fault, delay) = {
-        let f = *s.faults.lock().unwrap();
-        let mut rng = s.rng.lock().unwrap();
-        let roll: f64 = rng.random();
-        let delay = if f.max_latency.is_zero() {
-            Duration::ZERO
-        } else {
-            Duration::from_micros(rng.random_range(0..=f.max_latency.as_micros() as u64))
-        };
-        let mut fault = Fault::None;
-        let mut edge = 0.0;
-        for (rate, which) in [
-            (f.throttle, Fault::Throttle),
-            (f.server_error, Fault::ServerError),
-            (f.drop_before, Fault::DropBefore),
-            (f.drop_after, Fault::DropAfter),
-        ] {
-            edge += rate;
-            if roll < edge {
-                fault = which;
-                break;
-            }
-        }
-        (fault, delay)
-    };
+    let (fault, delay) = roll(&s);
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    match fault {
-        Fault::Throttle => {
-            s.stats.lock().unwrap().throttled += 1;
-            let code = if target.is_some() {
-                "ThrottlingException"
-            } else if is_s3 {
-                "SlowDown"
-            } else {
-                "Throttling"
-            };
-            return Ok(error_response(if is_s3 { 503 } else { 400 }, target.as_deref(), is_s3, code));
-        }
-        Fault::ServerError => {
-            s.stats.lock().unwrap().server_errors += 1;
-            let code = if target.is_some() { "InternalServerError" } else { "InternalFailure" };
-            return Ok(error_response(500, target.as_deref(), is_s3, code));
-        }
-        Fault::DropBefore => {
-            s.stats.lock().unwrap().dropped += 1;
-            return Err(Dropped);
-        }
-        _ => {}
+    if let Some(answer) = injected(&s, &fault, target.as_deref(), is_s3) {
+        return answer;
     }
     let form: HashMap<String, String> =
         if query { form_urlencoded::parse(&body).into_owned().collect() } else { HashMap::new() };
     let stack = form.get("StackName").cloned().unwrap_or_default();
     let action = form.get("Action").map(String::as_str).unwrap_or_default();
-    let failing = s.failing_deletes.lock().unwrap().get(&stack).copied();
-    if action == "DeleteStack" && failing.is_some() {
-        if !form.contains_key("RetainResources.member.1") {
-            s.failing_deletes.lock().unwrap().insert(stack, true);
-            return Ok(delete_accepted());
-        }
-        s.failing_deletes.lock().unwrap().remove(&stack);
+    if action == "DeleteStack" && fails_delete(&s, &stack, form.contains_key("RetainResources.member.1")) {
+        return Ok(delete_accepted());
     }
     let uri = format!("{}{}", s.upstream, parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
     let mut forward = s.http.request(parts.method.clone(), uri).body(body.clone());
@@ -335,6 +286,81 @@ async fn handle(s: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Full<
         }
     }
     Ok(res)
+}
+
+/// The answer to a request that meets a fault before it is forwarded: a throttling error or a
+/// 500 in the service's own protocol, or a dropped connection.
+fn injected(
+    s: &Shared,
+    fault: &Fault,
+    target: Option<&str>,
+    is_s3: bool,
+) -> Option<Result<Response<Full<Bytes>>, Dropped>> {
+    match fault {
+        Fault::Throttle => {
+            s.stats.lock().unwrap().throttled += 1;
+            let code = if target.is_some() {
+                "ThrottlingException"
+            } else if is_s3 {
+                "SlowDown"
+            } else {
+                "Throttling"
+            };
+            Some(Ok(error_response(if is_s3 { 503 } else { 400 }, target, is_s3, code)))
+        }
+        Fault::ServerError => {
+            s.stats.lock().unwrap().server_errors += 1;
+            let code = if target.is_some() { "InternalServerError" } else { "InternalFailure" };
+            Some(Ok(error_response(500, target, is_s3, code)))
+        }
+        Fault::DropBefore => {
+            s.stats.lock().unwrap().dropped += 1;
+            Some(Err(Dropped))
+        }
+        Fault::DropAfter | Fault::None => None,
+    }
+}
+
+/// Which fault this request meets, if any, and how long it is delayed.
+fn roll(s: &Shared) -> (Fault, Duration) {
+    let f = *s.faults.lock().unwrap();
+    let mut rng = s.rng.lock().unwrap();
+    let roll: f64 = rng.random();
+    let delay = if f.max_latency.is_zero() {
+        Duration::ZERO
+    } else {
+        Duration::from_micros(rng.random_range(0..=f.max_latency.as_micros() as u64))
+    };
+    let mut edge = 0.0;
+    for (rate, which) in [
+        (f.throttle, Fault::Throttle),
+        (f.server_error, Fault::ServerError),
+        (f.drop_before, Fault::DropBefore),
+        (f.drop_after, Fault::DropAfter),
+    ] {
+        edge += rate;
+        if roll < edge {
+            return (which, delay);
+        }
+    }
+    (Fault::None, delay)
+}
+
+/// Whether this `DeleteStack` of `stack` is to fail (answered here, not forwarded): the stack's
+/// deletions fail until one retains resources, which goes through.
+fn fails_delete(s: &Shared, stack: &str, retains: bool) -> bool {
+    let mut failing = s.failing_deletes.lock().unwrap();
+    match failing.get_mut(stack) {
+        Some(failed) if !retains => {
+            *failed = true;
+            true
+        }
+        Some(_) => {
+            failing.remove(stack);
+            false
+        }
+        None => false,
+    }
 }
 
 /// What CloudFormation answers a `DeleteStack`: nothing but a request id.

@@ -182,11 +182,7 @@ fn tag_resource(resource: &mut Json, tags: &TagSet) -> bool {
     };
     let Some((property, list)) = tag_property(&kind) else { return false };
     let map = !list;
-    let Some(props) = resource
-        .as_object_mut()
-        .map(|r| r.entry("Properties").or_insert_with(|| json!({})))
-        .and_then(Json::as_object_mut)
-    else {
+    let Some(props) = properties(resource) else {
         return false;
     };
     let existing = props.entry(property).or_insert_with(|| if list { json!([]) } else { json!({}) });
@@ -273,11 +269,7 @@ const LABELS: &[(&str, &str)] = &[
 fn name_for_the_stack(logical: &str, resource: &mut Json) {
     let Some(ty) = resource.get("Type").and_then(Json::as_str) else { return };
     let Some(&(_, key)) = LABELS.iter().find(|(t, _)| *t == ty) else { return };
-    let Some(props) = resource
-        .as_object_mut()
-        .map(|r| r.entry("Properties").or_insert_with(|| json!({})))
-        .and_then(Json::as_object_mut)
-    else {
+    let Some(props) = properties(resource) else {
         return;
     };
     let named = match props.get(key) {
@@ -301,14 +293,15 @@ fn name_function(stack: &str, logical: &str, resource: &mut Json) {
     {
         return;
     }
-    let Some(props) = resource
-        .as_object_mut()
-        .map(|r| r.entry("Properties").or_insert_with(|| json!({})))
-        .and_then(Json::as_object_mut)
-    else {
+    let Some(props) = properties(resource) else {
         return;
     };
     props.entry("FunctionName").or_insert_with(|| json!({ "Fn::Sub": format!("${{AWS::StackName}}-{logical}") }));
+}
+
+/// A resource's `Properties`, made if missing; `None` if the resource or they are not maps.
+fn properties(resource: &mut Json) -> Option<&mut Map<String, Json>> {
+    resource.as_object_mut()?.entry("Properties").or_insert_with(|| json!({})).as_object_mut()
 }
 
 /// A name written as a literal or a `Fn::Sub` string, as text (`${...}` kept).
@@ -325,11 +318,7 @@ fn bound_role(resource: &mut Json, boundary: &str) {
     if resource.get("Type").and_then(Json::as_str) != Some("AWS::IAM::Role") {
         return;
     }
-    if let Some(props) = resource
-        .as_object_mut()
-        .map(|r| r.entry("Properties").or_insert_with(|| json!({})))
-        .and_then(Json::as_object_mut)
-    {
+    if let Some(props) = properties(resource) {
         props.insert("PermissionsBoundary".into(), json!(boundary));
     }
 }

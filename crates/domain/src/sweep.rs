@@ -152,6 +152,11 @@ fn arn_place(arn: &str) -> Option<(&str, &str)> {
     (parts.len() == 6 && parts[0] == "arn").then(|| (parts[4], parts[3]))
 }
 
+/// Marked `ephemera:managed-by=ephemera`.
+fn managed(tags: &[(String, String)]) -> bool {
+    TagSet::marks_managed(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+}
+
 fn tag<'a>(tags: &'a [(String, String)], key: &str) -> Option<&'a str> {
     tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
@@ -237,7 +242,7 @@ impl<'a> Planner<'a> {
 
     /// A stack the platform may act on: its environment's name, or None (refused, with why).
     fn admit_stack(&mut self, s: &StackInfo) -> Option<EnvironmentName> {
-        let managed = TagSet::marks_managed(s.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let managed = managed(&s.tags);
         let env_name = platform_environment(&s.name);
         if let Some(e) = &env_name {
             self.live_envs.insert(e.to_string());
@@ -332,7 +337,7 @@ impl<'a> Planner<'a> {
     /// A resource that belongs to no live environment: delete it. Tagged ones are their tag's
     /// environment's if also named for it; the kinds owned by name are looked up by name.
     fn resource(&mut self, r: &ResourceInfo) -> Option<Action> {
-        let managed = TagSet::marks_managed(r.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let managed = managed(&r.tags);
         let Some(kind) = Kind::of_arn(&r.arn) else {
             if managed {
                 self.uncatalogued(r);
@@ -431,7 +436,7 @@ pub fn leftovers<'a>(environment: &EnvironmentName, resources: &'a [ResourceInfo
         .filter_map(|r| {
             let kind = Kind::of_arn(&r.arn)?;
             let name = catalogue::name_of(kind, &r.arn, r.name.as_deref())?;
-            let managed = TagSet::marks_managed(r.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            let managed = managed(&r.tags);
             let unless_exists = match tag(&r.tags, ENVIRONMENT).filter(|_| managed) {
                 Some(tagged) if tagged == env && catalogue::named_or_cut_for(name, env) => Vec::new(),
                 Some(_) => return None,

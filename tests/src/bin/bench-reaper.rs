@@ -83,6 +83,7 @@ fn reset_peak_rss() {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    ephemera_tests::init_logs();
     let emulator = Emulator::start()?;
     let config = test_config(&[("EPHEMERA_REAPER_CALLS_PER_SECOND", "10000")]);
     let clients = Clients::new(&emulator_config(&emulator.endpoint, REGION).await);
@@ -92,77 +93,8 @@ async fn main() -> anyhow::Result<()> {
     let registry = Arc::new(ephemera_aws::DynamoRegistry::new(clients.dynamodb().clone(), &config.shared.table));
     let repo = RepoName::parse("acme/bench")?;
 
-    // The mix: 82.5% alive and registered, 7.5% expired, 5% orphaned, 2.5% foreign (untagged),
-    // 2.5% closed with one leftover of every catalogued kind and no stack.
     let seeding = Instant::now();
-    let mut tasks = JoinSet::new();
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    for _ in 0..8 {
-        let (clients, registry, repo, next) = (clients.clone(), registry.clone(), repo.clone(), next.clone());
-        tasks.spawn(async move {
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= STACKS {
-                    return anyhow::Ok(());
-                }
-                let number = i as u64 + 1;
-                let env = EnvironmentName::for_pull_request(&repo, number)?;
-                let kind = match i % 40 {
-                    0..=2 => "expired",
-                    3..=4 => "orphan",
-                    5 => "foreign",
-                    6 => "leaked",
-                    _ => "alive",
-                };
-                if kind == "leaked" {
-                    leak(&clients, &registry, &repo, number, &env).await?;
-                    continue;
-                }
-                let mut tags = vec![("ephemera:environment", env.to_string())];
-                if kind != "foreign" {
-                    tags.push(("ephemera:managed-by", "ephemera".into()));
-                }
-                let tag_list: Vec<_> = tags.iter().map(|(k, v)| json!({"Key": k, "Value": v})).collect();
-                let template = resource(i, &tag_list);
-                clients
-                    .cloudformation()
-                    .create_stack()
-                    .stack_name(env.stack_name().as_str())
-                    .template_body(template.to_string())
-                    .set_tags(Some(
-                        tags.iter()
-                            .map(|(k, v)| aws_sdk_cloudformation::types::Tag::builder().key(*k).value(v).build())
-                            .collect(),
-                    ))
-                    .send()
-                    .await?;
-                if kind == "alive" || kind == "expired" {
-                    let at = Utc::now();
-                    let ttl = if kind == "expired" { Duration::hours(1) } else { Duration::days(30) };
-                    let change = Change {
-                        repository: Some(repo.clone()),
-                        pull_request: Some(number),
-                        commit: Some("0123456789abcdef0123456789abcdef01234567".into()),
-                        ..Change::new(
-                            env.clone(),
-                            EnvironmentKind::Pr,
-                            "bench",
-                            Desired::Up,
-                            EventOrder::new(at.timestamp(), EventOrder::RANK_OPEN),
-                            at + ttl,
-                            at,
-                        )
-                    };
-                    registry.apply_change(&format!("bench-{number}"), &change).await?;
-                    let ready = Progress { status: Some(Status::Ready), settled: true, ..Default::default() };
-                    registry.record_progress(&env, Stamp::new(1, at), &ready).await?;
-                }
-            }
-        });
-    }
-    while let Some(r) = tasks.join_next().await {
-        r??;
-    }
+    seed(&clients, &registry, &repo).await?;
     let seed_seconds = seeding.elapsed().as_secs_f64();
 
     // The floor: the listing calls, made directly (through the same proxy), timed.
@@ -242,6 +174,89 @@ async fn leak(
     for kind in KINDS {
         let name = format!("ephemera-{env}-{}", format!("{kind:?}").to_ascii_lowercase());
         services.make(kind, &name, (kind != Kind::ManagedPolicy).then_some(env.as_str())).await?;
+    }
+    Ok(())
+}
+
+/// The mix: 82.5% alive and registered, 7.5% expired, 5% orphaned, 2.5% foreign (untagged),
+/// 2.5% closed with one leftover of every catalogued kind and no stack; seeded 8 at a time.
+async fn seed(clients: &Clients, registry: &Arc<ephemera_aws::DynamoRegistry>, repo: &RepoName) -> anyhow::Result<()> {
+    let mut tasks = JoinSet::new();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for _ in 0..8 {
+        let (clients, registry, repo, next) = (clients.clone(), registry.clone(), repo.clone(), next.clone());
+        tasks.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= STACKS {
+                    return anyhow::Ok(());
+                }
+                one_environment(&clients, &registry, &repo, i).await?;
+            }
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r??;
+    }
+    Ok(())
+}
+
+/// The `i`th environment of the mix.
+async fn one_environment(
+    clients: &Clients,
+    registry: &ephemera_aws::DynamoRegistry,
+    repo: &RepoName,
+    i: usize,
+) -> anyhow::Result<()> {
+    let number = i as u64 + 1;
+    let env = EnvironmentName::for_pull_request(repo, number)?;
+    let kind = match i % 40 {
+        0..=2 => "expired",
+        3..=4 => "orphan",
+        5 => "foreign",
+        6 => "leaked",
+        _ => "alive",
+    };
+    if kind == "leaked" {
+        leak(clients, registry, repo, number, &env).await?;
+        return Ok(());
+    }
+    let mut tags = vec![("ephemera:environment", env.to_string())];
+    if kind != "foreign" {
+        tags.push(("ephemera:managed-by", "ephemera".into()));
+    }
+    let tag_list: Vec<_> = tags.iter().map(|(k, v)| json!({"Key": k, "Value": v})).collect();
+    let template = resource(i, &tag_list);
+    clients
+        .cloudformation()
+        .create_stack()
+        .stack_name(env.stack_name().as_str())
+        .template_body(template.to_string())
+        .set_tags(Some(
+            tags.iter().map(|(k, v)| aws_sdk_cloudformation::types::Tag::builder().key(*k).value(v).build()).collect(),
+        ))
+        .send()
+        .await?;
+    if kind == "alive" || kind == "expired" {
+        let at = Utc::now();
+        let ttl = if kind == "expired" { Duration::hours(1) } else { Duration::days(30) };
+        let change = Change {
+            repository: Some(repo.clone()),
+            pull_request: Some(number),
+            commit: Some("0123456789abcdef0123456789abcdef01234567".into()),
+            ..Change::new(
+                env.clone(),
+                EnvironmentKind::Pr,
+                "bench",
+                Desired::Up,
+                EventOrder::new(at.timestamp(), EventOrder::RANK_OPEN),
+                at + ttl,
+                at,
+            )
+        };
+        registry.apply_change(&format!("bench-{number}"), &change).await?;
+        let ready = Progress { status: Some(Status::Ready), settled: true, ..Default::default() };
+        registry.record_progress(&env, Stamp::new(1, at), &ready).await?;
     }
     Ok(())
 }
