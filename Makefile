@@ -101,7 +101,7 @@ bench: venv ## Benchmarks next to their floors: bench/results.json and the table
 bench-blueprint: ## The blueprint check's time for the default blueprint and 200 resources: bench/blueprint.json
 	$(CARGO) run --quiet --profile measure -p ephemera-tests --bin bench-blueprint
 
-bench-reaper: venv ## The reaper over 2,000 stacks in the emulator: wall time, API calls, peak memory, against the floor
+bench-reaper: venv ## The reaper over 2,000 environments of every kind in the emulator: wall time, calls by operation, peak memory, against the floor
 	$(CARGO) run --quiet -p ephemera-tests --bin bench-reaper
 
 chaos: venv ## 100 pull requests in 10 repositories, random events, faults, then the reaper; invariants printed (SEED=n)

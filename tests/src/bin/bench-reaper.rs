@@ -1,4 +1,4 @@
-//! `make bench-reaper`: the reaper over 2,000 stacks in the emulator.
+//! `make bench-reaper`: the reaper over 2,000 environments of every kind in the emulator.
 //!
 //! Seeds a realistic mix (most alive and registered, some expired, some orphaned, some
 //! foreign, some closed with what they left behind), with the resource types rotating through

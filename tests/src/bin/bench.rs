@@ -12,7 +12,7 @@
 //!   emulator's own answer time taken out); peak memory (VmHWM) after 200 events; binary size
 //!   (the arm64 `sam build` output when present, else this host's). Targets: 20 ms, 32 MB,
 //!   10 MB.
-//! - The reaper over 2,000 stacks comes from `make bench-reaper` (`bench/reaper.json`), which
+//! - The reaper over 2,000 environments comes from `make bench-reaper` (`bench/reaper.json`), which
 //!   measures its own floor in its run.
 //!
 //! Lambda binaries are taken from `target/measure/` (`make bench` builds them).
@@ -472,7 +472,7 @@ fn table(r: &Value) -> String {
     }
     if let Some(reaper) = r.get("reaper_2000_stacks").filter(|v| !v.is_null()) {
         t += &format!(
-            "| reaper, 2,000 stacks: dry run / real sweep | {} / {} ms | floor (listing calls) {} ms |\n",
+            "| reaper, 2,000 environments of every kind: dry run / real sweep | {} / {} ms | floor (listing calls) {} ms |\n",
             reaper["dry_run"]["wall_ms"], reaper["real"]["wall_ms"], reaper["floor_ms"]
         );
     }
