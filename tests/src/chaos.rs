@@ -175,13 +175,7 @@ pub async fn run(plan: Plan) -> Report {
     )
     .await;
     let prs = schedule(&plan, &mut rng);
-    // Every preview holds one resource of every type the blueprint policy allows.
-    let every_type = std::fs::read_to_string(crate::workspace_root().join("tests/fixtures/every-type.yaml"))
-        .expect("tests/fixtures/every-type.yaml");
-    let store = ephemera_aws::S3Store::new(p.clients.s3().clone());
-    ephemera_app::ports::ObjectStore::put_text(&store, &p.config.shared.bucket, "blueprints/default.yaml", &every_type)
-        .await
-        .expect("the every-type blueprint is uploaded");
+    upload_every_type_blueprint(&p).await;
 
     // Interleave everyone's events, then disorder each pull request's own a little (adjacent
     // swaps), and deliver some twice.
@@ -195,6 +189,134 @@ pub async fn run(plan: Plan) -> Report {
     }
     proxy.set(plan.faults);
     let sent = deliveries.len();
+    deliver_all(&p, deliveries).await;
+
+    // Everything settles, faults still on.
+    let registry = p.registry();
+    settle(&registry, plan.settle).await;
+    let swept = sweep_through_faults(&p, &proxy).await;
+    proxy.set(Faults::NONE);
+    // The notifier drains its queue.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let expected: BTreeSet<String> =
+        prs.iter().filter(|pr| pr.open && !pr.fork).map(|pr| format!("ephemera-{}", env_name(pr))).collect();
+    let live: BTreeSet<String> = p.live_stacks("ephemera-").await.into_iter().collect();
+    let mut invariants = Vec::new();
+    let rows = registry.list().await.unwrap_or_default();
+    invariants.push(live_stacks_invariant(&rows, &live, &expected));
+
+    let envs = registry.list().await.unwrap_or_default();
+    let live_envs: BTreeSet<String> =
+        envs.iter().filter(|e| e.status == ephemera_domain::Status::Ready).map(|e| e.name.to_string()).collect();
+    invariants.push(leftovers(&p, &live, &live_envs, &envs).await);
+
+    let unsettled: Vec<String> = envs
+        .iter()
+        .filter(|e| !e.is_converged())
+        .map(|e| format!("{} {} (gen {} seen {})", e.name, e.status.as_str(), e.generation, e.observed_generation))
+        .collect();
+    invariants.push(Invariant {
+        name: "no environment in a non-terminal state",
+        holds: unsettled.is_empty(),
+        detail: format!("{} environments; unsettled: {unsettled:?}", envs.len()),
+    });
+
+    invariants.push(one_comment_each(&gh));
+
+    let report = Report {
+        seed: plan.seed,
+        pull_requests: plan.prs,
+        repositories: plan.repos,
+        deliveries: sent,
+        duplicates: n_dup,
+        expected_live: expected.len(),
+        faults_injected: swept.injected,
+        reaper_actions: swept.actions,
+        reaper_errors: swept.errors,
+        repeated_creates: swept.repeated,
+        seconds: started.elapsed().as_secs_f64(),
+        invariants,
+    };
+    p.stop().await;
+    report
+}
+
+/// No resource tagged for an environment (the Tagging API) or named for one (each type's own
+/// listing) without that environment live. A listing that fails fails the invariant.
+async fn leftovers(
+    p: &Platform,
+    live_stacks: &BTreeSet<String>,
+    live_envs: &BTreeSet<String>,
+    envs: &[ephemera_domain::Environment],
+) -> Invariant {
+    let name = "no resource of any allowed type outlives its environment";
+    let (tagged, named) = match (tagged_resources(p).await, named_resources(p).await) {
+        (Ok(t), Ok(n)) => (t, n),
+        (Err(e), _) | (_, Err(e)) => return Invariant { name, holds: false, detail: format!("listing failed: {e:#}") },
+    };
+    let mut outliving = Vec::new();
+    for (arn, env) in &tagged {
+        // The emulator's Tagging API still lists deleted stacks (AWS does not): a stack counts
+        // only if it is live, which the first invariant checks.
+        let deleted_stack =
+            arn.contains(":cloudformation:") && !live_stacks.iter().any(|s| arn.contains(&format!(":stack/{s}/")));
+        if !live_envs.contains(env) && !deleted_stack {
+            outliving.push(arn.clone());
+        }
+    }
+    for n in &named {
+        let own = n.name.strip_prefix(ephemera_domain::catalogue::LAMBDA_LOG_PREFIX).unwrap_or(&n.name);
+        if !live_envs.iter().any(|e| ephemera_domain::catalogue::named_or_cut_for(own, e)) {
+            outliving.push(format!("{:?} {}", n.kind, n.name));
+        }
+    }
+    // What the registry says of the environments in question.
+    let states: Vec<String> = envs
+        .iter()
+        .filter(|e| outliving.iter().any(|o| o.contains(e.name.as_str())))
+        .map(|e| {
+            let why = e.status_reason.as_deref().unwrap_or("-");
+            format!("{} {} {}: {why}", e.name, e.desired.as_str(), e.status.as_str())
+        })
+        .collect();
+    let (t, n) = (tagged.len(), named.len());
+    Invariant {
+        name,
+        holds: outliving.is_empty(),
+        detail: format!(
+            "{t} tagged, {n} named; without a live environment: {outliving:?}; their environments: {states:?}"
+        ),
+    }
+}
+
+/// `(ARN, its ephemera:environment tag)` of everything tagged as the platform's.
+async fn tagged_resources(p: &Platform) -> anyhow::Result<Vec<(String, String)>> {
+    let filter = aws_sdk_resourcegroupstagging::types::TagFilter::builder()
+        .key("ephemera:managed-by")
+        .values("ephemera")
+        .build();
+    let mut pages = p.clients.tagging().get_resources().tag_filters(filter).into_paginator().send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        for r in page?.resource_tag_mapping_list.unwrap_or_default() {
+            let env = r.tags().iter().find(|t| t.key() == "ephemera:environment").map(|t| t.value().to_owned());
+            out.push((r.resource_arn().unwrap_or_default().to_owned(), env.unwrap_or_default()));
+        }
+    }
+    Ok(out)
+}
+
+/// Every resource of every catalogued kind named like an environment's.
+async fn named_resources(p: &Platform) -> anyhow::Result<Vec<crate::resources::Named>> {
+    let services = crate::resources::Services::new(p.clients.sdk());
+    let mut out = services.named("ephemera-pr-").await?;
+    out.extend(services.named("ephemera-dev-").await?);
+    Ok(out)
+}
+
+/// Delivers each event as GitHub would, four at a time, redelivering on failure.
+async fn deliver_all(p: &Platform, deliveries: Vec<(String, Vec<u8>)>) {
     let mut tasks = tokio::task::JoinSet::new();
     let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(4));
     let http = p.http.clone();
@@ -226,45 +348,14 @@ pub async fn run(plan: Plan) -> Report {
         });
     }
     while tasks.join_next().await.is_some() {}
+}
 
-    // Everything settles, faults still on.
-    let registry = p.registry();
-    let deadline = Instant::now() + plan.settle;
-    loop {
-        let all = registry.list().await.unwrap_or_default();
-        if !all.is_empty() && all.iter().all(|e| e.is_converged()) || Instant::now() > deadline {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    // The reaper, through the faults too.
-    let faulty = ephemera_wiring::Clients::new(&ephemera_aws::emulator_config(&proxy.endpoint, crate::REGION).await);
-    let summary = platform::reaper(&p.config.shared, &p.config.reaper, &faulty, platform::clock())
-        .sweep(ephemera_app::reaper::SweepOptions::default())
-        .await;
-    let (reaper_actions, reaper_errors) = match &summary {
-        Ok(s) => (s.planned.len(), s.errors.iter().map(|f| format!("{}: {}", f.target, f.error)).collect()),
-        Err(e) => (0, vec![format!("the sweep failed: {e}")]),
-    };
-    let (injected, repeated) = {
-        let s = proxy.stats();
-        let repeated: Vec<String> = s
-            .succeeded
-            .iter()
-            .filter(|(k, n)| **n > 1 && (k.starts_with("CreateStack") || k.starts_with("CreateTable")))
-            .map(|(k, n)| format!("{k} x{n}"))
-            .collect();
-        (s.throttled + s.server_errors + s.dropped, repeated)
-    };
-    proxy.set(Faults::NONE);
-    // The notifier drains its queue.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-
-    let expected: BTreeSet<String> =
-        prs.iter().filter(|pr| pr.open && !pr.fork).map(|pr| format!("ephemera-{}", env_name(pr))).collect();
-    let live: BTreeSet<String> = p.live_stacks("ephemera-").await.into_iter().collect();
-    let mut invariants = Vec::new();
-    let rows = registry.list().await.unwrap_or_default();
+/// The live stacks are exactly the open, non-fork pull requests' environments.
+fn live_stacks_invariant(
+    rows: &[ephemera_domain::Environment],
+    live: &BTreeSet<String>,
+    expected: &BTreeSet<String>,
+) -> Invariant {
     // Each name in a difference, with what the registry says of it.
     let diff = |a: &BTreeSet<String>, b: &BTreeSet<String>| {
         a.difference(b)
@@ -283,52 +374,21 @@ pub async fn run(plan: Plan) -> Report {
             })
             .collect::<Vec<_>>()
     };
-    invariants.push(Invariant {
+    Invariant {
         name: "live stacks = open non-fork pull requests",
         holds: live == expected,
         detail: format!(
             "{} live, {} expected; unexpected {:?}, missing {:?}",
             live.len(),
             expected.len(),
-            diff(&live, &expected),
-            diff(&expected, &live)
+            diff(live, expected),
+            diff(expected, live)
         ),
-    });
-
-    let envs = registry.list().await.unwrap_or_default();
-    let live_envs: BTreeSet<String> =
-        envs.iter().filter(|e| e.status == ephemera_domain::Status::Ready).map(|e| e.name.to_string()).collect();
-    let mut leftover = leftovers(&p, &live, &live_envs).await;
-    if !leftover.holds {
-        // What the registry says of the environments in question.
-        let states: Vec<String> = envs
-            .iter()
-            .filter(|e| leftover.detail.contains(e.name.as_str()))
-            .map(|e| {
-                format!(
-                    "{} {} {}: {}",
-                    e.name,
-                    e.desired.as_str(),
-                    e.status.as_str(),
-                    e.status_reason.as_deref().unwrap_or("-")
-                )
-            })
-            .collect();
-        leftover.detail = format!("{}; their environments: {states:?}", leftover.detail);
     }
-    invariants.push(leftover);
+}
 
-    let unsettled: Vec<String> = envs
-        .iter()
-        .filter(|e| !e.is_converged())
-        .map(|e| format!("{} {} (gen {} seen {})", e.name, e.status.as_str(), e.generation, e.observed_generation))
-        .collect();
-    invariants.push(Invariant {
-        name: "no environment in a non-terminal state",
-        holds: unsettled.is_empty(),
-        detail: format!("{} environments; unsettled: {unsettled:?}", envs.len()),
-    });
-
+/// No pull request has more than one Ephemera comment.
+fn one_comment_each(gh: &FakeGitHub) -> Invariant {
     let comments: BTreeMap<u64, usize> = {
         let s = gh.state();
         let mut m = BTreeMap::new();
@@ -342,82 +402,63 @@ pub async fn run(plan: Plan) -> Report {
     // Issue numbers repeat across repositories in the fake (it keys comments by number only),
     // and every repository's pull requests are numbered apart here, so one per number is right.
     let duplicated: Vec<u64> = comments.iter().filter(|(_, n)| **n > 1).map(|(k, _)| *k).collect();
-    invariants.push(Invariant {
+    Invariant {
         name: "no pull request comment duplicated",
         holds: duplicated.is_empty(),
         detail: format!("{} pull requests with a comment; duplicated: {duplicated:?}", comments.len()),
-    });
+    }
+}
 
-    let report = Report {
-        seed: plan.seed,
-        pull_requests: plan.prs,
-        repositories: plan.repos,
-        deliveries: sent,
-        duplicates: n_dup,
-        expected_live: expected.len(),
-        faults_injected: injected,
-        reaper_actions,
-        reaper_errors,
-        repeated_creates: repeated,
-        seconds: started.elapsed().as_secs_f64(),
-        invariants,
+/// Every preview holds one resource of every type the blueprint policy allows.
+async fn upload_every_type_blueprint(p: &Platform) {
+    let every_type = std::fs::read_to_string(crate::workspace_root().join("tests/fixtures/every-type.yaml"))
+        .expect("tests/fixtures/every-type.yaml");
+    let store = ephemera_aws::S3Store::new(p.clients.s3().clone());
+    ephemera_app::ports::ObjectStore::put_text(&store, &p.config.shared.bucket, "blueprints/default.yaml", &every_type)
+        .await
+        .expect("the every-type blueprint is uploaded");
+}
+
+/// Waits until every environment has converged, or `within` has passed.
+async fn settle(registry: &ephemera_aws::DynamoRegistry, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let all = registry.list().await.unwrap_or_default();
+        if !all.is_empty() && all.iter().all(|e| e.is_converged()) || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// What the reaper's sweep did, and what the proxy saw.
+struct Swept {
+    actions: usize,
+    errors: Vec<String>,
+    injected: u64,
+    /// Stacks or tables created more than once.
+    repeated: Vec<String>,
+}
+
+/// The reaper, through the faults too.
+async fn sweep_through_faults(p: &Platform, proxy: &FaultProxy) -> Swept {
+    let faulty = ephemera_wiring::Clients::new(&ephemera_aws::emulator_config(&proxy.endpoint, crate::REGION).await);
+    let summary = platform::reaper(&p.config.shared, &p.config.reaper, &faulty, platform::clock())
+        .sweep(ephemera_app::reaper::SweepOptions::default())
+        .await;
+    let (actions, errors) = match &summary {
+        Ok(s) => (s.planned.len(), s.errors.iter().map(|f| format!("{}: {}", f.target, f.error)).collect()),
+        Err(e) => (0, vec![format!("the sweep failed: {e}")]),
     };
-    p.stop().await;
-    report
-}
-
-/// No resource tagged for an environment (the Tagging API) or named for one (each type's own
-/// listing) without that environment live. A listing that fails fails the invariant.
-async fn leftovers(p: &Platform, live_stacks: &BTreeSet<String>, live_envs: &BTreeSet<String>) -> Invariant {
-    let name = "no resource of any allowed type outlives its environment";
-    let (tagged, named) = match (tagged_resources(p).await, named_resources(p).await) {
-        (Ok(t), Ok(n)) => (t, n),
-        (Err(e), _) | (_, Err(e)) => return Invariant { name, holds: false, detail: format!("listing failed: {e:#}") },
+    let (injected, repeated) = {
+        let s = proxy.stats();
+        let repeated: Vec<String> = s
+            .succeeded
+            .iter()
+            .filter(|(k, n)| **n > 1 && (k.starts_with("CreateStack") || k.starts_with("CreateTable")))
+            .map(|(k, n)| format!("{k} x{n}"))
+            .collect();
+        (s.throttled + s.server_errors + s.dropped, repeated)
     };
-    let mut outliving = Vec::new();
-    for (arn, env) in &tagged {
-        // The emulator's Tagging API still lists deleted stacks (AWS does not): a stack counts
-        // only if it is live, which the first invariant checks.
-        let deleted_stack =
-            arn.contains(":cloudformation:") && !live_stacks.iter().any(|s| arn.contains(&format!(":stack/{s}/")));
-        if !live_envs.contains(env) && !deleted_stack {
-            outliving.push(arn.clone());
-        }
-    }
-    for n in &named {
-        let own = n.name.strip_prefix(ephemera_domain::catalogue::LAMBDA_LOG_PREFIX).unwrap_or(&n.name);
-        if !live_envs.iter().any(|e| ephemera_domain::catalogue::named_or_cut_for(own, e)) {
-            outliving.push(format!("{:?} {}", n.kind, n.name));
-        }
-    }
-    Invariant {
-        name,
-        holds: outliving.is_empty(),
-        detail: format!("{} tagged, {} named; without a live environment: {outliving:?}", tagged.len(), named.len()),
-    }
-}
-
-/// `(ARN, its ephemera:environment tag)` of everything tagged as the platform's.
-async fn tagged_resources(p: &Platform) -> anyhow::Result<Vec<(String, String)>> {
-    let filter = aws_sdk_resourcegroupstagging::types::TagFilter::builder()
-        .key("ephemera:managed-by")
-        .values("ephemera")
-        .build();
-    let mut pages = p.clients.tagging().get_resources().tag_filters(filter).into_paginator().send();
-    let mut out = Vec::new();
-    while let Some(page) = pages.next().await {
-        for r in page?.resource_tag_mapping_list.unwrap_or_default() {
-            let env = r.tags().iter().find(|t| t.key() == "ephemera:environment").map(|t| t.value().to_owned());
-            out.push((r.resource_arn().unwrap_or_default().to_owned(), env.unwrap_or_default()));
-        }
-    }
-    Ok(out)
-}
-
-/// Every resource of every catalogued kind named like an environment's.
-async fn named_resources(p: &Platform) -> anyhow::Result<Vec<crate::resources::Named>> {
-    let services = crate::resources::Services::new(p.clients.sdk());
-    let mut out = services.named("ephemera-pr-").await?;
-    out.extend(services.named("ephemera-dev-").await?);
-    Ok(out)
+    Swept { actions, errors, injected, repeated }
 }

@@ -298,19 +298,26 @@ impl Services {
 
     /// Event source mappings of the function `name` (deleting a function leaves them behind).
     pub async fn mappings(&self, function: &str) -> anyhow::Result<usize> {
-        let all = self.lambda.list_event_source_mappings().send().await?;
         let arn_end = format!(":function:{function}");
-        let mine = all
-            .event_source_mappings
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|m| m.function_arn.as_deref().is_some_and(|a| a.ends_with(&arn_end)));
-        Ok(mine.count())
+        let mut count = 0;
+        let mut pages = self.lambda.list_event_source_mappings().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let mappings = page?.event_source_mappings.unwrap_or_default();
+            count +=
+                mappings.iter().filter(|m| m.function_arn.as_deref().is_some_and(|a| a.ends_with(&arn_end))).count();
+        }
+        Ok(count)
     }
 
     /// Subscriptions of topics named `topic`.
     pub async fn subscriptions(&self, topic: &str) -> anyhow::Result<usize> {
-        let all = self.sns.list_subscriptions().send().await?.subscriptions.unwrap_or_default();
-        Ok(all.iter().filter(|s| s.topic_arn.as_deref().is_some_and(|a| a.ends_with(&format!(":{topic}")))).count())
+        let arn_end = format!(":{topic}");
+        let mut count = 0;
+        let mut pages = self.sns.list_subscriptions().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let all = page?.subscriptions.unwrap_or_default();
+            count += all.iter().filter(|s| s.topic_arn.as_deref().is_some_and(|a| a.ends_with(&arn_end))).count();
+        }
+        Ok(count)
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use ephemera_domain::catalogue::{Kind, Leftover};
 use ephemera_domain::sweep;
-use ephemera_domain::EnvironmentName;
+use ephemera_domain::{Desired, EnvironmentName, Status};
 use tracing::{info, instrument, warn};
 
 use crate::ports::{Cleaner, Environments, Inventory, ObjectStore, PortError};
@@ -56,7 +56,9 @@ impl Leftovers {
         'next: for l in sweep::leftovers(environment, &found) {
             for other in &l.unless_exists {
                 let Ok(other) = EnvironmentName::parse(other) else { continue };
-                if self.registry.get(&other).await?.is_some() {
+                // Gone (sent down, its stack deleted) it owns nothing any more.
+                let gone = |e: &ephemera_domain::Environment| e.desired == Desired::Down && e.status == Status::Deleted;
+                if self.registry.get(&other).await?.is_some_and(|e| !gone(&e)) {
                     info!(arn = l.arn, other = %other, "named for another environment too: kept");
                     continue 'next;
                 }

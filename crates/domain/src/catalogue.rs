@@ -219,7 +219,7 @@ pub const CATALOGUE: &[Entry] = &[
         kind: Kind::LogGroup,
         resource_type: "AWS::Logs::LogGroup",
         parts: &[],
-        found_by: "Tagging API, and Lambda's own `/aws/lambda/ephemera-*` groups, untagged",
+        found_by: "Tagging API, and Lambda's own `/aws/lambda/ephemera-pr-*` and `-dev-*` groups, untagged",
         owned_by_name: true,
         service: "logs",
         arn_prefix: "log-group:",
@@ -354,6 +354,10 @@ pub fn name_of<'a>(kind: Kind, arn: &'a str, listed: Option<&'a str>) -> Option<
     }
 }
 
+/// What may follow the stack's name in a resource's name (the blueprint policy's separators; no
+/// environment name holds `_`, `.`, `/` or `:`).
+const SEPARATORS: [char; 5] = ['-', '_', '.', '/', ':'];
+
 /// The shortest cut of a stack's name a generated name is still recognised by.
 pub const MIN_CUT: usize = 20;
 
@@ -362,7 +366,7 @@ pub const MIN_CUT: usize = 20;
 pub fn named_for(name: &str, environment: &str) -> bool {
     let stack = format!("ephemera-{environment}");
     let name = name.to_ascii_lowercase();
-    name.strip_prefix(&stack).is_some_and(|rest| rest.is_empty() || rest.starts_with(['-', '_', '.']))
+    name.strip_prefix(&stack).is_some_and(|rest| rest.is_empty() || rest.starts_with(SEPARATORS))
 }
 
 /// As [`named_for`], for a resource whose tag names the environment: CloudFormation cuts the
@@ -388,11 +392,12 @@ pub fn environments_named(name: &str) -> Vec<String> {
     let Some(rest) = lower.strip_prefix("ephemera-") else { return Vec::new() };
     let mut out = Vec::new();
     for (i, c) in rest.char_indices() {
-        if matches!(c, '-' | '_' | '.') && i > 0 {
+        if SEPARATORS.contains(&c) && i > 0 {
             out.push(rest[..i].to_owned());
         }
     }
-    if !rest.is_empty() {
+    // The whole of it, if it could be an environment's name.
+    if !rest.is_empty() && !rest.contains(&SEPARATORS[1..]) {
         out.push(rest.to_owned());
     }
     out
@@ -475,6 +480,8 @@ mod tests {
         assert!(named_for("EPHEMERA-PR-1-A-B-x", "pr-1-a-b"));
         assert!(!named_for("ephemera-pr-1-a-bc-Task", "pr-1-a-b"));
         assert!(!named_for("customer-ephemera-pr-1-a-b", "pr-1-a-b"));
+        assert!(named_for("ephemera-pr-1-a-b/db-password", "pr-1-a-b"), "a secret under the stack's name");
+        assert_eq!(environments_named("ephemera-pr-1/app"), vec!["pr", "pr-1"]);
         // Cut short by CloudFormation, at a separator or not.
         let env = "pr-7-acme-todo-app-6acfdc9491";
         let cut = "ephemera-pr-7-acme-todo-app-6acfdc94-uploadsbucket-w3k4ybs9fvps";

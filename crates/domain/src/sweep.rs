@@ -4,8 +4,9 @@
 //! Safety first: nothing is ever deleted unless it carries `ephemera:managed-by=ephemera` *and*
 //! a platform name (`ephemera-pr-*` / `ephemera-dev-*`), and lies in an allowed account and
 //! region; the two kinds that cannot carry tags (see [`crate::catalogue`]) go by their name
-//! alone, only when every environment the name could belong to is known and gone. Preserved environments are never touched while they are meant to be up; once one is
-//! sent down, what it left behind is cleaned up like any other's.
+//! alone, only when every environment the name could belong to is known and gone. Preserved
+//! environments are never touched while they are meant to be up; once one is sent down, what it
+//! left behind is cleaned up like any other's.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -344,6 +345,10 @@ impl<'a> Planner<'a> {
             }
             return None;
         };
+        // Named by its API's id, it goes with its API.
+        if kind == Kind::LogGroup && catalogue::id_in_arn(kind, &r.arn).starts_with(catalogue::APPSYNC_LOG_PREFIX) {
+            return None;
+        }
         let env = match tag(&r.tags, ENVIRONMENT).filter(|_| managed) {
             Some(env) if self.live_envs.contains(env) => return None,
             Some(env) => match catalogue::name_of(kind, &r.arn, r.name.as_deref()) {
@@ -419,7 +424,8 @@ pub struct Remnant<'a> {
     pub arn: &'a str,
     pub kind: Kind,
     /// For a resource owned by its name alone: the other environments it could be named for
-    /// (shorter and longer). It is this environment's only if none of them exists.
+    /// (shorter and longer). It is this environment's only if none of them exists, or each
+    /// that does is gone (sent down, its stack deleted).
     pub unless_exists: Vec<String>,
 }
 

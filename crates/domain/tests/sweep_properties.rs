@@ -66,7 +66,11 @@ fn resource(i: usize, kind: Kind, name: &str, tag: Option<&str>) -> ResourceInfo
     ResourceInfo { arn, name: listed, tags }
 }
 
-fn world() -> impl Strategy<Value = (Vec<State>, Vec<(usize, usize, usize, bool, Option<usize>)>)> {
+/// A resource drawn: its kind, the environment its name starts with, the suffix, whether (a log
+/// group) it is under `/aws/lambda/`, and the environment it is tagged for, if any (indexes).
+type Spec = (usize, usize, usize, bool, Option<usize>);
+
+fn world() -> impl Strategy<Value = (Vec<State>, Vec<Spec>)> {
     let state = prop_oneof![
         Just(State::Unknown),
         Just(State::Gone),

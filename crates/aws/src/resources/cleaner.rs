@@ -39,6 +39,24 @@ where
     }
 }
 
+/// As [`unless_gone`], for the lookup before deleting a kind known by an id: IAM lets the
+/// platform read one only while it carries the platform's tag, so one already deleted (or never
+/// the platform's) may answer "denied" rather than "not found". Either way there is nothing to
+/// delete.
+fn unless_gone_or_denied<T, E>(
+    operation: &'static str,
+    result: Result<T, SdkError<E, HttpResponse>>,
+) -> Result<Option<T>, PortError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    const DENIED: &[&str] = &["AccessDenied", "AccessDeniedException", "NotAuthorizedException"];
+    match result {
+        Err(e) if code(&e).is_some_and(|c| DENIED.contains(&c)) => Ok(None),
+        other => unless_gone(operation, other),
+    }
+}
+
 #[async_trait]
 impl Cleaner for AwsResources {
     #[instrument(skip(self))]
@@ -48,6 +66,10 @@ impl Cleaner for AwsResources {
             Kind::Function => self.delete_function(id).await,
             Kind::GraphQlApi => self.delete_api(id).await,
             Kind::IdentityPool => {
+                let described = self.cognito_identity.describe_identity_pool().identity_pool_id(id).send().await;
+                if unless_gone_or_denied("describe identity pool", described)?.is_none() {
+                    return Ok(());
+                }
                 let r = self.cognito_identity.delete_identity_pool().identity_pool_id(id).send().await;
                 unless_gone("delete identity pool", r).map(drop)
             }
@@ -115,7 +137,7 @@ impl AwsResources {
 
     /// Looked up first: a delete of an API that is not there is not reliably "not found".
     async fn delete_api(&self, id: &str) -> Result<(), PortError> {
-        if unless_gone("get GraphQL API", self.appsync.get_graphql_api().api_id(id).send().await)?.is_none() {
+        if unless_gone_or_denied("get GraphQL API", self.appsync.get_graphql_api().api_id(id).send().await)?.is_none() {
             return Ok(());
         }
         unless_gone("delete GraphQL API", self.appsync.delete_graphql_api().api_id(id).send().await).map(drop)
@@ -124,7 +146,7 @@ impl AwsResources {
     /// Its domain first: AWS refuses to delete a pool that still has one.
     async fn delete_user_pool(&self, id: &str) -> Result<(), PortError> {
         let described = self.cognito_idp.describe_user_pool().user_pool_id(id).send().await;
-        let Some(pool) = unless_gone("describe user pool", described)?.and_then(|d| d.user_pool) else {
+        let Some(pool) = unless_gone_or_denied("describe user pool", described)?.and_then(|d| d.user_pool) else {
             return Ok(());
         };
         for domain in [pool.domain, pool.custom_domain].into_iter().flatten() {
