@@ -98,6 +98,32 @@ pub fn init_logs() {
         .try_init();
 }
 
+/// The change a pull request's opening records: environment `env` of `repo`'s pull request
+/// `number`, wanted up now, expiring after `ttl`.
+pub fn opened_change(
+    repo: &ephemera_domain::RepoName,
+    number: u64,
+    env: &EnvironmentName,
+    ttl: chrono::Duration,
+) -> ephemera_app::ports::Change {
+    use ephemera_domain::{Desired, EnvironmentKind, EventOrder};
+    let at = chrono::Utc::now();
+    let order = EventOrder::new(at.timestamp(), EventOrder::RANK_OPEN);
+    ephemera_app::ports::Change {
+        repository: Some(repo.clone()),
+        pull_request: Some(number),
+        ..ephemera_app::ports::Change::new(
+            env.clone(),
+            EnvironmentKind::Pr,
+            "octocat",
+            Desired::Up,
+            order,
+            at + ttl,
+            at,
+        )
+    }
+}
+
 /// Configuration for tests: the given variables over test defaults.
 pub fn test_config(vars: &[(&str, &str)]) -> Config {
     let defaults = [

@@ -12,10 +12,10 @@
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
-use ephemera_app::ports::{registry_traits::*, Change, GoDown, Progress, Stamp};
+use ephemera_app::ports::{registry_traits::*, GoDown, Progress, Stamp};
 use ephemera_app::reaper::SweepOptions;
 use ephemera_domain::catalogue::{Kind, LAMBDA_LOG_PREFIX};
-use ephemera_domain::{Desired, EnvironmentKind, EnvironmentName, EventOrder, RepoName, Status};
+use ephemera_domain::{EnvironmentName, RepoName, Status};
 use ephemera_tests::resources::Services;
 use ephemera_tests::Platform;
 use ephemera_wiring::platform;
@@ -27,19 +27,7 @@ async fn environment(p: &Platform, number: u64, live: bool) -> String {
     let repo = RepoName::parse("acme/every-type").unwrap();
     let env = EnvironmentName::for_pull_request(&repo, number).unwrap();
     let at = Utc::now();
-    let change = Change {
-        repository: Some(repo.clone()),
-        pull_request: Some(number),
-        ..Change::new(
-            env.clone(),
-            EnvironmentKind::Pr,
-            "octocat",
-            Desired::Up,
-            EventOrder::new(at.timestamp(), EventOrder::RANK_OPEN),
-            at + Duration::days(3),
-            at,
-        )
-    };
+    let change = ephemera_tests::opened_change(&repo, number, &env, Duration::days(3));
     registry.apply_change(&format!("d-{number}"), &change).await.unwrap();
     if live {
         let ready = Progress { status: Some(Status::Ready), settled: true, ..Default::default() };

@@ -25,7 +25,7 @@ use ephemera_app::Clock;
 use ephemera_aws::resources::AwsResources;
 use ephemera_aws::{emulator_config, CloudFormationStacks};
 use ephemera_domain::catalogue::Kind;
-use ephemera_domain::{Desired, EnvironmentKind, EnvironmentName, EventOrder, RepoName, Status};
+use ephemera_domain::{EnvironmentName, RepoName, Status};
 use ephemera_tests::faults::{FaultProxy, Faults};
 use ephemera_tests::resources::{Services, KINDS};
 use ephemera_tests::{test_config, Emulator, REGION};
@@ -155,19 +155,7 @@ async fn leak(
     env: &EnvironmentName,
 ) -> anyhow::Result<()> {
     let at = Utc::now();
-    let change = Change {
-        repository: Some(repo.clone()),
-        pull_request: Some(number),
-        ..Change::new(
-            env.clone(),
-            EnvironmentKind::Pr,
-            "bench",
-            Desired::Up,
-            EventOrder::new(at.timestamp(), EventOrder::RANK_OPEN),
-            at + Duration::days(30),
-            at,
-        )
-    };
+    let change = ephemera_tests::opened_change(repo, number, env, Duration::days(30));
     registry.apply_change(&format!("bench-{number}"), &change).await?;
     registry.go_down(env, Stamp::new(1, at), ephemera_app::ports::GoDown::Retire, "closed").await?;
     let services = Services::new(clients.sdk());
@@ -241,18 +229,8 @@ async fn one_environment(
         let at = Utc::now();
         let ttl = if kind == "expired" { Duration::hours(1) } else { Duration::days(30) };
         let change = Change {
-            repository: Some(repo.clone()),
-            pull_request: Some(number),
             commit: Some("0123456789abcdef0123456789abcdef01234567".into()),
-            ..Change::new(
-                env.clone(),
-                EnvironmentKind::Pr,
-                "bench",
-                Desired::Up,
-                EventOrder::new(at.timestamp(), EventOrder::RANK_OPEN),
-                at + ttl,
-                at,
-            )
+            ..ephemera_tests::opened_change(repo, number, &env, ttl)
         };
         registry.apply_change(&format!("bench-{number}"), &change).await?;
         let ready = Progress { status: Some(Status::Ready), settled: true, ..Default::default() };
