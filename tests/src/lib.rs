@@ -293,12 +293,20 @@ impl Platform {
     }
 }
 
-/// Local identities for tests: two developers and an admin.
+/// Local identities for tests: two developers and an admin; then a role session that named
+/// itself after kyle, a user named kyle in another account, and two sessions of an admin role.
 pub const IDENTITIES: &[(&str, &str, &str)] = &[
     ("AKIAKYLE0000000000001", "kyle-secret", "arn:aws:iam::123456789012:user/kyle"),
     ("AKIAALICE000000000001", "alice-secret", "arn:aws:sts::123456789012:assumed-role/Developer/alice"),
     ("AKIAADMIN000000000001", "admin-secret", "arn:aws:iam::123456789012:user/platform-admin"),
+    ("AKIASESSIONKYLE00001", "session-secret", "arn:aws:sts::123456789012:assumed-role/Developer/kyle"),
+    ("AKIAOTHERKYLE000001", "other-secret", "arn:aws:iam::210987654321:user/kyle"),
+    ("AKIAOPSONE00000000001", "ops-one-secret", "arn:aws:sts::123456789012:assumed-role/PlatformAdmin/ops-one"),
+    ("AKIAOPSTWO00000000001", "ops-two-secret", "arn:aws:sts::123456789012:assumed-role/PlatformAdmin/ops-two"),
 ];
+
+/// `EPHEMERA_ADMINS` naming the admin role of [`IDENTITIES`] (every session of it).
+pub const ADMIN_ROLE: &str = "arn:aws:iam::123456789012:role/PlatformAdmin";
 
 pub fn identities() -> ephemera_http::sigv4::LocalIdentities {
     let text: String = IDENTITIES.iter().map(|(k, s, a)| format!("{k} {s} {a}\n")).collect();

@@ -1,14 +1,14 @@
 //! Developer self-service: a developer's own environments, created, listed, extended,
 //! preserved and destroyed on request, with the client config an app needs to use one.
 //!
-//! Identity is the caller's IAM principal (API Gateway's IAM authorization in AWS, SigV4
+//! Identity is the caller's whole IAM principal (API Gateway's IAM authorization in AWS, SigV4
 //! checked by the local runner). A developer acts on their own environments; admins on all.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::Duration;
-use ephemera_domain::developer::{owner_from_arn, Admission, Quotas};
+use ephemera_domain::developer::{is_legacy_owner, Admin, Admission, Principal, Quotas};
 use ephemera_domain::policy::ExpiryPolicy;
 use ephemera_domain::{Desired, Environment, EnvironmentKind, EnvironmentName, EventOrder, Status};
 use serde::{Deserialize, Serialize};
@@ -28,9 +28,15 @@ pub trait ApiKeys: Send + Sync {
 /// Who is asking.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
-    pub arn: String,
-    pub owner: String,
+    pub principal: Principal,
     pub admin: bool,
+}
+
+impl Caller {
+    /// What an environment of theirs records as its owner: the whole principal ARN.
+    pub fn owner(&self) -> &str {
+        self.principal.id()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -145,8 +151,8 @@ impl ClientConfig {
 #[derive(Debug, Clone)]
 pub struct SelfServiceSettings {
     pub quotas: Quotas,
-    /// Principal ARNs that act on every environment.
-    pub admins: Vec<String>,
+    /// IAM users and roles (every session of them) that act on every environment.
+    pub admins: Vec<Admin>,
     pub expiry: ExpiryPolicy,
     /// The longest a developer environment may be given at once.
     pub max_ttl: Duration,
@@ -164,9 +170,9 @@ pub struct SelfService {
 impl SelfService {
     /// The caller behind a principal ARN.
     pub fn caller(&self, arn: &str) -> Result<Caller, SelfServiceError> {
-        let owner = owner_from_arn(arn)
-            .ok_or_else(|| SelfServiceError::Forbidden(format!("{arn} is not a user or role session")))?;
-        Ok(Caller { arn: arn.to_owned(), owner, admin: self.settings.admins.iter().any(|a| a == arn) })
+        let principal = Principal::parse(arn).map_err(SelfServiceError::Forbidden)?;
+        let admin = self.settings.admins.iter().any(|a| a.includes(&principal));
+        Ok(Caller { principal, admin })
     }
 
     fn ttl(&self, hours: Option<i64>) -> Result<Duration, SelfServiceError> {
@@ -180,27 +186,25 @@ impl SelfService {
         }
     }
 
-    #[instrument(skip(self, req), fields(owner = %caller.owner))]
+    #[instrument(skip(self, req), fields(owner = %caller.owner()))]
     pub async fn create(&self, caller: &Caller, req: CreateRequest) -> Result<View, SelfServiceError> {
         if req.blueprint.is_some() {
             return Err(SelfServiceError::BadRequest(
                 "choosing a blueprint is not supported yet; the default is used".into(),
             ));
         }
-        let name = EnvironmentName::for_developer(&caller.owner, req.name.as_deref())
+        let name = EnvironmentName::for_developer(caller.principal.login(), req.name.as_deref())
             .map_err(|e| SelfServiceError::BadRequest(e.to_string()))?;
         let ttl = self.ttl(req.ttl_hours)?;
         let all = self.registry.list().await?;
         if let Some(existing) = all.iter().find(|e| e.name == name) {
-            if existing.desired == Desired::Up {
-                return Err(SelfServiceError::Conflict(format!("{name} already exists")));
-            }
+            taken(caller, existing, req.name.as_deref())?;
         }
         let dev: Vec<&Environment> =
             all.iter().filter(|e| e.kind == EnvironmentKind::Dev && e.desired == Desired::Up).collect();
         let queued = dev.iter().filter(|e| e.status == Status::Queued).count();
         let live = |e: &&&Environment| e.status != Status::Queued;
-        let owner_live = dev.iter().filter(live).filter(|e| e.owner == caller.owner).count();
+        let owner_live = dev.iter().filter(live).filter(|e| caller.principal.owns(&e.owner)).count();
         let all_live = dev.iter().filter(live).count();
         let admission = self.settings.quotas.admit(owner_live, all_live, queued);
         if let Admission::Refuse(reason) = &admission {
@@ -210,7 +214,7 @@ impl SelfService {
         let change = Change::new(
             name.clone(),
             EnvironmentKind::Dev,
-            caller.owner.clone(),
+            caller.owner(),
             Desired::Up,
             EventOrder::new(now.timestamp_millis(), EventOrder::RANK_OPEN),
             now + ttl,
@@ -249,7 +253,7 @@ impl SelfService {
             .list()
             .await?
             .into_iter()
-            .filter(|e| e.kind == EnvironmentKind::Dev && (all || e.owner == caller.owner))
+            .filter(|e| e.kind == EnvironmentKind::Dev && (all || caller.principal.owns(&e.owner)))
             .filter(|e| e.status != Status::Deleted)
             .collect();
         envs.sort_by(|a, b| a.name.cmp(&b.name));
@@ -263,8 +267,12 @@ impl SelfService {
         if env.kind != EnvironmentKind::Dev && !caller.admin {
             return Err(SelfServiceError::Forbidden(format!("{name} is a pull request's environment")));
         }
-        if env.owner != caller.owner && !caller.admin {
-            return Err(SelfServiceError::Forbidden(format!("{name} belongs to {}", env.owner)));
+        if !caller.principal.owns(&env.owner) && !caller.admin {
+            return Err(SelfServiceError::Forbidden(if is_legacy_owner(&env.owner) {
+                format!("{name} was created before owners were whole principals; an admin can hand it to you with `ephemera env adopt {name} --owner {}`", caller.owner())
+            } else {
+                format!("{name} belongs to another principal")
+            }));
         }
         Ok(env)
     }
@@ -305,6 +313,20 @@ impl SelfService {
         let mut env = env;
         env.preserved = on;
         Ok(View::of(&env))
+    }
+
+    /// An admin hands a developer environment to a principal (the migration of owners recorded
+    /// as a bare login). The stack's owner tag follows.
+    pub async fn adopt(&self, caller: &Caller, name: &str, owner: &str) -> Result<View, SelfServiceError> {
+        if !caller.admin {
+            return Err(SelfServiceError::Forbidden("only admins may hand an environment to someone".into()));
+        }
+        let owner = Principal::parse(owner).map_err(SelfServiceError::BadRequest)?;
+        let env = self.own_dev(caller, name).await?;
+        let now = self.clock.now();
+        let mut change = self.change_from(&env, env.desired, env.expires_at, now);
+        change.owner = owner.id().to_owned();
+        Ok(View::of(&self.apply(change).await?))
     }
 
     /// The client config: region, GraphQL endpoint, and an API key that expires with the
@@ -365,4 +387,25 @@ impl SelfService {
             )
         }
     }
+}
+
+/// Refuses a name already in use: another principal's (saying which name to take instead), or
+/// the caller's own while it is up.
+fn taken(caller: &Caller, existing: &Environment, suffix: Option<&str>) -> Result<(), SelfServiceError> {
+    let name = &existing.name;
+    if !caller.principal.owns(&existing.owner) && existing.status != Status::Deleted {
+        let instead = match suffix {
+            Some(s) => format!("{s}-{}", caller.principal.tag()),
+            None => caller.principal.tag(),
+        };
+        return Err(SelfServiceError::Conflict(format!(
+            "{name} belongs to another principal with your login; use `--name {instead}` \
+             (name: \"{instead}\") to create {name}-{}",
+            caller.principal.tag()
+        )));
+    }
+    if existing.desired == Desired::Up {
+        return Err(SelfServiceError::Conflict(format!("{name} already exists")));
+    }
+    Ok(())
 }

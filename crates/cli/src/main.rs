@@ -102,6 +102,14 @@ enum EnvCommand {
     },
     /// Delete it and everything in it.
     Destroy { env: String },
+    /// Hand an environment to a principal (admins; for environments whose owner was
+    /// recorded as a bare login before owners were whole principals).
+    Adopt {
+        env: String,
+        /// The new owner's IAM user ARN or role session ARN.
+        #[arg(long)]
+        owner: String,
+    },
     /// The client config: region, GraphQL endpoint, API key.
     Config {
         env: String,
@@ -305,6 +313,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 println!("{env} is being destroyed.");
             }
         }
+        EnvCommand::Adopt { env, owner } => print_env(
+            &cli,
+            &api.json("PUT", &format!("/v1/environments/{env}/owner"), Some(json!({ "owner": owner }))).await?,
+        ),
         EnvCommand::Config { env, format, out } => {
             let path = match format {
                 Format::Json => format!("/v1/environments/{env}/config"),

@@ -37,6 +37,10 @@ fn json(out: &Output) -> Value {
 
 const KYLE: usize = 0;
 const ALICE: usize = 1;
+const KYLE_SESSION: usize = 3;
+const OTHER_ACCOUNTS_KYLE: usize = 4;
+const OPS_ONE: usize = 5;
+const OPS_TWO: usize = 6;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_developer_creates_configures_extends_and_destroys_their_environment() {
@@ -48,7 +52,7 @@ async fn a_developer_creates_configures_extends_and_destroys_their_environment()
     let (_, tags) = p.stack("ephemera-dev-kyle").await.expect("stack");
     let tag = |k: &str| tags.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
     assert_eq!(tag("ephemera:kind").as_deref(), Some("dev"));
-    assert_eq!(tag("ephemera:owner").as_deref(), Some("kyle"));
+    assert_eq!(tag("ephemera:owner").as_deref(), Some(IDENTITIES[KYLE].2));
 
     // A second one is over kyle's quota of 1: queued.
     let queued = json(&ephemera(&p, KYLE, &["env", "create", "search", "--json"]));
@@ -109,6 +113,44 @@ async fn a_developer_creates_configures_extends_and_destroys_their_environment()
     p.wait_for("dev-kyle", Status::Deleted).await;
     assert!(p.stack("ephemera-dev-kyle").await.is_none());
     p.wait_for("dev-kyle-search", Status::Ready).await;
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_environment_is_its_owners_whole_principal_not_a_same_named_session_or_user() {
+    let p = Platform::start_with(&[("EPHEMERA_ADMINS", ephemera_tests::ADMIN_ROLE)]).await;
+    let env = json(&ephemera(&p, KYLE, &["env", "create", "--wait", "--json"]));
+    assert_eq!((env["name"].as_str(), env["owner"].as_str()), (Some("dev-kyle"), Some(IDENTITIES[KYLE].2)));
+    for who in [KYLE_SESSION, OTHER_ACCOUNTS_KYLE] {
+        let refused: [&[&str]; 5] = [
+            &["env", "show", "dev-kyle"],
+            &["env", "config", "dev-kyle"],
+            &["env", "extend", "dev-kyle", "--by", "1h"],
+            &["env", "preserve", "dev-kyle"],
+            &["env", "destroy", "dev-kyle"],
+        ];
+        for args in refused {
+            let out = ephemera(&p, who, args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(3), "{} {args:?}: {err}", IDENTITIES[who].2);
+            assert!(err.contains("belongs to another principal"), "{err}");
+        }
+        let list = json(&ephemera(&p, who, &["env", "list", "--json"]));
+        assert_eq!(list["environments"], serde_json::json!([]), "{}", IDENTITIES[who].2);
+        // Their own `create` is a 409 naming the name to use instead.
+        let out = ephemera(&p, who, &["env", "create"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(6), "{err}");
+        assert!(err.contains("belongs to another principal with your login; use `--name p"), "{err}");
+    }
+    let row = p.registry().get(&EnvironmentName::parse("dev-kyle").unwrap()).await.unwrap().unwrap();
+    assert_eq!((row.generation, row.preserved, row.desired), (1, false, ephemera_domain::Desired::Up));
+    // Every session of the admin role is admin.
+    for ops in [OPS_ONE, OPS_TWO] {
+        let all = json(&ephemera(&p, ops, &["env", "list", "--all", "--json"]));
+        assert_eq!(all["environments"][0]["name"], "dev-kyle", "{all}");
+        assert!(ephemera(&p, ops, &["env", "extend", "dev-kyle", "--by", "1h"]).status.success());
+    }
     p.stop().await;
 }
 

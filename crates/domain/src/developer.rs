@@ -1,22 +1,119 @@
 //! Developer environments: who is asking, and whether there is room.
 
-/// The owner a caller's IAM principal ARN stands for: the user name, or an assumed role's
-/// session name (`arn:aws:sts::1:assumed-role/Developer/kyle` → `kyle`).
-pub fn owner_from_arn(arn: &str) -> Option<String> {
-    let resource = arn.splitn(6, ':').nth(5)?;
-    let last = resource.rsplit('/').next()?;
-    let owner = if resource.starts_with("assumed-role/")
-        || resource.starts_with("user/")
-        || resource.starts_with("federated-user/")
-    {
-        last
-    } else if resource == "root" {
-        "root"
-    } else {
-        return None;
-    };
-    let owner: String = owner.chars().take(64).collect();
-    (!owner.is_empty()).then_some(owner)
+/// Who is calling, in full: the owner of a developer environment is the whole principal
+/// (account, role and session, or user), never just the last part of its ARN, so a session
+/// named after someone else, or a same-named user of another account, is someone else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The principal's ARN as IAM reports it: `arn:aws:iam::<account>:user/[path/]<name>`,
+    /// `arn:aws:sts::<account>:assumed-role/<role>/<session>`,
+    /// `arn:aws:sts::<account>:federated-user/<name>` or `arn:aws:iam::<account>:root`.
+    arn: String,
+    partition: String,
+    account: String,
+    /// For a role session: the role's name.
+    role: Option<String>,
+    /// The short name environments are named after: user, session or federated user name.
+    login: String,
+}
+
+impl Principal {
+    pub fn parse(arn: &str) -> Result<Self, String> {
+        let bad = || format!("{arn} is not an IAM user, role session or federated user");
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        let [prefix, partition, service, "", account, resource] = parts[..] else { return Err(bad()) };
+        if prefix != "arn" || account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        let segments: Vec<&str> = resource.split('/').collect();
+        let (role, login) = match (service, segments.as_slice()) {
+            ("iam", ["user", .., name]) => (None, *name),
+            ("iam", ["root"]) => (None, "root"),
+            ("sts", ["assumed-role", role, session]) => (Some((*role).to_owned()), *session),
+            ("sts", ["federated-user", name]) => (None, *name),
+            _ => return Err(bad()),
+        };
+        if login.is_empty() || role.as_deref() == Some("") {
+            return Err(bad());
+        }
+        Ok(Self {
+            arn: arn.to_owned(),
+            partition: partition.to_owned(),
+            account: account.to_owned(),
+            role,
+            login: login.chars().take(64).collect(),
+        })
+    }
+
+    /// What the registry records as the owner: the whole ARN.
+    pub fn id(&self) -> &str {
+        &self.arn
+    }
+
+    /// The short name a developer's environments are named after (`dev-<login>`).
+    pub fn login(&self) -> &str {
+        &self.login
+    }
+
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    /// A short suffix that tells this principal's environments from another's with the same
+    /// login (`p` and 6 hex digits of the ARN's SHA-256).
+    pub fn tag(&self) -> String {
+        use sha2::{Digest, Sha256};
+        format!("p{}", &hex::encode(Sha256::digest(self.arn.as_bytes()))[..6])
+    }
+
+    /// Whether `owner`, as recorded on an environment, is this principal.
+    pub fn owns(&self, owner: &str) -> bool {
+        owner == self.arn
+    }
+}
+
+/// An admin, named by an IAM user or role ARN. Every session of an admin role is an admin;
+/// a session is never named on its own (anyone allowed to assume the role can pick its name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admin {
+    User(String),
+    Role { partition: String, account: String, name: String },
+}
+
+impl Admin {
+    pub fn parse(arn: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        let refuse = |why: &str| format!("{arn}: {why}");
+        let ["arn", partition, service, "", account, resource] = parts[..] else {
+            return Err(refuse("not an ARN; list IAM user or role ARNs"));
+        };
+        match (service, resource.split('/').collect::<Vec<_>>().as_slice()) {
+            ("iam", ["user", .., _]) => Principal::parse(arn).map(|p| Admin::User(p.arn)),
+            ("iam", ["role", .., name]) if !name.is_empty() => {
+                Ok(Admin::Role { partition: partition.into(), account: account.into(), name: (*name).into() })
+            }
+            ("sts", ["assumed-role", role, _]) => Err(refuse(&format!(
+                "a session can be named by anyone who may assume its role; list the role \
+                 arn:{partition}:iam::{account}:role/{role} instead"
+            ))),
+            _ => Err(refuse("list IAM user or role ARNs")),
+        }
+    }
+
+    pub fn includes(&self, p: &Principal) -> bool {
+        match self {
+            Admin::User(arn) => *arn == p.arn,
+            Admin::Role { partition, account, name } => {
+                p.role.as_deref() == Some(name.as_str()) && p.account == *account && p.partition == *partition
+            }
+        }
+    }
+}
+
+/// Whether a recorded owner predates full principals (a bare login such as `kyle`). Such
+/// environments are acted on by admins only, until an admin hands them to their principal.
+pub fn is_legacy_owner(owner: &str) -> bool {
+    !owner.starts_with("arn:")
 }
 
 /// What to do with a request for a new environment.
@@ -69,16 +166,49 @@ mod tests {
     use super::*;
 
     #[test]
-    fn owners_from_principals() {
-        assert_eq!(owner_from_arn("arn:aws:iam::123456789012:user/kyle").as_deref(), Some("kyle"));
-        assert_eq!(owner_from_arn("arn:aws:iam::123456789012:user/dev/alice").as_deref(), Some("alice"));
+    fn principals_are_whole() {
+        let user = Principal::parse("arn:aws:iam::123456789012:user/dev/alice").unwrap();
         assert_eq!(
-            owner_from_arn("arn:aws:sts::123456789012:assumed-role/Developer/bob@acme.io").as_deref(),
-            Some("bob@acme.io")
+            (user.id(), user.login(), user.account()),
+            ("arn:aws:iam::123456789012:user/dev/alice", "alice", "123456789012")
         );
-        assert_eq!(owner_from_arn("arn:aws:iam::123456789012:root").as_deref(), Some("root"));
-        assert_eq!(owner_from_arn("arn:aws:s3:::bucket"), None);
-        assert_eq!(owner_from_arn("kyle"), None);
+        let session = Principal::parse("arn:aws:sts::123456789012:assumed-role/Developer/alice").unwrap();
+        assert_eq!(session.login(), "alice");
+        assert!(!session.owns(user.id()) && user.owns(user.id()));
+        let other_account = Principal::parse("arn:aws:iam::210987654321:user/dev/alice").unwrap();
+        assert!(!other_account.owns(user.id()));
+        assert_ne!(other_account.tag(), user.tag());
+        assert_eq!((user.tag().len(), &user.tag()[..1]), (7, "p"));
+        assert_eq!(Principal::parse("arn:aws:iam::123456789012:root").unwrap().login(), "root");
+        assert_eq!(Principal::parse("arn:aws:sts::123456789012:federated-user/bob").unwrap().login(), "bob");
+        for bad in [
+            "kyle",
+            "arn:aws:s3:::bucket",
+            "arn:aws:iam::123456789012:role/Developer",
+            "arn:aws:sts::123456789012:assumed-role/Developer",
+            "arn:aws:sts::123456789012:assumed-role//x",
+            "arn:aws:iam::12345:user/kyle",
+            "arn:aws:iam::123456789012:user/",
+        ] {
+            assert!(Principal::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn admins_are_users_or_every_session_of_a_role() {
+        let role = Admin::parse("arn:aws:iam::123456789012:role/ops/PlatformAdmin").unwrap();
+        let p = |arn: &str| Principal::parse(arn).unwrap();
+        assert!(role.includes(&p("arn:aws:sts::123456789012:assumed-role/PlatformAdmin/anyone")));
+        assert!(!role.includes(&p("arn:aws:sts::210987654321:assumed-role/PlatformAdmin/anyone")));
+        assert!(!role.includes(&p("arn:aws:sts::123456789012:assumed-role/Developer/PlatformAdmin")));
+        assert!(!role.includes(&p("arn:aws:iam::123456789012:user/PlatformAdmin")));
+        let user = Admin::parse("arn:aws:iam::123456789012:user/platform-admin").unwrap();
+        assert!(user.includes(&p("arn:aws:iam::123456789012:user/platform-admin")));
+        assert!(!user.includes(&p("arn:aws:sts::123456789012:assumed-role/Developer/platform-admin")));
+        let err = Admin::parse("arn:aws:sts::123456789012:assumed-role/PlatformAdmin/ops").unwrap_err();
+        assert!(err.contains("list the role arn:aws:iam::123456789012:role/PlatformAdmin instead"), "{err}");
+        assert!(Admin::parse("platform-admin").is_err());
+        assert!(is_legacy_owner("kyle") && !is_legacy_owner("arn:aws:iam::123456789012:user/kyle"));
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/environments/{env}/extend", post(extend))
         .route("/v1/environments/{env}/preserve", put(preserve).delete(unpreserve))
         .route("/v1/environments/{env}/config", get(config))
+        .route("/v1/environments/{env}/owner", put(adopt))
 }
 
 /// The verified caller, or the response refusing the request.
@@ -163,6 +164,20 @@ async fn preserve(Path(env): Path<String>, a: Authed) -> Response {
 
 async fn unpreserve(Path(env): Path<String>, a: Authed) -> Response {
     reply(StatusCode::OK, a.service.preserve(&a.who, &env, false).await)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AdoptRequest {
+    owner: Option<String>,
+}
+
+async fn adopt(Path(env): Path<String>, a: Authed) -> Response {
+    let req: AdoptRequest = try_or!(json_body(&a.body));
+    let Some(owner) = req.owner else {
+        return error_response(StatusCode::BAD_REQUEST, "bad_request", "give {\"owner\": \"<principal ARN>\"}");
+    };
+    reply(StatusCode::OK, a.service.adopt(&a.who, &env, &owner).await)
 }
 
 #[derive(Deserialize, Default)]

@@ -204,7 +204,7 @@ impl World {
     pub fn selfservice_settings() -> SelfServiceSettings {
         SelfServiceSettings {
             quotas: Default::default(),
-            admins: vec![ADMIN.into()],
+            admins: vec![ephemera_domain::developer::Admin::parse(ADMIN).unwrap()],
             expiry: Default::default(),
             max_ttl: chrono::Duration::hours(168),
             region: "us-east-1".into(),

@@ -5,6 +5,7 @@ use chrono::Duration;
 use ephemera_app::events::REQUESTED;
 use ephemera_app::memory::retryable;
 use ephemera_app::selfservice::{Caller, CreateRequest, SelfService, SelfServiceError};
+use ephemera_domain::developer::Admin;
 use ephemera_domain::{Desired, EventOrder, Status};
 
 use crate::harness::*;
@@ -26,12 +27,12 @@ async fn a_developer_creates_an_environment_of_their_own() {
     let w = World::new();
     let s = service(&w);
     let kyle = caller(&s, KYLE);
-    assert_eq!((kyle.owner.as_str(), kyle.admin), ("kyle", false));
+    assert_eq!((kyle.owner(), kyle.principal.login(), kyle.admin), (KYLE, "kyle", false));
     let view = s.create(&kyle, CreateRequest::default()).await.unwrap();
     assert_eq!((view.name.as_str(), view.kind, view.status, view.desired), ("dev-kyle", "dev", "PENDING", "up"));
     assert_eq!(view.queue_position, None);
     let e = w.env("dev-kyle");
-    assert_eq!((e.owner.as_str(), e.repository.clone(), e.expires_at), ("kyle", None, w.now() + Duration::hours(8)));
+    assert_eq!((e.owner.as_str(), e.repository.clone(), e.expires_at), (KYLE, None, w.now() + Duration::hours(8)));
     assert_eq!(e.last_event, Some(EventOrder::new(w.now().timestamp_millis(), EventOrder::RANK_OPEN)));
     assert_eq!(w.bus.detail_types(), [REQUESTED]);
     let view = s.create(&kyle, CreateRequest { ttl_hours: Some(24), ..named("api") }).await.unwrap();
@@ -116,7 +117,7 @@ async fn developers_see_their_own_environments_and_admins_all() {
     assert_eq!(names(s.list(&admin, true).await.unwrap()), ["dev-alice", "dev-kyle"]);
     assert!(matches!(s.get(&kyle, "dev-alice").await, Err(SelfServiceError::Forbidden(_))));
     assert!(matches!(s.get(&kyle, PR).await, Err(SelfServiceError::Forbidden(_))));
-    assert_eq!(s.get(&admin, "dev-alice").await.unwrap().owner, "alice");
+    assert_eq!(s.get(&admin, "dev-alice").await.unwrap().owner, ALICE);
     assert!(matches!(s.get(&kyle, "dev-nobody").await, Err(SelfServiceError::NotFound(_))));
     assert!(matches!(s.get(&kyle, "Bad Name").await, Err(SelfServiceError::BadRequest(_))));
 }
@@ -195,4 +196,69 @@ async fn a_registry_that_cannot_answer_is_reported_as_unavailable() {
     w.registry.faults.fail_next("list", retryable("list environments", "throttled"));
     let err = s.create(&caller(&s, KYLE), CreateRequest::default()).await.unwrap_err();
     assert!(matches!(err, SelfServiceError::Unavailable(e) if e.is_retryable()));
+}
+
+/// A session named after another developer, and a same-named user of another account.
+const KYLE_SESSION: &str = "arn:aws:sts::123456789012:assumed-role/Developer/kyle";
+const OTHER_ACCOUNTS_KYLE: &str = "arn:aws:iam::210987654321:user/kyle";
+
+#[tokio::test]
+async fn the_owner_is_the_whole_principal_not_its_last_name() {
+    let w = World::new();
+    let s = service(&w);
+    let kyle = caller(&s, KYLE);
+    s.create(&kyle, CreateRequest::default()).await.unwrap();
+    w.registry.edit(&name("dev-kyle"), |e| e.status = Status::Ready);
+    for arn in [KYLE_SESSION, OTHER_ACCOUNTS_KYLE] {
+        let them = caller(&s, arn);
+        assert!(!them.admin);
+        let forbidden = |r: Result<_, SelfServiceError>| matches!(r, Err(SelfServiceError::Forbidden(_)));
+        assert!(forbidden(s.get(&them, "dev-kyle").await.map(|_| ())), "{arn}");
+        assert!(forbidden(s.config(&them, "dev-kyle").await.map(|_| ())), "{arn}");
+        assert!(forbidden(s.extend(&them, "dev-kyle", 1).await.map(|_| ())), "{arn}");
+        assert!(forbidden(s.preserve(&them, "dev-kyle", true).await.map(|_| ())), "{arn}");
+        assert!(forbidden(s.destroy(&them, "dev-kyle").await.map(|_| ())), "{arn}");
+        assert!(s.list(&them, false).await.unwrap().is_empty(), "{arn}");
+        // Their own dev-kyle is taken: a 409 that names the name to use instead.
+        let err = s.create(&them, CreateRequest::default()).await.unwrap_err().to_string();
+        let instead = them.principal.tag();
+        assert!(err.contains(&format!("--name {instead}")) && err.contains(&format!("dev-kyle-{instead}")), "{err}");
+        let view = s.create(&them, named(&instead)).await.unwrap();
+        assert_eq!(w.env(&view.name).owner, arn);
+        s.destroy(&them, &view.name).await.unwrap();
+    }
+    let e = w.env("dev-kyle");
+    assert_eq!((e.owner.as_str(), e.desired, e.preserved, e.generation), (KYLE, Desired::Up, false, 1));
+}
+
+#[tokio::test]
+async fn every_session_of_an_admin_role_is_admin_and_no_session_is_by_its_name() {
+    let w = World::new();
+    let mut settings = World::selfservice_settings();
+    settings.admins = vec![Admin::parse("arn:aws:iam::123456789012:role/PlatformAdmin").unwrap()];
+    let s = w.selfservice_with(settings);
+    s.create(&caller(&s, KYLE), CreateRequest::default()).await.unwrap();
+    for session in ["ops-1", "ops-2"] {
+        let admin = caller(&s, &format!("arn:aws:sts::123456789012:assumed-role/PlatformAdmin/{session}"));
+        assert!(admin.admin);
+        assert_eq!(s.get(&admin, "dev-kyle").await.unwrap().owner, KYLE);
+    }
+    assert!(!caller(&s, "arn:aws:sts::123456789012:assumed-role/Developer/PlatformAdmin").admin);
+    assert!(!caller(&s, "arn:aws:sts::210987654321:assumed-role/PlatformAdmin/ops-1").admin);
+}
+
+#[tokio::test]
+async fn an_owner_recorded_as_a_login_is_handed_over_by_an_admin() {
+    let w = World::new();
+    let s = service(&w);
+    let (kyle, admin) = (caller(&s, KYLE), caller(&s, ADMIN));
+    s.create(&kyle, CreateRequest::default()).await.unwrap();
+    w.registry.edit(&name("dev-kyle"), |e| e.owner = "kyle".into());
+    let err = s.get(&kyle, "dev-kyle").await.unwrap_err().to_string();
+    assert!(err.contains(&format!("ephemera env adopt dev-kyle --owner {KYLE}")), "{err}");
+    assert!(matches!(s.adopt(&kyle, "dev-kyle", KYLE).await, Err(SelfServiceError::Forbidden(_))));
+    assert!(matches!(s.adopt(&admin, "dev-kyle", "kyle").await, Err(SelfServiceError::BadRequest(_))));
+    assert_eq!(s.adopt(&admin, "dev-kyle", KYLE).await.unwrap().owner, KYLE);
+    assert_eq!(s.get(&kyle, "dev-kyle").await.unwrap().owner, KYLE);
+    assert_eq!(w.env("dev-kyle").generation, 2, "a new generation retags the stack");
 }

@@ -160,6 +160,8 @@ mod tests {
             ("EPHEMERA_REGRESSION_PERCENT", "-5"),
             ("EPHEMERA_DEV_QUOTA_MODE", "sometimes"),
             ("EPHEMERA_DEV_MAX_TTL_HOURS", "forever"),
+            ("EPHEMERA_ADMINS", "arn:aws:sts::123456789012:assumed-role/Admin/ops"),
+            ("EPHEMERA_ADMINS", "platform-admin"),
         ] {
             let err = cfg(&[(var, value)]).unwrap_err().to_string();
             assert!(err.contains(var), "{err}");
