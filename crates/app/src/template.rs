@@ -45,6 +45,8 @@ pub enum TemplateError {
     NoResources,
     #[error("rendered template is {0} bytes; CloudFormation accepts at most 51,200 inline")]
     TooLarge(usize),
+    #[error("{0}")]
+    Schema(String),
 }
 
 /// A rendered template and the parameters to pass with it.
@@ -56,6 +58,38 @@ pub struct Rendered {
     pub tagged: usize,
     /// Every resource's type, for cost estimates.
     pub resource_types: Vec<String>,
+}
+
+/// `source` with the one GraphQL schema in it replaced by `schema` (inline `Definition`), and
+/// nothing else changed: what `amplify push` of an edited `schema.graphql` does. As JSON.
+pub fn with_schema(source: &str, schema: &str) -> Result<String, TemplateError> {
+    let mut doc = parse(source)?;
+    let resources = doc.get_mut("Resources").and_then(Json::as_object_mut).ok_or(TemplateError::NoResources)?;
+    let schemas: Vec<String> = resources
+        .iter()
+        .filter(|(_, r)| r.get("Type").and_then(Json::as_str) == Some("AWS::AppSync::GraphQLSchema"))
+        .map(|(id, _)| id.clone())
+        .collect();
+    let [id] = schemas.as_slice() else {
+        return Err(TemplateError::Schema(format!(
+            "the current template has {} GraphQL schemas ({}); push a whole template instead",
+            schemas.len(),
+            schemas.join(", ")
+        )));
+    };
+    if schema.trim().is_empty() {
+        return Err(TemplateError::Schema("the schema is empty".into()));
+    }
+    let properties = resources[id]
+        .as_object_mut()
+        .expect("a resource with a Type is an object")
+        .entry("Properties")
+        .or_insert_with(|| json!({}));
+    let properties =
+        properties.as_object_mut().ok_or_else(|| TemplateError::Schema(format!("{id} has no Properties")))?;
+    properties.remove("DefinitionS3Location");
+    properties.insert("Definition".into(), Json::String(schema.to_owned()));
+    Ok(serde_json::to_string_pretty(&doc).expect("JSON values serialize"))
 }
 
 /// Reads `source` (YAML or JSON) into JSON with long-form intrinsics.
@@ -613,5 +647,23 @@ Outputs:
         let doc: Json = serde_json::from_str(&r.body).unwrap();
         assert_eq!(doc["Resources"]["R"]["Properties"]["PermissionsBoundary"], "arn:aws:iam::1:policy/boundary");
         assert!(doc["Resources"]["T"]["Properties"].get("PermissionsBoundary").is_none());
+    }
+
+    #[test]
+    fn a_schema_push_replaces_the_one_schema_and_nothing_else() {
+        let source = "Resources:\n  Api:\n    Type: AWS::AppSync::GraphQLApi\n    Properties: { Name: !Sub '${AWS::StackName}-api', AuthenticationType: API_KEY }\n  Schema:\n    Type: AWS::AppSync::GraphQLSchema\n    Properties:\n      ApiId: !GetAtt Api.ApiId\n      DefinitionS3Location: s3://somewhere/schema.graphql\n";
+        let pushed = with_schema(source, "type Query { hello: String }").unwrap();
+        let before = parse(source).unwrap();
+        let after = parse(&pushed).unwrap();
+        assert_eq!(
+            after["Resources"]["Schema"]["Properties"],
+            json!({"ApiId": {"Fn::GetAtt": ["Api", "ApiId"]}, "Definition": "type Query { hello: String }"})
+        );
+        assert_eq!(after["Resources"]["Api"], before["Resources"]["Api"]);
+        let none = "Resources:\n  T:\n    Type: AWS::DynamoDB::Table\n";
+        assert!(
+            matches!(with_schema(none, "type Query { a: Int }"), Err(TemplateError::Schema(m)) if m.contains("0 GraphQL schemas"))
+        );
+        assert!(matches!(with_schema(source, "  "), Err(TemplateError::Schema(_))));
     }
 }

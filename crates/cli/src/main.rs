@@ -8,6 +8,7 @@
 //! 7 the service is unavailable; 8 `--wait` ended with the environment FAILED.
 
 mod blueprint;
+mod state;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -85,34 +86,60 @@ enum EnvCommand {
         #[arg(long)]
         all: bool,
     },
-    /// One environment.
-    Show { env: String },
+    /// One environment (each command's ENV defaults to the one `env use` chose here).
+    Show { env: Option<String> },
     /// Give it more time.
     Extend {
-        env: String,
+        env: Option<String>,
         /// How much more, e.g. 4h, 1d.
         #[arg(long, default_value = "8h", value_parser = parse_hours)]
         by: i64,
     },
     /// Keep it from being reaped (--off to allow it again).
     Preserve {
-        env: String,
+        env: Option<String>,
         #[arg(long)]
         off: bool,
     },
-    /// Delete it and everything in it.
-    Destroy { env: String },
+    /// Delete it and everything in it (and stop using it here, if it is the one in use).
+    Destroy { env: Option<String> },
+    /// Deploy your own template to it, or only a new GraphQL schema for its current template
+    /// (the blueprint policy checks it first; a refused one changes nothing).
+    #[command(group = clap::ArgGroup::new("what").required(true).args(["template", "schema"]))]
+    Deploy {
+        env: Option<String>,
+        /// A CloudFormation template, YAML or JSON.
+        #[arg(long)]
+        template: Option<std::path::PathBuf>,
+        /// A GraphQL schema (e.g. schema.graphql) for the template's one AppSync schema.
+        #[arg(long)]
+        schema: Option<std::path::PathBuf>,
+        /// Show progress until it is ready (or failed).
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Use ENV in this checkout: remember it in .ephemera/environment.json and write its
+    /// client config.
+    Use {
+        env: String,
+        /// Where the client config goes (`.json` for JSON, else an aws-exports.js module);
+        /// default: the path used before, else src/aws-exports.js.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// The environment in use in this checkout, and how it is.
+    Status,
     /// Hand an environment to a principal (admins; for environments whose owner was
     /// recorded as a bare login before owners were whole principals).
     Adopt {
-        env: String,
+        env: Option<String>,
         /// The new owner's IAM user ARN or role session ARN.
         #[arg(long)]
         owner: String,
     },
     /// The client config: region, GraphQL endpoint, API key.
     Config {
-        env: String,
+        env: Option<String>,
         #[arg(long, value_enum, default_value = "json")]
         format: Format,
         /// Write it to this file (e.g. src/aws-exports.js) instead of printing it.
@@ -191,11 +218,16 @@ impl Api {
 
     /// A signed request; the JSON (or text) answer, or a failure with its exit code.
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<(u16, String), Failure> {
-        let url = format!("{}{path}", self.base);
         let body = body.map(|b| b.to_string()).unwrap_or_default();
+        self.send(method, path, body, "application/json").await
+    }
+
+    /// A signed request with a text body of `content_type`.
+    async fn send(&self, method: &str, path: &str, body: String, content_type: &str) -> Result<(u16, String), Failure> {
+        let url = format!("{}{path}", self.base);
         let mut request = http::Request::builder().method(method).uri(&url);
         let host = url.split("://").nth(1).and_then(|r| r.split('/').next()).unwrap_or_default().to_owned();
-        request = request.header("host", host).header("content-type", "application/json");
+        request = request.header("host", host).header("content-type", content_type);
         let mut request = request.body(body.clone()).map_err(|e| Failure(1, e.into()))?;
         let identity = self.credentials.clone().into();
         let params = v4::SigningParams::builder()
@@ -217,10 +249,12 @@ impl Api {
         let status = res.status().as_u16();
         let text = res.text().await.map_err(|e| Failure(7, e.into()))?;
         if status >= 400 {
-            let message = serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
-                .unwrap_or_else(|| text.chars().take(300).collect());
+            let error = serde_json::from_str::<Value>(&text).ok().map(|v| v["error"].clone()).unwrap_or_default();
+            let mut message =
+                error["message"].as_str().map(str::to_owned).unwrap_or_else(|| text.chars().take(300).collect());
+            for v in error["violations"].as_array().into_iter().flatten() {
+                message.push_str(&format!("\n  {}", v.as_str().unwrap_or_default()));
+            }
             let code = match status {
                 401 | 403 => 3,
                 404 => 4,
@@ -262,31 +296,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             return blueprint::run(file, allow_types, preview_hosts, cli.json);
         }
     };
+    let here = std::env::current_dir().context("no current directory")?;
+    let root = state::root(&here);
     let api = Api::new(&cli).await?;
+    let env = |given: &Option<String>| state::environment(given.as_deref(), &root).map_err(|e| Failure(2, e));
     match cmd {
-        EnvCommand::Create { name, ttl, wait } => {
-            let mut body = json!({});
-            if let Some(n) = name {
-                body["name"] = json!(n);
-            }
-            if let Some(h) = ttl {
-                body["ttl_hours"] = json!(h);
-            }
-            let mut env = api.json("POST", "/v1/environments", Some(body)).await?;
-            if let Some(p) = env["queue_position"].as_u64() {
-                eprintln!(
-                    "{} is queued (position {p}): it starts when capacity frees.",
-                    env["name"].as_str().unwrap_or("?")
-                );
-            }
-            if *wait {
-                env = wait_until_settled(&api, env["name"].as_str().unwrap_or_default()).await?;
-            }
-            print_env(&cli, &env);
-            if env["status"] == "FAILED" {
-                return Err(Failure(8, anyhow!("{} failed: {}", env["name"], env["reason"])));
-            }
-        }
+        EnvCommand::Create { name, ttl, wait } => create(&cli, &api, name.as_deref(), *ttl, *wait).await?,
         EnvCommand::List { all } => {
             let path = if *all { "/v1/environments?all=true" } else { "/v1/environments" };
             let envs = api.json("GET", path, None).await?;
@@ -296,43 +311,169 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 table(envs["environments"].as_array().map(Vec::as_slice).unwrap_or(&[]));
             }
         }
-        EnvCommand::Show { env } => print_env(&cli, &api.json("GET", &format!("/v1/environments/{env}"), None).await?),
-        EnvCommand::Extend { env, by } => print_env(
+        EnvCommand::Show { env: e } => {
+            print_env(&cli, &api.json("GET", &format!("/v1/environments/{}", env(e)?), None).await?)
+        }
+        EnvCommand::Extend { env: e, by } => print_env(
             &cli,
-            &api.json("POST", &format!("/v1/environments/{env}/extend"), Some(json!({ "hours": by }))).await?,
+            &api.json("POST", &format!("/v1/environments/{}/extend", env(e)?), Some(json!({ "hours": by }))).await?,
         ),
-        EnvCommand::Preserve { env, off } => {
+        EnvCommand::Preserve { env: e, off } => {
             let method = if *off { "DELETE" } else { "PUT" };
-            print_env(&cli, &api.json(method, &format!("/v1/environments/{env}/preserve"), None).await?)
+            print_env(&cli, &api.json(method, &format!("/v1/environments/{}/preserve", env(e)?), None).await?)
         }
-        EnvCommand::Destroy { env } => {
-            let v = api.json("DELETE", &format!("/v1/environments/{env}"), None).await?;
-            if cli.json {
-                println!("{v:#}");
-            } else {
-                println!("{env} is being destroyed.");
-            }
+        EnvCommand::Destroy { env: e } => destroy(&cli, &api, &env(e)?, &root).await?,
+        EnvCommand::Deploy { env: e, template, schema, wait } => {
+            deploy(&cli, &api, &env(e)?, template.as_deref(), schema.as_deref(), *wait).await?
         }
-        EnvCommand::Adopt { env, owner } => print_env(
+        EnvCommand::Use { env, out } => {
+            // A path given here is relative to where the command runs; it is kept relative to
+            // the checkout's root when it is inside it.
+            let out = out.as_ref().map(|o| {
+                let full = here.join(o);
+                full.strip_prefix(&root).map(|p| p.to_path_buf()).unwrap_or(full)
+            });
+            use_environment(&api, env, out.as_deref(), &root).await?
+        }
+        EnvCommand::Status => status(&cli, &api, &root).await?,
+        EnvCommand::Adopt { env: e, owner } => print_env(
             &cli,
-            &api.json("PUT", &format!("/v1/environments/{env}/owner"), Some(json!({ "owner": owner }))).await?,
+            &api.json("PUT", &format!("/v1/environments/{}/owner", env(e)?), Some(json!({ "owner": owner }))).await?,
         ),
-        EnvCommand::Config { env, format, out } => {
-            let path = match format {
-                Format::Json => format!("/v1/environments/{env}/config"),
-                Format::Js => format!("/v1/environments/{env}/config?format=js"),
+        EnvCommand::Config { env: e, format, out } => {
+            let format = match format {
+                Format::Json => "json",
+                Format::Js => "js",
             };
-            let (_, text) = api.call("GET", &path, None).await?;
+            let text = client_config(&api, &env(e)?, format).await?;
             match out {
-                Some(file) => {
-                    std::fs::write(file, &text).with_context(|| format!("writing {}", file.display()))?;
-                    eprintln!("wrote {}", file.display());
-                }
+                Some(file) => write_file(file, &text)?,
                 None => {
                     let _ = std::io::stdout().write_all(text.as_bytes());
                 }
             }
         }
+    }
+    Ok(())
+}
+
+async fn create(cli: &Cli, api: &Api, name: Option<&str>, ttl: Option<i64>, wait: bool) -> Result<(), Failure> {
+    let mut body = json!({});
+    if let Some(n) = name {
+        body["name"] = json!(n);
+    }
+    if let Some(h) = ttl {
+        body["ttl_hours"] = json!(h);
+    }
+    let mut env = api.json("POST", "/v1/environments", Some(body)).await?;
+    if let Some(p) = env["queue_position"].as_u64() {
+        eprintln!("{} is queued (position {p}): it starts when capacity frees.", env["name"].as_str().unwrap_or("?"));
+    }
+    if wait {
+        env = wait_until_settled(api, env["name"].as_str().unwrap_or_default()).await?;
+    }
+    finish(cli, &env)
+}
+
+/// Prints the environment; a FAILED one is exit code 8.
+fn finish(cli: &Cli, env: &Value) -> Result<(), Failure> {
+    print_env(cli, env);
+    if env["status"] == "FAILED" {
+        return Err(Failure(8, anyhow!("{} failed: {}", env["name"], env["reason"])));
+    }
+    Ok(())
+}
+
+async fn destroy(cli: &Cli, api: &Api, env: &str, root: &std::path::Path) -> Result<(), Failure> {
+    let v = api.json("DELETE", &format!("/v1/environments/{env}"), None).await?;
+    if state::read(root)?.is_some_and(|s| s.environment == env) {
+        state::clear(root)?;
+        eprintln!("{env} is no longer in use here.");
+    }
+    if cli.json {
+        println!("{v:#}");
+    } else {
+        println!("{env} is being destroyed.");
+    }
+    Ok(())
+}
+
+async fn deploy(
+    cli: &Cli,
+    api: &Api,
+    env: &str,
+    template: Option<&std::path::Path>,
+    schema: Option<&std::path::Path>,
+    wait: bool,
+) -> Result<(), Failure> {
+    let (what, file) = match (template, schema) {
+        (Some(t), _) => ("template", t),
+        (None, Some(s)) => ("schema", s),
+        (None, None) => return Err(Failure(2, anyhow!("give --template FILE or --schema FILE"))),
+    };
+    let body = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let content_type = if what == "schema" { "application/graphql" } else { "application/yaml" };
+    let (_, text) = api.send("PUT", &format!("/v1/environments/{env}/{what}"), body, content_type).await?;
+    let mut view: Value = serde_json::from_str(&text).context("the API's answer is not JSON")?;
+    eprintln!("{env}: {what} {} accepted; the stack is being updated.", file.display());
+    if wait {
+        view = wait_until_settled(api, env).await?;
+    }
+    finish(cli, &view)
+}
+
+async fn client_config(api: &Api, env: &str, format: &str) -> Result<String, Failure> {
+    let path = match format {
+        "js" => format!("/v1/environments/{env}/config?format=js"),
+        _ => format!("/v1/environments/{env}/config"),
+    };
+    Ok(api.call("GET", &path, None).await?.1)
+}
+
+fn write_file(file: &std::path::Path, text: &str) -> Result<(), Failure> {
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(file, text).with_context(|| format!("writing {}", file.display()))?;
+    eprintln!("wrote {}", file.display());
+    Ok(())
+}
+
+/// Remembers `env` for this checkout and writes its client config (if it is ready yet).
+async fn use_environment(
+    api: &Api,
+    env: &str,
+    out: Option<&std::path::Path>,
+    root: &std::path::Path,
+) -> Result<(), Failure> {
+    // It must exist and be the caller's to use.
+    api.json("GET", &format!("/v1/environments/{env}"), None).await?;
+    let previous = state::read(root).ok().flatten().map(|s| s.client_config);
+    let file = out.map(|p| p.to_path_buf()).or(previous).unwrap_or_else(|| state::DEFAULT_CONFIG.into());
+    let state = state::State { environment: env.to_owned(), client_config: file };
+    state::write(root, &state)?;
+    eprintln!("using {env} in {}", root.display());
+    match client_config(api, env, state.config_format()).await {
+        Ok(text) => write_file(&root.join(&state.client_config), &text),
+        Err(Failure(6, e)) => {
+            eprintln!("the client config is not written yet ({e:#}); run `ephemera env use {env}` once it is ready");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn status(cli: &Cli, api: &Api, root: &std::path::Path) -> Result<(), Failure> {
+    let Some(state) = state::read(root)? else {
+        println!("no environment in use in {} (run `ephemera env use ENV`)", root.display());
+        return Ok(());
+    };
+    let view = api.json("GET", &format!("/v1/environments/{}", state.environment), None).await?;
+    if cli.json {
+        println!("{:#}", json!({ "in_use": state, "environment": view }));
+    } else {
+        println!("in use here: {} (client config: {})", state.environment, state.client_config.display());
+        table(std::slice::from_ref(&view));
     }
     Ok(())
 }

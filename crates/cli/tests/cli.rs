@@ -14,8 +14,14 @@ use ephemera_tests::{Platform, IDENTITIES, REGION};
 use serde_json::Value;
 
 fn ephemera(p: &Platform, who: usize, args: &[&str]) -> Output {
+    ephemera_in(p, who, &std::env::current_dir().unwrap(), args)
+}
+
+/// `ephemera` run in `dir` (a checkout).
+fn ephemera_in(p: &Platform, who: usize, dir: &std::path::Path, args: &[&str]) -> Output {
     let (key, secret, _) = IDENTITIES[who];
     Command::new(env!("CARGO_BIN_EXE_ephemera"))
+        .current_dir(dir)
         .args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -42,6 +48,32 @@ const OTHER_ACCOUNTS_KYLE: usize = 4;
 const OPS_ONE: usize = 5;
 const OPS_TWO: usize = 6;
 
+/// Creates the AppSync API the stack would have made on AWS and records it among the
+/// environment's outputs (the emulator skips AppSync resources in templates).
+async fn give_api(p: &Platform, env: &str) -> aws_sdk_appsync::types::GraphqlApi {
+    let api = p
+        .clients
+        .appsync()
+        .create_graphql_api()
+        .name(format!("ephemera-{env}-api"))
+        .authentication_type("API_KEY".into())
+        .send()
+        .await
+        .unwrap();
+    let api = api.graphql_api().unwrap().clone();
+    let name = EnvironmentName::parse(env).unwrap();
+    let row = p.registry().get(&name).await.unwrap().unwrap();
+    let mut outputs = row.outputs.clone();
+    outputs.insert("GraphQLApiArn".into(), api.arn().unwrap().into());
+    let progress = Progress { outputs: Some(outputs), ..Default::default() };
+    assert!(p
+        .registry()
+        .record_progress(&name, Stamp::new(row.generation, chrono::Utc::now()), &progress)
+        .await
+        .unwrap());
+    api
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_developer_creates_configures_extends_and_destroys_their_environment() {
     let p = Platform::start_with(&[("EPHEMERA_DEV_QUOTA_PER_OWNER", "1")]).await;
@@ -61,26 +93,8 @@ async fn a_developer_creates_configures_extends_and_destroys_their_environment()
     assert!(waiting.status_reason.unwrap().contains("quota"));
 
     // config: the endpoint and an API key that exists in AppSync.
-    let api = p
-        .clients
-        .appsync()
-        .create_graphql_api()
-        .name("ephemera-dev-kyle-api")
-        .authentication_type("API_KEY".into())
-        .send()
-        .await
-        .unwrap();
-    let api = api.graphql_api().unwrap();
-    let name = EnvironmentName::parse("dev-kyle").unwrap();
-    let row = p.registry().get(&name).await.unwrap().unwrap();
-    let mut outputs = row.outputs.clone();
-    outputs.insert("GraphQLApiArn".into(), api.arn().unwrap().into());
-    let progress = Progress { outputs: Some(outputs), ..Default::default() };
-    assert!(p
-        .registry()
-        .record_progress(&name, Stamp::new(row.generation, chrono::Utc::now()), &progress)
-        .await
-        .unwrap());
+    let api = give_api(&p, "dev-kyle").await;
+    let row = p.registry().get(&EnvironmentName::parse("dev-kyle").unwrap()).await.unwrap().unwrap();
     let cfg = json(&ephemera(&p, KYLE, &["env", "config", "dev-kyle"]));
     assert_eq!(cfg["region"], REGION);
     assert!(cfg["graphql_endpoint"].as_str().unwrap().contains(api.api_id().unwrap()), "{cfg}");
@@ -279,4 +293,143 @@ fn blueprint_check_lists_every_violation_offline_and_exits_1() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(String::from_utf8(out.stdout).unwrap().contains("TodoTable: DeletionPolicy Retain rewritten to Delete"));
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// The deployed template as CloudFormation holds it, without the tags the platform writes in
+/// (the commit tag is the template's version) and without the one resource named.
+async fn deployed_template(p: &Platform, stack: &str, without: &str) -> Value {
+    let out = p.clients.cloudformation().get_template().stack_name(stack).send().await.unwrap();
+    let mut t: Value = serde_json::from_str(out.template_body().unwrap()).unwrap();
+    let resources = t["Resources"].as_object_mut().unwrap();
+    resources.remove(without);
+    for r in resources.values_mut() {
+        if let Some(props) = r["Properties"].as_object_mut() {
+            props.remove("Tags");
+        }
+    }
+    t
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_developer_deploys_their_own_template_and_schema_and_nobody_elses() {
+    let p = Platform::start().await;
+    json(&ephemera(&p, KYLE, &["env", "create", "--wait", "--json"]));
+    let dir = std::env::temp_dir().join(format!("ephemera-deploy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let default =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../infra/blueprints/default.yaml")).unwrap();
+    let extra = "\n  NotesTable:\n    Type: AWS::DynamoDB::Table\n    Properties:\n      TableName: !Sub \"${AWS::StackName}-Notes\"\n      BillingMode: PAY_PER_REQUEST\n      AttributeDefinitions: [{ AttributeName: id, AttributeType: S }]\n      KeySchema: [{ AttributeName: id, KeyType: HASH }]\n";
+    let with_notes = default.replacen("\nResources:\n", &format!("\nResources:{extra}"), 1);
+    let template = dir.join("template.yaml");
+    std::fs::write(&template, &with_notes).unwrap();
+    let path = template.to_str().unwrap();
+
+    // The owner's push: the stack gains the table.
+    let env = json(&ephemera(&p, KYLE, &["env", "deploy", "dev-kyle", "--template", path, "--wait", "--json"]));
+    assert_eq!(env["status"], "READY", "{env}");
+    let tables = p.clients.dynamodb().list_tables().send().await.unwrap();
+    assert!(tables.table_names().iter().any(|t| t == "ephemera-dev-kyle-Notes"), "{tables:?}");
+
+    // Someone else's push is refused.
+    let out = ephemera(&p, ALICE, &["env", "deploy", "dev-kyle", "--template", path]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // An escaping template: 422 with its violations; the stack is as it was.
+    let before = deployed_template(&p, "ephemera-dev-kyle", "").await;
+    let generation = p.environment("dev-kyle").await.unwrap().generation;
+    let escaping = dir.join("escaping.yaml");
+    let intruder = with_notes.replacen("\nResources:\n", "\nResources:\n  Intruder:\n    Type: AWS::IAM::User\n", 1);
+    std::fs::write(&escaping, intruder).unwrap();
+    let out = ephemera(&p, KYLE, &["env", "deploy", "dev-kyle", "--template", escaping.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("HTTP 422") && err.contains("Intruder (AWS::IAM::User)"), "{err}");
+    assert_eq!(deployed_template(&p, "ephemera-dev-kyle", "").await, before);
+    assert_eq!(p.environment("dev-kyle").await.unwrap().generation, generation);
+
+    // --schema changes the schema and nothing else.
+    let schema = dir.join("schema.graphql");
+    std::fs::write(&schema, "type Query { ping: String }\nschema { query: Query }\n").unwrap();
+    let env = json(&ephemera(
+        &p,
+        KYLE,
+        &["env", "deploy", "dev-kyle", "--schema", schema.to_str().unwrap(), "--wait", "--json"],
+    ));
+    assert_eq!(env["status"], "READY", "{env}");
+    let out = p.clients.cloudformation().get_template().stack_name("ephemera-dev-kyle").send().await.unwrap();
+    let deployed: Value = serde_json::from_str(out.template_body().unwrap()).unwrap();
+    assert_eq!(
+        deployed["Resources"]["GraphQLSchema"]["Properties"]["Definition"],
+        "type Query { ping: String }\nschema { query: Query }\n"
+    );
+    assert_eq!(deployed_template(&p, "ephemera-dev-kyle", "GraphQLSchema").await, {
+        let mut b = before.clone();
+        b["Resources"].as_object_mut().unwrap().remove("GraphQLSchema");
+        b
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn env_use_remembers_the_environment_for_the_checkout_and_writes_its_client_config() {
+    let p = Platform::start().await;
+    let checkout = std::env::temp_dir().join(format!("ephemera-checkout-{}", std::process::id()));
+    std::fs::create_dir_all(checkout.join(".git")).unwrap();
+    std::fs::create_dir_all(checkout.join("src/components")).unwrap();
+    let inside = checkout.join("src/components");
+    let run = |args: &[&str]| ephemera_in(&p, KYLE, &inside, args);
+
+    // Nothing in use: a command that needs an environment says how to choose one.
+    let out = run(&["env", "show"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ephemera env use ENV"));
+
+    json(&run(&["env", "create", "--wait", "--json"]));
+    json(&run(&["env", "create", "api", "--wait", "--json"]));
+    let api = give_api(&p, "dev-kyle").await;
+    let out = run(&["env", "use", "dev-kyle"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(checkout.join(".ephemera/environment.json")).unwrap()).unwrap();
+    assert_eq!(state, serde_json::json!({"environment": "dev-kyle", "client_config": "src/aws-exports.js"}));
+    let exports = std::fs::read_to_string(checkout.join("src/aws-exports.js")).unwrap();
+    assert!(exports.contains(api.api_id().unwrap()) && exports.contains("export default awsmobile"), "{exports}");
+
+    // Later commands default to it; status shows it.
+    assert_eq!(json(&run(&["env", "show", "--json"]))["name"], "dev-kyle");
+    let status = json(&run(&["env", "status", "--json"]));
+    assert_eq!(
+        (status["in_use"]["environment"].as_str(), status["environment"]["status"].as_str()),
+        (Some("dev-kyle"), Some("READY"))
+    );
+
+    // Switching to an environment that is not ready yet: remembered, config left for later;
+    // a JSON config path is kept for the next switch.
+    let out = ephemera_in(&p, KYLE, &checkout, &["env", "use", "dev-kyle-api", "--out", "config/backend.json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not written yet"));
+    assert!(!checkout.join("config/backend.json").exists());
+    assert!(run(&["env", "use", "dev-kyle"]).status.success());
+    let config: Value =
+        serde_json::from_str(&std::fs::read_to_string(checkout.join("config/backend.json")).unwrap()).unwrap();
+    assert_eq!(config["environment"], "dev-kyle");
+
+    // Another developer's environment cannot be used.
+    let out = ephemera_in(&p, ALICE, &inside, &["env", "use", "dev-kyle-api"]);
+    assert_eq!(out.status.code(), Some(3));
+
+    assert!(run(&["env", "extend", "--by", "1h"]).status.success());
+    p.wait_for("dev-kyle", Status::Ready).await;
+
+    // Destroying the one in use forgets it; destroying another does not.
+    assert!(run(&["env", "destroy", "dev-kyle-api"]).status.success());
+    assert!(checkout.join(".ephemera/environment.json").exists());
+    assert!(run(&["env", "destroy"]).status.success());
+    assert!(!checkout.join(".ephemera/environment.json").exists());
+    p.wait_for("dev-kyle", Status::Deleted).await;
+    let out = run(&["env", "status"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no environment in use"));
+    std::fs::remove_dir_all(&checkout).unwrap();
+    p.stop().await;
 }

@@ -116,6 +116,13 @@ pub fn is_legacy_owner(owner: &str) -> bool {
     !owner.starts_with("arn:")
 }
 
+/// The version of a template a developer pushed, recorded as their environment's commit: the
+/// first 12 hex digits of its SHA-256.
+pub fn template_version(body: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(body.as_bytes()))[..12].to_owned()
+}
+
 /// What to do with a request for a new environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admission {

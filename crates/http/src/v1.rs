@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use ephemera_app::selfservice::{Caller, CreateRequest, SelfServiceError};
+use ephemera_app::selfservice::{Caller, CreateRequest, Push, SelfServiceError};
 use serde::Deserialize;
 use serde_json::json;
 use tracing::warn;
@@ -26,6 +26,8 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/environments/{env}/preserve", put(preserve).delete(unpreserve))
         .route("/v1/environments/{env}/config", get(config))
         .route("/v1/environments/{env}/owner", put(adopt))
+        .route("/v1/environments/{env}/template", put(push_template))
+        .route("/v1/environments/{env}/schema", put(push_schema))
 }
 
 /// The verified caller, or the response refusing the request.
@@ -56,6 +58,14 @@ fn into_response(e: SelfServiceError) -> Response {
         SelfServiceError::QuotaReached(_) => (StatusCode::TOO_MANY_REQUESTS, "quota_reached"),
         SelfServiceError::NotReady(_) => (StatusCode::CONFLICT, "not_ready"),
         SelfServiceError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        SelfServiceError::Refused(violations) => {
+            let body = json!({ "error": {
+                "code": "blueprint_refused",
+                "message": format!("the template breaks the blueprint policy ({} violations); nothing was changed", violations.len()),
+                "violations": violations,
+            }});
+            return (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response();
+        }
     };
     error_response(status, code, e.to_string())
 }
@@ -178,6 +188,26 @@ async fn adopt(Path(env): Path<String>, a: Authed) -> Response {
         return error_response(StatusCode::BAD_REQUEST, "bad_request", "give {\"owner\": \"<principal ARN>\"}");
     };
     reply(StatusCode::OK, a.service.adopt(&a.who, &env, &owner).await)
+}
+
+/// The body as text: a template (YAML or JSON) or a GraphQL schema.
+fn text_body(body: &[u8], what: &str) -> Result<String, Response> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| error_response(StatusCode::BAD_REQUEST, "bad_request", format!("the {what} is not UTF-8 text")))?;
+    if text.trim().is_empty() {
+        return Err(error_response(StatusCode::BAD_REQUEST, "bad_request", format!("send the {what} as the body")));
+    }
+    Ok(text.to_owned())
+}
+
+async fn push_template(Path(env): Path<String>, a: Authed) -> Response {
+    let body = try_or!(text_body(&a.body, "template"));
+    reply(StatusCode::ACCEPTED, a.service.push(&a.who, &env, Push::Template(body)).await)
+}
+
+async fn push_schema(Path(env): Path<String>, a: Authed) -> Response {
+    let body = try_or!(text_body(&a.body, "schema"));
+    reply(StatusCode::ACCEPTED, a.service.push(&a.who, &env, Push::Schema(body)).await)
 }
 
 #[derive(Deserialize, Default)]

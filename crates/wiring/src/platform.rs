@@ -139,6 +139,7 @@ pub fn selfservice(shared: &SharedConfig, config: &SelfServiceConfig, clients: &
         registry: Arc::new(registry(shared, clients)),
         bus: Arc::new(bus(shared, clients)),
         keys: Arc::new(AppSyncKeys::new(clients.appsync().clone())),
+        store: Arc::new(S3Store::new(clients.s3().clone())),
         clock: clock(),
         settings: SelfServiceSettings {
             quotas: config.dev_quotas,
@@ -146,6 +147,8 @@ pub fn selfservice(shared: &SharedConfig, config: &SelfServiceConfig, clients: &
             expiry: config.expiry,
             max_ttl: config.dev_max_ttl,
             region: shared.region.clone(),
+            bucket: shared.bucket.clone(),
+            blueprint_policy: config.blueprint_policy.clone(),
         },
     }
 }

@@ -5,7 +5,7 @@ use ephemera_domain::{Environment, TagSet};
 use tracing::info;
 
 use super::{token, Provisioner};
-use crate::ports::{PortError, StackRequest};
+use crate::ports::{ObjectStore, PortError, StackRequest};
 use crate::template::{check, render, CheckError, TemplateError};
 
 impl Provisioner {
@@ -53,23 +53,37 @@ impl Provisioner {
         Ok((request, monthly))
     }
 
-    /// The template for `env`: the commit's own, else the repository's, else the default.
     async fn blueprint(&self, env: &Environment) -> Result<(String, String), BlueprintError> {
-        let mut keys = Vec::new();
-        if let Some(repo) = &env.repository {
-            if let Some(sha) = &env.commit {
-                keys.push(format!("artifacts/{}/{}/{sha}/template.yaml", repo.owner(), repo.name()));
-            }
-            keys.push(format!("blueprints/{}/{}.yaml", repo.owner(), repo.name()));
-        }
-        keys.push("blueprints/default.yaml".to_owned());
-        for key in &keys {
-            if let Some(body) = self.store.get_text(&self.settings.bucket, key).await? {
-                return Ok((key.clone(), body));
-            }
-        }
-        Err(BlueprintError::NotFound { bucket: self.settings.bucket.clone(), tried: keys })
+        find_blueprint(self.store.as_ref(), &self.settings.bucket, env).await
     }
+}
+
+/// Where an environment's own template is kept once its owner has pushed one.
+pub fn own_template_key(env: &ephemera_domain::EnvironmentName) -> String {
+    format!("environments/{env}/template.yaml")
+}
+
+/// The template for `env` and the key it was found at: the one its owner pushed, else the
+/// commit's own, else the repository's, else the default.
+pub async fn find_blueprint(
+    store: &dyn ObjectStore,
+    bucket: &str,
+    env: &Environment,
+) -> Result<(String, String), BlueprintError> {
+    let mut keys = vec![own_template_key(&env.name)];
+    if let Some(repo) = &env.repository {
+        if let Some(sha) = &env.commit {
+            keys.push(format!("artifacts/{}/{}/{sha}/template.yaml", repo.owner(), repo.name()));
+        }
+        keys.push(format!("blueprints/{}/{}.yaml", repo.owner(), repo.name()));
+    }
+    keys.push("blueprints/default.yaml".to_owned());
+    for key in &keys {
+        if let Some(body) = store.get_text(bucket, key).await? {
+            return Ok((key.clone(), body));
+        }
+    }
+    Err(BlueprintError::NotFound { bucket: bucket.to_owned(), tried: keys })
 }
 
 /// Why no stack request could be made: worth retrying later, or a reason to fail.
@@ -90,7 +104,7 @@ impl From<PortError> for RequestError {
 }
 
 #[derive(Debug, thiserror::Error)]
-enum BlueprintError {
+pub enum BlueprintError {
     #[error("no blueprint in s3://{bucket}: tried {tried:?}")]
     NotFound { bucket: String, tried: Vec<String> },
     #[error(transparent)]

@@ -208,13 +208,15 @@ impl World {
             expiry: Default::default(),
             max_ttl: chrono::Duration::hours(168),
             region: "us-east-1".into(),
+            bucket: BUCKET.into(),
+            blueprint_policy: Default::default(),
         }
     }
 
     pub fn selfservice_with(&self, settings: SelfServiceSettings) -> SelfService {
         let (registry, bus, keys, clock) =
             (self.registry.clone(), self.bus.clone(), self.keys.clone(), self.clock.clone());
-        SelfService { registry, bus, keys, clock, settings }
+        SelfService { registry, bus, keys, store: self.store.clone(), clock, settings }
     }
 
     /// Delivers a pull request fixture, signed, to a fresh intake.

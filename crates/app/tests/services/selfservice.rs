@@ -4,7 +4,7 @@
 use chrono::Duration;
 use ephemera_app::events::REQUESTED;
 use ephemera_app::memory::retryable;
-use ephemera_app::selfservice::{Caller, CreateRequest, SelfService, SelfServiceError};
+use ephemera_app::selfservice::{Caller, CreateRequest, Push, SelfService, SelfServiceError};
 use ephemera_domain::developer::Admin;
 use ephemera_domain::{Desired, EventOrder, Status};
 
@@ -261,4 +261,105 @@ async fn an_owner_recorded_as_a_login_is_handed_over_by_an_admin() {
     assert_eq!(s.adopt(&admin, "dev-kyle", KYLE).await.unwrap().owner, KYLE);
     assert_eq!(s.get(&kyle, "dev-kyle").await.unwrap().owner, KYLE);
     assert_eq!(w.env("dev-kyle").generation, 2, "a new generation retags the stack");
+}
+
+/// The default blueprint with one more table and a GraphQL API with its schema.
+const PUSHED: &str = "Resources:
+  Files:
+    Type: AWS::S3::Bucket
+  Todo:
+    Type: AWS::DynamoDB::Table
+    Properties: { BillingMode: PAY_PER_REQUEST }
+  Notes:
+    Type: AWS::DynamoDB::Table
+    Properties: { BillingMode: PAY_PER_REQUEST }
+  Api:
+    Type: AWS::AppSync::GraphQLApi
+    Properties: { Name: !Sub '${AWS::StackName}-api', AuthenticationType: API_KEY }
+  Schema:
+    Type: AWS::AppSync::GraphQLSchema
+    Properties:
+      ApiId: !GetAtt Api.ApiId
+      Definition: 'type Query { todo: String }'
+";
+
+/// What the stack holds: its resources' logical ids, and the rendered template.
+fn stack_of(w: &World, env: &str) -> (Vec<String>, serde_json::Value) {
+    let stack = w.stacks.get(&name(env).stack_name()).expect("stack");
+    let ids = stack.resources.iter().map(|r| r.logical_id.clone()).collect();
+    (ids, serde_json::from_str(&stack.request.expect("made through the port").template_body).unwrap())
+}
+
+#[tokio::test]
+async fn the_owner_pushes_a_template_and_the_stack_follows_it() {
+    let w = World::new();
+    let s = service(&w);
+    let (kyle, alice) = (caller(&s, KYLE), caller(&s, ALICE));
+    s.create(&kyle, CreateRequest::default()).await.unwrap();
+    w.provisioner().reconcile(&name("dev-kyle")).await.unwrap();
+    assert!(!stack_of(&w, "dev-kyle").0.contains(&"Notes".to_owned()));
+
+    let view = s.push(&kyle, "dev-kyle", Push::Template(PUSHED.into())).await.unwrap();
+    assert_eq!((view.status, w.env("dev-kyle").generation), ("PENDING", 2));
+    assert_eq!(w.env("dev-kyle").commit, Some(ephemera_domain::developer::template_version(PUSHED)));
+    assert_eq!(w.store.object(BUCKET, "environments/dev-kyle/template.yaml").as_deref(), Some(PUSHED));
+    let outcome = w.provisioner().reconcile(&name("dev-kyle")).await.unwrap();
+    assert_eq!(outcome, ephemera_app::provisioner::Outcome::Settled(Status::Ready));
+    let (ids, _) = stack_of(&w, "dev-kyle");
+    assert!(ids.contains(&"Notes".to_owned()), "{ids:?}");
+    assert_eq!(w.env("dev-kyle").status, Status::Ready);
+
+    // Another developer may not push to it.
+    let err = s.push(&alice, "dev-kyle", Push::Template(BLUEPRINT.into())).await.unwrap_err();
+    assert!(matches!(err, SelfServiceError::Forbidden(_)), "{err}");
+    // An escaping template is refused with its violations, and changes nothing.
+    let escaping = format!("{PUSHED}  Admin:\n    Type: AWS::IAM::User\n");
+    let err = s.push(&kyle, "dev-kyle", Push::Template(escaping)).await.unwrap_err();
+    assert!(
+        matches!(&err, SelfServiceError::Refused(v) if v.len() == 1 && v[0].starts_with("Admin (AWS::IAM::User)")),
+        "{err}"
+    );
+    assert!(matches!(
+        s.push(&kyle, "dev-kyle", Push::Template("Resources: [".into())).await,
+        Err(SelfServiceError::BadRequest(_))
+    ));
+    assert_eq!(w.store.object(BUCKET, "environments/dev-kyle/template.yaml").as_deref(), Some(PUSHED));
+    assert_eq!(w.env("dev-kyle").generation, 2);
+
+    // A schema push changes the schema and nothing else.
+    s.push(&kyle, "dev-kyle", Push::Schema("type Query { todo: String notes: [String] }".into())).await.unwrap();
+    w.provisioner().reconcile(&name("dev-kyle")).await.unwrap();
+    let (_, deployed) = stack_of(&w, "dev-kyle");
+    let definition = &deployed["Resources"]["Schema"]["Properties"]["Definition"];
+    assert_eq!(definition, "type Query { todo: String notes: [String] }");
+    let kept = w.store.object(BUCKET, "environments/dev-kyle/template.yaml").unwrap();
+    let without_schema = |source: &str| {
+        let mut t = ephemera_app::template::parse(source).unwrap();
+        t["Resources"].as_object_mut().unwrap().remove("Schema");
+        t
+    };
+    assert_eq!(without_schema(&kept), without_schema(PUSHED));
+
+    // Destroyed and made again, it comes back with the template it was given.
+    s.destroy(&kyle, "dev-kyle").await.unwrap();
+    w.provisioner().reconcile(&name("dev-kyle")).await.unwrap();
+    w.clock.advance(Duration::seconds(1));
+    s.create(&kyle, CreateRequest::default()).await.unwrap();
+    w.provisioner().reconcile(&name("dev-kyle")).await.unwrap();
+    assert_eq!(stack_of(&w, "dev-kyle").1["Resources"]["Schema"]["Properties"]["Definition"], *definition);
+}
+
+#[tokio::test]
+async fn a_schema_push_needs_one_schema_in_the_template() {
+    let w = World::new();
+    let s = service(&w);
+    let kyle = caller(&s, KYLE);
+    s.create(&kyle, CreateRequest::default()).await.unwrap();
+    let err = s.push(&kyle, "dev-kyle", Push::Schema("type Query { a: Int }".into())).await.unwrap_err();
+    assert!(
+        err.to_string().contains("0 GraphQL schemas") && err.to_string().contains("blueprints/default.yaml"),
+        "{err}"
+    );
+    assert_eq!(w.store.object(BUCKET, "environments/dev-kyle/template.yaml"), None);
+    assert_eq!(w.env("dev-kyle").generation, 1);
 }

@@ -8,7 +8,7 @@ use ephemera_domain::tags::TagSet;
 
 use ephemera_domain::blueprint::Policy;
 
-use super::vars::{invalid, Vars};
+use super::vars::Vars;
 use super::{shared, ConfigError};
 
 #[derive(Debug, Clone)]
@@ -50,29 +50,7 @@ impl ProvisionerConfig {
             monthly_budget_usd: v.real("EPHEMERA_MONTHLY_BUDGET_USD", "an amount in USD", |x| x >= 0.0)?,
             dev_quotas: shared::quotas(v)?,
             prices: shared::prices(v)?,
-            blueprint_policy: blueprint_policy(v)?,
+            blueprint_policy: shared::blueprint_policy(v)?,
         })
     }
-}
-
-fn blueprint_policy(v: &Vars) -> Result<Policy, ConfigError> {
-    let mut policy = Policy::default();
-    for ty in v.list("EPHEMERA_BLUEPRINT_TYPES") {
-        if ty.split("::").count() < 2 || ty.contains(char::is_whitespace) {
-            return Err(invalid(
-                "EPHEMERA_BLUEPRINT_TYPES",
-                format!("{ty:?} is not a resource type like AWS::Kinesis::Stream"),
-            ));
-        }
-        policy.types.insert(ty);
-    }
-    for arn in v.list("EPHEMERA_BLUEPRINT_MANAGED_POLICIES") {
-        if !arn.starts_with("arn:") {
-            return Err(invalid("EPHEMERA_BLUEPRINT_MANAGED_POLICIES", format!("{arn:?} is not a managed policy ARN")));
-        }
-        policy.managed_policies.insert(arn);
-    }
-    policy.literal_preview_hosts.extend(v.list("EPHEMERA_BLUEPRINT_PREVIEW_HOSTS"));
-    policy.macros = v.flag("EPHEMERA_BLUEPRINT_MACROS", false)?;
-    Ok(policy)
 }

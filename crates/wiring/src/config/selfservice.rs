@@ -19,6 +19,8 @@ pub struct SelfServiceConfig {
     pub expiry: ExpiryPolicy,
     /// `EPHEMERA_DEV_MAX_TTL_HOURS` (168): the longest a developer environment is given at once.
     pub dev_max_ttl: chrono::Duration,
+    /// `EPHEMERA_BLUEPRINT_*`: what a pushed template may declare, as for the provisioner.
+    pub blueprint_policy: ephemera_domain::blueprint::Policy,
 }
 
 impl SelfServiceConfig {
@@ -32,6 +34,7 @@ impl SelfServiceConfig {
                 .collect::<Result<_, _>>()?,
             expiry: shared::expiry(v)?,
             dev_max_ttl: v.hours("EPHEMERA_DEV_MAX_TTL_HOURS", 168)?,
+            blueprint_policy: shared::blueprint_policy(v)?,
         })
     }
 }

@@ -1,5 +1,6 @@
 //! The parts more than one function reads.
 
+use ephemera_domain::blueprint::Policy;
 use ephemera_domain::cost::PriceTable;
 use ephemera_domain::developer::Quotas;
 use ephemera_domain::policy::ExpiryPolicy;
@@ -91,4 +92,27 @@ pub(crate) fn quotas(v: &Vars) -> Result<Quotas, ConfigError> {
 /// `EPHEMERA_PRICE_TABLE`: the reaper's cost report and the provisioner's budget.
 pub(crate) fn prices(v: &Vars) -> Result<PriceTable, ConfigError> {
     v.parsed("EPHEMERA_PRICE_TABLE", "", PriceTable::with_overrides)
+}
+
+/// What a blueprint may declare; the provisioner and self-service (pushed templates) share it.
+pub(crate) fn blueprint_policy(v: &Vars) -> Result<Policy, ConfigError> {
+    let mut policy = Policy::default();
+    for ty in v.list("EPHEMERA_BLUEPRINT_TYPES") {
+        if ty.split("::").count() < 2 || ty.contains(char::is_whitespace) {
+            return Err(invalid(
+                "EPHEMERA_BLUEPRINT_TYPES",
+                format!("{ty:?} is not a resource type like AWS::Kinesis::Stream"),
+            ));
+        }
+        policy.types.insert(ty);
+    }
+    for arn in v.list("EPHEMERA_BLUEPRINT_MANAGED_POLICIES") {
+        if !arn.starts_with("arn:") {
+            return Err(invalid("EPHEMERA_BLUEPRINT_MANAGED_POLICIES", format!("{arn:?} is not a managed policy ARN")));
+        }
+        policy.managed_policies.insert(arn);
+    }
+    policy.literal_preview_hosts.extend(v.list("EPHEMERA_BLUEPRINT_PREVIEW_HOSTS"));
+    policy.macros = v.flag("EPHEMERA_BLUEPRINT_MACROS", false)?;
+    Ok(policy)
 }

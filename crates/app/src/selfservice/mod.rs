@@ -14,9 +14,15 @@ use ephemera_domain::{Desired, Environment, EnvironmentKind, EnvironmentName, Ev
 use serde::{Deserialize, Serialize};
 use tracing::{info, instrument};
 
+mod push;
+
+pub use push::Push;
+
+use ephemera_domain::blueprint::Policy;
+
 use crate::clock::Clock;
 use crate::events::PlatformEvent;
-use crate::ports::{Change, ChangeOutcome, DesiredState, EventBus, PortError};
+use crate::ports::{Change, ChangeOutcome, DesiredState, EventBus, ObjectStore, PortError};
 
 /// AppSync: client API keys.
 #[async_trait]
@@ -53,6 +59,9 @@ pub enum SelfServiceError {
     QuotaReached(String),
     #[error("{0}")]
     NotReady(String),
+    /// The blueprint policy refused a pushed template: every violation.
+    #[error("the template breaks the blueprint policy: {}", .0.join("; "))]
+    Refused(Vec<String>),
     #[error(transparent)]
     Unavailable(#[from] PortError),
 }
@@ -157,12 +166,17 @@ pub struct SelfServiceSettings {
     /// The longest a developer environment may be given at once.
     pub max_ttl: Duration,
     pub region: String,
+    /// The platform bucket, where pushed templates are kept.
+    pub bucket: String,
+    /// What a pushed template may declare (the provisioner's policy).
+    pub blueprint_policy: Policy,
 }
 
 pub struct SelfService {
     pub registry: Arc<dyn DesiredState>,
     pub bus: Arc<dyn EventBus>,
     pub keys: Arc<dyn ApiKeys>,
+    pub store: Arc<dyn ObjectStore>,
     pub clock: Arc<dyn Clock>,
     pub settings: SelfServiceSettings,
 }
