@@ -74,7 +74,7 @@ async fn the_reaper_deletes_exactly_what_outlived_its_purpose() {
     assert!(registry.record_progress(&name, Stamp::new(env.generation + 1, Utc::now()), &failed).await.unwrap());
     // A stack deleted behind the platform's back.
     cfn.delete_stack().stack_name(format!("ephemera-{vanished}")).send().await.unwrap();
-    assert!(registry.set_preserved(&EnvironmentName::parse(&preserved).unwrap(), true).await.unwrap());
+    assert!(registry.set_preserved(&EnvironmentName::parse(&preserved).unwrap(), true, None).await.unwrap());
 
     // Unregistered stacks and resources.
     let queue = json!({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}}).to_string();

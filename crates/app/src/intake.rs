@@ -197,7 +197,7 @@ impl Intake {
                 Ok(Err(Reply::ignored(reason)))
             }
             Decision::Preserve(on) => {
-                let found = self.registry.set_preserved(name, on).await?;
+                let found = self.registry.set_preserved(name, on, None).await?;
                 let status = if found { "recorded" } else { "ignored" };
                 Ok(Err(Reply::ok(json!({ "status": status, "environment": name, "preserved": on }))))
             }
@@ -283,7 +283,7 @@ impl Intake {
                 if change.desired == Desired::Up
                     && e.pull_request.labels.iter().any(|l| l.name.eq_ignore_ascii_case(preserve))
                 {
-                    self.registry.set_preserved(name, true).await?;
+                    self.registry.set_preserved(name, true, None).await?;
                 }
                 self.announce(name).await?;
                 Ok(Reply::accepted(json!({

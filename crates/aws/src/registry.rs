@@ -324,15 +324,18 @@ impl DesiredState for DynamoRegistry {
         Ok(ChangeOutcome::Accepted { generation: env.generation })
     }
 
-    async fn set_preserved(&self, name: &EnvironmentName, preserved: bool) -> Result<bool, PortError> {
-        self.conditional(
-            name,
-            "SET preserved = :p",
-            "attribute_exists(pk)",
-            vec![(":p", AV::Bool(preserved))],
-            "preserve",
-        )
-        .await
+    async fn set_preserved(
+        &self,
+        name: &EnvironmentName,
+        preserved: bool,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<bool, PortError> {
+        let (update, mut values) = match until {
+            Some(t) => ("SET preserved = :p, preserved_until = :u", vec![(":u", ts(t))]),
+            None => ("SET preserved = :p REMOVE preserved_until", vec![]),
+        };
+        values.push((":p", AV::Bool(preserved)));
+        self.conditional(name, update, "attribute_exists(pk)", values, "preserve").await
     }
 }
 
@@ -603,6 +606,9 @@ pub fn from_item(item: &HashMap<String, AV>) -> Result<Environment, String> {
         outputs,
         preview_url: text("preview_url"),
         preserved: item.get("preserved").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+        preserved_until: text("preserved_until")
+            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.to_utc()),
         cost_monthly_usd: item.get("cost_monthly_usd").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()),
         cost_accrued_usd: item.get("cost_accrued_usd").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()),
         expiry_notice_at: text("expiry_notice_at")

@@ -72,6 +72,9 @@ pub struct Environment {
     pub outputs: BTreeMap<String, String>,
     pub preview_url: Option<String>,
     pub preserved: bool,
+    /// A developer environment's preservation lapses then (a pull request's, pinned by label,
+    /// has none).
+    pub preserved_until: Option<DateTime<Utc>>,
     /// Estimated run rate and cost so far (USD), as the reaper last computed them.
     pub cost_monthly_usd: Option<f64>,
     pub cost_accrued_usd: Option<f64>,
@@ -117,6 +120,7 @@ impl Environment {
             outputs: BTreeMap::new(),
             preview_url: None,
             preserved: false,
+            preserved_until: None,
             cost_monthly_usd: None,
             cost_accrued_usd: None,
             expiry_notice_at: None,
@@ -124,6 +128,11 @@ impl Environment {
             updated_at: created_at,
             expires_at,
         }
+    }
+
+    /// Preserved, and not past the time its preservation lapses.
+    pub fn is_preserved(&self, now: DateTime<Utc>) -> bool {
+        self.preserved && self.preserved_until.is_none_or(|until| until > now)
     }
 
     pub fn stack_name(&self) -> StackName {

@@ -190,7 +190,7 @@ pub fn plan(envs: &[Environment], stacks: &[StackInfo], resources: &[ResourceInf
     }
     // Rows without a stack.
     let without_stack: Vec<&Environment> =
-        envs.iter().filter(|e| !planner.handled.contains(e.name.as_str()) && !e.preserved).collect();
+        envs.iter().filter(|e| !planner.handled.contains(e.name.as_str()) && !e.is_preserved(policy.now)).collect();
     for e in without_stack {
         planner.row_without_stack(e);
     }
@@ -277,7 +277,7 @@ impl<'a> Planner<'a> {
         let env = self.by_name.get(env_name.as_str()).copied();
         if let Some(e) = env {
             self.handled.insert(e.name.as_str());
-            if e.preserved && e.desired == Desired::Up {
+            if e.is_preserved(self.policy.now) && e.desired == Desired::Up {
                 return self.skip(&s.name, "preserved");
             }
         }
@@ -368,7 +368,7 @@ impl<'a> Planner<'a> {
         match self.by_name.get(env.as_str()) {
             // Preserved means kept up past its expiry; once it is sent down (its pull
             // request closed, its owner destroyed it), what it left behind is garbage.
-            Some(e) if e.preserved && e.desired == Desired::Up => self.skip(&r.arn, "preserved"),
+            Some(e) if e.is_preserved(self.policy.now) && e.desired == Desired::Up => self.skip(&r.arn, "preserved"),
             // A stack being created right now lists its resources a moment later.
             Some(e) if e.desired == Desired::Up && !e.status.is_terminal() => {
                 self.skip(&r.arn, "its environment is being provisioned")
@@ -595,6 +595,12 @@ mod tests {
         assert!(p.actions.is_empty());
         let p = plan(std::slice::from_ref(&preserved), &[], std::slice::from_ref(&resource), &policy());
         assert!(p.actions.is_empty(), "{:?}", p.actions);
+        // A developer's preservation that has lapsed protects nothing: expired, it goes.
+        let lapsed = Environment { preserved_until: Some(now() - Duration::hours(1)), ..preserved.clone() };
+        let p = plan(std::slice::from_ref(&lapsed), &[stack("pr-1-a-b", "CREATE_COMPLETE")], &[], &policy());
+        assert_eq!(reasons(&p), vec![("request_down", Reason::Expired)], "{:?}", p.actions);
+        let current = Environment { preserved_until: Some(now() + Duration::hours(1)), ..preserved.clone() };
+        assert!(plan(&[current], &[stack("pr-1-a-b", "CREATE_COMPLETE")], &[], &policy()).actions.is_empty());
 
         // Its pull request closed and its stack is gone, but a table or bucket was left behind.
         let closed = Environment { desired: Desired::Down, status: Status::Deleted, ..preserved };

@@ -146,6 +146,7 @@ pub fn selfservice(shared: &SharedConfig, config: &SelfServiceConfig, clients: &
             admins: config.admins.clone(),
             expiry: config.expiry,
             max_ttl: config.dev_max_ttl,
+            max_preserve: config.dev_max_preserve,
             region: shared.region.clone(),
             bucket: shared.bucket.clone(),
             blueprint_policy: config.blueprint_policy.clone(),

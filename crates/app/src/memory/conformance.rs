@@ -371,7 +371,7 @@ pub async fn a_new_change_clears_the_expiry_notice(r: Arc<dyn Registry>) {
 pub async fn nothing_is_written_for_an_unknown_environment(r: Arc<dyn Registry>) {
     let (name, at) = (pr(), t0());
     assert_eq!(r.get(&name).await.unwrap(), None);
-    assert!(!r.set_preserved(&name, true).await.unwrap());
+    assert!(!r.set_preserved(&name, true, None).await.unwrap());
     r.record_cost(&name, 1.5, 0.25).await.unwrap();
     r.record_notified(&name, &Reported::parse("1:READY:abc").unwrap()).await.unwrap();
     assert!(!r.record_notice(&name, at).await.unwrap());
@@ -393,7 +393,7 @@ pub async fn nothing_is_written_for_an_unknown_environment(r: Arc<dyn Registry>)
 
 pub async fn preserved_cost_and_notified_are_kept_across_changes(r: Arc<dyn Registry>) {
     opened(&*r).await;
-    assert!(r.set_preserved(&pr(), true).await.unwrap());
+    assert!(r.set_preserved(&pr(), true, None).await.unwrap());
     r.record_cost(&pr(), 4.6, 0.25).await.unwrap();
     r.record_notified(&pr(), &Reported::parse("1:READY:a3b9c1d").unwrap()).await.unwrap();
     let e = read(&*r, &pr()).await;
@@ -403,8 +403,16 @@ pub async fn preserved_cost_and_notified_are_kept_across_changes(r: Arc<dyn Regi
     let e = read(&*r, &pr()).await;
     assert_eq!((e.preserved, e.cost_monthly_usd, e.cost_accrued_usd), (true, Some(4.6), Some(0.25)));
     assert_eq!(e.notified.as_ref().map(ToString::to_string).as_deref(), Some("1:READY:a3b9c1d"));
-    assert!(r.set_preserved(&pr(), false).await.unwrap());
+    assert!(r.set_preserved(&pr(), false, None).await.unwrap());
     assert!(!read(&*r, &pr()).await.preserved);
+    let until = t0() + Duration::days(30);
+    assert!(r.set_preserved(&pr(), true, Some(until)).await.unwrap());
+    let e = read(&*r, &pr()).await;
+    assert_eq!((e.preserved, e.preserved_until), (true, Some(whole(until))));
+    apply(&*r, "d-push-2", &later(120, EventOrder::RANK_PUSH)).await;
+    assert_eq!(read(&*r, &pr()).await.preserved_until, Some(whole(until)), "kept across changes");
+    assert!(r.set_preserved(&pr(), true, None).await.unwrap());
+    assert_eq!(read(&*r, &pr()).await.preserved_until, None);
 }
 
 pub async fn a_lease_is_held_until_it_expires_or_its_holder_releases_it(r: Arc<dyn Registry>) {

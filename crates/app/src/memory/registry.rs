@@ -208,11 +208,17 @@ impl DesiredState for MemoryRegistry {
         Ok(ChangeOutcome::Accepted { generation })
     }
 
-    /// `SET preserved = :p` if the item exists.
-    async fn set_preserved(&self, name: &EnvironmentName, preserved: bool) -> Result<bool, PortError> {
+    /// `SET preserved = :p, preserved_until = :u` (or `REMOVE preserved_until`) if the item exists.
+    async fn set_preserved(
+        &self,
+        name: &EnvironmentName,
+        preserved: bool,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<bool, PortError> {
         self.faults.check("set_preserved")?;
         Ok(self.update(name, |i| {
             i.env.preserved = preserved;
+            i.env.preserved_until = until.map(|t| DateTime::from_timestamp(t.timestamp(), 0).expect("in range"));
             true
         }))
     }

@@ -162,7 +162,13 @@ pub trait DesiredState: Environments {
     /// Atomic: the delivery mark and the change are written together or not at all.
     async fn apply_change(&self, delivery: &str, change: &Change) -> Result<ChangeOutcome, PortError>;
     /// Pins (or unpins) an environment: the reaper never touches a preserved one.
-    async fn set_preserved(&self, name: &EnvironmentName, preserved: bool) -> Result<bool, PortError>;
+    /// Sets `preserved`, and when it lapses: `until` None means never (it removes any time set).
+    async fn set_preserved(
+        &self,
+        name: &EnvironmentName,
+        preserved: bool,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<bool, PortError>;
 }
 
 /// Recording an environment's estimated cost: the provisioner (at creation) and the reaper.

@@ -224,7 +224,7 @@ impl Provisioner {
         // No stack of this name exists: whatever carries its name and tags is left from an
         // earlier one and would make this creation fail. A preserved environment's leftovers are
         // kept; creation then reports it.
-        if env.preserved {
+        if env.is_preserved(self.clock.now()) {
             info!("preserved: leftovers of earlier stacks, if any, are kept");
         } else {
             self.leftovers.clear(&env.name).await?;

@@ -84,6 +84,9 @@ pub struct View {
     pub desired: &'static str,
     pub reason: Option<String>,
     pub preserved: bool,
+    /// When a developer environment's preservation lapses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preserved_until: Option<String>,
     pub created_at: String,
     pub expires_at: String,
     pub preview_url: Option<String>,
@@ -110,6 +113,7 @@ impl View {
             desired: e.desired.as_str(),
             reason: e.status_reason.clone(),
             preserved: e.preserved,
+            preserved_until: e.preserved_until.filter(|_| e.preserved).map(rfc3339),
             created_at: rfc3339(e.created_at),
             expires_at: rfc3339(e.expires_at),
             preview_url: e.preview_url.clone(),
@@ -165,6 +169,8 @@ pub struct SelfServiceSettings {
     pub expiry: ExpiryPolicy,
     /// The longest a developer environment may be given at once.
     pub max_ttl: Duration,
+    /// The longest a developer may preserve their environment; past it, only an admin renews.
+    pub max_preserve: Duration,
     pub region: String,
     /// The platform bucket, where pushed templates are kept.
     pub bucket: String,
@@ -211,9 +217,12 @@ impl SelfService {
             .map_err(|e| SelfServiceError::BadRequest(e.to_string()))?;
         let ttl = self.ttl(req.ttl_hours)?;
         let all = self.registry.list().await?;
-        if let Some(existing) = all.iter().find(|e| e.name == name) {
+        let existing = all.iter().find(|e| e.name == name);
+        if let Some(existing) = existing {
             taken(caller, existing, req.name.as_deref())?;
         }
+        // A new life starts unpreserved, with a new preservation allowance.
+        let reset_preserve = existing.is_some_and(|e| e.preserved || e.preserved_until.is_some());
         let dev: Vec<&Environment> =
             all.iter().filter(|e| e.kind == EnvironmentKind::Dev && e.desired == Desired::Up).collect();
         let queued = dev.iter().filter(|e| e.status == Status::Queued).count();
@@ -234,7 +243,10 @@ impl SelfService {
             now + ttl,
             now,
         );
-        let env = self.apply(change).await?;
+        let mut env = self.apply(change).await?;
+        if reset_preserve && self.registry.set_preserved(&name, false, None).await? {
+            (env.preserved, env.preserved_until) = (false, None);
+        }
         let mut view = View::of(&env);
         if let Admission::Queue { position } = admission {
             view.queue_position = Some(position);
@@ -321,12 +333,40 @@ impl SelfService {
         Ok(View::of(&self.apply(change).await?))
     }
 
+    /// Preserves (or stops preserving) an environment. A developer's preservation lasts
+    /// `max_preserve` from when they first asked; asking again does not move it, and past it
+    /// only an admin can renew it. A pull request's, pinned by an admin, does not lapse.
     pub async fn preserve(&self, caller: &Caller, name: &str, on: bool) -> Result<View, SelfServiceError> {
-        let env = self.get(caller, name).await?;
-        self.registry.set_preserved(&env.name, on).await?;
-        let mut env = env;
-        env.preserved = on;
+        let mut env = self.get(caller, name).await?;
+        let now = self.clock.now();
+        let until = match (env.kind, on) {
+            (EnvironmentKind::Dev, true) => Some(self.preserve_until(caller, &env, now)?),
+            (EnvironmentKind::Dev, false) => env.preserved_until,
+            _ => None,
+        };
+        self.registry.set_preserved(&env.name, on, until).await?;
+        (env.preserved, env.preserved_until) = (on, until);
         Ok(View::of(&env))
+    }
+
+    fn preserve_until(
+        &self,
+        caller: &Caller,
+        env: &Environment,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<chrono::DateTime<chrono::Utc>, SelfServiceError> {
+        let renewed = now + self.settings.max_preserve;
+        match env.preserved_until {
+            _ if caller.admin => Ok(renewed),
+            None => Ok(renewed),
+            Some(until) if until > now => Ok(until),
+            Some(until) => Err(SelfServiceError::Forbidden(format!(
+                "{} was preserved for the longest a developer may ({} days), until {}; an admin can renew it",
+                env.name,
+                self.settings.max_preserve.num_days(),
+                rfc3339(until)
+            ))),
+        }
     }
 
     /// An admin hands a developer environment to a principal (the migration of owners recorded

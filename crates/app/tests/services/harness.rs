@@ -207,6 +207,7 @@ impl World {
             admins: vec![ephemera_domain::developer::Admin::parse(ADMIN).unwrap()],
             expiry: Default::default(),
             max_ttl: chrono::Duration::hours(168),
+            max_preserve: chrono::Duration::days(30),
             region: "us-east-1".into(),
             bucket: BUCKET.into(),
             blueprint_policy: Default::default(),

@@ -400,7 +400,7 @@ async fn a_preserved_environments_leftovers_are_kept() {
     let bucket = format!("arn:aws:s3:::{}-files-old", stack());
     w.resources.add_managed(&bucket, PR);
     opened(&w).await;
-    w.registry.set_preserved(&name(PR), true).await.unwrap();
+    w.registry.set_preserved(&name(PR), true, None).await.unwrap();
     assert_eq!(w.provisioner().reconcile(&name(PR)).await.unwrap(), Outcome::Settled(Status::Ready));
     assert_eq!((w.resources.arns(), w.resources.deleted().len()), (vec![bucket], 0));
 }

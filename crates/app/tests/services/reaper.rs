@@ -50,7 +50,7 @@ async fn an_expired_environment_is_sent_down_through_the_provisioner() {
 async fn a_preserved_environment_is_left_alone_however_old() {
     let w = World::new();
     w.ready_pr().await;
-    w.registry.set_preserved(&name(PR), true).await.unwrap();
+    w.registry.set_preserved(&name(PR), true, None).await.unwrap();
     w.clock.advance(Duration::days(30));
     let s = w.reaper().sweep(FULL).await.unwrap();
     assert!(s.planned.is_empty(), "{:?}", s.planned);

@@ -363,3 +363,36 @@ async fn a_schema_push_needs_one_schema_in_the_template() {
     assert_eq!(w.store.object(BUCKET, "environments/dev-kyle/template.yaml"), None);
     assert_eq!(w.env("dev-kyle").generation, 1);
 }
+
+#[tokio::test]
+async fn a_developer_preserves_for_at_most_the_ceiling_and_only_an_admin_renews() {
+    let w = World::new();
+    let s = service(&w);
+    let (kyle, admin) = (caller(&s, KYLE), caller(&s, ADMIN));
+    s.create(&kyle, CreateRequest::default()).await.unwrap();
+    let first = w.now();
+    let view = s.preserve(&kyle, "dev-kyle", true).await.unwrap();
+    let until = first + Duration::days(30);
+    assert_eq!(view.preserved_until, Some(until.format("%Y-%m-%dT%H:%M:%SZ").to_string()));
+    // Asking again, or off and on, does not move it.
+    w.clock.advance(Duration::days(10));
+    s.preserve(&kyle, "dev-kyle", false).await.unwrap();
+    s.preserve(&kyle, "dev-kyle", true).await.unwrap();
+    assert_eq!(w.env("dev-kyle").preserved_until, Some(until));
+    assert!(w.env("dev-kyle").is_preserved(w.now()));
+    // Past it: no longer preserved, and the developer may not renew.
+    w.clock.advance(Duration::days(21));
+    assert!(!w.env("dev-kyle").is_preserved(w.now()));
+    let err = s.preserve(&kyle, "dev-kyle", true).await.unwrap_err();
+    assert!(matches!(&err, SelfServiceError::Forbidden(m) if m.contains("an admin can renew it")), "{err}");
+    let renewed = s.preserve(&admin, "dev-kyle", true).await.unwrap();
+    assert_eq!(w.env("dev-kyle").preserved_until, Some(w.now() + Duration::days(30)), "{renewed:?}");
+    // Made again, it starts afresh.
+    s.destroy(&kyle, "dev-kyle").await.unwrap();
+    w.registry.edit(&name("dev-kyle"), |e| e.status = Status::Deleted);
+    w.clock.advance(Duration::seconds(1));
+    let view = s.create(&kyle, CreateRequest::default()).await.unwrap();
+    assert!(!view.preserved && view.preserved_until.is_none());
+    let e = w.env("dev-kyle");
+    assert_eq!((e.preserved, e.preserved_until), (false, None));
+}

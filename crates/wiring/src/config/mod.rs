@@ -162,6 +162,8 @@ mod tests {
             ("EPHEMERA_DEV_MAX_TTL_HOURS", "forever"),
             ("EPHEMERA_ADMINS", "arn:aws:sts::123456789012:assumed-role/Admin/ops"),
             ("EPHEMERA_ADMINS", "platform-admin"),
+            ("EPHEMERA_DEV_MAX_PRESERVE_DAYS", "0"),
+            ("EPHEMERA_DEV_MAX_PRESERVE_DAYS", "99999"),
         ] {
             let err = cfg(&[(var, value)]).unwrap_err().to_string();
             assert!(err.contains(var), "{err}");

@@ -19,6 +19,9 @@ pub struct SelfServiceConfig {
     pub expiry: ExpiryPolicy,
     /// `EPHEMERA_DEV_MAX_TTL_HOURS` (168): the longest a developer environment is given at once.
     pub dev_max_ttl: chrono::Duration,
+    /// `EPHEMERA_DEV_MAX_PRESERVE_DAYS` (30): the longest a developer may preserve their
+    /// environment; past it, only an admin can renew.
+    pub dev_max_preserve: chrono::Duration,
     /// `EPHEMERA_BLUEPRINT_*`: what a pushed template may declare, as for the provisioner.
     pub blueprint_policy: ephemera_domain::blueprint::Policy,
 }
@@ -34,6 +37,7 @@ impl SelfServiceConfig {
                 .collect::<Result<_, _>>()?,
             expiry: shared::expiry(v)?,
             dev_max_ttl: v.hours("EPHEMERA_DEV_MAX_TTL_HOURS", 168)?,
+            dev_max_preserve: chrono::Duration::days(v.bounded("EPHEMERA_DEV_MAX_PRESERVE_DAYS", 30, 3650)?.into()),
             blueprint_policy: shared::blueprint_policy(v)?,
         })
     }
