@@ -302,8 +302,10 @@ impl Environments for DynamoRegistry {
     }
 
     async fn list(&self) -> Result<Vec<Environment>, PortError> {
-        let mut all = self.list_kind(EnvironmentKind::Pr).await?;
-        all.extend(self.list_kind(EnvironmentKind::Dev).await?);
+        let mut all = Vec::new();
+        for kind in EnvironmentKind::ALL {
+            all.extend(self.list_kind(kind).await?);
+        }
         Ok(all)
     }
 }

@@ -219,7 +219,7 @@ pub const CATALOGUE: &[Entry] = &[
         kind: Kind::LogGroup,
         resource_type: "AWS::Logs::LogGroup",
         parts: &[],
-        found_by: "Tagging API, and Lambda's own `/aws/lambda/ephemera-pr-*` and `-dev-*` groups, untagged",
+        found_by: "Tagging API, and Lambda's own `/aws/lambda/ephemera-pr-*`, `-dev-*` and `-br-*` groups, untagged",
         owned_by_name: true,
         service: "logs",
         arn_prefix: "log-group:",

@@ -16,6 +16,8 @@ pub enum EnvironmentKind {
     Pr,
     /// A developer's own environment.
     Dev,
+    /// A branch's, for branches matching `EPHEMERA_BRANCH_ENVIRONMENTS`.
+    Branch,
 }
 
 impl EnvironmentKind {
@@ -23,12 +25,16 @@ impl EnvironmentKind {
         match self {
             EnvironmentKind::Pr => "pr",
             EnvironmentKind::Dev => "dev",
+            EnvironmentKind::Branch => "branch",
         }
     }
+
+    pub const ALL: [EnvironmentKind; 3] = [EnvironmentKind::Pr, EnvironmentKind::Dev, EnvironmentKind::Branch];
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "pr" => Some(Self::Pr),
             "dev" => Some(Self::Dev),
+            "branch" => Some(Self::Branch),
             _ => None,
         }
     }

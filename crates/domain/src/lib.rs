@@ -18,6 +18,7 @@
 
 pub mod admission;
 pub mod blueprint;
+pub mod branch;
 pub mod catalogue;
 pub mod cost;
 pub mod developer;

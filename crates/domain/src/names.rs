@@ -15,6 +15,9 @@ use sha2::{Digest, Sha256};
 pub const STACK_PREFIX: &str = "ephemera-";
 /// Environment names are at most this long (so that stack names stay short and readable).
 pub const MAX_ENVIRONMENT_NAME: usize = 63;
+/// How environment names start, one per kind: a name that starts otherwise is not an
+/// environment's, and the sweep never touches it.
+pub const ENVIRONMENT_PREFIXES: [&str; 3] = ["pr-", "dev-", "br-"];
 const SLUG_MAX: usize = 32;
 const HASH_HEX: usize = 10;
 
@@ -119,6 +122,19 @@ impl EnvironmentName {
             slug.push_str("repo");
         }
         Self::parse(&format!("{head}{slug}-{hash}"))
+    }
+
+    /// The environment of `branch` in `repo`: `br-<branch slug>-<hash>`, the hash of the
+    /// case-folded `owner/repo` and the branch, so that two branches whose slugs collide
+    /// (`feature/a` and `feature-a`) do not share one.
+    pub fn for_branch(repo: &RepoName, branch: &str) -> Result<Self, NameError> {
+        let hash = short_hash(&format!("{}#{branch}", repo.canonical()));
+        let room = MAX_ENVIRONMENT_NAME - "br-".len() - 1 - HASH_HEX;
+        let mut slug = slugify(branch, room.min(SLUG_MAX));
+        if slug.is_empty() {
+            slug.push_str("branch");
+        }
+        Self::parse(&format!("br-{slug}-{hash}"))
     }
 
     /// A developer's environment: `dev-<login>` or `dev-<login>-<name>`.
@@ -274,6 +290,20 @@ mod tests {
     #[test]
     fn developer_names() {
         assert_eq!(EnvironmentName::for_developer("Kyle", None).unwrap().as_str(), "dev-kyle");
+        let repo = RepoName::parse("Acme/Todo-App").unwrap();
+        let a = EnvironmentName::for_branch(&repo, "feature/search").unwrap();
+        assert!(
+            a.as_str().starts_with("br-feature-search-") && a.as_str().len() == "br-feature-search-".len() + 10,
+            "{a}"
+        );
+        assert_eq!(
+            a,
+            EnvironmentName::for_branch(&RepoName::parse("acme/todo-app").unwrap(), "feature/search").unwrap()
+        );
+        assert_ne!(a, EnvironmentName::for_branch(&repo, "feature-search").unwrap());
+        let long = EnvironmentName::for_branch(&repo, &format!("feature/{}", "x".repeat(200))).unwrap();
+        assert!(long.as_str().len() <= MAX_ENVIRONMENT_NAME);
+        assert!(EnvironmentName::for_branch(&repo, "???").unwrap().as_str().starts_with("br-branch-"));
         assert_eq!(EnvironmentName::for_developer("alice", Some("search-v2")).unwrap().as_str(), "dev-alice-search-v2");
         assert!(EnvironmentName::for_developer("alice", Some("Bad_Name")).is_err());
         assert!(EnvironmentName::for_developer("---", None).is_err());

@@ -22,7 +22,8 @@ impl ExpiryPolicy {
     /// When an environment of `kind`, last active at `activity`, expires.
     pub fn expires_at(&self, kind: EnvironmentKind, activity: DateTime<Utc>) -> DateTime<Utc> {
         let ttl = match kind {
-            EnvironmentKind::Pr => self.pr_inactivity,
+            // A branch's, like a pull request's, lasts from its last push.
+            EnvironmentKind::Pr | EnvironmentKind::Branch => self.pr_inactivity,
             EnvironmentKind::Dev => self.dev_ttl,
         };
         // Whole seconds: the value is written into tags and compared as text.

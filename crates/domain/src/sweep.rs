@@ -162,9 +162,10 @@ fn tag<'a>(tags: &'a [(String, String)], key: &str) -> Option<&'a str> {
     tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
-/// A platform environment name, owned by the platform: `pr-*` or `dev-*`.
+/// A platform environment name, owned by the platform: `pr-*`, `dev-*` or `br-*`.
 fn platform_environment(name: &str) -> Option<EnvironmentName> {
-    StackName::environment(name).filter(|e| e.as_str().starts_with("pr-") || e.as_str().starts_with("dev-"))
+    StackName::environment(name)
+        .filter(|e| crate::names::ENVIRONMENT_PREFIXES.iter().any(|p| e.as_str().starts_with(p)))
 }
 
 impl SweepPolicy {
@@ -250,7 +251,7 @@ impl<'a> Planner<'a> {
         }
         let Some(env_name) = env_name else {
             if managed {
-                self.skip(&s.name, "tagged as Ephemera's but not named ephemera-pr-*/ephemera-dev-*: refused");
+                self.skip(&s.name, "tagged as Ephemera's but not named ephemera-pr-*/-dev-*/-br-*: refused");
             }
             return None;
         };
@@ -387,7 +388,7 @@ impl<'a> Planner<'a> {
         let stack = r.arn.split_once(":stack/").filter(|_| r.arn.starts_with("arn:aws:cloudformation:"));
         match stack.and_then(|(_, rest)| rest.split('/').next()) {
             Some(name) if platform_environment(name).is_none() => {
-                self.skip(&r.arn, "tagged as Ephemera's but not named ephemera-pr-*/ephemera-dev-*: refused")
+                self.skip(&r.arn, "tagged as Ephemera's but not named ephemera-pr-*/-dev-*/-br-*: refused")
             }
             Some(_) => {}
             None => match tag(&r.tags, ENVIRONMENT) {
@@ -562,6 +563,11 @@ mod tests {
             reasons(&p),
             vec![("delete_stack", Reason::OrphanStackUnknown), ("delete_stack", Reason::OrphanStackDeleted)]
         );
+        // Branch environments' stacks are the platform's too; other names never are.
+        let p = plan(&[], &[stack("br-feature-x-0123456789", "CREATE_COMPLETE")], &[], &policy());
+        assert_eq!(reasons(&p), vec![("delete_stack", Reason::OrphanStackUnknown)]);
+        let p = plan(&[], &[stack("qa-feature-x", "CREATE_COMPLETE")], &[], &policy());
+        assert!(p.actions.is_empty());
     }
 
     #[test]

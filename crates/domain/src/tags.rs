@@ -15,6 +15,8 @@ pub const PULL_REQUEST: &str = "ephemera:pull-request";
 pub const OWNER: &str = "ephemera:owner";
 pub const COMMIT: &str = "ephemera:commit";
 pub const EXPIRES_AT: &str = "ephemera:expires-at";
+/// A branch environment's branch.
+pub const BRANCH: &str = "ephemera:branch";
 
 /// Tag keys under this prefix are the platform's; operators' cost tags may not use it.
 pub const RESERVED_PREFIX: &str = "ephemera:";
@@ -48,6 +50,9 @@ impl TagSet {
         put(OWNER, env.owner.clone());
         put(COMMIT, env.commit.clone().unwrap_or_default());
         put(EXPIRES_AT, env.expires_at.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+        if env.kind == crate::EnvironmentKind::Branch {
+            put(BRANCH, env.head_ref.clone().unwrap_or_default());
+        }
         Self(tags)
     }
 

@@ -4,5 +4,5 @@
 pub mod payload;
 pub mod signature;
 
-pub use payload::{parse_event, PayloadError, PullRequestEvent, WebhookEvent};
+pub use payload::{parse_event, DeleteEvent, PayloadError, PullRequestEvent, PushEvent, WebhookEvent};
 pub use signature::{SignatureError, WebhookSecrets};

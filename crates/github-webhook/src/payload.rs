@@ -27,6 +27,50 @@ pub struct Repository {
     pub html_url: Option<String>,
     #[serde(default)]
     pub default_branch: Option<String>,
+    /// Epoch seconds in `push` payloads, an RFC 3339 time in the others.
+    #[serde(default)]
+    pub pushed_at: Option<serde_json::Value>,
+}
+
+impl Repository {
+    /// When the repository was last pushed to, whichever way the payload writes it.
+    pub fn pushed_at(&self) -> Option<DateTime<Utc>> {
+        match self.pushed_at.as_ref()? {
+            serde_json::Value::Number(n) => DateTime::from_timestamp(n.as_i64()?, 0),
+            serde_json::Value::String(s) => DateTime::parse_from_rfc3339(s).ok().map(|t| t.to_utc()),
+            _ => None,
+        }
+    }
+}
+
+/// `push`: commits pushed to a ref, or the ref created or deleted by a push.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PushEvent {
+    /// `refs/heads/<branch>` or `refs/tags/<tag>`.
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    pub before: String,
+    /// The ref's commit after the push (all zeros when the push deleted it).
+    pub after: String,
+    #[serde(default)]
+    pub created: bool,
+    #[serde(default)]
+    pub deleted: bool,
+    pub repository: Repository,
+    pub sender: User,
+}
+
+/// `delete`: a branch or tag was deleted (GitHub sends none when more than three tags are
+/// deleted at once).
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeleteEvent {
+    /// The short name: `feature/x`, not `refs/heads/feature/x`.
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    /// `branch` or `tag`.
+    pub ref_type: String,
+    pub repository: Repository,
+    pub sender: User,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -106,6 +150,8 @@ pub struct PingEvent {
 pub enum WebhookEvent {
     Ping(PingEvent),
     PullRequest(Box<PullRequestEvent>),
+    Push(Box<PushEvent>),
+    Delete(Box<DeleteEvent>),
     /// An event type Ephemera does not act on.
     Other(String),
 }
@@ -116,6 +162,8 @@ pub fn parse_event(event: &str, body: &[u8]) -> Result<WebhookEvent, PayloadErro
     match event {
         "ping" => Ok(WebhookEvent::Ping(serde_json::from_slice(body).map_err(err)?)),
         "pull_request" => Ok(WebhookEvent::PullRequest(Box::new(serde_json::from_slice(body).map_err(err)?))),
+        "push" => Ok(WebhookEvent::Push(Box::new(serde_json::from_slice(body).map_err(err)?))),
+        "delete" => Ok(WebhookEvent::Delete(Box::new(serde_json::from_slice(body).map_err(err)?))),
         other => {
             // Still insist on JSON, so that a garbled delivery is reported as such.
             serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(err)?;

@@ -135,10 +135,12 @@ pub fn render(rows: &[Row], filter: &Filter, now: chrono::DateTime<chrono::Utc>)
         "<form method=\"get\" action=\"/\" role=\"search\">\
          <input type=\"search\" name=\"q\" placeholder=\"name, repository or owner\" aria-label=\"Search\" value=\"{}\">\
          <select name=\"kind\" aria-label=\"Kind\"><option value=\"\">all kinds</option>\
-         <option value=\"pr\"{}>pull requests</option><option value=\"dev\"{}>developers</option></select>\
+         <option value=\"pr\"{}>pull requests</option><option value=\"branch\"{}>branches</option>\
+         <option value=\"dev\"{}>developers</option></select>\
          <select name=\"status\" aria-label=\"Status\"><option value=\"\">live statuses</option>",
         escape(filter.q.as_deref().unwrap_or("")),
         sel("pr", &filter.kind),
+        sel("branch", &filter.kind),
         sel("dev", &filter.kind),
     );
     for st in ephemera_domain::Status::ALL {

@@ -194,8 +194,10 @@ pub async fn status(config: &SharedConfig, clients: &Clients) -> anyhow::Result<
     use ephemera_domain::EnvironmentKind;
     use std::fmt::Write;
     let registry = ephemera_aws::DynamoRegistry::new(clients.dynamodb().clone(), &config.table);
-    let mut envs = registry.list_kind(EnvironmentKind::Pr).await?;
-    envs.extend(registry.list_kind(EnvironmentKind::Dev).await?);
+    let mut envs = Vec::new();
+    for kind in EnvironmentKind::ALL {
+        envs.extend(registry.list_kind(kind).await?);
+    }
     let mut out = String::new();
     writeln!(
         out,

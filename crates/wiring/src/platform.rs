@@ -86,6 +86,7 @@ pub fn intake(
             labels: config.labels.clone(),
             expiry: config.expiry,
             pr_ttl_by_repository: config.pr_ttl_by_repository.clone(),
+            branches: config.branches.clone(),
         },
     );
     match github {

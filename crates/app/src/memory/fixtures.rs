@@ -6,6 +6,15 @@ pub const CLOSED: &[u8] = include_bytes!("../../../../events/github/pull_request
 pub const REOPENED: &[u8] = include_bytes!("../../../../events/github/pull_request.reopened.json");
 pub const LABELED: &[u8] = include_bytes!("../../../../events/github/pull_request.labeled.json");
 pub const FORK_OPENED: &[u8] = include_bytes!("../../../../events/github/pull_request.opened.fork.json");
+pub const PUSH_BRANCH_CREATED: &[u8] = include_bytes!("../../../../events/github/push.branch-created.json");
+pub const PUSH_BRANCH_UPDATED: &[u8] = include_bytes!("../../../../events/github/push.branch-updated.json");
+pub const PUSH_BRANCH_DELETED: &[u8] = include_bytes!("../../../../events/github/push.branch-deleted.json");
+pub const PUSH_MAIN: &[u8] = include_bytes!("../../../../events/github/push.main.json");
+pub const DELETE_BRANCH: &[u8] = include_bytes!("../../../../events/github/delete.branch.json");
+/// The pushed branch of the push fixtures, and its commits.
+pub const BRANCH: &str = "feature/search";
+pub const BRANCH_FIRST: &str = "c1d2e3f4a5b6c7d8e9f00112233445566778899a";
+pub const BRANCH_SECOND: &str = "d2e3f4a5b6c7d8e9f00112233445566778899aab";
 pub const PING: &[u8] = include_bytes!("../../../../events/github/ping.json");
 pub const SQS_BATCH: &[u8] = include_bytes!("../../../../events/sqs/provisioner-batch.json");
 pub const STACK_STATUS: &[u8] = include_bytes!("../../../../events/eventbridge/stack-status-change.json");

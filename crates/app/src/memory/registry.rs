@@ -83,7 +83,7 @@ impl MemoryRegistry {
     pub fn all(&self) -> Vec<Environment> {
         let state = lock(&self.state);
         let of = |kind| state.items.values().filter(move |i| i.env.kind == kind).map(|i| i.env.clone());
-        of(EnvironmentKind::Pr).chain(of(EnvironmentKind::Dev)).collect()
+        EnvironmentKind::ALL.into_iter().flat_map(of).collect()
     }
 
     /// Who holds the lease on `name`, and until when (epoch seconds).

@@ -291,7 +291,7 @@ impl SelfService {
         let parsed = EnvironmentName::parse(name).map_err(|e| SelfServiceError::BadRequest(e.to_string()))?;
         let env = self.registry.get(&parsed).await?.ok_or_else(|| SelfServiceError::NotFound(name.to_owned()))?;
         if env.kind != EnvironmentKind::Dev && !caller.admin {
-            return Err(SelfServiceError::Forbidden(format!("{name} is a pull request's environment")));
+            return Err(SelfServiceError::Forbidden(format!("{name} is a {} environment", env.kind.as_str())));
         }
         if !caller.principal.owns(&env.owner) && !caller.admin {
             return Err(SelfServiceError::Forbidden(if is_legacy_owner(&env.owner) {

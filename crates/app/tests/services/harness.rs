@@ -95,6 +95,7 @@ impl World {
             labels: Default::default(),
             expiry: Default::default(),
             pr_ttl_by_repository: Default::default(),
+            branches: ephemera_domain::branch::BranchPatterns::parse("feature/*").unwrap(),
         }
     }
 

@@ -279,8 +279,10 @@ async fn pings_other_events_and_form_encoded_bodies() {
     let w = World::new();
     let pong = w.deliver("ping", "d1", fixtures::PING).await.unwrap();
     assert_eq!(pong.body["status"], "pong");
-    let push = w.deliver("push", "d2", b"{}").await.unwrap();
-    assert_eq!(push.body["status"], "ignored");
+    let issues = w.deliver("issues", "d2", b"{}").await.unwrap();
+    assert_eq!(issues.body["status"], "ignored");
+    // A push that is not a push payload is a bad request, not silently ignored.
+    assert!(matches!(w.deliver("push", "d2b", b"{}").await, Err(IntakeError::BadRequest(_))));
     let form: String = form_urlencoded::Serializer::new(String::new())
         .append_pair("payload", std::str::from_utf8(fixtures::OPENED).unwrap())
         .finish();
@@ -309,4 +311,69 @@ async fn a_failed_announcement_is_made_good_by_the_redelivery() {
     let reply = w.deliver("pull_request", "d1", fixtures::OPENED).await.unwrap();
     assert_eq!(reply.body["status"], "duplicate");
     assert_eq!(w.bus.detail_types(), [REQUESTED], "GitHub's redelivery announces it");
+}
+
+/// The branch environment of the push fixtures (acme/todo-app, feature/search).
+fn branch_env() -> ephemera_domain::EnvironmentName {
+    ephemera_domain::EnvironmentName::for_branch(
+        &ephemera_domain::RepoName::parse("acme/todo-app").unwrap(),
+        fixtures::BRANCH,
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_matching_branch_gets_an_environment_that_follows_its_pushes_and_ends_with_it() {
+    let w = World::new();
+    let reply = w.deliver("push", "p1", fixtures::PUSH_BRANCH_CREATED).await.unwrap();
+    let name = branch_env();
+    assert_eq!((reply.accepted, reply.body["environment"].as_str()), (true, Some(name.as_str())), "{}", reply.body);
+    let e = w.env(name.as_str());
+    assert_eq!(
+        (e.kind, e.desired, e.owner.as_str()),
+        (ephemera_domain::EnvironmentKind::Branch, Desired::Up, "kyle-dev")
+    );
+    assert_eq!((e.commit.as_deref(), e.head_ref.as_deref()), (Some(fixtures::BRANCH_FIRST), Some(fixtures::BRANCH)));
+    assert_eq!(e.repository.unwrap().full_name(), "acme/todo-app");
+    // From its push, like a pull request's.
+    assert_eq!(e.expires_at, time("2026-11-20T09:10:00Z").max(w.now()) + chrono::Duration::days(7));
+
+    w.deliver("push", "p2", fixtures::PUSH_BRANCH_UPDATED).await.unwrap();
+    assert_eq!(w.env(name.as_str()).commit.as_deref(), Some(fixtures::BRANCH_SECOND));
+    // A late redelivery of the first push does not move it back.
+    let stale = w.deliver("push", "p1-again", fixtures::PUSH_BRANCH_CREATED).await.unwrap();
+    assert_eq!(stale.body["status"], "stale");
+    assert_eq!(w.env(name.as_str()).commit.as_deref(), Some(fixtures::BRANCH_SECOND));
+
+    w.deliver("push", "p3", fixtures::PUSH_BRANCH_DELETED).await.unwrap();
+    let e = w.env(name.as_str());
+    assert_eq!((e.desired, e.status_reason.as_deref()), (Desired::Down, Some("branch deleted")));
+    assert_eq!(e.commit.as_deref(), Some(fixtures::BRANCH_SECOND), "the commit last deployed is kept");
+    // GitHub's delete event for the same branch changes nothing more, and nothing goes back up.
+    w.deliver("delete", "d1", fixtures::DELETE_BRANCH).await.unwrap();
+    assert_eq!(w.env(name.as_str()).desired, Desired::Down);
+    let late = w.deliver("push", "p2-again", fixtures::PUSH_BRANCH_UPDATED).await.unwrap();
+    assert_eq!(late.body["status"], "stale");
+}
+
+#[tokio::test]
+async fn a_branch_deleted_without_a_push_ends_its_environment_and_other_refs_get_none() {
+    let w = World::new();
+    w.deliver("push", "p1", fixtures::PUSH_BRANCH_CREATED).await.unwrap();
+    w.clock.advance(chrono::Duration::minutes(30));
+    w.deliver("delete", "d1", fixtures::DELETE_BRANCH).await.unwrap();
+    assert_eq!(w.env(branch_env().as_str()).desired, Desired::Down);
+
+    let w = World::new();
+    let reply = w.deliver("push", "m1", fixtures::PUSH_MAIN).await.unwrap();
+    assert_eq!(reply.body["status"], "ignored", "{}", reply.body);
+    assert!(reply.body["reason"].as_str().unwrap().contains("main matches no"));
+    let tag =
+        String::from_utf8_lossy(fixtures::DELETE_BRANCH).replace("\"ref_type\": \"branch\"", "\"ref_type\": \"tag\"");
+    assert_eq!(w.deliver("delete", "t1", tag.as_bytes()).await.unwrap().body["status"], "ignored");
+    let none = w
+        .intake_with(ephemera_app::intake::IntakeSettings { branches: Default::default(), ..World::intake_settings() });
+    let reply = deliver(&none, "push", "p1", fixtures::PUSH_BRANCH_CREATED).await.unwrap();
+    assert_eq!(reply.body["status"], "ignored");
+    assert!(w.registry.all().is_empty() && w.bus.events().is_empty());
 }

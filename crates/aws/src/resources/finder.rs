@@ -12,6 +12,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use ephemera_app::ports::Inventory;
 use ephemera_app::PortError;
 use ephemera_domain::catalogue::{self, Kind, Leftover, LAMBDA_LOG_PREFIX};
+use ephemera_domain::names::ENVIRONMENT_PREFIXES;
 use ephemera_domain::sweep::ResourceInfo;
 use ephemera_domain::tags::{ENVIRONMENT, MANAGED_BY, MANAGED_BY_VALUE};
 use ephemera_domain::EnvironmentName;
@@ -28,12 +29,12 @@ struct Scope<'a>(Option<&'a str>);
 
 impl Scope<'_> {
     /// The name prefixes to list by: the environments' namespaces (`ephemera-pr-`,
-    /// `ephemera-dev-`; not the platform's own `ephemera-...`), or for one environment as much
+    /// `ephemera-dev-`, `ephemera-br-`; not the platform's own `ephemera-...`), or for one environment as much
     /// of `ephemera-<environment>` as a generated name keeps at least (the domain tells the
     /// environment's own apart).
     fn prefixes(&self) -> Vec<String> {
         match self.0 {
-            None => vec!["ephemera-pr-".into(), "ephemera-dev-".into()],
+            None => ENVIRONMENT_PREFIXES.iter().map(|p| format!("ephemera-{p}")).collect(),
             Some(env) => vec![format!("ephemera-{env}").chars().take(catalogue::MIN_CUT).collect()],
         }
     }

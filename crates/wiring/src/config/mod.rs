@@ -163,6 +163,7 @@ mod tests {
             ("EPHEMERA_ADMINS", "arn:aws:sts::123456789012:assumed-role/Admin/ops"),
             ("EPHEMERA_ADMINS", "platform-admin"),
             ("EPHEMERA_DEV_MAX_PRESERVE_DAYS", "0"),
+            ("EPHEMERA_BRANCH_ENVIRONMENTS", "feature/["),
             ("EPHEMERA_DEV_MAX_PRESERVE_DAYS", "99999"),
         ] {
             let err = cfg(&[(var, value)]).unwrap_err().to_string();

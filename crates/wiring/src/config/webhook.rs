@@ -27,6 +27,9 @@ pub struct WebhookConfig {
     pub expiry: ExpiryPolicy,
     /// `EPHEMERA_PR_TTL_HOURS_BY_REPOSITORY`: `owner/repo=hours,...` overriding the PR TTL.
     pub pr_ttl_by_repository: HashMap<String, chrono::Duration>,
+    /// `EPHEMERA_BRANCH_ENVIRONMENTS`: comma-separated branch globs (`feature/*`) whose pushes
+    /// get environments of their own. Empty: none.
+    pub branches: ephemera_domain::branch::BranchPatterns,
 }
 
 impl WebhookConfig {
@@ -46,6 +49,8 @@ impl WebhookConfig {
             },
             expiry: shared::expiry(v)?,
             pr_ttl_by_repository: pr_ttl_by_repository(v)?,
+            branches: ephemera_domain::branch::BranchPatterns::parse(&v.text("EPHEMERA_BRANCH_ENVIRONMENTS", ""))
+                .map_err(|e| invalid("EPHEMERA_BRANCH_ENVIRONMENTS", e))?,
         })
     }
 }

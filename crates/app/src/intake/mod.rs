@@ -3,7 +3,12 @@
 //! Nothing here calls CloudFormation: the request path is one DynamoDB transaction and one
 //! EventBridge put, well inside GitHub's 10 second limit.
 
+mod branch;
+
 use std::sync::Arc;
+
+pub use branch::BRANCH_DELETED;
+use ephemera_domain::branch::BranchPatterns;
 
 use ephemera_domain::policy::ExpiryPolicy;
 use ephemera_domain::preview::{decide, is_commit_id, Decision, Labels, PrEvent, Source};
@@ -78,6 +83,8 @@ pub struct IntakeSettings {
     pub expiry: ExpiryPolicy,
     /// Per-repository PR inactivity TTLs (lowercase `owner/repo`), overriding `expiry`.
     pub pr_ttl_by_repository: std::collections::HashMap<String, chrono::Duration>,
+    /// Branches that get environments of their own (`EPHEMERA_BRANCH_ENVIRONMENTS`).
+    pub branches: BranchPatterns,
 }
 
 /// What a pull request event asks of its environment.
@@ -137,15 +144,16 @@ impl Intake {
             WebhookEvent::Ping(p) => Ok(Reply::ok(json!({ "status": "pong", "zen": p.zen, "hook_id": p.hook_id }))),
             WebhookEvent::Other(name) => Ok(Reply::ignored(format!("{name} events are not handled"))),
             WebhookEvent::PullRequest(pr) => self.pull_request(id, &pr).await,
+            WebhookEvent::Push(push) => self.push(id, &push).await,
+            WebhookEvent::Delete(delete) => self.delete(id, &delete).await,
         }
     }
 
     async fn pull_request(&self, delivery: &str, e: &PullRequestEvent) -> Result<Reply, IntakeError> {
-        let repo = RepoName::parse(&e.repository.full_name).map_err(|err| IntakeError::BadRequest(err.to_string()))?;
-        let allowed = &self.settings.allowed_repositories;
-        if !allowed.is_empty() && !allowed.contains(&repo.canonical()) {
-            return Ok(Reply::ignored(format!("repository {repo} is not in EPHEMERA_ALLOWED_REPOSITORIES")));
-        }
+        let repo = match self.allowed(&e.repository.full_name)? {
+            Ok(repo) => repo,
+            Err(reply) => return Ok(reply),
+        };
         let name = EnvironmentName::for_pull_request(&repo, e.pull_request.number)
             .map_err(|err| IntakeError::BadRequest(err.to_string()))?;
         let head = &e.pull_request.head.sha;
@@ -170,7 +178,19 @@ impl Intake {
         let change = self.change(name, repo, e, intent, source.as_ref());
         let outcome = self.registry.apply_change(delivery, &change).await?;
         info!(environment = %change.name, ?outcome, "recorded");
-        self.answer(delivery, &change, e, outcome).await
+        let preserve = &self.settings.labels.preserve;
+        let pinned = e.pull_request.labels.iter().any(|l| l.name.eq_ignore_ascii_case(preserve));
+        self.answer(delivery, &change, pinned, outcome).await
+    }
+
+    /// The repository, if the platform serves it; else the reply ignoring the event.
+    fn allowed(&self, full_name: &str) -> Result<Result<RepoName, Reply>, IntakeError> {
+        let repo = RepoName::parse(full_name).map_err(|err| IntakeError::BadRequest(err.to_string()))?;
+        let allowed = &self.settings.allowed_repositories;
+        if !allowed.is_empty() && !allowed.contains(&repo.canonical()) {
+            return Ok(Err(Reply::ignored(format!("repository {repo} is not in EPHEMERA_ALLOWED_REPOSITORIES"))));
+        }
+        Ok(Ok(repo))
     }
 
     /// What the event asks of the environment, or the reply when it asks nothing of it (ignored,
@@ -268,21 +288,19 @@ impl Intake {
         }
     }
 
-    /// Announces an accepted change and answers GitHub.
+    /// Announces an accepted change and answers GitHub; `pinned` (the preserve label) preserves
+    /// an environment going up.
     async fn answer(
         &self,
         delivery: &str,
         change: &Change,
-        e: &PullRequestEvent,
+        pinned: bool,
         outcome: ChangeOutcome,
     ) -> Result<Reply, IntakeError> {
         let name = &change.name;
         match outcome {
             ChangeOutcome::Accepted { generation } => {
-                let preserve = &self.settings.labels.preserve;
-                if change.desired == Desired::Up
-                    && e.pull_request.labels.iter().any(|l| l.name.eq_ignore_ascii_case(preserve))
-                {
+                if change.desired == Desired::Up && pinned {
                     self.registry.set_preserved(name, true, None).await?;
                 }
                 self.announce(name).await?;
@@ -308,7 +326,7 @@ impl Intake {
             ChangeOutcome::Stale => Ok(Reply::ok(json!({
                 "status": "stale",
                 "environment": name,
-                "reason": "a later event for this pull request is already recorded",
+                "reason": "a later event for this environment is already recorded",
             }))),
             ChangeOutcome::Conflict(msg) => Err(IntakeError::Conflict(msg)),
         }
