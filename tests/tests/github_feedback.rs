@@ -106,11 +106,21 @@ async fn rate_limited_calls_are_retried_after_the_reset() {
     assert!(err.is_retryable(), "{err}");
 }
 
-/// A preview target with a known latency.
+/// The API key the preview blueprint outputs, and its GraphQL endpoint checks.
+const PREVIEW_KEY: &str = "da2-previewkeyforthetest0001";
+
+/// A preview target with a known latency: pages for anyone, GraphQL (`POST`) only with the key.
 async fn preview_server() -> String {
-    let app = axum::Router::new().fallback(|| async {
+    let app = axum::Router::new().fallback(|method: axum::http::Method, headers: axum::http::HeaderMap| async move {
         tokio::time::sleep(Duration::from_millis(5)).await;
-        "ok"
+        let keyed = headers.get("x-api-key").and_then(|v| v.to_str().ok()) == Some(PREVIEW_KEY);
+        match (method, keyed) {
+            (axum::http::Method::POST, false) => {
+                (axum::http::StatusCode::UNAUTHORIZED, r#"{"errors":[{"message":"no key"}]}"#)
+            }
+            (axum::http::Method::POST, true) => (axum::http::StatusCode::OK, r#"{"data":{"__typename":"Query"}}"#),
+            _ => (axum::http::StatusCode::OK, "ok"),
+        }
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/app", listener.local_addr().unwrap());
@@ -123,7 +133,7 @@ fn blueprint(preview_url: &str) -> String {
         "AWSTemplateFormatVersion: \"2010-09-09\"\n\
          Parameters:\n  EnvironmentName:\n    Type: String\n\
          Resources:\n  Queue:\n    Type: AWS::SQS::Queue\n    Properties:\n      QueueName: !Sub \"${{AWS::StackName}}-q\"\n\
-         Outputs:\n  PreviewUrl:\n    Value: \"{preview_url}\"\n"
+         Outputs:\n  PreviewUrl:\n    Value: \"{preview_url}\"\n  GraphQLApiKey:\n    Value: \"{PREVIEW_KEY}\"\n"
     )
 }
 
@@ -185,6 +195,10 @@ async fn a_pull_request_gets_its_comment_deployments_and_checks() {
         assert!(comment.contains("merge of this branch into `main`"), "{comment}");
         assert!(comment.contains("Load Test Results") && comment.contains("| Total Requests | 20 |"), "{comment}");
         assert!(comment.contains("No baseline yet"), "{comment}");
+        // The load test sent the environment's API key (or the gate would have failed on
+        // errors), and it is never shown.
+        assert!(!comment.contains(PREVIEW_KEY), "{comment}");
+        assert!(s.commit_statuses.iter().all(|(_, b)| !b.to_string().contains(PREVIEW_KEY)));
     }
 
     // A push: a second deployment for the new head; still one comment.

@@ -10,7 +10,7 @@
 use std::fmt::Write;
 use std::sync::Arc;
 
-use ephemera_domain::perf::{compare, Gate, LoadPlan, Measurement, Report, SmokeCheck, Verdict};
+use ephemera_domain::perf::{compare, Gate, LoadPlan, Measurement, Report, Scenario, SmokeCheck, Verdict};
 use ephemera_domain::preview::{short, Source};
 use ephemera_domain::{CommitSource, Desired, Environment, RepoName, Reported, Status};
 use tracing::{info, instrument, warn};
@@ -32,6 +32,8 @@ pub struct FeedbackSettings {
     pub smoke: Vec<SmokeCheck>,
     /// None: no load test.
     pub load: Option<LoadPlan>,
+    /// What a load-test request is, unless the repository has its own scenario.
+    pub scenario: Scenario,
     pub gate: Gate,
     /// Linked from the comment, if set.
     pub dashboard_url: Option<String>,
@@ -55,6 +57,14 @@ pub struct Notifier {
 
 /// A ready preview's checks, if any were run: the report and the verdict against the baseline.
 type Checked = Option<(Report, Option<Verdict>)>;
+
+/// The stack output holding the environment's AppSync API key (never shown or logged).
+pub const API_KEY_OUTPUT: &str = "GraphQLApiKey";
+
+/// Where a repository keeps its load-test scenario.
+pub fn scenario_key(repo: &RepoName) -> String {
+    format!("scenarios/{}/{}.json", repo.owner(), repo.name())
+}
 
 pub fn baseline_key(repo: &RepoName) -> String {
     format!("baselines/{}/{}/baseline.json", repo.owner(), repo.name())
@@ -194,27 +204,50 @@ impl Notifier {
             }
             None => {
                 let smoke = self.prober.smoke(url, &self.settings.smoke).await?;
-                let load = match &self.settings.load {
-                    Some(plan) => {
-                        let samples = self.prober.load(url, plan).await?;
-                        Measurement::from_samples(&samples, self.clock.now())
-                    }
-                    None => None,
+                let (load, load_error) = match &self.settings.load {
+                    Some(plan) => self.load_test(env, repo, url, plan).await?,
+                    None => (None, None),
                 };
-                let report = Report { commit: commit.to_owned(), smoke, load };
+                let report = Report { commit: commit.to_owned(), smoke, load, load_error };
                 let json = serde_json::to_string_pretty(&report).expect("a report serializes");
                 self.store.put_text(bucket, &key, &json).await?;
                 report
             }
         };
-        let verdict = match &report.load {
-            Some(m) => {
+        let verdict = match (&report.load, &report.load_error) {
+            (Some(m), _) => {
                 let baseline = self.baseline(repo).await;
                 Some(compare(m, baseline.as_ref(), self.settings.gate))
             }
-            None => None,
+            (None, Some(why)) => Some(Verdict::not_run(why.clone())),
+            (None, None) => None,
         };
         Ok(Some((report, verdict)))
+    }
+
+    /// The load test with the repository's scenario (else the default) and the environment's
+    /// API key: the measurement, or why it could not be run.
+    async fn load_test(
+        &self,
+        env: &Environment,
+        repo: &RepoName,
+        url: &str,
+        plan: &LoadPlan,
+    ) -> Result<(Option<Measurement>, Option<String>), PortError> {
+        let key = scenario_key(repo);
+        let scenario = match self.store.get_text(&self.settings.bucket, &key).await? {
+            None => self.settings.scenario.clone(),
+            Some(text) => match Scenario::parse(&text) {
+                Ok(s) => s,
+                Err(e) => return Ok((None, Some(format!("load-test scenario {key} is not valid: {e}")))),
+            },
+        };
+        let api_key = env.outputs.get(API_KEY_OUTPUT).map(String::as_str);
+        match self.prober.load(url, plan, &scenario, api_key).await {
+            Ok(samples) => Ok((Measurement::from_samples(&samples, self.clock.now()), None)),
+            Err(e) if !e.is_retryable() => Ok((None, Some(e.to_string()))),
+            Err(e) => Err(e),
+        }
     }
 
     async fn baseline(&self, repo: &RepoName) -> Option<Measurement> {
@@ -374,6 +407,8 @@ pub fn comment(env: &Environment, report: Option<(&Report, Option<&Verdict>)>, d
                 } else {
                     out.push_str("No regression against the baseline.\n\n");
                 }
+            } else if !v.was_run() {
+                let _ = writeln!(out, "**Load test not run:** {}\n", markdown_text(&v.failures.join("; ")));
             } else {
                 let _ = writeln!(out, "**Performance regression:** {}\n", v.failures.join("; "));
             }
@@ -415,6 +450,7 @@ mod tests {
             commit: env.commit.clone().unwrap(),
             smoke: vec![SmokeResult { path: "/".into(), expect: 200, got: Some(200), error: None }],
             load: Some(m.clone()),
+            load_error: None,
         };
         let verdict = compare(&m, Some(&base), Gate::default());
         let text = comment(&env, Some((&report, Some(&verdict))), None);

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client as SecretsClient;
 use ephemera_app::ports::{GitHubApi, Prober};
 use ephemera_app::PortError;
-use ephemera_domain::perf::{LoadPlan, Sample, SmokeCheck, SmokeResult};
+use ephemera_domain::perf::{LoadPlan, Sample, Scenario, SmokeCheck, SmokeResult};
 use ephemera_domain::RepoName;
 use ephemera_github::client::{NewCommitStatus, NewDeploymentStatus};
 use ephemera_github::{Client, ClientError};
@@ -162,8 +162,15 @@ impl Prober for HttpProber {
         Ok(ephemera_probe::smoke(&self.http, &targets).await)
     }
 
-    async fn load(&self, preview_url: &str, plan: &LoadPlan) -> Result<Vec<Sample>, PortError> {
-        let url = self.target(preview_url, &plan.path)?;
-        Ok(ephemera_probe::load(&self.http, &url, plan).await)
+    async fn load(
+        &self,
+        preview_url: &str,
+        plan: &LoadPlan,
+        scenario: &Scenario,
+        api_key: Option<&str>,
+    ) -> Result<Vec<Sample>, PortError> {
+        let request = ephemera_probe::LoadRequest::new(&self.policy, preview_url, scenario, api_key)
+            .map_err(|e| PortError::Permanent { operation: "load-test preview", message: e.to_string() })?;
+        Ok(ephemera_probe::load(&self.http, &request, plan).await)
     }
 }

@@ -12,6 +12,8 @@
 
 use std::fmt::Write;
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -127,11 +129,22 @@ impl Verdict {
         self.failures.is_empty()
     }
 
+    /// The load test could not be run: the reason is the one failure, and nothing was measured.
+    pub fn not_run(reason: impl Into<String>) -> Self {
+        Self { rows: Vec::new(), failures: vec![reason.into()] }
+    }
+
+    pub fn was_run(&self) -> bool {
+        !self.rows.is_empty()
+    }
+
     /// One line for a commit status (GitHub allows 140 characters).
     pub fn summary(&self) -> String {
         let s = if self.passed() {
             let p95 = self.rows.first().map(|r| r.value.as_str()).unwrap_or("?");
             format!("No regression: p95 {p95}")
+        } else if !self.was_run() {
+            format!("Not measured: {}", self.failures.join("; "))
         } else {
             format!("Regression: {}", self.failures.join("; "))
         };
@@ -247,11 +260,89 @@ impl SmokeResult {
     }
 }
 
-/// A short load test: `rate` requests a second on `path` for `duration_secs`, at most
-/// `concurrency` in flight.
+/// What each load-test request is. A repository may keep its own in the platform bucket
+/// (`scenarios/{owner}/{repo}.json`); otherwise the GraphQL endpoint is asked for
+/// `{ __typename }` with the environment's API key, as its clients would.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// `GET`, `POST`, `PUT`, `PATCH`, `DELETE` or `HEAD`.
+    #[serde(default = "Scenario::default_method")]
+    pub method: String,
+    /// On the preview's own host; by default the preview URL's own path (AppSync's `/graphql`).
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub body: Option<String>,
+    /// Send the environment's API key (its `GraphQLApiKey` output) as `x-api-key`.
+    #[serde(default = "Scenario::yes")]
+    pub api_key: bool,
+}
+
+/// The header an AppSync API key goes in.
+pub const API_KEY_HEADER: &str = "x-api-key";
+
+impl Scenario {
+    const METHODS: [&'static str; 6] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"];
+
+    fn default_method() -> String {
+        "POST".into()
+    }
+    fn yes() -> bool {
+        true
+    }
+
+    /// The default: a GraphQL query on the preview's endpoint, with its API key.
+    pub fn graphql() -> Self {
+        Self {
+            method: "POST".into(),
+            path: None,
+            headers: [("content-type".to_owned(), "application/json".to_owned())].into(),
+            body: Some(r#"{"query":"query { __typename }"}"#.into()),
+            api_key: true,
+        }
+    }
+
+    /// A bare `GET` of `path` (`EPHEMERA_LOAD_PATH`), without the key.
+    pub fn get(path: &str) -> Self {
+        Self { method: "GET".into(), path: Some(path.into()), headers: BTreeMap::new(), body: None, api_key: false }
+    }
+
+    /// A repository's scenario file; the error names what to change.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let s: Scenario = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        if !Self::METHODS.contains(&s.method.as_str()) {
+            return Err(format!("method {:?} is not one of {}", s.method, Self::METHODS.join(", ")));
+        }
+        if let Some(p) = &s.path {
+            if !p.starts_with('/') || p.starts_with("//") {
+                return Err(format!("path {p:?} must start with a single '/'"));
+            }
+        }
+        for name in s.headers.keys() {
+            let lower = name.to_ascii_lowercase();
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b)) {
+                return Err(format!("header {name:?} is not a header name"));
+            }
+            if ["host", API_KEY_HEADER, "authorization", "cookie"].contains(&lower.as_str()) {
+                return Err(format!(
+                    "header {name:?} may not be set by a scenario (the API key is sent with \"api_key\": true)"
+                ));
+            }
+        }
+        if s.body.is_some() && matches!(s.method.as_str(), "GET" | "HEAD") {
+            return Err(format!("a {} request has no body", s.method));
+        }
+        Ok(s)
+    }
+}
+
+/// A short load test: `rate` requests a second for `duration_secs`, at most `concurrency` in
+/// flight.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoadPlan {
-    pub path: String,
     pub rate: u32,
     pub duration_secs: u32,
     pub concurrency: u32,
@@ -269,7 +360,6 @@ impl LoadPlan {
             rate: self.rate.clamp(1, Self::MAX_RATE),
             duration_secs: self.duration_secs.clamp(1, Self::MAX_DURATION_SECS),
             concurrency: self.concurrency.clamp(1, Self::MAX_CONCURRENCY),
-            ..self
         }
     }
 }
@@ -281,6 +371,9 @@ pub struct Report {
     pub smoke: Vec<SmokeResult>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load: Option<Measurement>,
+    /// Why the load test was not run (an invalid scenario, no API key to send).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_error: Option<String>,
 }
 
 impl Report {
@@ -359,7 +452,30 @@ mod tests {
         assert!(SmokeCheck::parse_list("//evil.example/=200").is_err());
         assert!(SmokeCheck::parse_list("/=abc").is_err());
         assert!(SmokeCheck::parse_list("/=999").is_err());
-        let p = LoadPlan { path: "/".into(), rate: 100_000, duration_secs: 0, concurrency: 0 }.bounded();
+        let p = LoadPlan { rate: 100_000, duration_secs: 0, concurrency: 0 }.bounded();
         assert_eq!((p.rate, p.duration_secs, p.concurrency), (100, 1, 1));
+    }
+
+    #[test]
+    fn scenarios_default_to_graphql_with_the_key_and_refuse_what_they_may_not_set() {
+        let default = Scenario::graphql();
+        assert_eq!((default.method.as_str(), default.path.as_deref(), default.api_key), ("POST", None, true));
+        let s = Scenario::parse(r#"{"path": "/graphql", "body": "{\"query\":\"{ listTasks { id } }\"}"}"#).unwrap();
+        assert_eq!((s.method.as_str(), s.api_key), ("POST", true), "defaults");
+        let get = Scenario::parse(r#"{"method": "GET", "path": "/health", "api_key": false}"#).unwrap();
+        assert_eq!(get, Scenario::get("/health"));
+        for (bad, why) in [
+            (r#"{"method": "TRACE"}"#, "not one of"),
+            (r#"{"path": "//evil.example/"}"#, "single '/'"),
+            (r#"{"headers": {"x-api-key": "da2-literal"}}"#, "may not be set"),
+            (r#"{"headers": {"Host": "evil.example"}}"#, "may not be set"),
+            (r#"{"headers": {"bad header": "x"}}"#, "not a header name"),
+            (r#"{"method": "GET", "body": "x"}"#, "has no body"),
+            (r#"{"url": "https://evil.example/"}"#, "unknown field"),
+            ("not json", "expected"),
+        ] {
+            let err = Scenario::parse(bad).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
     }
 }

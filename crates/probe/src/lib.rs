@@ -7,8 +7,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ephemera_domain::perf::{LoadPlan, Sample, SmokeCheck, SmokeResult};
-use reqwest::Url;
+use ephemera_domain::perf::{LoadPlan, Sample, Scenario, SmokeCheck, SmokeResult, API_KEY_HEADER};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, Url};
 use tokio::sync::Semaphore;
 use tracing::{info, instrument};
 
@@ -22,6 +23,8 @@ pub enum TargetError {
     Scheme(String),
     #[error("path {0:?} must start with a single '/'")]
     Path(String),
+    #[error("load-test scenario: {0}")]
+    Scenario(String),
 }
 
 /// Which preview hosts may be probed.
@@ -75,6 +78,53 @@ impl TargetPolicy {
     }
 }
 
+/// One load-test request, as sent over and over: a scenario on the preview's own host. The API
+/// key is a sensitive header, never shown by `Debug`.
+#[derive(Debug, Clone)]
+pub struct LoadRequest {
+    pub method: Method,
+    pub url: Url,
+    pub headers: HeaderMap,
+    pub body: Option<String>,
+}
+
+impl LoadRequest {
+    /// `scenario` on the preview at `preview`, with `api_key` when the scenario sends it.
+    pub fn new(
+        policy: &TargetPolicy,
+        preview: &str,
+        scenario: &Scenario,
+        api_key: Option<&str>,
+    ) -> Result<Self, TargetError> {
+        let bad = |m: String| TargetError::Scenario(m);
+        let own_path = Url::parse(preview).map(|u| u.path().to_owned()).unwrap_or_else(|_| "/".into());
+        let url = policy.target(preview, scenario.path.as_deref().unwrap_or(&own_path))?;
+        let method = Method::from_bytes(scenario.method.as_bytes()).map_err(|e| bad(e.to_string()))?;
+        let mut headers = HeaderMap::new();
+        for (k, v) in &scenario.headers {
+            let name = HeaderName::from_bytes(k.as_bytes()).map_err(|e| bad(format!("header {k:?}: {e}")))?;
+            headers.insert(name, HeaderValue::from_str(v).map_err(|e| bad(format!("header {k:?}: {e}")))?);
+        }
+        if scenario.api_key {
+            let key = api_key.ok_or_else(|| {
+                bad("the scenario sends the API key, but the environment has no GraphQLApiKey output".into())
+            })?;
+            let mut value = HeaderValue::from_str(key).map_err(|_| bad("the API key is not a header value".into()))?;
+            value.set_sensitive(true);
+            headers.insert(API_KEY_HEADER, value);
+        }
+        Ok(Self { method, url, headers, body: scenario.body.clone() })
+    }
+
+    fn send(&self, http: &reqwest::Client) -> reqwest::RequestBuilder {
+        let r = http.request(self.method.clone(), self.url.clone()).headers(self.headers.clone());
+        match &self.body {
+            Some(b) => r.body(b.clone()),
+            None => r,
+        }
+    }
+}
+
 /// An HTTP client for probing: short timeouts, no redirects, no cookies; `tls` says whom to trust.
 pub fn client(timeout: Duration, tls: rustls::ClientConfig) -> reqwest::Client {
     reqwest::Client::builder()
@@ -100,11 +150,11 @@ pub async fn smoke(http: &reqwest::Client, targets: &[(Url, SmokeCheck)]) -> Vec
     results
 }
 
-/// Fires `plan.rate` requests a second at `url` for `plan.duration_secs` (open loop: the pace
-/// does not slow down with the server, unless `plan.concurrency` requests are already in
-/// flight). A request fails on a transport error or a status of 400 or more.
-#[instrument(skip(http, plan), fields(%url, rate = plan.rate, secs = plan.duration_secs))]
-pub async fn load(http: &reqwest::Client, url: &Url, plan: &LoadPlan) -> Vec<Sample> {
+/// Fires `plan.rate` requests a second for `plan.duration_secs` (open loop: the pace does not
+/// slow down with the server, unless `plan.concurrency` requests are already in flight). A
+/// request fails on a transport error, a status of 400 or more, or GraphQL `errors` in a 200.
+#[instrument(skip(http, request, plan), fields(url = %request.url, method = %request.method, rate = plan.rate, secs = plan.duration_secs))]
+pub async fn load(http: &reqwest::Client, request: &LoadRequest, plan: &LoadPlan) -> Vec<Sample> {
     let plan = plan.clone().bounded();
     let total = plan.rate as usize * plan.duration_secs as usize;
     let permits = Arc::new(Semaphore::new(plan.concurrency as usize));
@@ -114,15 +164,18 @@ pub async fn load(http: &reqwest::Client, url: &Url, plan: &LoadPlan) -> Vec<Sam
     for _ in 0..total {
         ticks.tick().await;
         let Ok(permit) = permits.clone().acquire_owned().await else { break };
-        let (http, url) = (http.clone(), url.clone());
+        let send = request.send(http);
         tasks.spawn(async move {
             let _permit = permit;
             let start = Instant::now();
-            let failed = match http.get(url).send().await {
+            let failed = match send.send().await {
                 Ok(r) => {
                     let bad = r.status().as_u16() >= 400;
                     // Time to the whole body, as a client sees it.
-                    r.bytes().await.is_err() || bad
+                    match r.bytes().await {
+                        Ok(body) => bad || graphql_errors(&body),
+                        Err(_) => true,
+                    }
                 }
                 Err(_) => true,
             };
@@ -137,6 +190,16 @@ pub async fn load(http: &reqwest::Client, url: &Url, plan: &LoadPlan) -> Vec<Sam
     }
     info!(requests = samples.len(), "load test done");
     samples
+}
+
+/// A GraphQL answer with errors (AppSync answers 200 with `{"errors": [...]}`, or 401 for a
+/// bad key).
+fn graphql_errors(body: &[u8]) -> bool {
+    body.starts_with(b"{")
+        && serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v.get("errors").and_then(|e| e.as_array()).map(|e| !e.is_empty()))
+            .unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -174,5 +237,27 @@ mod tests {
         // Loopback only when allowed by name, and then http is fine.
         assert!(TargetPolicy::default().target("http://127.0.0.1:8080/", "/").is_err());
         assert!(policy(&["127.0.0.1"]).target("http://127.0.0.1:8080/", "/").is_ok());
+    }
+
+    #[test]
+    fn a_load_request_keeps_to_the_preview_and_hides_its_key() {
+        let p = policy(&["127.0.0.1"]);
+        let preview = "http://127.0.0.1:8080/graphql";
+        let r = LoadRequest::new(&p, preview, &Scenario::graphql(), Some("da2-secretkey")).unwrap();
+        assert_eq!((r.method.as_str(), r.url.as_str()), ("POST", preview));
+        assert_eq!(r.headers.get(API_KEY_HEADER).unwrap(), "da2-secretkey");
+        assert!(!format!("{r:?}").contains("da2-secretkey"), "{r:?}");
+        let err = LoadRequest::new(&p, preview, &Scenario::graphql(), None).unwrap_err();
+        assert!(err.to_string().contains("no GraphQLApiKey output"));
+        let get = LoadRequest::new(&p, preview, &Scenario::get("/health"), None).unwrap();
+        assert_eq!((get.method.as_str(), get.url.path(), get.headers.len()), ("GET", "/health", 0));
+        assert!(LoadRequest::new(&p, "https://evil.example/graphql", &Scenario::graphql(), Some("k")).is_err());
+    }
+
+    #[test]
+    fn graphql_errors_in_a_200_are_failures() {
+        assert!(graphql_errors(br#"{"errors":[{"message":"Unauthorized"}]}"#));
+        assert!(!graphql_errors(br#"{"data":{"__typename":"Query"}}"#));
+        assert!(!graphql_errors(b"ok"));
     }
 }

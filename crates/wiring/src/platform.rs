@@ -128,6 +128,7 @@ pub fn notifier(
             bucket: shared.bucket.clone(),
             smoke: config.smoke.clone(),
             load: config.load.clone(),
+            scenario: config.scenario.clone(),
             gate: config.gate,
             dashboard_url: config.dashboard_url.clone(),
         },

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use ephemera_domain::perf::{LoadPlan, Sample, SmokeCheck, SmokeResult};
+use ephemera_domain::perf::{LoadPlan, Sample, Scenario, SmokeCheck, SmokeResult};
 
 use super::{lock, Faults};
 use crate::ports::{PortError, Prober};
@@ -17,6 +17,8 @@ struct State {
     latencies: Option<Vec<f64>>,
     smoke_calls: Vec<String>,
     load_calls: Vec<String>,
+    /// Each load test's scenario and whether it came with an API key.
+    scenarios: Vec<(Scenario, Option<String>)>,
 }
 
 /// Operation names for [`Faults`]: `smoke`, `load`.
@@ -50,6 +52,11 @@ impl MemoryProber {
     pub fn load_calls(&self) -> Vec<String> {
         lock(&self.state).load_calls.clone()
     }
+
+    /// Each load test's scenario, with the API key it was given.
+    pub fn scenarios(&self) -> Vec<(Scenario, Option<String>)> {
+        lock(&self.state).scenarios.clone()
+    }
 }
 
 #[async_trait]
@@ -65,10 +72,17 @@ impl Prober for MemoryProber {
             .collect())
     }
 
-    async fn load(&self, preview_url: &str, _plan: &LoadPlan) -> Result<Vec<Sample>, PortError> {
+    async fn load(
+        &self,
+        preview_url: &str,
+        _plan: &LoadPlan,
+        scenario: &Scenario,
+        api_key: Option<&str>,
+    ) -> Result<Vec<Sample>, PortError> {
         self.faults.check("load")?;
         let mut state = lock(&self.state);
         state.load_calls.push(preview_url.to_owned());
+        state.scenarios.push((scenario.clone(), api_key.map(str::to_owned)));
         let millis = state.latencies.clone().unwrap_or_else(|| vec![50.0; 20]);
         Ok(millis.into_iter().map(|millis| Sample { millis, failed: false }).collect())
     }

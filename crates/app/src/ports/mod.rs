@@ -377,10 +377,14 @@ pub trait Prober: Send + Sync {
         preview_url: &str,
         checks: &[ephemera_domain::perf::SmokeCheck],
     ) -> Result<Vec<ephemera_domain::perf::SmokeResult>, PortError>;
+    /// The load test: `scenario` on the preview, with the environment's `api_key` when the
+    /// scenario sends it. Err if the preview may not be probed or the scenario cannot be sent.
     async fn load(
         &self,
         preview_url: &str,
         plan: &ephemera_domain::perf::LoadPlan,
+        scenario: &ephemera_domain::perf::Scenario,
+        api_key: Option<&str>,
     ) -> Result<Vec<ephemera_domain::perf::Sample>, PortError>;
 }
 

@@ -180,7 +180,8 @@ impl World {
         FeedbackSettings {
             bucket: BUCKET.into(),
             smoke: vec![SmokeCheck { path: "/".into(), expect: 200 }],
-            load: Some(LoadPlan { path: "/".into(), rate: 10, duration_secs: 2, concurrency: 2 }),
+            load: Some(LoadPlan { rate: 10, duration_secs: 2, concurrency: 2 }),
+            scenario: ephemera_domain::perf::Scenario::graphql(),
             gate: Gate::default(),
             dashboard_url: None,
         }

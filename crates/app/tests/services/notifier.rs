@@ -2,9 +2,10 @@
 
 use ephemera_app::events::{PlatformEvent, REQUESTED};
 use ephemera_app::feedback::{
-    baseline_key, report_key, Feedback, FeedbackSettings, PERFORMANCE_CONTEXT, SMOKE_CONTEXT,
+    baseline_key, report_key, scenario_key, Feedback, FeedbackSettings, PERFORMANCE_CONTEXT, SMOKE_CONTEXT,
 };
 use ephemera_app::memory::{retryable, GitHubCall};
+use ephemera_domain::perf::Scenario;
 use ephemera_domain::{RepoName, Status};
 
 use crate::harness::*;
@@ -210,4 +211,42 @@ async fn the_sample_ready_event_is_read_and_reported() {
     let sample = std::str::from_utf8(fixtures::READY).unwrap();
     let feedback = w.notifier().handle_message(sample).await.unwrap();
     assert_eq!(feedback, Feedback::Reported(format!("1:READY:{HEAD_OPENED}")));
+}
+
+#[tokio::test]
+async fn the_load_test_speaks_the_previews_protocol_with_its_key_and_never_shows_the_key() {
+    let w = World::new();
+    w.ready_pr().await;
+    w.registry.edit(&name(PR), |e| {
+        e.outputs.insert("GraphQLApiKey".into(), "da2-thekeyofthispreview".into());
+    });
+    report(&w, &announced(&w)).await;
+    let scenarios = w.prober.scenarios();
+    assert_eq!(scenarios, [(Scenario::graphql(), Some("da2-thekeyofthispreview".to_owned()))]);
+    let comment = w.github.comment(REPO, 7).unwrap();
+    assert!(comment.contains("Load Test Results") && !comment.contains("da2-"), "{comment}");
+    assert!(w.github.calls().iter().all(|c| !format!("{c:?}").contains("da2-")));
+}
+
+#[tokio::test]
+async fn a_repositorys_own_scenario_is_used_and_an_invalid_one_is_reported_not_run() {
+    let w = World::new();
+    let own = r#"{"method": "GET", "path": "/health", "api_key": false}"#;
+    w.store.put(BUCKET, &scenario_key(&repo()), own);
+    w.ready_pr().await;
+    report(&w, &announced(&w)).await;
+    assert_eq!(w.prober.scenarios(), [(Scenario::get("/health"), None)]);
+
+    let w = World::new();
+    w.store.put(BUCKET, &scenario_key(&repo()), r#"{"method": "GET", "headers": {"x-api-key": "da2-x"}}"#);
+    w.ready_pr().await;
+    report(&w, &announced(&w)).await;
+    assert!(w.prober.load_calls().is_empty(), "not run");
+    let statuses = w.github.commit_statuses();
+    assert_eq!(statuses[1], (PERFORMANCE_CONTEXT.into(), "failure".into()));
+    let comment = w.github.comment(REPO, 7).unwrap();
+    assert!(
+        comment.contains("**Load test not run:** load-test scenario scenarios/acme/todo-app.json is not valid"),
+        "{comment}"
+    );
 }
