@@ -8,7 +8,7 @@ VENV_STAMP  := $(VENV)/.installed
 CARGO       ?= cargo
 export EPHEMERA_VENV ?= $(CURDIR)/$(VENV)
 
-.PHONY: bench bench-blueprint chaos fuzz fuzz-ci fuzz-deps bench-reaper reap status help venv run test test-unit test-integration test-browser browser-deps lint fmt fmt-check clippy lint-templates build deploy clean
+.PHONY: bench bench-blueprint chaos fuzz fuzz-ci fuzz-deps bench-reaper reap status help venv run test test-unit test-resolvers test-integration test-browser browser-deps lint fmt fmt-check clippy lint-templates build deploy clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -25,8 +25,12 @@ run: venv ## Run the platform locally on the embedded emulator (Ctrl-C stops it)
 
 test: venv lint test-unit test-integration test-browser fuzz-ci ## Everything CI runs: lint, unit, integration and browser tests, a short fuzz
 
-test-unit: ## Domain and service tests through the in-memory ports, registry conformance (no emulator)
+test-unit: test-resolvers ## Domain and service tests through the in-memory ports, registry conformance (no emulator)
 	$(CARGO) test --workspace --exclude ephemera-tests --exclude ephemera-cli
+
+test-resolvers: ## The default blueprint's AppSync JavaScript resolvers (Node.js's own test runner)
+	@command -v node >/dev/null || { echo "Node.js 18 or later is needed for the resolver tests"; exit 1; }
+	node --test infra/blueprints/resolvers/
 
 test-integration: venv ## End-to-end tests against the emulator (the CLI's included)
 	$(CARGO) test -p ephemera-tests -p ephemera-cli

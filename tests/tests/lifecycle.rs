@@ -219,7 +219,11 @@ async fn ping_other_events_and_bad_bodies() {
     assert_eq!((status, body["status"].as_str()), (202, Some("ignored")));
     assert!(body["reason"].as_str().unwrap().contains("labeled"));
 
-    let (status, body) = p.deliver("push", "d-push", br#"{"ref":"refs/heads/main"}"#).await;
+    // A push, with no branch environments configured.
+    let (status, body) = p.deliver("push", "d-push", PUSH_MAIN).await;
+    assert_eq!((status, body["status"].as_str()), (202, Some("ignored")), "{body}");
+    // An event Ephemera does not act on.
+    let (status, body) = p.deliver("issues", "d-issues", br#"{"action":"opened"}"#).await;
     assert_eq!((status, body["status"].as_str()), (202, Some("ignored")));
 
     // Validly signed, but not JSON: a clear 400.
@@ -280,6 +284,34 @@ async fn the_commits_own_template_wins_then_the_repositorys_and_a_refused_templa
     let env = p.wait_for(ENVIRONMENT, Status::Failed).await;
     let reason = env.status_reason.unwrap_or_default();
     assert!(reason.contains("Missing"), "{reason}");
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_backend_is_seeded_with_items_its_resolvers_read() {
+    let p = Platform::start().await;
+    p.deliver("pull_request", "d-open", OPENED).await;
+    let env = p.wait_for(ENVIRONMENT, Status::Ready).await;
+    let ddb = p.clients.dynamodb();
+    // Each seeded task is found by the key getTask asks for ({"id": {"S": id}}), and each
+    // activity by listActivity's query (taskId = :taskId).
+    for line in ephemera_local::DEFAULT_SEEDS[0].1.lines() {
+        let task: serde_json::Value = serde_json::from_str(line).unwrap();
+        let id = task["id"].as_str().unwrap();
+        let key = aws_sdk_dynamodb::types::AttributeValue::S(id.to_owned());
+        let got = ddb.get_item().table_name(&env.outputs["TaskTableName"]).key("id", key).send().await.unwrap();
+        assert_eq!(got.item().unwrap()["title"].as_s().unwrap(), task["title"].as_str().unwrap());
+    }
+    let activity = ddb
+        .query()
+        .table_name(&env.outputs["ActivityTableName"])
+        .key_condition_expression("#taskId = :taskId")
+        .expression_attribute_names("#taskId", "taskId")
+        .expression_attribute_values(":taskId", aws_sdk_dynamodb::types::AttributeValue::S("task-welcome".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(activity.count(), 2);
     p.stop().await;
 }
 

@@ -18,7 +18,7 @@ use tracing::{info, instrument, warn};
 use crate::clock::Clock;
 use crate::events::{parse_envelope, EnvelopeError, PlatformEvent, NOT_DEPLOYED};
 use crate::outcome::MessageError;
-use crate::ports::{GitHubApi, NotifiedLog, ObjectStore, PortError, Prober};
+use crate::ports::{ApiKeys, GitHubApi, NotifiedLog, ObjectStore, PortError, Prober};
 
 /// The hidden marker that identifies Ephemera's comment on a pull request.
 pub const MARKER: &str = "<!-- ephemera:preview -->";
@@ -50,6 +50,8 @@ pub struct Notifier {
     pub registry: Arc<dyn NotifiedLog>,
     pub github: Arc<dyn GitHubApi>,
     pub prober: Arc<dyn Prober>,
+    /// For the load test's own API key, when the environment outputs none.
+    pub keys: Arc<dyn ApiKeys>,
     pub store: Arc<dyn ObjectStore>,
     pub clock: Arc<dyn Clock>,
     pub settings: FeedbackSettings,
@@ -242,12 +244,43 @@ impl Notifier {
                 Err(e) => return Ok((None, Some(format!("load-test scenario {key} is not valid: {e}")))),
             },
         };
-        let api_key = env.outputs.get(API_KEY_OUTPUT).map(String::as_str);
-        match self.prober.load(url, plan, &scenario, api_key).await {
+        let (api_key, minted) = match self.load_test_key(env, &scenario).await {
+            Ok(key) => key,
+            Err(e) if !e.is_retryable() => return Ok((None, Some(format!("no API key for the load test: {e}")))),
+            Err(e) => return Err(e),
+        };
+        let result = self.prober.load(url, plan, &scenario, api_key.as_deref()).await;
+        if let Some(api) = minted {
+            let key = api_key.as_deref().unwrap_or_default();
+            if let Err(e) = self.keys.delete(&api, key).await {
+                warn!(error = %e, "could not delete the load test's API key; it expires on its own");
+            }
+        }
+        match result {
             Ok(samples) => Ok((Measurement::from_samples(&samples, self.clock.now()), None)),
             Err(e) if !e.is_retryable() => Ok((None, Some(e.to_string()))),
             Err(e) => Err(e),
         }
+    }
+
+    /// The API key the scenario sends: the environment's `GraphQLApiKey` output, else one made
+    /// for this load test on its GraphQL API (and the API's id, to delete it after).
+    async fn load_test_key(
+        &self,
+        env: &Environment,
+        scenario: &Scenario,
+    ) -> Result<(Option<String>, Option<String>), PortError> {
+        if !scenario.api_key {
+            return Ok((None, None));
+        }
+        if let Some(key) = env.outputs.get(API_KEY_OUTPUT) {
+            return Ok((Some(key.clone()), None));
+        }
+        let Some(api) = crate::provisioner::api_id(&env.outputs) else { return Ok((None, None)) };
+        let now = self.clock.now();
+        let expires = crate::provisioner::api_key_expiry(now, now);
+        let key = self.keys.create(&api, expires, &format!("ephemera load test of {}", env.name)).await?;
+        Ok((Some(key), Some(api)))
     }
 
     async fn baseline(&self, repo: &RepoName) -> Option<Measurement> {

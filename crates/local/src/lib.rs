@@ -20,6 +20,11 @@ use tracing::{error, info, warn};
 
 /// The default blueprint, uploaded at start so that `make run` works out of the box.
 pub const DEFAULT_BLUEPRINT: &str = include_str!("../../../infra/blueprints/default.yaml");
+/// The default blueprint's synthetic fixtures, loaded into a new environment's tables.
+pub const DEFAULT_SEEDS: [(&str, &str); 2] = [
+    ("seeds/default/Task.jsonl", include_str!("../../../infra/seeds/default/Task.jsonl")),
+    ("seeds/default/Activity.jsonl", include_str!("../../../infra/seeds/default/Activity.jsonl")),
+];
 pub const WORK_QUEUE: &str = "ephemera-work";
 
 pub struct Running {
@@ -64,10 +69,14 @@ pub async fn prepare(
     )
     .await
     .context("creating the platform's table, bus, bucket and queue")?;
-    S3Store::new(clients.s3().clone())
+    let store = S3Store::new(clients.s3().clone());
+    store
         .put_text(&config.bucket, "blueprints/default.yaml", DEFAULT_BLUEPRINT)
         .await
         .context("uploading the default blueprint")?;
+    for (key, body) in DEFAULT_SEEDS {
+        store.put_text(&config.bucket, key, body).await.with_context(|| format!("uploading {key}"))?;
+    }
     Ok((created.work_queue_url, created.notify_queue_url))
 }
 

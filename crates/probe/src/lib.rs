@@ -107,7 +107,7 @@ impl LoadRequest {
         }
         if scenario.api_key {
             let key = api_key.ok_or_else(|| {
-                bad("the scenario sends the API key, but the environment has no GraphQLApiKey output".into())
+                bad("the scenario sends the API key, but the environment has none (no GraphQLApiKey output, no GraphQL API)".into())
             })?;
             let mut value = HeaderValue::from_str(key).map_err(|_| bad("the API key is not a header value".into()))?;
             value.set_sensitive(true);
@@ -248,7 +248,7 @@ mod tests {
         assert_eq!(r.headers.get(API_KEY_HEADER).unwrap(), "da2-secretkey");
         assert!(!format!("{r:?}").contains("da2-secretkey"), "{r:?}");
         let err = LoadRequest::new(&p, preview, &Scenario::graphql(), None).unwrap_err();
-        assert!(err.to_string().contains("no GraphQLApiKey output"));
+        assert!(err.to_string().contains("no GraphQLApiKey output"), "{err}");
         let get = LoadRequest::new(&p, preview, &Scenario::get("/health"), None).unwrap();
         assert_eq!((get.method.as_str(), get.url.path(), get.headers.len()), ("GET", "/health", 0));
         assert!(LoadRequest::new(&p, "https://evil.example/graphql", &Scenario::graphql(), Some("k")).is_err());

@@ -122,6 +122,7 @@ pub fn notifier(
         prober: Arc::new(HttpProber::new(ephemera_probe::TargetPolicy {
             allowed_hosts: config.probe_allowed_hosts.clone(),
         })),
+        keys: Arc::new(AppSyncKeys::new(clients.appsync().clone())),
         store: Arc::new(S3Store::new(clients.s3().clone())),
         clock: clock(),
         settings: FeedbackSettings {

@@ -388,6 +388,15 @@ pub trait Prober: Send + Sync {
     ) -> Result<Vec<ephemera_domain::perf::Sample>, PortError>;
 }
 
+/// AppSync API keys: a developer's client key (self-service), the load test's own (notifier).
+#[async_trait]
+pub trait ApiKeys: Send + Sync {
+    /// A new API key for `api_id`, expiring at `expires` (epoch seconds).
+    async fn create(&self, api_id: &str, expires: i64, description: &str) -> Result<String, PortError>;
+    /// Deletes the key; one already gone is not an error.
+    async fn delete(&self, api_id: &str, key: &str) -> Result<(), PortError>;
+}
+
 /// The registry's traits, for code that holds a concrete registry and calls it directly:
 /// `use ephemera_app::ports::registry_traits::*;`.
 pub mod registry_traits {

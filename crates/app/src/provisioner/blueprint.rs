@@ -133,6 +133,15 @@ pub fn preview_url(outputs: &std::collections::BTreeMap<String, String>) -> Opti
     }
 }
 
+/// The id of the environment's AppSync API: its `GraphQLApiId` output, else the last part of
+/// its `GraphQLApiArn`.
+pub fn api_id(outputs: &std::collections::BTreeMap<String, String>) -> Option<String> {
+    outputs
+        .get("GraphQLApiId")
+        .cloned()
+        .or_else(|| outputs.get("GraphQLApiArn").and_then(|a| a.rsplit('/').next()).map(str::to_owned))
+}
+
 /// An AppSync API key's expiry (epoch seconds): the environment's, but at least 25 hours and at
 /// most 364 days ahead, rounded down to the hour, as AppSync requires.
 pub fn api_key_expiry(expires_at: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> i64 {

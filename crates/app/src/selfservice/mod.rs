@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use chrono::Duration;
 use ephemera_domain::developer::{is_legacy_owner, Admin, Admission, Principal, Quotas};
 use ephemera_domain::policy::ExpiryPolicy;
@@ -24,12 +23,7 @@ use crate::clock::Clock;
 use crate::events::PlatformEvent;
 use crate::ports::{Change, ChangeOutcome, DesiredState, EventBus, ObjectStore, PortError};
 
-/// AppSync: client API keys.
-#[async_trait]
-pub trait ApiKeys: Send + Sync {
-    /// A new API key for `api_id`, expiring at `expires` (epoch seconds).
-    async fn create(&self, api_id: &str, expires: i64, description: &str) -> Result<String, PortError>;
-}
+pub use crate::ports::ApiKeys;
 
 /// Who is asking.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -392,11 +386,7 @@ impl SelfService {
         }
         let endpoint = crate::provisioner::preview_url(&env.outputs)
             .ok_or_else(|| SelfServiceError::NotReady(format!("{name} has no GraphQL endpoint among its outputs")))?;
-        let api_id = env
-            .outputs
-            .get("GraphQLApiId")
-            .cloned()
-            .or_else(|| env.outputs.get("GraphQLApiArn").and_then(|a| a.rsplit('/').next()).map(str::to_owned))
+        let api_id = crate::provisioner::api_id(&env.outputs)
             .ok_or_else(|| SelfServiceError::NotReady(format!("{name} has no GraphQL API among its outputs")))?;
         let expires = crate::provisioner::api_key_expiry(env.expires_at, self.clock.now());
         let key = self.keys.create(&api_id, expires, &format!("ephemera client key for {name}")).await?;

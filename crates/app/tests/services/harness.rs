@@ -197,6 +197,7 @@ impl World {
             registry: self.registry.clone(),
             github,
             prober,
+            keys: self.keys.clone(),
             store: self.store.clone(),
             clock: self.clock.clone(),
             settings,

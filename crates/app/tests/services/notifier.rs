@@ -250,3 +250,19 @@ async fn a_repositorys_own_scenario_is_used_and_an_invalid_one_is_reported_not_r
         "{comment}"
     );
 }
+
+#[tokio::test]
+async fn without_a_key_output_the_load_test_makes_its_own_key_and_deletes_it_after() {
+    let w = World::new();
+    w.ready_pr().await;
+    w.registry.edit(&name(PR), |e| {
+        e.outputs.insert("GraphQLApiArn".into(), "arn:aws:appsync:us-east-1:123456789012:apis/abcdefghij".into());
+    });
+    report(&w, &announced(&w)).await;
+    assert_eq!(w.prober.scenarios(), [(Scenario::graphql(), Some("key-1".to_owned()))]);
+    let made = w.keys.made();
+    assert_eq!((made.len(), made[0].0.as_str()), (1, "abcdefghij"));
+    assert!(made[0].2.starts_with("ephemera load test of pr-7"), "{made:?}");
+    assert!(w.keys.live().is_empty(), "deleted after the load test");
+    assert_eq!(w.github.commit_statuses()[1], (PERFORMANCE_CONTEXT.into(), "success".into()));
+}
