@@ -16,7 +16,7 @@ where
 {
     let expires = (chrono::Utc::now() + chrono::Duration::hours(26)).timestamp() / 3600 * 3600;
     let key = keys.create(api, expires, "ephemera load test").await.unwrap();
-    assert_eq!(live().await, [key.clone()]);
+    assert_eq!(live().await, std::slice::from_ref(&key));
     keys.delete(api, &key).await.unwrap();
     assert!(live().await.is_empty());
     keys.delete(api, &key).await.unwrap();
