@@ -30,7 +30,7 @@ test-unit: test-resolvers ## Domain and service tests through the in-memory port
 
 test-resolvers: ## The default blueprint's AppSync JavaScript resolvers (Node.js's own test runner)
 	@command -v node >/dev/null || { echo "Node.js 18 or later is needed for the resolver tests"; exit 1; }
-	node --test infra/blueprints/resolvers/
+	node --test infra/blueprints/resolvers/resolvers.test.mjs
 
 test-integration: venv ## End-to-end tests against the emulator (the CLI's included)
 	$(CARGO) test -p ephemera-tests -p ephemera-cli

@@ -112,7 +112,7 @@ pub fn row(e: &Environment, now: DateTime<Utc>) -> Row {
         created_at: e.created_at,
         age_seconds: (now - e.created_at).num_seconds().max(0),
         expires_at: e.expires_at,
-        preserved: e.preserved,
+        preserved: e.is_preserved(now),
         cost_monthly_usd: e.cost_monthly_usd,
         cost_accrued_usd: e.cost_accrued_usd,
         preview_url: e.preview_url.clone(),

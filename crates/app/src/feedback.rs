@@ -211,8 +211,11 @@ impl Notifier {
                     None => (None, None),
                 };
                 let report = Report { commit: commit.to_owned(), smoke, load, load_error };
-                let json = serde_json::to_string_pretty(&report).expect("a report serializes");
-                self.store.put_text(bucket, &key, &json).await?;
+                // A load test that could not run is tried again next time (a fixed scenario).
+                if report.load_error.is_none() {
+                    let json = serde_json::to_string_pretty(&report).expect("a report serializes");
+                    self.store.put_text(bucket, &key, &json).await?;
+                }
                 report
             }
         };
@@ -237,10 +240,10 @@ impl Notifier {
         plan: &LoadPlan,
     ) -> Result<(Option<Measurement>, Option<String>), PortError> {
         let key = scenario_key(repo);
-        let scenario = match self.store.get_text(&self.settings.bucket, &key).await? {
-            None => self.settings.scenario.clone(),
+        let (mut scenario, own) = match self.store.get_text(&self.settings.bucket, &key).await? {
+            None => (self.settings.scenario.clone(), false),
             Some(text) => match Scenario::parse(&text) {
-                Ok(s) => s,
+                Ok(s) => (s, true),
                 Err(e) => return Ok((None, Some(format!("load-test scenario {key} is not valid: {e}")))),
             },
         };
@@ -249,6 +252,11 @@ impl Notifier {
             Err(e) if !e.is_retryable() => return Ok((None, Some(format!("no API key for the load test: {e}")))),
             Err(e) => return Err(e),
         };
+        // A preview that is not a GraphQL API (no key to send, none to make): the default is a
+        // plain GET of its URL. A repository's own scenario is sent as written.
+        if !own && scenario.api_key && api_key.is_none() {
+            scenario = Scenario::plain_get();
+        }
         let result = self.prober.load(url, plan, &scenario, api_key.as_deref()).await;
         if let Some(api) = minted {
             let key = api_key.as_deref().unwrap_or_default();

@@ -1,6 +1,6 @@
 //! The default blueprint is a backend that answers: every field of its schema has a resolver,
 //! every table a data source, and each resolver's code is the tested file in
-//! `infra/blueprints/resolvers/` (its unit tests: `node --test infra/blueprints/resolvers/`).
+//! `infra/blueprints/resolvers/` (its unit tests: `node --test infra/blueprints/resolvers/resolvers.test.mjs`).
 
 use std::collections::BTreeSet;
 

@@ -178,6 +178,14 @@ impl DynamoRegistry {
         ]);
         let mut condition =
             "(attribute_not_exists(pk) OR event_at < :at OR (event_at = :at AND event_rank < :rank))".to_owned();
+        match change.expected_generation {
+            None => {}
+            Some(0) => condition.push_str(" AND attribute_not_exists(pk)"),
+            Some(g) => {
+                condition.push_str(" AND generation = :expected");
+                values.insert(":expected".into(), n(g));
+            }
+        }
         if let Some(repo) = &change.repository {
             sets.push("repository = :repo");
             values.insert(":repo".into(), s(repo.full_name()));

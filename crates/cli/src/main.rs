@@ -329,10 +329,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         EnvCommand::Use { env, out } => {
             // A path given here is relative to where the command runs; it is kept relative to
             // the checkout's root when it is inside it.
-            let out = out.as_ref().map(|o| {
-                let full = here.join(o);
-                full.strip_prefix(&root).map(|p| p.to_path_buf()).unwrap_or(full)
-            });
+            let out = match out {
+                Some(o) => Some(inside(&here.join(o), &root)?),
+                None => None,
+            };
             use_environment(&api, env, out.as_deref(), &root).await?
         }
         EnvCommand::Status => status(&cli, &api, &root).await?,
@@ -437,6 +437,18 @@ fn write_file(file: &std::path::Path, text: &str) -> Result<(), Failure> {
     std::fs::write(file, text).with_context(|| format!("writing {}", file.display()))?;
     eprintln!("wrote {}", file.display());
     Ok(())
+}
+
+/// `path` relative to the checkout's root, which it must be inside.
+fn inside(path: &std::path::Path, root: &std::path::Path) -> Result<std::path::PathBuf, Failure> {
+    let normal = path.components().all(|c| !matches!(c, std::path::Component::ParentDir));
+    match path.strip_prefix(root) {
+        Ok(p) if normal && !p.as_os_str().is_empty() => Ok(p.to_path_buf()),
+        _ => Err(Failure(
+            2,
+            anyhow!("--out {} must be a file inside this checkout ({})", path.display(), root.display()),
+        )),
+    }
 }
 
 /// Remembers `env` for this checkout and writes its client config (if it is ready yet).

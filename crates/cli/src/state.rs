@@ -38,10 +38,26 @@ pub fn path(root: &Path) -> PathBuf {
     root.join(DIR).join(FILE)
 }
 
+/// A state file may come with a checkout (it can be committed): what it names is checked
+/// before it is used, so it cannot send a request to another path or write outside the checkout.
+fn checked(state: State) -> anyhow::Result<State> {
+    ephemera_domain::EnvironmentName::parse(&state.environment)?;
+    let escapes = state.client_config.components().any(|c| !matches!(c, std::path::Component::Normal(_)));
+    if escapes || state.client_config.as_os_str().is_empty() {
+        anyhow::bail!(
+            "client_config {:?} must be a path inside the checkout, without `..`",
+            state.client_config.display().to_string()
+        );
+    }
+    Ok(state)
+}
+
 pub fn read(root: &Path) -> anyhow::Result<Option<State>> {
     let file = path(root);
     match std::fs::read_to_string(&file) {
         Ok(text) => serde_json::from_str(&text)
+            .map_err(anyhow::Error::from)
+            .and_then(checked)
             .map(Some)
             .with_context(|| format!("{} is not valid; run `ephemera env use ENV` again", file.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -100,6 +116,15 @@ mod tests {
         assert_eq!(read(&dir).unwrap(), None);
         std::fs::write(path(&dir), "{").unwrap();
         assert!(read(&dir).unwrap_err().to_string().contains("env use ENV"));
+        for bad in [
+            r#"{"environment": "dev-kyle", "client_config": "../../.bashrc"}"#,
+            r#"{"environment": "dev-kyle", "client_config": "/etc/passwd"}"#,
+            r#"{"environment": "dev-kyle/../../v1", "client_config": "src/aws-exports.js"}"#,
+        ] {
+            std::fs::write(path(&dir), bad).unwrap();
+            let err = format!("{:#}", read(&dir).unwrap_err());
+            assert!(err.contains("env use ENV"), "{bad}: {err}");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -305,6 +305,11 @@ impl Scenario {
         }
     }
 
+    /// A bare `GET` of the preview's own URL: the default for a preview that is not an API.
+    pub fn plain_get() -> Self {
+        Self { method: "GET".into(), path: None, headers: BTreeMap::new(), body: None, api_key: false }
+    }
+
     /// A bare `GET` of `path` (`EPHEMERA_LOAD_PATH`), without the key.
     pub fn get(path: &str) -> Self {
         Self { method: "GET".into(), path: Some(path.into()), headers: BTreeMap::new(), body: None, api_key: false }

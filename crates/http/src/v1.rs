@@ -105,7 +105,11 @@ impl FromRequest<AppState> for Authed {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
         let (parts, body) = req.into_parts();
         let body = axum::body::to_bytes(body, MAX_API_BODY).await.map_err(|_| {
-            error_response(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is too large")
+            error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the request body is larger than {} KiB", MAX_API_BODY / 1024),
+            )
         })?;
         let who = caller(state, &parts.method, &parts.uri, &parts.headers, &body)?;
         let service = state.selfservice.clone().expect("caller() answers 404 without the service");
@@ -147,7 +151,7 @@ async fn list(a: Authed) -> Response {
 }
 
 async fn show(Path(env): Path<String>, a: Authed) -> Response {
-    reply(StatusCode::OK, a.service.get(&a.who, &env).await.map(|e| ephemera_app::selfservice::View::of(&e)))
+    reply(StatusCode::OK, a.service.show(&a.who, &env).await)
 }
 
 async fn destroy(Path(env): Path<String>, a: Authed) -> Response {

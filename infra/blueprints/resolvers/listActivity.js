@@ -1,6 +1,6 @@
 import { util } from '@aws-appsync/utils';
 
-/** Query.listActivity(taskId): a task's activity, oldest first (at most 100). */
+/** Query.listActivity(taskId): a task's activity, in id order (at most 100). */
 export function request(ctx) {
   return {
     operation: 'Query',

@@ -54,7 +54,7 @@ test('getTask reads the task by its id', async () => {
   assert.throws(() => r.response(failed), /ProvisionedThroughputExceeded/);
 });
 
-test('listActivity queries one task\'s activity, oldest first', async () => {
+test('listActivity queries one task\'s activity, in id order', async () => {
   const r = await resolver('listActivity');
   assert.deepEqual(r.request({ args: { taskId: 'task-1' } }), {
     operation: 'Query',

@@ -24,9 +24,10 @@ impl Intake {
 
     pub(super) async fn delete(&self, delivery: &str, e: &DeleteEvent) -> Result<Reply, IntakeError> {
         let event = RefEvent::Delete { git_ref: &e.git_ref, ref_type: &e.ref_type };
-        // The payload carries no time of its own; a deletion comes after every push to the
-        // branch, so it is ordered by its arrival.
-        let at = self.clock.now();
+        // The payload has no time of its own; the repository's last push is at or after the
+        // branch's last push, and before any push that makes the branch again, so a late or
+        // redelivered deletion never takes down a branch made since.
+        let at = e.repository.pushed_at().unwrap_or_else(|| self.clock.now());
         self.branch(delivery, event, &e.repository, &e.sender.login, at).await
     }
 
@@ -55,6 +56,9 @@ impl Intake {
             BranchDecision::Down { branch } => (branch, Desired::Down, None),
         };
         let name = EnvironmentName::for_branch(&repo, &branch).map_err(|e| IntakeError::BadRequest(e.to_string()))?;
+        if desired == Desired::Down && self.registry.get(&name).await?.is_none() {
+            return Ok(Reply::ignored(format!("branch {branch} has no environment")));
+        }
         let change = self.branch_change(name, repo, &branch, desired, commit, sender, at);
         let outcome = self.registry.apply_change(delivery, &change).await?;
         info!(environment = %change.name, ?outcome, "recorded");

@@ -71,6 +71,7 @@ suite![
     progress_and_stack_events_share_status_at,
     list_holds_every_kind,
     a_retired_environment_comes_back_with_a_new_change,
+    a_change_may_require_the_generation_it_was_decided_on,
 ];
 
 /// Runs every check, each on the registry `make` gives for its name (a fresh one each), at
@@ -305,6 +306,20 @@ pub async fn only_strictly_later_events_are_accepted(r: Arc<dyn Registry>) {
     let reopen = Change { order: EventOrder::new(at + 1, EventOrder::RANK_OPEN), ..later(6, 0) };
     assert_eq!(apply(&*r, "d-reopen", &reopen).await, ChangeOutcome::Accepted { generation: 3 });
     assert_eq!(read(&*r, &pr()).await.last_event, Some(reopen.order));
+}
+
+pub async fn a_change_may_require_the_generation_it_was_decided_on(r: Arc<dyn Registry>) {
+    // 0: only if there is no record yet.
+    let first = Change { expected_generation: Some(0), ..open() };
+    assert_eq!(apply(&*r, "d-first", &first).await, ChangeOutcome::Accepted { generation: 1 });
+    let again = Change { expected_generation: Some(0), ..later(5, EventOrder::RANK_PUSH) };
+    assert_eq!(apply(&*r, "d-again", &again).await, ChangeOutcome::Stale, "a record exists now");
+    let before = read(&*r, &pr()).await;
+    let behind = Change { expected_generation: Some(7), ..later(6, EventOrder::RANK_PUSH) };
+    assert_eq!(apply(&*r, "d-behind", &behind).await, ChangeOutcome::Stale);
+    assert_eq!(read(&*r, &pr()).await, before, "nothing written");
+    let current = Change { expected_generation: Some(1), ..later(7, EventOrder::RANK_PUSH) };
+    assert_eq!(apply(&*r, "d-current", &current).await, ChangeOutcome::Accepted { generation: 2 });
 }
 
 pub async fn another_repositorys_change_is_a_conflict(r: Arc<dyn Registry>) {

@@ -200,6 +200,12 @@ impl DesiredState for MemoryRegistry {
         if let Some(outcome) = existing.and_then(|item| refusal(&item.env, change)) {
             return Ok(outcome);
         }
+        // `generation = :expected`, or `attribute_not_exists(pk)` for 0: stale otherwise.
+        if let Some(expected) = change.expected_generation {
+            if existing.map_or(0, |i| i.env.generation) != expected {
+                return Ok(ChangeOutcome::Stale);
+            }
+        }
         let mut item = existing.cloned().unwrap_or_else(|| Item { env: blank(change), lease: None });
         write_change(&mut item.env, change);
         let generation = item.env.generation;

@@ -52,6 +52,10 @@ pub struct Change {
     pub order: EventOrder,
     pub expires_at: DateTime<Utc>,
     pub at: DateTime<Utc>,
+    /// Only if the record is still at this generation (0: only if there is no record). A
+    /// change decided on what was read (a developer's own request) cannot then overwrite one
+    /// made meanwhile: another principal's, or the reaper's.
+    pub expected_generation: Option<u64>,
 }
 
 impl Change {
@@ -83,6 +87,7 @@ impl Change {
             order,
             expires_at,
             at,
+            expected_generation: None,
         }
     }
 }

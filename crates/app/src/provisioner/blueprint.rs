@@ -23,16 +23,7 @@ impl Provisioner {
             Err(BlueprintError::Port(e)) if e.is_retryable() => return Err(RequestError::Retry(e)),
             Err(e) => return Err(RequestError::Refused(e.to_string())),
         };
-        let known = [
-            ("EnvironmentName", env.name.to_string()),
-            ("EnvironmentKind", env.kind.as_str().to_owned()),
-            ("Repository", env.repository.as_ref().map(|r| r.full_name()).unwrap_or_default()),
-            ("PullRequest", env.pull_request.map(|n| n.to_string()).unwrap_or_default()),
-            ("Owner", env.owner.clone()),
-            ("Commit", env.commit.clone().unwrap_or_default()),
-            ("ExpiresAt", tags.get(ephemera_domain::tags::EXPIRES_AT).unwrap_or_default().to_owned()),
-            ("ApiKeyExpires", api_key_expiry(env.expires_at, self.clock.now()).to_string()),
-        ];
+        let known = known_parameters(env, tags, self.clock.now());
         // The policy first: nothing reaches CloudFormation that could reach outside the environment.
         let (doc, report) = check(&source, &self.settings.blueprint_policy)
             .map_err(|e: CheckError| RequestError::Refused(format!("blueprint {key}: {e}")))?;
@@ -56,6 +47,24 @@ impl Provisioner {
     async fn blueprint(&self, env: &Environment) -> Result<(String, String), BlueprintError> {
         find_blueprint(self.store.as_ref(), &self.settings.bucket, env).await
     }
+}
+
+/// The parameters a template may declare, and what the platform passes for each.
+pub fn known_parameters(
+    env: &Environment,
+    tags: &TagSet,
+    now: chrono::DateTime<chrono::Utc>,
+) -> [(&'static str, String); 8] {
+    [
+        ("EnvironmentName", env.name.to_string()),
+        ("EnvironmentKind", env.kind.as_str().to_owned()),
+        ("Repository", env.repository.as_ref().map(|r| r.full_name()).unwrap_or_default()),
+        ("PullRequest", env.pull_request.map(|n| n.to_string()).unwrap_or_default()),
+        ("Owner", env.owner.clone()),
+        ("Commit", env.commit.clone().unwrap_or_default()),
+        ("ExpiresAt", tags.get(ephemera_domain::tags::EXPIRES_AT).unwrap_or_default().to_owned()),
+        ("ApiKeyExpires", api_key_expiry(env.expires_at, now).to_string()),
+    ]
 }
 
 /// Where an environment's own template is kept once its owner has pushed one.

@@ -25,7 +25,9 @@ mod budget;
 mod seed;
 
 use blueprint::RequestError;
-pub use blueprint::{api_id, api_key_expiry, find_blueprint, own_template_key, preview_url, BlueprintError};
+pub use blueprint::{
+    api_id, api_key_expiry, find_blueprint, known_parameters, own_template_key, preview_url, BlueprintError,
+};
 
 #[derive(Debug, Clone)]
 pub struct ProvisionerSettings {

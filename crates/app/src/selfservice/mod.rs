@@ -98,7 +98,8 @@ fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 impl View {
-    pub fn of(e: &Environment) -> Self {
+    /// What the API shows of `e` at `now` (a developer's preservation may have lapsed).
+    pub fn of(e: &Environment, now: chrono::DateTime<chrono::Utc>) -> Self {
         Self {
             name: e.name.to_string(),
             kind: e.kind.as_str(),
@@ -106,7 +107,7 @@ impl View {
             status: e.status.as_str(),
             desired: e.desired.as_str(),
             reason: e.status_reason.clone(),
-            preserved: e.preserved,
+            preserved: e.is_preserved(now),
             preserved_until: e.preserved_until.filter(|_| e.preserved).map(rfc3339),
             created_at: rfc3339(e.created_at),
             expires_at: rfc3339(e.expires_at),
@@ -227,21 +228,26 @@ impl SelfService {
         if let Admission::Refuse(reason) = &admission {
             return Err(SelfServiceError::QuotaReached(reason.clone()));
         }
-        let now = self.clock.now();
-        let change = Change::new(
-            name.clone(),
-            EnvironmentKind::Dev,
-            caller.owner(),
-            Desired::Up,
-            EventOrder::new(now.timestamp_millis(), EventOrder::RANK_OPEN),
-            now + ttl,
-            now,
-        );
-        let mut env = self.apply(change).await?;
-        if reset_preserve && self.registry.set_preserved(&name, false, None).await? {
-            (env.preserved, env.preserved_until) = (false, None);
+        if reset_preserve {
+            self.registry.set_preserved(&name, false, None).await?;
         }
-        let mut view = View::of(&env);
+        let now = self.clock.now();
+        let change = Change {
+            // Only over the record just read (none, or the caller's own, gone): a principal
+            // creating the same name meanwhile makes this one a conflict, not a takeover.
+            expected_generation: Some(existing.map_or(0, |e| e.generation)),
+            ..Change::new(
+                name.clone(),
+                EnvironmentKind::Dev,
+                caller.owner(),
+                Desired::Up,
+                EventOrder::new(now.timestamp_millis(), EventOrder::RANK_OPEN),
+                now + ttl,
+                now,
+            )
+        };
+        let env = self.apply(change).await?;
+        let mut view = View::of(&env, self.clock.now());
         if let Admission::Queue { position } = admission {
             view.queue_position = Some(position);
         }
@@ -277,7 +283,8 @@ impl SelfService {
             .filter(|e| e.status != Status::Deleted)
             .collect();
         envs.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(envs.iter().map(View::of).collect())
+        let now = self.clock.now();
+        Ok(envs.iter().map(|e| View::of(e, now)).collect())
     }
 
     /// One environment the caller may see.
@@ -288,13 +295,16 @@ impl SelfService {
             return Err(SelfServiceError::Forbidden(format!("{name} is a {} environment", env.kind.as_str())));
         }
         if !caller.principal.owns(&env.owner) && !caller.admin {
-            return Err(SelfServiceError::Forbidden(if is_legacy_owner(&env.owner) {
-                format!("{name} was created before owners were whole principals; an admin can hand it to you with `ephemera env adopt {name} --owner {}`", caller.owner())
-            } else {
-                format!("{name} belongs to another principal")
-            }));
+            return Err(SelfServiceError::Forbidden(
+                legacy_hint(caller, &env).unwrap_or_else(|| format!("{name} belongs to another principal")),
+            ));
         }
         Ok(env)
+    }
+
+    /// One environment the caller may see, as the API shows it.
+    pub async fn show(&self, caller: &Caller, name: &str) -> Result<View, SelfServiceError> {
+        Ok(View::of(&self.get(caller, name).await?, self.clock.now()))
     }
 
     /// A developer environment the caller may change (a pull request's follows its pull request).
@@ -312,7 +322,7 @@ impl SelfService {
         let env = self.own_dev(caller, name).await?;
         let now = self.clock.now();
         let change = self.change_from(&env, Desired::Down, env.expires_at, now);
-        Ok(View::of(&self.apply(change).await?))
+        Ok(View::of(&self.apply(change).await?, now))
     }
 
     pub async fn extend(&self, caller: &Caller, name: &str, hours: i64) -> Result<View, SelfServiceError> {
@@ -324,7 +334,7 @@ impl SelfService {
         let extra = self.ttl(Some(hours))?;
         let expires = (env.expires_at.max(now) + extra).min(now + self.settings.max_ttl);
         let change = self.change_from(&env, Desired::Up, expires, now);
-        Ok(View::of(&self.apply(change).await?))
+        Ok(View::of(&self.apply(change).await?, now))
     }
 
     /// Preserves (or stops preserving) an environment. A developer's preservation lasts
@@ -340,7 +350,7 @@ impl SelfService {
         };
         self.registry.set_preserved(&env.name, on, until).await?;
         (env.preserved, env.preserved_until) = (on, until);
-        Ok(View::of(&env))
+        Ok(View::of(&env, self.clock.now()))
     }
 
     fn preserve_until(
@@ -374,7 +384,7 @@ impl SelfService {
         let now = self.clock.now();
         let mut change = self.change_from(&env, env.desired, env.expires_at, now);
         change.owner = owner.id().to_owned();
-        Ok(View::of(&self.apply(change).await?))
+        Ok(View::of(&self.apply(change).await?, now))
     }
 
     /// The client config: region, GraphQL endpoint, and an API key that expires with the
@@ -409,6 +419,8 @@ impl SelfService {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Change {
         let rank = if desired == Desired::Down { EventOrder::RANK_CLOSE } else { EventOrder::RANK_PUSH };
+        // Decided on `env` as read: if anything changed it meanwhile (the reaper took it down,
+        // an admin handed it over), this change is refused and the caller asked to try again.
         // Later than anything recorded, whatever the clock says.
         let at = now.timestamp_millis().max(env.last_event.map(|o| o.at + 1).unwrap_or(0));
         Change {
@@ -420,6 +432,7 @@ impl SelfService {
             base_ref: env.base_ref.clone(),
             source: env.source,
             merged: env.merged,
+            expected_generation: Some(env.generation),
             ..Change::new(
                 env.name.clone(),
                 env.kind,
@@ -435,9 +448,28 @@ impl SelfService {
 
 /// Refuses a name already in use: another principal's (saying which name to take instead), or
 /// the caller's own while it is up.
+/// For the developer whose login an environment recorded as its owner before owners were whole
+/// principals: how to get it handed over. None for anyone else.
+fn legacy_hint(caller: &Caller, env: &Environment) -> Option<String> {
+    (is_legacy_owner(&env.owner) && env.owner == caller.principal.login()).then(|| {
+        format!(
+            "{} was created before owners were whole principals; ask an admin to hand it to you: \
+             `ephemera env adopt {} --owner {}`",
+            env.name,
+            env.name,
+            caller.owner()
+        )
+    })
+}
+
 fn taken(caller: &Caller, existing: &Environment, suffix: Option<&str>) -> Result<(), SelfServiceError> {
     let name = &existing.name;
-    if !caller.principal.owns(&existing.owner) && existing.status != Status::Deleted {
+    // Another principal's name stays theirs, gone or not: reviving it would hand over what it
+    // keeps (its pushed template) to someone else.
+    if let Some(hint) = legacy_hint(caller, existing) {
+        return Err(SelfServiceError::Conflict(hint));
+    }
+    if !caller.principal.owns(&existing.owner) {
         let instead = match suffix {
             Some(s) => format!("{s}-{}", caller.principal.tag()),
             None => caller.principal.tag(),

@@ -7,8 +7,10 @@ use ephemera_domain::Desired;
 use tracing::{info, instrument};
 
 use super::{Caller, SelfService, SelfServiceError, View};
-use crate::provisioner::{find_blueprint, own_template_key, BlueprintError};
-use crate::template::{check, with_schema, CheckError};
+use ephemera_domain::{Status, TagSet};
+
+use crate::provisioner::{find_blueprint, known_parameters, own_template_key, BlueprintError};
+use crate::template::{check, render, with_schema, CheckError};
 
 /// What a developer pushes.
 #[derive(Debug, Clone)]
@@ -25,8 +27,13 @@ impl SelfService {
     #[instrument(skip(self, push), fields(owner = %caller.owner()))]
     pub async fn push(&self, caller: &Caller, name: &str, push: Push) -> Result<View, SelfServiceError> {
         let env = self.own_dev(caller, name).await?;
+        if env.status == Status::Deleted {
+            return Err(SelfServiceError::Conflict(format!(
+                "{name} is gone; make it again first: `ephemera env create`"
+            )));
+        }
         if env.desired != Desired::Up {
-            return Err(SelfServiceError::Conflict(format!("{name} is being destroyed")));
+            return Err(SelfServiceError::Conflict(format!("{name} is being destroyed; push once it is made again")));
         }
         let body = match push {
             Push::Template(body) => body,
@@ -40,18 +47,24 @@ impl SelfService {
                     .map_err(|e| SelfServiceError::BadRequest(format!("{e} (the current template is {key})")))?
             }
         };
-        check(&body, &self.settings.blueprint_policy).map_err(|e| match e {
+        let (doc, _) = check(&body, &self.settings.blueprint_policy).map_err(|e| match e {
             CheckError::Refused(report) => {
                 SelfServiceError::Refused(report.violations.iter().map(ToString::to_string).collect())
             }
             CheckError::Template(e) => SelfServiceError::BadRequest(e.to_string()),
         })?;
+        // Rendered as the provisioner will (tags written in, log groups added), so a template
+        // that would come out too large for CloudFormation is refused now, not failed later.
+        let now = self.clock.now();
+        let tags = TagSet::for_environment(&env, &TagSet::default());
+        render(doc, &tags, &known_parameters(&env, &tags, now), None)
+            .map_err(|e| SelfServiceError::BadRequest(format!("{e}; make the template smaller")))?;
         self.store.put_text(&self.settings.bucket, &own_template_key(&env.name), &body).await?;
-        let mut change = self.change_from(&env, Desired::Up, env.expires_at, self.clock.now());
+        let mut change = self.change_from(&env, Desired::Up, env.expires_at, now);
         // A developer environment's commit is its template's version: a new one is a change
         // of the stack (its `ephemera:commit` tag), so the provisioner updates it.
         change.commit = Some(template_version(&body));
-        let view = View::of(&self.apply(change).await?);
+        let view = View::of(&self.apply(change).await?, now);
         info!(environment = %env.name, bytes = body.len(), "template pushed");
         Ok(view)
     }

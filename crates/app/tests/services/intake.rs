@@ -377,3 +377,20 @@ async fn a_branch_deleted_without_a_push_ends_its_environment_and_other_refs_get
     assert_eq!(reply.body["status"], "ignored");
     assert!(w.registry.all().is_empty() && w.bus.events().is_empty());
 }
+
+#[tokio::test]
+async fn a_late_deletion_does_not_end_a_branch_made_again_and_an_unknown_one_is_ignored() {
+    let w = World::new();
+    // Deleting a branch that never had an environment records nothing.
+    let reply = w.deliver("delete", "d0", fixtures::DELETE_BRANCH).await.unwrap();
+    assert_eq!(reply.body["status"], "ignored", "{}", reply.body);
+    assert!(w.registry.all().is_empty());
+    // The branch is made again after the deletion (a push later than the deletion's time);
+    // the deletion delivered late changes nothing.
+    let again = String::from_utf8_lossy(fixtures::PUSH_BRANCH_CREATED).replace("1795165800", "1795167600");
+    w.deliver("push", "p-again", again.as_bytes()).await.unwrap();
+    w.clock.advance(chrono::Duration::hours(2)); // it arrives well after both
+    let late = w.deliver("delete", "d-late", fixtures::DELETE_BRANCH).await.unwrap();
+    assert_eq!(late.body["status"], "stale", "{}", late.body);
+    assert_eq!(w.env(branch_env().as_str()).desired, Desired::Up);
+}

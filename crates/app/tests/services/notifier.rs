@@ -266,3 +266,24 @@ async fn without_a_key_output_the_load_test_makes_its_own_key_and_deletes_it_aft
     assert!(w.keys.live().is_empty(), "deleted after the load test");
     assert_eq!(w.github.commit_statuses()[1], (PERFORMANCE_CONTEXT.into(), "success".into()));
 }
+
+#[tokio::test]
+async fn a_preview_that_is_no_graphql_api_gets_a_plain_get_and_an_unrunnable_test_is_not_kept() {
+    // Neither a key output nor an API: the default falls back to GET of the preview.
+    let w = World::new();
+    w.ready_pr().await;
+    report(&w, &announced(&w)).await;
+    assert_eq!(w.prober.scenarios(), [(Scenario::plain_get(), None)]);
+    assert_eq!(w.github.commit_statuses()[1], (PERFORMANCE_CONTEXT.into(), "success".into()));
+
+    // A repository's scenario that needs a key the preview cannot give: not run, said why,
+    // and not stored, so the next look (after the scenario is fixed) measures.
+    let w = World::new();
+    w.store.put(BUCKET, &scenario_key(&repo()), r#"{"path": "/graphql"}"#);
+    w.ready_pr().await;
+    let events = announced(&w);
+    report(&w, &events).await;
+    let comment = w.github.comment(REPO, 7).unwrap();
+    assert!(comment.contains("**Load test not run:**") && comment.contains("no GraphQLApiKey output"), "{comment}");
+    assert!(w.store.object(BUCKET, &report_key(&repo(), 7, HEAD_OPENED)).is_none());
+}

@@ -227,8 +227,16 @@ async fn the_owner_is_the_whole_principal_not_its_last_name() {
         assert_eq!(w.env(&view.name).owner, arn);
         s.destroy(&them, &view.name).await.unwrap();
     }
+    // Gone, kyle's name is still kyle's: nobody else revives it (with what it keeps).
+    s.destroy(&kyle, "dev-kyle").await.unwrap();
+    w.registry.edit(&name("dev-kyle"), |e| e.status = Status::Deleted);
+    w.clock.advance(Duration::seconds(1));
+    let err = s.create(&caller(&s, KYLE_SESSION), CreateRequest::default()).await.unwrap_err();
+    assert!(matches!(err, SelfServiceError::Conflict(_)), "{err}");
+    assert_eq!(w.env("dev-kyle").owner, KYLE);
+    s.create(&kyle, CreateRequest::default()).await.unwrap();
     let e = w.env("dev-kyle");
-    assert_eq!((e.owner.as_str(), e.desired, e.preserved, e.generation), (KYLE, Desired::Up, false, 1));
+    assert_eq!((e.owner.as_str(), e.desired, e.preserved, e.generation), (KYLE, Desired::Up, false, 3));
 }
 
 #[tokio::test]
@@ -256,6 +264,13 @@ async fn an_owner_recorded_as_a_login_is_handed_over_by_an_admin() {
     w.registry.edit(&name("dev-kyle"), |e| e.owner = "kyle".into());
     let err = s.get(&kyle, "dev-kyle").await.unwrap_err().to_string();
     assert!(err.contains(&format!("ephemera env adopt dev-kyle --owner {KYLE}")), "{err}");
+    // Only kyle is told how to get it back; his `create` says the same; anyone else is refused.
+    let err = s.create(&kyle, CreateRequest::default()).await.unwrap_err().to_string();
+    assert!(err.contains("ask an admin to hand it to you"), "{err}");
+    for other in [ALICE, "arn:aws:sts::123456789012:assumed-role/Developer/mallory"] {
+        let err = s.get(&caller(&s, other), "dev-kyle").await.unwrap_err().to_string();
+        assert_eq!(err, "dev-kyle belongs to another principal");
+    }
     assert!(matches!(s.adopt(&kyle, "dev-kyle", KYLE).await, Err(SelfServiceError::Forbidden(_))));
     assert!(matches!(s.adopt(&admin, "dev-kyle", "kyle").await, Err(SelfServiceError::BadRequest(_))));
     assert_eq!(s.adopt(&admin, "dev-kyle", KYLE).await.unwrap().owner, KYLE);
@@ -383,6 +398,7 @@ async fn a_developer_preserves_for_at_most_the_ceiling_and_only_an_admin_renews(
     // Past it: no longer preserved, and the developer may not renew.
     w.clock.advance(Duration::days(21));
     assert!(!w.env("dev-kyle").is_preserved(w.now()));
+    assert!(!s.show(&kyle, "dev-kyle").await.unwrap().preserved, "shown as it is: lapsed");
     let err = s.preserve(&kyle, "dev-kyle", true).await.unwrap_err();
     assert!(matches!(&err, SelfServiceError::Forbidden(m) if m.contains("an admin can renew it")), "{err}");
     let renewed = s.preserve(&admin, "dev-kyle", true).await.unwrap();
@@ -395,4 +411,27 @@ async fn a_developer_preserves_for_at_most_the_ceiling_and_only_an_admin_renews(
     assert!(!view.preserved && view.preserved_until.is_none());
     let e = w.env("dev-kyle");
     assert_eq!((e.preserved, e.preserved_until), (false, None));
+}
+
+#[tokio::test]
+async fn a_push_that_would_render_too_large_or_to_a_gone_environment_says_what_to_do() {
+    let w = World::new();
+    let s = service(&w);
+    let kyle = caller(&s, KYLE);
+    s.create(&kyle, CreateRequest::default()).await.unwrap();
+    let tables: String = (0..120)
+        .map(|i| {
+            format!("  T{i}:\n    Type: AWS::DynamoDB::Table\n    Properties: {{ BillingMode: PAY_PER_REQUEST }}\n")
+        })
+        .collect();
+    let big = format!("Resources:\n{tables}");
+    assert!(big.len() < 51_200, "small enough as written: {}", big.len());
+    let err = s.push(&kyle, "dev-kyle", Push::Template(big)).await.unwrap_err().to_string();
+    assert!(err.contains("51,200") && err.contains("make the template smaller"), "{err}");
+    assert_eq!(w.store.object(BUCKET, "environments/dev-kyle/template.yaml"), None);
+
+    s.destroy(&kyle, "dev-kyle").await.unwrap();
+    w.registry.edit(&name("dev-kyle"), |e| e.status = Status::Deleted);
+    let err = s.push(&kyle, "dev-kyle", Push::Template(BLUEPRINT.into())).await.unwrap_err().to_string();
+    assert!(err.contains("ephemera env create"), "{err}");
 }
