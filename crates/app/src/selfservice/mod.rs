@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use chrono::Duration;
+use ephemera_domain::blueprint::Policy;
 use ephemera_domain::developer::{is_legacy_owner, Admin, Admission, Principal, Quotas};
 use ephemera_domain::policy::ExpiryPolicy;
 use ephemera_domain::{Desired, Environment, EnvironmentKind, EnvironmentName, EventOrder, Status};
@@ -16,8 +17,6 @@ use tracing::{info, instrument};
 mod push;
 
 pub use push::Push;
-
-use ephemera_domain::blueprint::Policy;
 
 use crate::clock::Clock;
 use crate::events::PlatformEvent;
@@ -205,7 +204,9 @@ impl SelfService {
     pub async fn create(&self, caller: &Caller, req: CreateRequest) -> Result<View, SelfServiceError> {
         if req.blueprint.is_some() {
             return Err(SelfServiceError::BadRequest(
-                "choosing a blueprint is not supported yet; the default is used".into(),
+                "an environment starts from the default blueprint; push your own once it exists: \
+                 `ephemera env deploy ENV --template FILE` (PUT /v1/environments/{env}/template)"
+                    .into(),
             ));
         }
         let name = EnvironmentName::for_developer(caller.principal.login(), req.name.as_deref())
