@@ -580,6 +580,7 @@ pub fn from_item(item: &HashMap<String, AV>) -> Result<Environment, String> {
     let time = |k: &str| -> Result<DateTime<Utc>, String> {
         DateTime::parse_from_rfc3339(&req(k)?).map(|t| t.to_utc()).map_err(|e| format!("{k}: {e}"))
     };
+    let optional_time = |k: &str| text(k).and_then(|t| DateTime::parse_from_rfc3339(&t).ok()).map(|t| t.to_utc());
     let name = EnvironmentName::parse(&req("name")?).map_err(|e| e.to_string())?;
     let kind = EnvironmentKind::parse(&req("kind")?).ok_or("bad kind")?;
     let desired = Desired::parse(&req("desired")?).ok_or("bad desired")?;
@@ -616,14 +617,10 @@ pub fn from_item(item: &HashMap<String, AV>) -> Result<Environment, String> {
         outputs,
         preview_url: text("preview_url"),
         preserved: item.get("preserved").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
-        preserved_until: text("preserved_until")
-            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-            .map(|t| t.to_utc()),
+        preserved_until: optional_time("preserved_until"),
         cost_monthly_usd: item.get("cost_monthly_usd").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()),
         cost_accrued_usd: item.get("cost_accrued_usd").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()),
-        expiry_notice_at: text("expiry_notice_at")
-            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-            .map(|t| t.to_utc()),
+        expiry_notice_at: optional_time("expiry_notice_at"),
         created_at: time("created_at")?,
         updated_at: time("updated_at")?,
         expires_at: time("expires_at")?,

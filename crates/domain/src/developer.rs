@@ -62,8 +62,7 @@ impl Principal {
     /// A short suffix that tells this principal's environments from another's with the same
     /// login (`p` and 6 hex digits of the ARN's SHA-256).
     pub fn tag(&self) -> String {
-        use sha2::{Digest, Sha256};
-        format!("p{}", &hex::encode(Sha256::digest(self.arn.as_bytes()))[..6])
+        format!("p{}", crate::names::sha256_hex(&self.arn, 6))
     }
 
     /// Whether `owner`, as recorded on an environment, is this principal.
@@ -119,8 +118,7 @@ pub fn is_legacy_owner(owner: &str) -> bool {
 /// The version of a template a developer pushed, recorded as their environment's commit: the
 /// first 12 hex digits of its SHA-256.
 pub fn template_version(body: &str) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(body.as_bytes()))[..12].to_owned()
+    crate::names::sha256_hex(body, 12)
 }
 
 /// What to do with a request for a new environment.

@@ -226,8 +226,13 @@ fn slugify(s: &str, max: usize) -> String {
 }
 
 fn short_hash(s: &str) -> String {
+    sha256_hex(s, HASH_HEX)
+}
+
+/// The first `len` hex digits of the SHA-256 of `s`: the short, stable ids names carry.
+pub(crate) fn sha256_hex(s: &str, len: usize) -> String {
     let digest = Sha256::digest(s.as_bytes());
-    hex::encode(digest)[..HASH_HEX].to_owned()
+    hex::encode(digest)[..len].to_owned()
 }
 
 #[cfg(test)]

@@ -235,7 +235,7 @@ impl SmokeCheck {
                 if !(100..=599).contains(&expect) {
                     return Err(format!("{expect} in {pair:?} is not an HTTP status"));
                 }
-                if !path.starts_with('/') || path.starts_with("//") {
+                if !is_preview_path(path) {
                     return Err(format!("{path:?} must be a path starting with a single '/'"));
                 }
                 Ok(SmokeCheck { path: path.trim().to_owned(), expect })
@@ -307,7 +307,17 @@ impl Scenario {
 
     /// A bare `GET` of the preview's own URL: the default for a preview that is not an API.
     pub fn plain_get() -> Self {
-        Self { method: "GET".into(), path: None, headers: BTreeMap::new(), body: None, api_key: false }
+        Self { path: None, ..Self::get("/") }
+    }
+
+    /// Whether the scenario can be sent with `api_key`: one that sends the key needs one.
+    pub fn check_key(&self, api_key: Option<&str>) -> Result<(), String> {
+        if self.api_key && api_key.is_none() {
+            return Err("the scenario sends the API key, but the environment has none \
+                        (no GraphQLApiKey output, no GraphQL API)"
+                .into());
+        }
+        Ok(())
     }
 
     /// A bare `GET` of `path` (`EPHEMERA_LOAD_PATH`), without the key.
@@ -322,7 +332,7 @@ impl Scenario {
             return Err(format!("method {:?} is not one of {}", s.method, Self::METHODS.join(", ")));
         }
         if let Some(p) = &s.path {
-            if !p.starts_with('/') || p.starts_with("//") {
+            if !is_preview_path(p) {
                 return Err(format!("path {p:?} must start with a single '/'"));
             }
         }
@@ -342,6 +352,12 @@ impl Scenario {
         }
         Ok(s)
     }
+}
+
+/// Whether `p` is a path on the preview's own host: it starts with one `/` (`//` would name
+/// another host).
+pub fn is_preview_path(p: &str) -> bool {
+    p.starts_with('/') && !p.starts_with("//")
 }
 
 /// A short load test: `rate` requests a second for `duration_secs`, at most `concurrency` in

@@ -200,13 +200,10 @@ async fn work<C: Consumer>(queue: WorkQueue, consumer: Arc<C>, concurrency: u32,
 
 /// A plain-text report of the registry and the platform's live stacks.
 pub async fn status(config: &SharedConfig, clients: &Clients) -> anyhow::Result<String> {
-    use ephemera_domain::EnvironmentKind;
+    use ephemera_app::ports::Environments;
     use std::fmt::Write;
     let registry = ephemera_aws::DynamoRegistry::new(clients.dynamodb().clone(), &config.table);
-    let mut envs = Vec::new();
-    for kind in EnvironmentKind::ALL {
-        envs.extend(registry.list_kind(kind).await?);
-    }
+    let envs = registry.list().await?;
     let mut out = String::new();
     writeln!(
         out,

@@ -105,10 +105,8 @@ impl LoadRequest {
             let name = HeaderName::from_bytes(k.as_bytes()).map_err(|e| bad(format!("header {k:?}: {e}")))?;
             headers.insert(name, HeaderValue::from_str(v).map_err(|e| bad(format!("header {k:?}: {e}")))?);
         }
-        if scenario.api_key {
-            let key = api_key.ok_or_else(|| {
-                bad("the scenario sends the API key, but the environment has none (no GraphQLApiKey output, no GraphQL API)".into())
-            })?;
+        scenario.check_key(api_key).map_err(bad)?;
+        if let (true, Some(key)) = (scenario.api_key, api_key) {
             let mut value = HeaderValue::from_str(key).map_err(|_| bad("the API key is not a header value".into()))?;
             value.set_sensitive(true);
             headers.insert(API_KEY_HEADER, value);

@@ -17,28 +17,26 @@ pub const BRANCH_DELETED: &str = "branch deleted";
 impl Intake {
     pub(super) async fn push(&self, delivery: &str, e: &PushEvent) -> Result<Reply, IntakeError> {
         let event = RefEvent::Push { git_ref: &e.git_ref, after: &e.after, deleted: e.deleted };
-        // Ordered by when the push happened (the payload's `repository.pushed_at`).
-        let at = e.repository.pushed_at().unwrap_or_else(|| self.clock.now());
-        self.branch(delivery, event, &e.repository, &e.sender.login, at).await
+        self.branch(delivery, event, &e.repository, &e.sender.login).await
     }
 
     pub(super) async fn delete(&self, delivery: &str, e: &DeleteEvent) -> Result<Reply, IntakeError> {
         let event = RefEvent::Delete { git_ref: &e.git_ref, ref_type: &e.ref_type };
-        // The payload has no time of its own; the repository's last push is at or after the
-        // branch's last push, and before any push that makes the branch again, so a late or
-        // redelivered deletion never takes down a branch made since.
-        let at = e.repository.pushed_at().unwrap_or_else(|| self.clock.now());
-        self.branch(delivery, event, &e.repository, &e.sender.login, at).await
+        self.branch(delivery, event, &e.repository, &e.sender.login).await
     }
 
+    /// Ordered by the payload's `repository.pushed_at`: for a push, when it happened; for a
+    /// deletion (which has no time of its own), the repository's last push, at or after the
+    /// branch's last push and before any push that makes the branch again, so a late or
+    /// redelivered deletion never takes down a branch made since.
     async fn branch(
         &self,
         delivery: &str,
         event: RefEvent<'_>,
         repository: &Repository,
         sender: &str,
-        at: chrono::DateTime<chrono::Utc>,
     ) -> Result<Reply, IntakeError> {
+        let at = repository.pushed_at().unwrap_or_else(|| self.clock.now());
         let repo = match self.allowed(&repository.full_name)? {
             Ok(repo) => repo,
             Err(reply) => return Ok(reply),

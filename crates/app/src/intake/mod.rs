@@ -7,9 +7,7 @@ mod branch;
 
 use std::sync::Arc;
 
-pub use branch::BRANCH_DELETED;
 use ephemera_domain::branch::BranchPatterns;
-
 use ephemera_domain::policy::ExpiryPolicy;
 use ephemera_domain::preview::{decide, is_commit_id, Decision, Labels, PrEvent, Source};
 use ephemera_domain::{Desired, EnvironmentKind, EnvironmentName, EventOrder, RepoName};
@@ -20,6 +18,8 @@ use tracing::{info, instrument, warn};
 use crate::clock::Clock;
 use crate::events::PlatformEvent;
 use crate::ports::{Change, ChangeOutcome, DesiredState, EventBus, GitHubApi, PortError};
+
+pub use branch::BRANCH_DELETED;
 
 /// The status reason recorded when a pull request is merged (the notifier promotes the
 /// preview's measurement to the baseline then) or closed unmerged.

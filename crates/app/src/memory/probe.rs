@@ -81,12 +81,7 @@ impl Prober for MemoryProber {
     ) -> Result<Vec<Sample>, PortError> {
         self.faults.check("load")?;
         // As the HTTP prober: a scenario that sends the key needs one.
-        if scenario.api_key && api_key.is_none() {
-            return Err(crate::memory::permanent(
-                "load-test preview",
-                "the scenario sends the API key, but the environment has none (no GraphQLApiKey output, no GraphQL API)",
-            ));
-        }
+        scenario.check_key(api_key).map_err(|m| crate::memory::permanent("load-test preview", &m))?;
         let mut state = lock(&self.state);
         state.load_calls.push(preview_url.to_owned());
         state.scenarios.push((scenario.clone(), api_key.map(str::to_owned)));

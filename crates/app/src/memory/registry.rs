@@ -224,7 +224,7 @@ impl DesiredState for MemoryRegistry {
         self.faults.check("set_preserved")?;
         Ok(self.update(name, |i| {
             i.env.preserved = preserved;
-            i.env.preserved_until = until.map(|t| DateTime::from_timestamp(t.timestamp(), 0).expect("in range"));
+            i.env.preserved_until = until.map(secs);
             true
         }))
     }

@@ -49,7 +49,7 @@ impl NotifierConfig {
 /// The default load-test request; the path is checked even when the load test is off.
 fn scenario(v: &Vars) -> Result<Scenario, ConfigError> {
     let Some(path) = v.get("EPHEMERA_LOAD_PATH") else { return Ok(Scenario::graphql()) };
-    if !path.starts_with('/') || path.starts_with("//") {
+    if !ephemera_domain::perf::is_preview_path(&path) {
         return Err(invalid("EPHEMERA_LOAD_PATH", format!("{path:?} must be a path starting with a single '/'")));
     }
     Ok(Scenario::get(&path))
