@@ -73,6 +73,8 @@ struct Shared {
     faults: Mutex<Faults>,
     /// Stacks whose deletion fails, and whether it has been tried (then they read DELETE_FAILED).
     failing_deletes: Mutex<HashMap<String, bool>>,
+    /// Roles whose `AssumeRole` is refused.
+    refused_roles: Mutex<Vec<String>>,
     stats: Mutex<Stats>,
     rng: Mutex<rand::rngs::StdRng>,
     upstream: String,
@@ -104,6 +106,7 @@ impl FaultProxy {
         let shared = Arc::new(Shared {
             faults: Mutex::new(faults),
             failing_deletes: Mutex::new(HashMap::new()),
+            refused_roles: Mutex::new(Vec::new()),
             stats: Mutex::new(Stats::default()),
             rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(seed)),
             upstream: upstream.trim_end_matches('/').to_owned(),
@@ -135,6 +138,12 @@ impl FaultProxy {
     /// Deleting `stack` fails (see the module's notes) until it is deleted retaining resources.
     pub fn fail_deletes_of(&self, stack: &str) {
         self.shared.failing_deletes.lock().unwrap().insert(stack.to_owned(), false);
+    }
+
+    /// `sts:AssumeRole` of `role_arn` is answered `AccessDenied`, as AWS answers a caller the
+    /// role's trust policy does not name (the emulator grants every AssumeRole).
+    pub fn refuse_assume_role(&self, role_arn: &str) {
+        self.shared.refused_roles.lock().unwrap().push(role_arn.to_owned());
     }
 
     /// Whether `stack`'s deletion has failed and not been retried retaining resources yet.
@@ -236,6 +245,10 @@ async fn handle(s: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Full<
         if query { form_urlencoded::parse(&body).into_owned().collect() } else { HashMap::new() };
     let stack = form.get("StackName").cloned().unwrap_or_default();
     let action = form.get("Action").map(String::as_str).unwrap_or_default();
+    let role = form.get("RoleArn").map(String::as_str).unwrap_or_default();
+    if action == "AssumeRole" && s.refused_roles.lock().unwrap().iter().any(|r| r == role) {
+        return Ok(error_response(403, None, false, "AccessDenied"));
+    }
     if action == "DeleteStack" && fails_delete(&s, &stack, form.contains_key("RetainResources.member.1")) {
         return Ok(delete_accepted());
     }

@@ -83,7 +83,10 @@ impl Drop for Emulator {
 pub struct Platform {
     pub emulator: Emulator,
     pub config: Config,
+    /// Straight to the emulator, for the test's own looks.
     pub clients: Clients,
+    /// What the platform itself uses (through the fault proxy, when there is one).
+    pub platform_clients: Clients,
     pub base_url: String,
     pub http: reqwest::Client,
     running: Option<ephemera_local::Running>,
@@ -170,7 +173,7 @@ impl Platform {
         };
         let running = ephemera_local::start(
             &config,
-            &platform_clients,
+            &platform_clients.clone(),
             "127.0.0.1:0".parse().unwrap(),
             ephemera_local::WORK_QUEUE,
             identities(),
@@ -182,6 +185,7 @@ impl Platform {
             emulator,
             config,
             clients,
+            platform_clients,
             http: reqwest::Client::new(),
             running: Some(running),
         }
@@ -273,6 +277,27 @@ impl Platform {
     /// Names of live stacks whose name starts with `prefix`.
     pub async fn live_stacks(&self, prefix: &str) -> Vec<String> {
         let out = self.clients.cloudformation().list_stacks().send().await.expect("list stacks");
+        out.stack_summaries()
+            .iter()
+            .filter(|s| s.stack_status().map(|st| st.as_str()) != Some("DELETE_COMPLETE"))
+            .filter_map(|s| s.stack_name().filter(|n| n.starts_with(prefix)).map(str::to_owned))
+            .collect()
+    }
+
+    /// Clients acting in `account` (the emulator keeps each account's state apart, by the
+    /// account of the role assumed).
+    pub async fn clients_in(&self, account: &str) -> Clients {
+        let role = format!("arn:aws:iam::{account}:role/ephemera-test");
+        let sdk = ephemera_aws::sites::assume_role(self.clients.sdk(), &role, "ephemera-test", None, None)
+            .await
+            .expect("the emulator lets any role be assumed");
+        Clients::new(&sdk)
+    }
+
+    /// The live stacks in `account` whose names start with `prefix`.
+    pub async fn live_stacks_in(&self, account: &str, prefix: &str) -> Vec<String> {
+        let clients = self.clients_in(account).await;
+        let out = clients.cloudformation().list_stacks().send().await.expect("list stacks");
         out.stack_summaries()
             .iter()
             .filter(|s| s.stack_status().map(|st| st.as_str()) != Some("DELETE_COMPLETE"))

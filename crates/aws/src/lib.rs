@@ -9,12 +9,14 @@ pub mod bootstrap;
 pub mod bus;
 pub mod error;
 pub mod github;
+pub mod ledger;
 pub mod queue;
 pub mod registry;
 pub mod resources;
 pub mod secrets;
 pub mod seeder;
 pub mod sessions;
+pub mod sites;
 pub mod stacks;
 pub mod store;
 

@@ -4,6 +4,8 @@
 //! |---|---|---|---|
 //! | environment | `ENV#<name>` | `ENV` | `gsi1pk` = `KIND#<kind>`, `gsi1sk` = name (index `by-kind`) |
 //! | delivery | `DELIVERY#<id>` | `DELIVERY` | `ttl` (epoch seconds) expires it after 7 days |
+//! | claim | `CLAIM#<name>` | `CLAIM` | what the environment takes from the totals (see [`crate::ledger`]) |
+//! | totals | `TOTALS` | `TOTALS` | one number per counter |
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -32,8 +34,8 @@ const DELIVERY_TTL_DAYS: i64 = 7;
 
 #[derive(Debug, Clone)]
 pub struct DynamoRegistry {
-    client: Client,
-    table: String,
+    pub(crate) client: Client,
+    pub(crate) table: String,
 }
 
 fn env_key(name: &EnvironmentName) -> HashMap<String, AV> {
@@ -231,23 +233,30 @@ impl DynamoRegistry {
     /// Writes the mark and the update in one transaction. `Some(codes)` when it was cancelled
     /// (one cancellation code per item; empty when DynamoDB did not say).
     async fn transact(&self, mark: Put, update: Update) -> Result<Option<Vec<String>>, PortError> {
+        let items =
+            vec![TransactWriteItem::builder().put(mark).build(), TransactWriteItem::builder().update(update).build()];
+        self.transact_items(items, "record change").await
+    }
+
+    /// Writes `items` in one transaction: None if it was made, else each item's cancellation
+    /// reason code (`None` for an item that was not the cause). Cancellations caused by a
+    /// concurrent transaction on the same items are retried.
+    pub(crate) async fn transact_items(
+        &self,
+        items: Vec<TransactWriteItem>,
+        operation: &'static str,
+    ) -> Result<Option<Vec<String>>, PortError> {
         // Concurrent transactions on one item are cancelled with TransactionConflict: retry those.
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let result = self
-                .client
-                .transact_write_items()
-                .transact_items(TransactWriteItem::builder().put(mark.clone()).build())
-                .transact_items(TransactWriteItem::builder().update(update.clone()).build())
-                .send()
-                .await;
+            let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
             let err = match result {
                 Ok(_) => return Ok(None),
                 Err(e) => e,
             };
             if code(&err) != Some("TransactionCanceledException") {
-                return Err(port_error("record change", err));
+                return Err(port_error(operation, err));
             }
             let reasons: Vec<String> = err
                 .as_service_error()
@@ -438,6 +447,18 @@ impl Reconciliation for DynamoRegistry {
         if p.settled {
             sets.push("observed_generation = :g".into());
         }
+        if let Some(place) = &p.placement {
+            sets.push("#region = :region".into());
+            names.insert("#region".to_owned(), "region".to_owned());
+            values.insert(":region".into(), s(&place.region));
+            match &place.account {
+                Some(a) => {
+                    sets.push("account = :account".into());
+                    values.insert(":account".into(), s(a));
+                }
+                None => removes.push("account"),
+            }
+        }
         let mut expr = format!("SET {}", sets.join(", "));
         if !removes.is_empty() {
             expr.push_str(&format!(" REMOVE {}", removes.join(", ")));
@@ -618,6 +639,8 @@ pub fn from_item(item: &HashMap<String, AV>) -> Result<Environment, String> {
         preview_url: text("preview_url"),
         preserved: item.get("preserved").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
         preserved_until: optional_time("preserved_until"),
+        account: text("account"),
+        region: text("region"),
         cost_monthly_usd: item.get("cost_monthly_usd").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()),
         cost_accrued_usd: item.get("cost_accrued_usd").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()),
         expiry_notice_at: optional_time("expiry_notice_at"),

@@ -1,52 +1,101 @@
 //! Whether a new environment may be created now, or must wait: developer quotas (per owner and
-//! in all) and the monthly budget, judged against the environments already live.
+//! in all), the monthly budget and each deploy account's ceiling, kept as running totals. An
+//! environment takes its slots ([`Claim`]) when its stack is about to be created and gives them
+//! back when it is deleted; a claim is taken only if no counter would pass its limit, atomically
+//! (the registry's conditional update), so the cost of deciding does not grow with the number
+//! of environments and two creates cannot both take the last slot.
 
 use crate::developer::Quotas;
 use crate::environment::{Environment, EnvironmentKind};
-use crate::lifecycle::{Desired, Status};
+use crate::names::sha256_hex;
+use crate::placement::account_counter;
+use std::collections::BTreeMap;
 
-/// Why `env` must wait, if it must: a developer quota is full, or its `monthly` cost (USD) would
-/// take the projected spend of live environments past `budget`. `all` is every registered
-/// environment; `env` itself is not counted.
-pub fn wait_reason(
+/// Environments holding a claim, of every kind.
+pub const LIVE: &str = "live";
+/// Developer environments holding a claim.
+pub const DEV: &str = "dev";
+/// Estimated monthly run rate of the environments holding a claim, in US cents.
+pub const BUDGET_CENTS: &str = "budget_cents";
+
+/// One running total an environment adds to while it lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Take {
+    pub counter: String,
+    pub amount: i64,
+    /// The total may not pass this; None: only counted.
+    pub limit: Option<i64>,
+}
+
+/// What an environment holds while it lives, and the account it was placed in (None: the
+/// platform's own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub takes: Vec<Take>,
+    pub account: Option<String>,
+}
+
+/// A developer's own counter (the owner's principal, hashed to a short key).
+pub fn owner_counter(owner: &str) -> String {
+    format!("dev:{}", sha256_hex(owner, 16))
+}
+
+fn cents(usd: f64) -> i64 {
+    (usd * 100.0).ceil().max(0.0) as i64
+}
+
+/// The claim `env` takes: counted in all, against the developer quotas for a developer
+/// environment, its `monthly` cost (USD) against `budget`, and a slot of its `account` under
+/// `ceiling`.
+pub fn claim(
     env: &Environment,
-    all: &[Environment],
     quotas: Quotas,
     budget: Option<f64>,
     monthly: f64,
-) -> Option<String> {
-    let live: Vec<&Environment> = all
-        .iter()
-        .filter(|e| e.name != env.name && e.desired == Desired::Up)
-        .filter(|e| matches!(e.status, Status::Creating | Status::Updating | Status::Ready))
-        .collect();
+    account: Option<(&str, u64)>,
+) -> Claim {
+    let take = |counter: String, amount: i64, limit: Option<i64>| Take { counter, amount, limit };
+    let mut takes = vec![take(LIVE.into(), 1, None)];
     if env.kind == EnvironmentKind::Dev {
-        let dev: Vec<&&Environment> = live.iter().filter(|e| e.kind == EnvironmentKind::Dev).collect();
-        let mine = dev.iter().filter(|e| e.owner == env.owner).count();
-        if mine >= quotas.per_owner {
-            return Some(format!(
-                "waiting for quota: {} has {mine} live environments; the limit is {}",
-                env.owner, quotas.per_owner
-            ));
-        }
-        if dev.len() >= quotas.global {
-            return Some(format!(
-                "waiting for quota: {} developer environments are live; the limit is {}",
-                dev.len(),
-                quotas.global
-            ));
-        }
+        takes.push(take(owner_counter(&env.owner), 1, Some(quotas.per_owner as i64)));
+        takes.push(take(DEV.into(), 1, Some(quotas.global as i64)));
     }
-    let budget = budget?;
-    let live: f64 = live.iter().filter_map(|e| e.cost_monthly_usd).sum();
-    (live + monthly > budget).then(|| {
-        format!("waiting for budget: live environments cost ${live:.2}/month, this one ${monthly:.2}, the budget is ${budget:.2}")
-    })
+    takes.push(take(BUDGET_CENTS.into(), cents(monthly), budget.map(cents)));
+    if let Some((account, ceiling)) = account {
+        takes.push(take(account_counter(account), 1, Some(ceiling as i64)));
+    }
+    Claim { takes, account: account.map(|(a, _)| a.to_owned()) }
 }
 
-/// Whether deciding needs the registry at all (a developer environment, or a budget set).
-pub fn needs_registry(env: &Environment, budget: Option<f64>) -> bool {
-    env.kind == EnvironmentKind::Dev || budget.is_some()
+/// The first of the claim's takes that would pass its limit, given the running totals.
+pub fn overflow<'a>(claim: &'a Claim, totals: &BTreeMap<String, i64>) -> Option<&'a Take> {
+    claim.takes.iter().find(|t| t.limit.is_some_and(|limit| total(totals, &t.counter) + t.amount > limit))
+}
+
+pub fn total(totals: &BTreeMap<String, i64>, counter: &str) -> i64 {
+    totals.get(counter).copied().unwrap_or(0)
+}
+
+/// Why an environment waits: `full` could not be taken at these totals.
+pub fn wait_reason(env: &Environment, full: &Take, totals: &BTreeMap<String, i64>) -> String {
+    let now = total(totals, &full.counter);
+    let limit = full.limit.unwrap_or_default();
+    match full.counter.as_str() {
+        BUDGET_CENTS => format!(
+            "waiting for budget: live environments cost ${:.2}/month, this one ${:.2}, the budget is ${:.2}",
+            now as f64 / 100.0,
+            full.amount as f64 / 100.0,
+            limit as f64 / 100.0
+        ),
+        DEV => format!("waiting for quota: {now} developer environments are live; the limit is {limit}"),
+        c if c.starts_with("dev:") => {
+            format!("waiting for quota: {} has {now} live environments; the limit is {limit}", env.owner)
+        }
+        c => format!(
+            "waiting for room: account {} holds {now} environments; the ceiling is {limit}",
+            c.trim_start_matches("account:")
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -55,43 +104,58 @@ mod tests {
     use crate::environment::test_support::pr_environment;
     use crate::EnvironmentName;
 
-    fn live(name: &str, kind: EnvironmentKind, owner: &str, cost: f64) -> Environment {
+    fn env(name: &str, kind: EnvironmentKind, owner: &str) -> Environment {
         let mut e = pr_environment();
         e.name = EnvironmentName::parse(name).unwrap();
         e.kind = kind;
         e.owner = owner.into();
-        e.status = Status::Ready;
-        e.cost_monthly_usd = Some(cost);
         e
+    }
+
+    fn totals(pairs: &[(&str, i64)]) -> BTreeMap<String, i64> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
     }
 
     #[test]
     fn developer_quotas_per_owner_then_in_all() {
         let quotas = Quotas { per_owner: 1, global: 2, queue_when_full: true };
-        let new = live("dev-alice-2", EnvironmentKind::Dev, "alice", 0.0);
-        let mine = live("dev-alice", EnvironmentKind::Dev, "alice", 1.0);
-        let reason = wait_reason(&new, std::slice::from_ref(&mine), quotas, None, 1.0).unwrap();
-        assert!(reason.contains("alice has 1 live environments"), "{reason}");
-        let bob = live("dev-bob", EnvironmentKind::Dev, "bob", 1.0);
-        let carol = live("dev-carol", EnvironmentKind::Dev, "carol", 1.0);
-        let reason = wait_reason(&new, &[bob.clone(), carol.clone()], quotas, None, 1.0).unwrap();
-        assert!(reason.contains("2 developer environments are live"), "{reason}");
-        assert_eq!(wait_reason(&new, &[bob], quotas, None, 1.0), None);
-        // Itself, and environments going down or not yet up, do not count.
-        let mut down = mine.clone();
-        down.desired = Desired::Down;
-        assert_eq!(wait_reason(&mine, &[mine.clone(), down], quotas, None, 1.0), None);
+        let new = env("dev-alice-2", EnvironmentKind::Dev, "alice");
+        let claim = claim(&new, quotas, None, 1.0, None);
+        let mine = owner_counter("alice");
+        let full = overflow(&claim, &totals(&[(&mine, 1)])).unwrap();
+        let reason = wait_reason(&new, full, &totals(&[(&mine, 1)]));
+        assert!(reason.contains("alice has 1 live environments; the limit is 1"), "{reason}");
+        let full = overflow(&claim, &totals(&[(DEV, 2)])).unwrap();
+        assert!(wait_reason(&new, full, &totals(&[(DEV, 2)])).contains("2 developer environments are live"));
+        assert_eq!(overflow(&claim, &totals(&[(DEV, 1), (&owner_counter("bob"), 1)])), None);
+        // Pull request environments are not developer quota.
+        let pr = env("pr-9-a-b", EnvironmentKind::Pr, "alice");
+        assert_eq!(overflow(&super::claim(&pr, quotas, None, 1.0, None), &totals(&[(&mine, 5), (DEV, 5)])), None);
     }
 
     #[test]
-    fn the_budget_counts_live_environments_run_rates() {
-        let new = live("pr-9-a-b", EnvironmentKind::Pr, "octo", 0.0);
-        let others = [live("pr-1-a-b", EnvironmentKind::Pr, "x", 6.0), live("pr-2-a-b", EnvironmentKind::Pr, "y", 3.0)];
+    fn the_budget_counts_the_run_rates_of_the_environments_holding_claims() {
+        let new = env("pr-9-a-b", EnvironmentKind::Pr, "octo");
         let quotas = Quotas::default();
-        assert_eq!(wait_reason(&new, &others, quotas, Some(10.0), 1.0), None);
-        let reason = wait_reason(&new, &others, quotas, Some(10.0), 1.5).unwrap();
+        let now = totals(&[(BUDGET_CENTS, 900)]);
+        assert_eq!(overflow(&claim(&new, quotas, Some(10.0), 1.0, None), &now), None);
+        let over = claim(&new, quotas, Some(10.0), 1.5, None);
+        let reason = wait_reason(&new, overflow(&over, &now).unwrap(), &now);
         assert!(reason.contains("$9.00/month, this one $1.50, the budget is $10.00"), "{reason}");
-        assert_eq!(wait_reason(&new, &others, quotas, None, 100.0), None);
-        assert!(!needs_registry(&new, None) && needs_registry(&new, Some(1.0)));
+        // Without a budget the cost is counted, never refused.
+        let free = claim(&new, quotas, None, 100.0, None);
+        assert_eq!(overflow(&free, &now), None);
+        assert!(free.takes.iter().any(|t| t.counter == BUDGET_CENTS && t.amount == 10_000));
+    }
+
+    #[test]
+    fn an_account_holds_environments_up_to_its_ceiling() {
+        let new = env("pr-9-a-b", EnvironmentKind::Pr, "octo");
+        let claim = claim(&new, Quotas::default(), None, 0.0, Some(("222222222222", 3)));
+        assert_eq!(claim.account.as_deref(), Some("222222222222"));
+        assert_eq!(overflow(&claim, &totals(&[("account:222222222222", 2)])), None);
+        let full = totals(&[("account:222222222222", 3)]);
+        let reason = wait_reason(&new, overflow(&claim, &full).unwrap(), &full);
+        assert_eq!(reason, "waiting for room: account 222222222222 holds 3 environments; the ceiling is 3");
     }
 }

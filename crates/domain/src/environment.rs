@@ -78,6 +78,10 @@ pub struct Environment {
     pub outputs: BTreeMap<String, String>,
     pub preview_url: Option<String>,
     pub preserved: bool,
+    /// The deploy account it lives in (None: the platform's own) and the region: recorded when
+    /// its stack is first created, kept for its life.
+    pub account: Option<String>,
+    pub region: Option<String>,
     /// A developer environment's preservation lapses then (a pull request's, pinned by label,
     /// has none).
     pub preserved_until: Option<DateTime<Utc>>,
@@ -126,6 +130,8 @@ impl Environment {
             outputs: BTreeMap::new(),
             preview_url: None,
             preserved: false,
+            account: None,
+            region: None,
             preserved_until: None,
             cost_monthly_usd: None,
             cost_accrued_usd: None,

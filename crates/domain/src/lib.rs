@@ -26,6 +26,7 @@ pub mod environment;
 pub mod lifecycle;
 pub mod names;
 pub mod perf;
+pub mod placement;
 pub mod policy;
 pub mod preview;
 pub mod reconcile;

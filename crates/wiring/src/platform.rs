@@ -6,8 +6,7 @@ use std::sync::Arc;
 use ephemera_app::dashboard::Dashboard;
 use ephemera_app::feedback::{FeedbackSettings, Notifier};
 use ephemera_app::intake::{Intake, IntakeSettings};
-use ephemera_app::leftovers::Leftovers;
-use ephemera_app::ports::GitHubApi;
+use ephemera_app::ports::{GitHubApi, Site};
 use ephemera_app::provisioner::{Provisioner, ProvisionerSettings};
 use ephemera_app::reaper::Reaper;
 use ephemera_app::selfservice::{SelfService, SelfServiceSettings};
@@ -17,6 +16,7 @@ use ephemera_aws::appsync::AppSyncKeys;
 use ephemera_aws::github::{GitHubRest, HttpProber};
 use ephemera_aws::resources::AwsResources;
 use ephemera_aws::seeder::DynamoSeeder;
+use ephemera_aws::sites::AwsSites;
 use ephemera_aws::{CloudFormationStacks, DynamoRegistry, EnvironmentSessions, EventBridgeBus, S3Store};
 use ephemera_github_webhook::WebhookSecrets;
 
@@ -138,8 +138,10 @@ pub fn notifier(
 
 /// Developer self-service.
 pub fn selfservice(shared: &SharedConfig, config: &SelfServiceConfig, clients: &Clients) -> SelfService {
+    let registry = Arc::new(registry(shared, clients));
     SelfService {
-        registry: Arc::new(registry(shared, clients)),
+        registry: registry.clone(),
+        ledger: registry,
         bus: Arc::new(bus(shared, clients)),
         keys: Arc::new(AppSyncKeys::new(clients.appsync().clone())),
         store: Arc::new(S3Store::new(clients.s3().clone())),
@@ -159,13 +161,12 @@ pub fn selfservice(shared: &SharedConfig, config: &SelfServiceConfig, clients: &
 
 /// The reaper, with the clock it judges expiry by.
 pub fn reaper(shared: &SharedConfig, config: &ReaperConfig, clients: &Clients, clock: Arc<dyn Clock>) -> Reaper {
-    let resources = Arc::new(AwsResources::new(clients.sdk()));
+    let registry = Arc::new(registry(shared, clients));
+    let home = home_site(clients, config.environment_role_arn.as_deref());
     Reaper {
-        registry: Arc::new(registry(shared, clients)),
-        stacks: Arc::new(stacks(clients, config.environment_role_arn.as_deref())),
-        inventory: resources.clone(),
-        store: Arc::new(S3Store::new(clients.s3().clone())),
-        cleaner: resources,
+        registry: registry.clone(),
+        ledger: registry,
+        sites: Arc::new(AwsSites::new(clients.sdk(), home, config.external_id.clone())),
         bus: Arc::new(bus(shared, clients)),
         clock,
         settings: config.settings.clone(),
@@ -173,20 +174,14 @@ pub fn reaper(shared: &SharedConfig, config: &ReaperConfig, clients: &Clients, c
 }
 
 pub fn provisioner(shared: &SharedConfig, config: &ProvisionerConfig, clients: &Clients) -> Provisioner {
-    let resources = Arc::new(AwsResources::new(clients.sdk()));
     let registry = Arc::new(registry(shared, clients));
+    let home = home_site(clients, config.environment_role_arn.as_deref());
     Provisioner {
         registry: registry.clone(),
-        stacks: Arc::new(stacks(clients, config.environment_role_arn.as_deref())),
+        ledger: registry,
+        sites: Arc::new(AwsSites::new(clients.sdk(), home, config.deploy.external_id.clone())),
         store: Arc::new(S3Store::new(clients.s3().clone())),
         bus: Arc::new(bus(shared, clients)),
-        seeder: Arc::new(DynamoSeeder::new(clients.dynamodb().clone())),
-        leftovers: Leftovers {
-            inventory: resources.clone(),
-            store: Arc::new(S3Store::new(clients.s3().clone())),
-            cleaner: resources,
-            registry,
-        },
         clock: clock(),
         settings: ProvisionerSettings {
             bucket: shared.bucket.clone(),
@@ -198,7 +193,22 @@ pub fn provisioner(shared: &SharedConfig, config: &ProvisionerConfig, clients: &
             monthly_budget_usd: config.monthly_budget_usd,
             dev_quotas: config.dev_quotas,
             prices: config.prices.clone(),
+            routes: config.deploy.routes.clone(),
+            region: shared.region.clone(),
         },
+    }
+}
+
+/// The platform's own account: the function's clients; environment stacks changed in their
+/// environment's session when there is a role to assume.
+fn home_site(clients: &Clients, environment_role: Option<&str>) -> Site {
+    let resources = Arc::new(AwsResources::new(clients.sdk()));
+    Site {
+        stacks: Arc::new(stacks(clients, environment_role)),
+        store: Arc::new(S3Store::new(clients.s3().clone())),
+        seeder: Arc::new(DynamoSeeder::new(clients.dynamodb().clone())),
+        inventory: resources.clone(),
+        cleaner: resources,
     }
 }
 

@@ -20,8 +20,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use ephemera_domain::{Desired, Environment, EnvironmentKind, EnvironmentName, EventOrder, RepoName, Reported, Status};
 
-use crate::ports::{Change, ChangeOutcome, GoDown, Progress, Registry, StackStatusUpdate};
+use crate::ports::{Admit, Change, ChangeOutcome, GoDown, Placement, Progress, Registry, StackStatusUpdate};
 use crate::ports::{Lease, Stamp};
+use ephemera_domain::admission::{Claim, Take};
 
 /// One check, given a fresh registry.
 pub type Check = fn(Arc<dyn Registry>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -72,6 +73,8 @@ suite![
     list_holds_every_kind,
     a_retired_environment_comes_back_with_a_new_change,
     a_change_may_require_the_generation_it_was_decided_on,
+    a_claim_is_taken_whole_or_not_at_all_and_given_back_once,
+    concurrent_claims_for_the_last_slot_admit_exactly_one,
 ];
 
 /// Runs every check, each on the registry `make` gives for its name (a fresh one each), at
@@ -476,6 +479,7 @@ pub async fn progress_writes_what_it_carries(r: Arc<dyn Registry>) {
         outputs: Some(outputs(&[("A", "1"), ("B", "2")])),
         preview_url: Some("https://one.example".into()),
         settled: false,
+        placement: Some(Placement { account: Some("222222222222".into()), region: "eu-west-1".into() }),
     };
     assert!(r.record_progress(&pr(), Stamp::new(1, at), &creating).await.unwrap());
     let e = read(&*r, &pr()).await;
@@ -488,6 +492,7 @@ pub async fn progress_writes_what_it_carries(r: Arc<dyn Registry>) {
         (Some(STACK), outputs(&[("A", "1"), ("B", "2")]), Some("https://one.example"))
     );
     assert_eq!((e.updated_at, e.created_at, e.observed_generation), (whole(at), first.created_at, 0));
+    assert_eq!((e.account.as_deref(), e.region.as_deref()), (Some("222222222222"), Some("eu-west-1")));
     // Without a status: status, reason and status_at are left alone, whatever the reason says.
     let later_at = at + Duration::seconds(10);
     let quiet =
@@ -701,6 +706,75 @@ pub async fn a_retired_environment_comes_back_with_a_new_change(r: Arc<dyn Regis
     let e = read(&*r, &pr()).await;
     assert_eq!((e.desired, e.status, e.generation, e.observed_generation), (Desired::Up, Status::Pending, 3, 2));
     assert!(!e.is_converged());
+}
+
+// ---- the ledger ----
+
+fn take(counter: &str, amount: i64, limit: Option<i64>) -> Take {
+    Take { counter: counter.into(), amount, limit }
+}
+
+fn claim_of(takes: Vec<Take>, account: Option<&str>) -> Claim {
+    Claim { takes, account: account.map(str::to_owned) }
+}
+
+pub async fn a_claim_is_taken_whole_or_not_at_all_and_given_back_once(r: Arc<dyn Registry>) {
+    assert!(r.totals().await.unwrap().is_empty());
+    let first = claim_of(vec![take("live", 1, None), take("account:222222222222", 1, Some(1))], Some("222222222222"));
+    let admitted = r.claim(&pr(), &first).await.unwrap();
+    assert_eq!(admitted, Admit::Admitted(first.clone()));
+    let totals = r.totals().await.unwrap();
+    assert_eq!(totals, BTreeMap::from([("live".into(), 1), ("account:222222222222".into(), 1)]));
+    // Claiming again is admitted on the claim held (its account), adding nothing.
+    let again = claim_of(vec![take("live", 1, None), take("account:333333333333", 1, Some(1))], Some("333333333333"));
+    match r.claim(&pr(), &again).await.unwrap() {
+        Admit::Admitted(held) => assert_eq!(held.account.as_deref(), Some("222222222222")),
+        other => panic!("the claim held was not kept: {other:?}"),
+    }
+    assert_eq!(r.totals().await.unwrap(), totals);
+    // A claim one of whose counters is full takes nothing, not even from the others.
+    let full = claim_of(vec![take("live", 1, None), take("account:222222222222", 1, Some(1))], None);
+    match r.claim(&dev(), &full).await.unwrap() {
+        Admit::Refused { full, totals: seen } => {
+            assert_eq!((full.counter.as_str(), seen.get("account:222222222222")), ("account:222222222222", Some(&1)))
+        }
+        other => panic!("a full counter admitted a claim: {other:?}"),
+    }
+    assert_eq!(r.totals().await.unwrap(), totals);
+    // Given back once; then the slot is free again.
+    assert!(r.release(&pr()).await.unwrap());
+    assert!(!r.release(&pr()).await.unwrap());
+    let after = r.totals().await.unwrap();
+    assert_eq!((after.get("live"), after.get("account:222222222222")), (Some(&0), Some(&0)));
+    assert!(matches!(r.claim(&dev(), &full).await.unwrap(), Admit::Admitted(_)));
+}
+
+/// Twenty environments race for the last slot of a quota: exactly one is admitted.
+pub async fn concurrent_claims_for_the_last_slot_admit_exactly_one(r: Arc<dyn Registry>) {
+    let claim = claim_of(vec![take("live", 1, None), take("dev", 1, Some(5))], None);
+    for i in 0..4 {
+        let name = EnvironmentName::parse(&format!("dev-held-{i}")).unwrap();
+        assert!(matches!(r.claim(&name, &claim).await.unwrap(), Admit::Admitted(_)));
+    }
+    let racing = (0..20).map(|i| {
+        let (r, claim) = (r.clone(), claim.clone());
+        tokio::spawn(async move {
+            let name = EnvironmentName::parse(&format!("dev-racer-{i}")).unwrap();
+            loop {
+                match r.claim(&name, &claim).await {
+                    Ok(admit) => return matches!(admit, Admit::Admitted(_)),
+                    Err(e) if e.is_retryable() => tokio::task::yield_now().await,
+                    Err(e) => panic!("claim failed: {e}"),
+                }
+            }
+        })
+    });
+    let mut admitted = 0;
+    for task in racing.collect::<Vec<_>>() {
+        admitted += usize::from(task.await.unwrap());
+    }
+    assert_eq!(admitted, 1, "one slot was left");
+    assert_eq!(r.totals().await.unwrap().get("dev"), Some(&5));
 }
 
 #[cfg(test)]

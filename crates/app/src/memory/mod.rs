@@ -8,6 +8,7 @@
 //! - [`MemoryStore`], [`MemorySeeder`] — S3 and an environment's tables.
 //! - [`MemoryBus`] — EventBridge: the events published.
 //! - [`MemoryResources`] — the tagging API and direct deletes (`Inventory` and `Cleaner`).
+//! - [`MemorySites`] — the accounts environments live in, each with its own fakes of the above.
 //! - [`MemoryGitHub`], [`MemoryProber`], [`MemoryApiKeys`] — what the notifier, the intake and
 //!   self-service ask of the outside world.
 //! - [`FixedClock`] — a clock that only moves when told.
@@ -27,6 +28,7 @@ pub mod probe;
 pub mod registry;
 pub mod resources;
 pub mod seeder;
+pub mod sites;
 pub mod stacks;
 pub mod store;
 
@@ -38,6 +40,7 @@ pub use probe::MemoryProber;
 pub use registry::MemoryRegistry;
 pub use resources::MemoryResources;
 pub use seeder::MemorySeeder;
+pub use sites::{MemoryPlace, MemorySites};
 pub use stacks::{FakeStack, MemoryStacks};
 pub use store::MemoryStore;
 

@@ -16,10 +16,12 @@ use ephemera_domain::{Desired, Environment, EnvironmentKind, EnvironmentName, Re
 
 use super::{lock, Faults};
 use crate::clock::{Clock, SystemClock};
+use crate::ports::{Admit, Ledger};
 use crate::ports::{
     Change, ChangeOutcome, CostLog, DesiredState, Environments, GoDown, Lease, NotifiedLog, PortError, Progress,
     Reconciliation, StackStatusLog, StackStatusUpdate, Stamp, Sweeping,
 };
+use ephemera_domain::admission::{overflow, Claim};
 
 /// The longest reason kept, in characters (the adapter's `truncate(r, 2000)`).
 pub const MAX_REASON: usize = 2000;
@@ -37,6 +39,9 @@ struct State {
     items: BTreeMap<String, Item>,
     /// Delivery ids recorded with an accepted change, and when.
     deliveries: HashMap<String, DateTime<Utc>>,
+    /// The ledger: each environment's claim (`CLAIM#` items), and the running totals.
+    claims: HashMap<String, Claim>,
+    totals: BTreeMap<String, i64>,
 }
 
 /// The registry in memory. Operation names for [`Faults`]: `get`, `list`, `apply_change`,
@@ -313,6 +318,10 @@ fn write_progress(env: &mut Environment, generation: u64, p: &Progress, at: Date
     if p.settled {
         env.observed_generation = generation;
     }
+    if let Some(place) = &p.placement {
+        env.account.clone_from(&place.account);
+        env.region = Some(place.region.clone());
+    }
 }
 
 impl MemoryRegistry {
@@ -405,5 +414,41 @@ impl NotifiedLog for MemoryRegistry {
             true
         });
         Ok(())
+    }
+}
+
+/// The adapter's ledger (`ephemera_aws::ledger`): a claim item per environment and one totals
+/// item, changed together in one transaction whose condition is every limit.
+#[async_trait]
+impl Ledger for MemoryRegistry {
+    async fn totals(&self) -> Result<BTreeMap<String, i64>, PortError> {
+        self.faults.check("totals")?;
+        Ok(lock(&self.state).totals.clone())
+    }
+
+    async fn claim(&self, env: &EnvironmentName, claim: &Claim) -> Result<Admit, PortError> {
+        self.faults.check("claim")?;
+        let mut state = lock(&self.state);
+        if let Some(held) = state.claims.get(env.as_str()) {
+            return Ok(Admit::Admitted(held.clone()));
+        }
+        if let Some(full) = overflow(claim, &state.totals) {
+            return Ok(Admit::Refused { full: full.clone(), totals: state.totals.clone() });
+        }
+        for t in &claim.takes {
+            *state.totals.entry(t.counter.clone()).or_default() += t.amount;
+        }
+        state.claims.insert(env.to_string(), claim.clone());
+        Ok(Admit::Admitted(claim.clone()))
+    }
+
+    async fn release(&self, env: &EnvironmentName) -> Result<bool, PortError> {
+        self.faults.check("release")?;
+        let mut state = lock(&self.state);
+        let Some(held) = state.claims.remove(env.as_str()) else { return Ok(false) };
+        for t in &held.takes {
+            *state.totals.entry(t.counter.clone()).or_default() -= t.amount;
+        }
+        Ok(true)
     }
 }

@@ -1,10 +1,13 @@
 //! Ports: what the services need from the outside world. The AWS adapters implement them.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use ephemera_domain::admission::{Claim, Take};
 use ephemera_domain::catalogue::Leftover;
+use ephemera_domain::placement::Target;
 use ephemera_domain::sweep::{ResourceInfo, StackInfo};
 use ephemera_domain::{
     CommitSource, Desired, Environment, EnvironmentKind, EnvironmentName, EventOrder, RepoName, Reported, StackName,
@@ -137,6 +140,15 @@ pub struct Progress {
     pub preview_url: Option<String>,
     /// The generation's outcome is final: `observed_generation` moves up to it.
     pub settled: bool,
+    /// Where its stack is about to be created: recorded once, kept for the environment's life.
+    pub placement: Option<Placement>,
+}
+
+/// The account (None: the platform's own) and region an environment lives in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    pub account: Option<String>,
+    pub region: String,
 }
 
 /// A stack's status as CloudFormation reported it in a "Stack Status Change" event.
@@ -231,9 +243,9 @@ pub trait NotifiedLog: Environments {
 
 /// The registry of environments (DynamoDB in AWS): every narrow port above. Adapters implement
 /// the parts; this is what wiring and the conformance suite hold.
-pub trait Registry: DesiredState + Reconciliation + Sweeping + StackStatusLog + NotifiedLog {}
+pub trait Registry: DesiredState + Reconciliation + Sweeping + StackStatusLog + NotifiedLog + Ledger {}
 
-impl<T: DesiredState + Reconciliation + Sweeping + StackStatusLog + NotifiedLog + ?Sized> Registry for T {}
+impl<T: DesiredState + Reconciliation + Sweeping + StackStatusLog + NotifiedLog + Ledger + ?Sized> Registry for T {}
 
 /// One resource of a stack.
 #[derive(Debug, Clone, PartialEq)]
@@ -402,11 +414,56 @@ pub trait ApiKeys: Send + Sync {
     async fn delete(&self, api_id: &str, key: &str) -> Result<(), PortError>;
 }
 
+/// What taking a claim came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admit {
+    /// Held now: the claim just taken, or the one the environment already held (nothing is
+    /// counted twice; its account is where the environment was placed).
+    Admitted(Claim),
+    /// `full` would pass its limit at `totals`; nothing was taken.
+    Refused { full: Take, totals: BTreeMap<String, i64> },
+}
+
+/// Running totals for admission (see [`ephemera_domain::admission`]): the provisioner takes and
+/// gives back claims, self-service reads the totals.
+#[async_trait]
+pub trait Ledger: Send + Sync {
+    /// Every running total, by counter.
+    async fn totals(&self) -> Result<BTreeMap<String, i64>, PortError>;
+    /// Takes `claim` for `env`, all of it or nothing, unless a total would pass its limit:
+    /// atomic, so concurrent claims cannot both take the last slot.
+    async fn claim(&self, env: &EnvironmentName, claim: &Claim) -> Result<Admit, PortError>;
+    /// Gives back what `env` holds; false if it held nothing.
+    async fn release(&self, env: &EnvironmentName) -> Result<bool, PortError>;
+}
+
+/// What acts in one place (an account and region): its stacks, the buckets and tables its
+/// environments create, and what finds and deletes their leftovers.
+#[derive(Clone)]
+pub struct Site {
+    pub stacks: Arc<dyn Stacks>,
+    pub store: Arc<dyn ObjectStore>,
+    pub seeder: Arc<dyn Seeder>,
+    pub inventory: Arc<dyn Inventory>,
+    pub cleaner: Arc<dyn Cleaner>,
+}
+
+/// Reaching the places environments live: the platform's own account, or a deploy target's
+/// (its role assumed, credentials cached until shortly before they expire).
+#[async_trait]
+pub trait Sites: Send + Sync {
+    /// Acting for `environment` (its session tag) at `target` (None: the platform's own account).
+    /// Err if the target's role cannot be assumed.
+    async fn for_environment(&self, target: Option<&Target>, environment: &EnvironmentName) -> Result<Site, PortError>;
+    /// Acting for the sweep of `target`'s whole account.
+    async fn for_sweep(&self, target: Option<&Target>) -> Result<Site, PortError>;
+}
+
 /// The registry's traits, for code that holds a concrete registry and calls it directly:
 /// `use ephemera_app::ports::registry_traits::*;`.
 pub mod registry_traits {
     pub use super::{
-        CostLog as _, DesiredState as _, Environments as _, NotifiedLog as _, Reconciliation as _, StackStatusLog as _,
-        Sweeping as _,
+        CostLog as _, DesiredState as _, Environments as _, Ledger as _, NotifiedLog as _, Reconciliation as _,
+        StackStatusLog as _, Sweeping as _,
     };
 }

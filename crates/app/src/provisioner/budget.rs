@@ -1,23 +1,96 @@
-//! Budget and quotas: whether a new environment must wait (decided by
-//! [`ephemera_domain::admission`]), and which waiting one goes next.
+//! Where a new environment goes and whether it may be created now: the account with the most
+//! room in its pool ([`ephemera_domain::placement`]), then a claim on the running totals for its
+//! quotas, the budget and that account's ceiling ([`ephemera_domain::admission`]); and which
+//! waiting environment goes next.
 
-use ephemera_domain::admission::{needs_registry, wait_reason};
+use ephemera_domain::admission::{claim, wait_reason, Claim};
+use ephemera_domain::placement::{choose, Target};
 use ephemera_domain::{Environment, Status};
 use tracing::{info, warn};
 
-use super::Provisioner;
+use super::{Here, Provisioner};
 use crate::events::PlatformEvent;
-use crate::ports::PortError;
+use crate::ports::{Admit, Placement, PortError, Site};
+
+/// Where a new environment may go.
+pub(super) enum Choice {
+    /// In this target's account (None: the platform's own).
+    At(Option<Target>),
+    /// Every account of its pool is at the ceiling.
+    Full(String),
+}
+
+/// What admission came to.
+pub(super) enum Admission {
+    Admitted(Claim),
+    Wait(String),
+}
 
 impl Provisioner {
-    /// Why `env` must wait, if it must.
-    pub(super) async fn over_budget(&self, env: &Environment, monthly: f64) -> Result<Option<String>, PortError> {
-        let budget = self.settings.monthly_budget_usd;
-        if !needs_registry(env, budget) {
-            return Ok(None);
+    /// The account an environment not yet placed goes to: the one with most room in its pool.
+    pub(super) async fn choose(&self, env: &Environment) -> Result<Choice, PortError> {
+        let routes = &self.settings.routes;
+        let pool = routes.pool(env.kind, env.repository.as_ref());
+        if pool.is_empty() {
+            return Ok(Choice::At(None));
         }
-        let all = self.registry.list().await?;
-        Ok(wait_reason(env, &all, self.settings.dev_quotas, budget, monthly))
+        let totals = self.ledger.totals().await?;
+        Ok(match choose(pool, &totals, routes.ceiling) {
+            Some(t) => Choice::At(Some(t.clone())),
+            None => Choice::Full(format!(
+                "waiting for room: every account of its pool holds {} environments, the ceiling",
+                routes.ceiling
+            )),
+        })
+    }
+
+    /// Takes `env`'s claim, placed at `target`, with its `monthly` cost; or why it must wait.
+    pub(super) async fn admit(
+        &self,
+        env: &Environment,
+        target: Option<&Target>,
+        monthly: f64,
+    ) -> Result<Admission, PortError> {
+        let s = &self.settings;
+        let account = target.map(|t| (t.account.as_str(), s.routes.ceiling));
+        let wanted = claim(env, s.dev_quotas, s.monthly_budget_usd, monthly, account);
+        Ok(match self.ledger.claim(&env.name, &wanted).await? {
+            Admit::Admitted(held) => Admission::Admitted(held),
+            Admit::Refused { full, totals } => Admission::Wait(wait_reason(env, &full, &totals)),
+        })
+    }
+
+    /// The place a claim was taken for: its account's target (one no longer configured is an
+    /// error naming it), opened for `env`.
+    pub(super) async fn open(&self, env: &Environment, claim: &Claim) -> Result<Here, String> {
+        let target = match &claim.account {
+            Some(a) => Some(self.settings.routes.in_account(a).cloned().ok_or_else(|| no_longer_a_target(a))?),
+            None => None,
+        };
+        let site = self.reach(target.as_ref(), env).await?;
+        let placement = Placement { account: claim.account.clone(), region: self.settings.region.clone() };
+        Ok(Here { site, placement })
+    }
+
+    /// Where an environment already placed lives; None for one not placed yet (nothing of it
+    /// exists anywhere).
+    pub(super) async fn locate(&self, env: &Environment) -> Result<Option<Here>, String> {
+        let target = match &env.account {
+            Some(a) => Some(self.settings.routes.in_account(a).cloned().ok_or_else(|| no_longer_a_target(a))?),
+            // Placed in the platform's own account, or made before placement was recorded.
+            None if env.region.is_some() || env.stack_id.is_some() || self.settings.routes.is_empty() => None,
+            None => return Ok(None),
+        };
+        let site = self.reach(target.as_ref(), env).await?;
+        let region = env.region.clone().unwrap_or_else(|| self.settings.region.clone());
+        Ok(Some(Here { site, placement: Placement { account: env.account.clone(), region } }))
+    }
+
+    async fn reach(&self, target: Option<&Target>, env: &Environment) -> Result<Site, String> {
+        self.sites.for_environment(target, &env.name).await.map_err(|e| match target {
+            Some(t) => format!("cannot act in account {} as {}: {e}", t.account, t.role_arn),
+            None => format!("cannot act in the platform's account: {e}"),
+        })
     }
 
     /// Nudges the oldest queued environment, now that one is gone.
@@ -31,4 +104,11 @@ impl Provisioner {
             self.publish(PlatformEvent::requested(&env)).await;
         }
     }
+}
+
+fn no_longer_a_target(account: &str) -> String {
+    format!(
+        "account {account} is no longer a deploy target: add its role back to EPHEMERA_DEPLOY_ROLE_ARN \
+         (or _BY_REPOSITORY / EPHEMERA_DEV_DEPLOY_ROLE_ARN) to manage what lives there"
+    )
 }

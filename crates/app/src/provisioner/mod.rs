@@ -15,7 +15,8 @@ use crate::clock::Clock;
 use crate::events::{environment_of, EnvelopeError, PlatformEvent};
 use crate::leftovers::Leftovers;
 use crate::ports::{
-    EventBus, ObjectStore, PortError, Progress, Reconciliation, Seeder, StackView, Stacks, UpdateOutcome,
+    EventBus, Ledger, ObjectStore, Placement, PortError, Progress, Reconciliation, Site, Sites, StackView,
+    UpdateOutcome,
 };
 use crate::ports::{Lease, Stamp};
 use crate::retry::retry;
@@ -28,6 +29,7 @@ use blueprint::RequestError;
 pub use blueprint::{
     api_id, api_key_expiry, find_blueprint, known_parameters, own_template_key, preview_url, BlueprintError,
 };
+use budget::{Admission, Choice};
 
 #[derive(Debug, Clone)]
 pub struct ProvisionerSettings {
@@ -46,6 +48,10 @@ pub struct ProvisionerSettings {
     pub prices: ephemera_domain::cost::PriceTable,
     /// Live developer environments allowed, per owner and in all.
     pub dev_quotas: ephemera_domain::developer::Quotas,
+    /// Deploy targets: where new environments go (empty: the platform's own account).
+    pub routes: ephemera_domain::placement::Routes,
+    /// The platform's region, where environments are created.
+    pub region: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,13 +102,21 @@ pub enum Outcome {
 
 pub struct Provisioner {
     pub registry: Arc<dyn Reconciliation>,
-    pub stacks: Arc<dyn Stacks>,
+    /// Running totals: quotas, budget, accounts' room.
+    pub ledger: Arc<dyn Ledger>,
+    /// The accounts environments live in.
+    pub sites: Arc<dyn Sites>,
+    /// The platform's bucket: blueprints, templates, seed data.
     pub store: Arc<dyn ObjectStore>,
     pub bus: Arc<dyn EventBus>,
-    pub seeder: Arc<dyn Seeder>,
-    pub leftovers: Leftovers,
     pub clock: Arc<dyn Clock>,
     pub settings: ProvisionerSettings,
+}
+
+/// Where an environment's stack is: the place's adapters, and the placement recorded.
+pub(crate) struct Here {
+    site: Site,
+    placement: Placement,
 }
 
 impl Provisioner {
@@ -142,12 +156,22 @@ impl Provisioner {
             }
             let want = TagSet::for_environment(&env, &self.settings.cost_tags);
             let mut taken = Taken::default();
+            let mut here = match self.locate(&env).await {
+                Ok(here) => here,
+                Err(why) => match self.unreachable(&env, why).await? {
+                    Next::Done(outcome) => return Ok(outcome),
+                    _ => continue 'generation,
+                },
+            };
             loop {
-                let view = self.stacks.describe(&env.stack_name()).await?;
+                let view = match &here {
+                    Some(h) => h.site.stacks.describe(&env.stack_name()).await?,
+                    None => None,
+                };
                 let seen = observe(view.as_ref(), &want);
                 let step = plan(env.desired, &seen, taken);
                 info!(?step, stack_status = ?seen.status, generation = env.generation, "reconcile step");
-                let progress = match self.take(step, &env, &want, view.as_ref(), &mut taken).await? {
+                let progress = match self.take(step, &env, &want, view.as_ref(), &mut taken, &mut here).await? {
                     Next::Record(progress) => progress,
                     Next::Wait if tokio::time::Instant::now() >= deadline => {
                         return Err(ProvisionError::StillInProgress(name.clone()));
@@ -178,18 +202,21 @@ impl Provisioner {
         want: &TagSet,
         view: Option<&StackView>,
         taken: &mut Taken,
+        here: &mut Option<Here>,
     ) -> Result<Next, ProvisionError> {
+        // A stack was seen, so the environment has a place; only a creation may have none yet.
+        let site = || here.as_ref().map(|h| h.site.clone()).ok_or_else(|| unplaced(env));
         match step {
-            Step::Create => self.create(env, want, taken).await,
-            Step::Update => self.update(env, want, view, taken).await,
+            Step::Create => self.create(env, want, taken, here).await,
+            Step::Update => self.update(&site()?, env, want, view, taken).await,
             Step::Delete => {
-                let stack = env.stack_name();
+                let (site, stack) = (site()?, env.stack_name());
                 // CloudFormation cannot delete a bucket that still has objects in it.
-                for bucket in self.stacks.buckets(&stack).await? {
-                    let n = self.store.empty_bucket(&bucket).await?;
+                for bucket in site.stacks.buckets(&stack).await? {
+                    let n = site.store.empty_bucket(&bucket).await?;
                     info!(bucket, objects = n, "emptied bucket before delete");
                 }
-                self.stacks.delete(&stack, &token("delete", env)).await?;
+                site.stacks.delete(&stack, &token("delete", env)).await?;
                 taken.delete = true;
                 // Why it is going down (expired, say) stays on the row.
                 let reason = env.status_reason.clone();
@@ -198,8 +225,8 @@ impl Provisioner {
             Step::Wait => Ok(Next::Wait),
             Step::Settle(status, mut reason) => {
                 // A new stack gets its synthetic fixtures before it is announced ready.
-                if status == Status::Ready && taken.create {
-                    if let Err(why) = self.seed(env, view).await {
+                if let (Status::Ready, true, Some(h)) = (status, taken.create, here.as_ref()) {
+                    if let Err(why) = self.seed(&h.site, env, view).await {
                         warn!(%why, "seeding failed; the environment is ready without its fixtures");
                         reason = Some(format!("seed data not loaded: {why}"));
                     }
@@ -209,40 +236,112 @@ impl Provisioner {
         }
     }
 
-    async fn create(&self, env: &Environment, want: &TagSet, taken: &mut Taken) -> Result<Next, ProvisionError> {
+    async fn create(
+        &self,
+        env: &Environment,
+        want: &TagSet,
+        taken: &mut Taken,
+        here: &mut Option<Here>,
+    ) -> Result<Next, ProvisionError> {
         let (request, monthly) = match self.request(env, want, "create").await {
             Ok(r) => r,
             Err(why) => return self.not_made(env, None, why).await,
         };
-        if let Some(reason) = self.over_budget(env, monthly).await? {
-            let queued = Progress { status: Some(Status::Queued), reason: Some(reason.clone()), ..Default::default() };
-            if !self.registry.record_progress(&env.name, Stamp::new(env.generation, self.clock.now()), &queued).await? {
-                return Ok(Next::Superseded);
+        let target = match here.as_ref() {
+            Some(h) => h.placement.account.as_deref().and_then(|a| self.settings.routes.in_account(a)).cloned(),
+            None => match self.choose(env).await? {
+                Choice::At(target) => target,
+                Choice::Full(reason) => return self.queue(env, reason).await,
+            },
+        };
+        let claim = match self.admit(env, target.as_ref(), monthly).await? {
+            Admission::Admitted(claim) => claim,
+            Admission::Wait(reason) => return self.queue(env, reason).await,
+        };
+        if here.is_none() {
+            match self.place(env, &claim).await? {
+                Ok(placed) => *here = Some(placed),
+                Err(next) => return Ok(next),
             }
-            info!(%reason, "queued");
-            self.publish(PlatformEvent::status(env, Status::Queued, Some(reason))).await;
-            return Ok(Next::Done(Outcome::Queued));
         }
+        let site = here.as_ref().map(|h| h.site.clone()).ok_or_else(|| unplaced(env))?;
         // No stack of this name exists: whatever carries its name and tags is left from an
         // earlier one and would make this creation fail. A preserved environment's leftovers are
         // kept; creation then reports it.
         if env.is_preserved(self.clock.now()) {
             info!("preserved: leftovers of earlier stacks, if any, are kept");
         } else {
-            self.leftovers.clear(&env.name).await?;
+            let envs: Arc<dyn crate::ports::Environments> = self.registry.clone();
+            let leftovers = Leftovers {
+                inventory: site.inventory.clone(),
+                store: site.store.clone(),
+                cleaner: site.cleaner.clone(),
+                registry: envs,
+            };
+            leftovers.clear(&env.name).await?;
         }
-        let id = match self.stacks.create(&request).await {
+        let id = match site.stacks.create(&request).await {
             Ok(id) => id,
-            Err(e) => return self.not_made(env, None, e.into()).await,
+            Err(e) => {
+                // Nothing was made: its slots are free again.
+                if !e.is_retryable() {
+                    self.ledger.release(&env.name).await?;
+                }
+                return self.not_made(env, None, e.into()).await;
+            }
         };
-        // Counted against the budget from now on; the reaper refines it.
+        // Counted in the cost report from now on; the reaper refines it.
         self.registry.record_cost(&env.name, monthly, 0.0).await?;
         taken.create = true;
         Ok(Next::Record(Progress { status: Some(Status::Creating), stack_id: Some(id), ..Default::default() }))
     }
 
+    /// Records where a new environment goes (before anything is made there), and reaches it;
+    /// one that cannot be reached gives its claim back and fails with the reason.
+    async fn place(
+        &self,
+        env: &Environment,
+        claim: &ephemera_domain::admission::Claim,
+    ) -> Result<Result<Here, Next>, ProvisionError> {
+        let placed = match self.open(env, claim).await {
+            Ok(placed) => placed,
+            Err(why) => {
+                self.ledger.release(&env.name).await?;
+                return Ok(Err(self.settled(env, Status::Failed, Some(why), None).await?));
+            }
+        };
+        let progress = Progress { placement: Some(placed.placement.clone()), ..Default::default() };
+        if !self.registry.record_progress(&env.name, Stamp::new(env.generation, self.clock.now()), &progress).await? {
+            return Ok(Err(Next::Superseded));
+        }
+        info!(account = ?placed.placement.account, region = %placed.placement.region, "placed");
+        Ok(Ok(placed))
+    }
+
+    /// Waits for budget, quota or room.
+    async fn queue(&self, env: &Environment, reason: String) -> Result<Next, ProvisionError> {
+        let queued = Progress { status: Some(Status::Queued), reason: Some(reason.clone()), ..Default::default() };
+        if !self.registry.record_progress(&env.name, Stamp::new(env.generation, self.clock.now()), &queued).await? {
+            return Ok(Next::Superseded);
+        }
+        info!(%reason, "queued");
+        self.publish(PlatformEvent::status(env, Status::Queued, Some(reason))).await;
+        Ok(Next::Done(Outcome::Queued))
+    }
+
+    /// The place an environment lives cannot be reached: a creation or update fails with the
+    /// reason; a deletion is retried (the stack is still there).
+    async fn unreachable(&self, env: &Environment, why: String) -> Result<Next, ProvisionError> {
+        warn!(%why, "the environment's account cannot be reached");
+        if env.desired == ephemera_domain::Desired::Down {
+            return Err(PortError::Retryable { operation: "reach the environment's account", message: why }.into());
+        }
+        Ok(self.settled(env, Status::Failed, Some(why), None).await?)
+    }
+
     async fn update(
         &self,
+        site: &Site,
         env: &Environment,
         want: &TagSet,
         view: Option<&StackView>,
@@ -252,7 +351,7 @@ impl Provisioner {
             Ok((r, _)) => r,
             Err(why) => return self.not_made(env, view, why).await,
         };
-        match self.stacks.update(&request).await {
+        match site.stacks.update(&request).await {
             Ok(UpdateOutcome::NoChanges) => info!("stack already matches the template"),
             Ok(UpdateOutcome::Started) => {}
             Err(e) => return self.not_made(env, view, e.into()).await,
@@ -299,6 +398,11 @@ impl Provisioner {
     ) -> Result<bool, PortError> {
         // A deletion keeps the reason it was requested with (the reaper's "expired", say).
         let reason = reason.or_else(|| (status == Status::Deleted).then(|| env.status_reason.clone()).flatten());
+        if status == Status::Deleted {
+            // Its slots are free before it is recorded gone: a crash in between gives them back
+            // again on the retry, which finds nothing to give.
+            self.ledger.release(&env.name).await?;
+        }
         let outputs = view.map(|v| v.outputs.clone()).filter(|_| status == Status::Ready);
         let preview_url = outputs.as_ref().and_then(preview_url);
         let progress = Progress {
@@ -308,6 +412,7 @@ impl Provisioner {
             outputs: outputs.or_else(|| (status == Status::Deleted).then(Default::default)),
             preview_url: preview_url.clone(),
             settled: true,
+            placement: None,
         };
         if !self.registry.record_progress(&env.name, Stamp::new(env.generation, self.clock.now()), &progress).await? {
             return Ok(false);
@@ -337,6 +442,10 @@ impl Provisioner {
 /// it, so CloudFormation does not start the operation twice.
 fn token(op: &str, env: &Environment) -> String {
     format!("ephemera-{op}-{}-g{}", env.name, env.generation)
+}
+
+fn unplaced(env: &Environment) -> PortError {
+    PortError::Permanent { operation: "reconcile", message: format!("{} has a stack but no place", env.name) }
 }
 
 fn observe(view: Option<&StackView>, want: &TagSet) -> Observed {

@@ -4,13 +4,13 @@ use ephemera_domain::Environment;
 use tracing::{info, warn};
 
 use super::Provisioner;
-use crate::ports::StackView;
+use crate::ports::{Site, StackView};
 
 impl Provisioner {
     /// Loads `seeds/{owner}/{repo}/<Table>.jsonl` (else `seeds/default/`) into the table the
     /// stack outputs as `<Table>TableName`: JSON lines, one item each. Synthetic data only:
     /// production data is never copied into an environment.
-    pub(super) async fn seed(&self, env: &Environment, view: Option<&StackView>) -> Result<(), String> {
+    pub(super) async fn seed(&self, site: &Site, env: &Environment, view: Option<&StackView>) -> Result<(), String> {
         let Some(view) = view else { return Ok(()) };
         let bucket = &self.settings.bucket;
         let mut prefixes = Vec::new();
@@ -44,7 +44,7 @@ impl Provisioner {
                         _ => return Err(format!("{key} line {}: not a JSON object", i + 1)),
                     }
                 }
-                let n = self.seeder.put_items(table, &items).await.map_err(|e| e.to_string())?;
+                let n = site.seeder.put_items(table, &items).await.map_err(|e| e.to_string())?;
                 info!(%key, %table, items = n, "seeded");
             }
             return Ok(());

@@ -22,15 +22,18 @@ use tracing::{info, instrument, warn};
 use crate::clock::Clock;
 use crate::events::PlatformEvent;
 use crate::leftovers::delete_leftover;
-use crate::ports::{Cleaner, EventBus, GoDown, Inventory, ObjectStore, PortError, Stacks, Stamp, Sweeping};
+use crate::ports::{EventBus, GoDown, Ledger, PortError, Site, Sites, Stamp, Sweeping};
 
 mod calls;
 mod costs;
+mod places;
 mod repair;
 mod summary;
 
+use places::{Facts, Place};
+
 use calls::{retry, RateLimit};
-pub use summary::{CostSummary, Failure, Summary};
+pub use summary::{AccountReport, CostSummary, Failure, Summary};
 
 /// The reaper's settings (`EPHEMERA_REAPER_*`, read by the wiring crate's configuration).
 #[derive(Debug, Clone)]
@@ -51,6 +54,8 @@ pub struct ReaperSettings {
     /// `EPHEMERA_REAPER_REPAIR_WAIT_SECONDS` (default 60): how long a repair waits for a retried
     /// delete before retaining what blocks it.
     pub repair_wait: Duration,
+    /// The deploy targets: each one's account is swept too, and allowed.
+    pub routes: ephemera_domain::placement::Routes,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -62,90 +67,106 @@ pub struct SweepOptions {
 
 pub struct Reaper {
     pub registry: Arc<dyn Sweeping>,
-    pub stacks: Arc<dyn Stacks>,
-    pub inventory: Arc<dyn Inventory>,
-    pub store: Arc<dyn ObjectStore>,
-    pub cleaner: Arc<dyn Cleaner>,
+    /// Retired environments give their slots back.
+    pub ledger: Arc<dyn Ledger>,
+    /// The platform's own account and every deploy target's.
+    pub sites: Arc<dyn Sites>,
     pub bus: Arc<dyn EventBus>,
     pub clock: Arc<dyn Clock>,
     pub settings: ReaperSettings,
 }
 
 impl Reaper {
-    /// One sweep. Errs only when the facts cannot be gathered; failures of single actions are
-    /// in the summary.
+    /// One sweep of every account environments live in, concurrently, each with its own rate
+    /// limit. Errs only when the registry cannot be read; an account that cannot be reached or
+    /// listed is an error in the summary, and the others are swept.
     #[instrument(skip(self))]
     pub async fn sweep(&self, opts: SweepOptions) -> Result<Summary, PortError> {
         let started = Instant::now();
         let now = self.clock.now();
-        let mut calls = 0u64;
+        // Resources before stacks, stacks before the registry: a resource or stack being created
+        // right now is then seen with its stack or its row, never as an orphan.
+        let places = self.places();
+        let gathered = futures_util::future::join_all(places.iter().map(|p| self.gather(p, opts))).await;
         let limit = RateLimit::new(self.settings.calls_per_second);
-        // Resources before stacks: a resource whose stack is being created right now is then
-        // seen with its stack, never as an orphan. A throttled or failed listing is retried:
-        // without all three facts nothing can be decided.
-        let resources =
-            if opts.light { Vec::new() } else { retry(&limit, &mut calls, || self.inventory.found()).await? };
-        let stacks = retry(&limit, &mut calls, || self.stacks.list()).await?;
+        let mut calls = 0u64;
         let envs = retry(&limit, &mut calls, || self.registry.list()).await?;
+        let mut summary = Summary::new(opts, now, envs.len(), calls);
+        let (mut reachable, strays) = places::partition(&places, envs, gathered, &mut summary);
+        summary.errors.extend(strays);
+        let passes = reachable.iter_mut().map(|(facts, mine)| self.reap(facts, mine, opts, now));
+        for (report, outcome) in futures_util::future::join_all(passes).await {
+            summary.add(report, outcome);
+        }
+        summary.duration_ms = started.elapsed().as_millis();
+        Ok(summary)
+    }
+
+    /// Plans and acts on one account's facts and the environments placed there.
+    async fn reap(
+        &self,
+        facts: &mut Facts,
+        envs: &[Environment],
+        opts: SweepOptions,
+        now: DateTime<Utc>,
+    ) -> (AccountReport, summary::Outcome) {
         let policy = SweepPolicy {
             now,
             stuck_after: self.settings.stuck_after,
             grace: self.settings.grace,
             notice_before: self.settings.notice_before,
-            allowed_accounts: self.settings.allowed_accounts.clone(),
+            allowed_accounts: self.allowed_accounts(),
             allowed_regions: self.settings.allowed_regions.clone(),
             include_resources: !opts.light,
         };
-        let plan = sweep::plan(&envs, &stacks, &resources, &policy);
+        let plan = sweep::plan(envs, &facts.stacks, &facts.resources, &policy);
         for s in &plan.skipped {
-            info!(target = %s.target, why = s.why, "left alone");
+            info!(account = %facts.place, target = %s.target, why = s.why, "left alone");
         }
-
         let by_name: HashMap<&str, &Environment> = envs.iter().map(|e| (e.name.as_str(), e)).collect();
-        let mut done = Vec::new();
-        let mut errors = Vec::new();
+        let mut out = summary::Outcome::default();
+        let (limit, site) = (&facts.limit, &facts.site);
         for action in &plan.actions {
-            info!(action = action.kind(), reason = ?action.reason(), dry_run = opts.dry_run, ?action, "reap");
+            info!(account = %facts.place, action = action.kind(), reason = ?action.reason(), dry_run = opts.dry_run, ?action, "reap");
             if opts.dry_run {
-                done.push(action.clone());
+                out.done.push(action.clone());
                 continue;
             }
-            match self.act(action, &by_name, &limit, &mut calls).await {
-                Ok(true) => done.push(action.clone()),
+            match self.act(site, action, &by_name, limit, &mut facts.calls).await {
+                Ok(true) => out.done.push(action.clone()),
                 Ok(false) => info!(action = action.kind(), "superseded by a newer change; left to the next sweep"),
                 Err(e) => {
-                    warn!(action = action.kind(), error = %e, "reap action failed");
-                    errors.push(Failure { action: action.kind(), target: target(action), error: e.to_string() });
+                    warn!(account = %facts.place, action = action.kind(), error = %e, "reap action failed");
+                    out.errors.push(Failure { action: action.kind(), target: target(action), error: e.to_string() });
                 }
             }
         }
+        if !opts.light {
+            let cost = self.costs(envs, &facts.stacks, &facts.resources, now, opts.dry_run, limit, &mut facts.calls);
+            out.cost = Some(cost.await);
+        }
+        (out.planned, out.skipped) = (plan.actions, plan.skipped);
+        (facts.report(envs.len()), out)
+    }
 
-        let cost = if opts.light {
-            None
-        } else {
-            Some(self.costs(&envs, &stacks, &resources, now, opts.dry_run, &limit, &mut calls).await)
-        };
-        let summary = Summary {
-            dry_run: opts.dry_run,
-            light: opts.light,
-            started_at: now,
-            duration_ms: started.elapsed().as_millis(),
-            environments: envs.len(),
-            stacks: stacks.len(),
-            resources: resources.len(),
-            actions: sweep::counts(&done),
-            deleted_by_type: sweep::deletions_by_type(&done),
-            planned: plan.actions,
-            skipped: plan.skipped,
-            errors,
-            cost,
-            operations: calls,
-        };
-        Ok(summary)
+    /// The platform's own account, then each deploy target's.
+    fn places(&self) -> Vec<Place> {
+        let targets = self.settings.routes.all().into_iter().cloned().map(Some);
+        std::iter::once(None).chain(targets).map(Place).collect()
+    }
+
+    /// `EPHEMERA_REAPER_ALLOWED_ACCOUNTS` and every deploy target's account (empty: any).
+    fn allowed_accounts(&self) -> Vec<String> {
+        let mut allowed = self.settings.allowed_accounts.clone();
+        if !allowed.is_empty() {
+            allowed.extend(self.settings.routes.all().into_iter().map(|t| t.account.clone()));
+        }
+        allowed
     }
 
     async fn act(
         &self,
+        site: &Site,
         action: &Action,
         envs: &HashMap<&str, &Environment>,
         limit: &RateLimit,
@@ -179,10 +200,7 @@ impl Reaper {
                     Some(was) if *reason == Reason::Stranded => format!("{}: {was}", describe(*reason)),
                     _ => describe(*reason).to_owned(),
                 };
-                retry(limit, calls, || {
-                    self.registry.go_down(environment, Stamp::new(*generation, now), GoDown::Retire, &why)
-                })
-                .await
+                self.retire(environment, *generation, &why, limit, calls).await
             }
             Action::Notice { environment, .. } => {
                 let first = retry(limit, calls, || self.registry.record_notice(environment, now)).await?;
@@ -199,30 +217,45 @@ impl Reaper {
             }
             Action::DeleteStack { stack, .. } => {
                 let name = stack_name(stack)?;
-                self.empty_buckets(&name, limit, calls).await?;
+                self.empty_buckets(site, &name, limit, calls).await?;
                 let token = reap_token("delete", &name, now);
-                retry(limit, calls, || self.stacks.delete(&name, &token)).await?;
+                retry(limit, calls, || site.stacks.delete(&name, &token)).await?;
                 Ok(true)
             }
             Action::RepairStack { stack, environment, reason } => {
                 let name = stack_name(stack)?;
-                self.repair(&name, now, limit, calls).await?;
+                self.repair(site, &name, now, limit, calls).await?;
                 if let Some(env) = environment.as_ref().and_then(|e| envs.get(e.as_str())) {
                     // The row must not say a stack exists; a new push creates a fresh one.
                     let why = format!("{}; the reaper deleted the stack", describe(*reason));
-                    retry(limit, calls, || {
-                        self.registry.go_down(&env.name, Stamp::new(env.generation, now), GoDown::Retire, &why)
-                    })
-                    .await?;
+                    self.retire(&env.name, env.generation, &why, limit, calls).await?;
                 }
                 Ok(true)
             }
             Action::DeleteResource { arn, kind, .. } => {
                 let leftover = Leftover::from_arn(*kind, arn);
-                retry(limit, calls, || delete_leftover(&*self.store, &*self.cleaner, &leftover)).await?;
+                retry(limit, calls, || delete_leftover(&*site.store, &*site.cleaner, &leftover)).await?;
                 Ok(true)
             }
         }
+    }
+
+    /// Records a row as deleted (nothing of it is left) and gives back its slots.
+    async fn retire(
+        &self,
+        environment: &EnvironmentName,
+        generation: u64,
+        why: &str,
+        limit: &RateLimit,
+        calls: &mut u64,
+    ) -> Result<bool, PortError> {
+        let now = self.clock.now();
+        let stamp = Stamp::new(generation, now);
+        let retired = retry(limit, calls, || self.registry.go_down(environment, stamp, GoDown::Retire, why)).await?;
+        if retired {
+            retry(limit, calls, || self.ledger.release(environment)).await?;
+        }
+        Ok(retired)
     }
 }
 

@@ -12,19 +12,20 @@ use super::calls::{retry, RateLimit};
 use super::{reap_token, Reaper};
 use crate::leftovers::delete_leftover;
 use crate::ports::PortError;
-use crate::ports::StackResource;
+use crate::ports::{Site, StackResource};
 use ephemera_domain::catalogue::{self, Leftover};
 
 impl Reaper {
     pub(super) async fn empty_buckets(
         &self,
+        site: &Site,
         name: &StackName,
         limit: &RateLimit,
         calls: &mut u64,
     ) -> Result<(), PortError> {
-        let buckets = retry(limit, calls, || self.stacks.buckets(name)).await?;
+        let buckets = retry(limit, calls, || site.stacks.buckets(name)).await?;
         for b in buckets {
-            retry(limit, calls, || self.store.empty_bucket(&b)).await?;
+            retry(limit, calls, || site.store.empty_bucket(&b)).await?;
         }
         Ok(())
     }
@@ -33,17 +34,18 @@ impl Reaper {
     /// retaining what failed, then removes those resources directly.
     pub(super) async fn repair(
         &self,
+        site: &Site,
         name: &StackName,
         now: DateTime<Utc>,
         limit: &RateLimit,
         calls: &mut u64,
     ) -> Result<(), PortError> {
-        self.empty_buckets(name, limit, calls).await?;
+        self.empty_buckets(site, name, limit, calls).await?;
         let token = reap_token("repair", name, now);
-        retry(limit, calls, || self.stacks.delete(name, &token)).await?;
+        retry(limit, calls, || site.stacks.delete(name, &token)).await?;
         let deadline = Instant::now() + self.settings.repair_wait;
         loop {
-            let view = retry(limit, calls, || self.stacks.describe(name)).await?;
+            let view = retry(limit, calls, || site.stacks.describe(name)).await?;
             match view.map(|v| v.status) {
                 None => return Ok(()),
                 Some(StackStatus::DeleteFailed) => break,
@@ -56,7 +58,7 @@ impl Reaper {
                 Some(_) => tokio::time::sleep(Duration::from_millis(500)).await,
             }
         }
-        let blocking: Vec<_> = retry(limit, calls, || self.stacks.resources(name))
+        let blocking: Vec<_> = retry(limit, calls, || site.stacks.resources(name))
             .await?
             .into_iter()
             .filter(|r| r.status == StackStatus::DeleteFailed)
@@ -64,11 +66,11 @@ impl Reaper {
         let retain: Vec<String> = blocking.iter().map(|r| r.logical_id.clone()).collect();
         warn!(stack = %name, ?retain, "deleting the stack without what blocks it");
         let token = reap_token("retain", name, now);
-        retry(limit, calls, || self.stacks.delete_retaining(name, &token, &retain)).await?;
+        retry(limit, calls, || site.stacks.delete_retaining(name, &token, &retain)).await?;
         let environment = name.as_str().strip_prefix("ephemera-").unwrap_or(name.as_str());
         for r in blocking {
             let Some(leftover) = retained(&r, environment) else { continue };
-            retry(limit, calls, || delete_leftover(&*self.store, &*self.cleaner, &leftover)).await?;
+            retry(limit, calls, || delete_leftover(&*site.store, &*site.cleaner, &leftover)).await?;
         }
         Ok(())
     }

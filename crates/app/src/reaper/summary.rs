@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use ephemera_domain::sweep::{Action, Reason, Skip};
+
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -20,6 +21,35 @@ pub struct CostSummary {
     pub monthly_usd: f64,
     /// Estimated cost so far of every environment the registry knows (USD).
     pub accrued_usd: f64,
+}
+
+/// One account's part of a sweep.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountReport {
+    /// The account id, or `platform` for the platform's own.
+    pub account: String,
+    pub environments: usize,
+    pub stacks: usize,
+    pub resources: usize,
+    pub operations: u64,
+    /// Why it could not be swept.
+    pub error: Option<String>,
+}
+
+impl AccountReport {
+    pub fn failed(account: String, error: &str) -> Self {
+        Self { account, environments: 0, stacks: 0, resources: 0, operations: 0, error: Some(error.to_owned()) }
+    }
+}
+
+/// What one account's pass did.
+#[derive(Debug, Default)]
+pub(super) struct Outcome {
+    pub done: Vec<Action>,
+    pub errors: Vec<Failure>,
+    pub planned: Vec<Action>,
+    pub skipped: Vec<Skip>,
+    pub cost: Option<CostSummary>,
 }
 
 /// The run's report: logged as JSON, and as CloudWatch metrics (EMF).
@@ -42,6 +72,62 @@ pub struct Summary {
     pub cost: Option<CostSummary>,
     /// Operations made: each call, each retry; a paginated listing counts once.
     pub operations: u64,
+    /// Each account swept, or not reached.
+    pub accounts: Vec<AccountReport>,
+}
+
+impl Summary {
+    /// Before any account is added: the registry was read (`environments` rows, `operations` calls).
+    pub(super) fn new(
+        opts: super::SweepOptions,
+        started_at: DateTime<Utc>,
+        environments: usize,
+        operations: u64,
+    ) -> Self {
+        Self {
+            dry_run: opts.dry_run,
+            light: opts.light,
+            started_at,
+            duration_ms: 0,
+            environments,
+            stacks: 0,
+            resources: 0,
+            actions: BTreeMap::new(),
+            deleted_by_type: BTreeMap::new(),
+            planned: Vec::new(),
+            skipped: Vec::new(),
+            errors: Vec::new(),
+            cost: None,
+            operations,
+            accounts: Vec::new(),
+        }
+    }
+
+    /// Adds one account's pass.
+    pub(super) fn add(&mut self, report: AccountReport, out: Outcome) {
+        for (kind, reasons) in ephemera_domain::sweep::counts(&out.done) {
+            let mine = self.actions.entry(kind).or_default();
+            for (reason, n) in reasons {
+                *mine.entry(reason).or_default() += n;
+            }
+        }
+        for (t, n) in ephemera_domain::sweep::deletions_by_type(&out.done) {
+            *self.deleted_by_type.entry(t).or_default() += n;
+        }
+        self.planned.extend(out.planned);
+        self.skipped.extend(out.skipped);
+        self.errors.extend(out.errors);
+        if let Some(c) = out.cost {
+            let sum = self.cost.get_or_insert(CostSummary { live_environments: 0, monthly_usd: 0.0, accrued_usd: 0.0 });
+            sum.live_environments += c.live_environments;
+            sum.monthly_usd = ephemera_domain::cost::round_cents(sum.monthly_usd + c.monthly_usd);
+            sum.accrued_usd = ephemera_domain::cost::round_cents(sum.accrued_usd + c.accrued_usd);
+        }
+        self.stacks += report.stacks;
+        self.resources += report.resources;
+        self.operations += report.operations;
+        self.accounts.push(report);
+    }
 }
 
 impl Summary {

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use chrono::Duration;
+use ephemera_domain::admission;
 use ephemera_domain::blueprint::Policy;
 use ephemera_domain::developer::{is_legacy_owner, Admin, Admission, Principal, Quotas};
 use ephemera_domain::policy::ExpiryPolicy;
@@ -20,7 +21,7 @@ pub use push::Push;
 
 use crate::clock::Clock;
 use crate::events::PlatformEvent;
-use crate::ports::{Change, ChangeOutcome, DesiredState, EventBus, ObjectStore, PortError};
+use crate::ports::{Change, ChangeOutcome, DesiredState, EventBus, Ledger, ObjectStore, PortError};
 
 pub use crate::ports::ApiKeys;
 
@@ -174,6 +175,8 @@ pub struct SelfServiceSettings {
 
 pub struct SelfService {
     pub registry: Arc<dyn DesiredState>,
+    /// The running totals the developer quotas are read from.
+    pub ledger: Arc<dyn Ledger>,
     pub bus: Arc<dyn EventBus>,
     pub keys: Arc<dyn ApiKeys>,
     pub store: Arc<dyn ObjectStore>,
@@ -212,20 +215,14 @@ impl SelfService {
         let name = EnvironmentName::for_developer(caller.principal.login(), req.name.as_deref())
             .map_err(|e| SelfServiceError::BadRequest(e.to_string()))?;
         let ttl = self.ttl(req.ttl_hours)?;
-        let all = self.registry.list().await?;
-        let existing = all.iter().find(|e| e.name == name);
+        let existing = self.registry.get(&name).await?;
+        let existing = existing.as_ref();
         if let Some(existing) = existing {
             taken(caller, existing, req.name.as_deref())?;
         }
         // A new life starts unpreserved, with a new preservation allowance.
         let reset_preserve = existing.is_some_and(|e| e.preserved || e.preserved_until.is_some());
-        let dev: Vec<&Environment> =
-            all.iter().filter(|e| e.kind == EnvironmentKind::Dev && e.desired == Desired::Up).collect();
-        let queued = dev.iter().filter(|e| e.status == Status::Queued).count();
-        let live = |e: &&&Environment| e.status != Status::Queued;
-        let owner_live = dev.iter().filter(live).filter(|e| caller.principal.owns(&e.owner)).count();
-        let all_live = dev.iter().filter(live).count();
-        let admission = self.settings.quotas.admit(owner_live, all_live, queued);
+        let admission = self.admission(caller).await?;
         if let Admission::Refuse(reason) = &admission {
             return Err(SelfServiceError::QuotaReached(reason.clone()));
         }
@@ -254,6 +251,27 @@ impl SelfService {
         }
         info!(environment = %name, ?admission, "developer environment requested");
         Ok(view)
+    }
+
+    /// Whether a new environment of the caller's starts now, waits or is refused: the running
+    /// totals of live developer environments (the provisioner's claims) against the quotas. The
+    /// queue is read only when the quotas are full.
+    async fn admission(&self, caller: &Caller) -> Result<Admission, SelfServiceError> {
+        let totals = self.ledger.totals().await?;
+        let count = |counter: &str| admission::total(&totals, counter).max(0) as usize;
+        let (mine, all) = (count(&admission::owner_counter(caller.owner())), count(admission::DEV));
+        let quotas = self.settings.quotas;
+        if mine < quotas.per_owner && all < quotas.global {
+            return Ok(Admission::Now);
+        }
+        let queued = match quotas.queue_when_full {
+            true => {
+                let waiting = |e: &Environment| e.status == Status::Queued && e.desired == Desired::Up;
+                self.registry.list().await?.iter().filter(|e| e.kind == EnvironmentKind::Dev && waiting(e)).count()
+            }
+            false => 0,
+        };
+        Ok(quotas.admit(mine, all, queued))
     }
 
     async fn apply(&self, change: Change) -> Result<Environment, SelfServiceError> {

@@ -6,7 +6,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use ephemera_app::feedback::{FeedbackSettings, Notifier};
 use ephemera_app::intake::{Delivery, Intake, IntakeError, IntakeSettings, Reply};
-use ephemera_app::leftovers::Leftovers;
 use ephemera_app::memory::*;
 use ephemera_app::provisioner::{Provisioner, ProvisionerSettings};
 use ephemera_app::reaper::{Reaper, ReaperSettings};
@@ -56,6 +55,8 @@ pub struct World {
     pub github: Arc<MemoryGitHub>,
     pub prober: Arc<MemoryProber>,
     pub keys: Arc<MemoryApiKeys>,
+    /// The platform's account (the fakes above) and each deploy account's own.
+    pub sites: Arc<MemorySites>,
 }
 
 impl World {
@@ -63,14 +64,28 @@ impl World {
     pub fn new() -> Self {
         let clock = Arc::new(FixedClock::at("2026-11-20T09:00:30Z"));
         let outputs = [("PreviewUrl", "https://preview.example.com"), ("TodoTableName", "ephemera-todo-fake")];
-        let w = Self {
-            registry: Arc::new(MemoryRegistry::with_clock(clock.clone())),
+        let home = MemoryPlace {
             stacks: Arc::new(MemoryStacks::with_clock(clock.clone()).with_outputs(&outputs)),
-            clock,
             store: Arc::new(MemoryStore::new()),
             seeder: Arc::new(MemorySeeder::new()),
-            bus: Arc::new(MemoryBus::new()),
             resources: Arc::new(MemoryResources::new()),
+        };
+        let account_clock = clock.clone();
+        let sites = Arc::new(MemorySites::new(home.site(), move || MemoryPlace {
+            stacks: Arc::new(MemoryStacks::with_clock(account_clock.clone()).with_outputs(&outputs)),
+            store: Arc::new(MemoryStore::new()),
+            seeder: Arc::new(MemorySeeder::new()),
+            resources: Arc::new(MemoryResources::new()),
+        }));
+        let w = Self {
+            registry: Arc::new(MemoryRegistry::with_clock(clock.clone())),
+            stacks: home.stacks,
+            clock,
+            store: home.store,
+            seeder: home.seeder,
+            bus: Arc::new(MemoryBus::new()),
+            resources: home.resources,
+            sites,
             github: Arc::new(MemoryGitHub::new()),
             prober: Arc::new(MemoryProber::new()),
             keys: Arc::new(MemoryApiKeys::new()),
@@ -120,6 +135,8 @@ impl World {
             monthly_budget_usd: None,
             prices: Default::default(),
             dev_quotas: Default::default(),
+            routes: Default::default(),
+            region: "us-east-1".into(),
         }
     }
 
@@ -128,21 +145,30 @@ impl World {
     }
 
     pub fn provisioner_with(&self, settings: ProvisionerSettings) -> Provisioner {
-        let leftovers = Leftovers {
-            inventory: self.resources.clone(),
-            store: self.store.clone(),
-            cleaner: self.resources.clone(),
-            registry: self.registry.clone(),
-        };
         Provisioner {
             registry: self.registry.clone(),
-            stacks: self.stacks.clone(),
+            ledger: self.registry.clone(),
+            sites: self.sites.clone(),
             store: self.store.clone(),
             bus: self.bus.clone(),
-            seeder: self.seeder.clone(),
-            leftovers,
             clock: self.clock.clone(),
             settings,
+        }
+    }
+
+    /// The provisioner with `stacks` as the platform account's CloudFormation.
+    pub fn provisioner_with_stacks(&self, stacks: Arc<dyn ephemera_app::ports::Stacks>) -> Provisioner {
+        let home = ephemera_app::ports::Site { stacks, ..self.home().site() };
+        Provisioner { sites: Arc::new(MemorySites::new(home, MemoryPlace::new)), ..self.provisioner() }
+    }
+
+    /// The platform account's fakes.
+    pub fn home(&self) -> MemoryPlace {
+        MemoryPlace {
+            stacks: self.stacks.clone(),
+            store: self.store.clone(),
+            seeder: self.seeder.clone(),
+            resources: self.resources.clone(),
         }
     }
 
@@ -156,16 +182,15 @@ impl World {
             calls_per_second: 10_000.0,
             prices: Default::default(),
             repair_wait: Duration::from_secs(1),
+            routes: Default::default(),
         }
     }
 
     pub fn reaper(&self) -> Reaper {
         Reaper {
             registry: self.registry.clone(),
-            stacks: self.stacks.clone(),
-            inventory: self.resources.clone(),
-            store: self.store.clone(),
-            cleaner: self.resources.clone(),
+            ledger: self.registry.clone(),
+            sites: self.sites.clone(),
             bus: self.bus.clone(),
             clock: self.clock.clone(),
             settings: Self::reaper_settings(),
@@ -220,7 +245,7 @@ impl World {
     pub fn selfservice_with(&self, settings: SelfServiceSettings) -> SelfService {
         let (registry, bus, keys, clock) =
             (self.registry.clone(), self.bus.clone(), self.keys.clone(), self.clock.clone());
-        SelfService { registry, bus, keys, store: self.store.clone(), clock, settings }
+        SelfService { registry, ledger: self.registry.clone(), bus, keys, store: self.store.clone(), clock, settings }
     }
 
     /// Delivers a pull request fixture, signed, to a fresh intake.

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod accounts;
 mod dashboard;
 mod intake;
 mod notifier;

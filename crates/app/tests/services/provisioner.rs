@@ -1,6 +1,7 @@
 //! The provisioner: one environment reconciled against its (fake) CloudFormation stack.
 
 use ephemera_app::ports::GoDown;
+use ephemera_app::ports::Ledger;
 use ephemera_app::ports::{Lease, Stamp};
 use ephemera_app::Retryable;
 use std::sync::Arc;
@@ -162,6 +163,9 @@ async fn an_environment_waits_for_budget_and_is_nudged_when_room_is_made() {
     let mut other = ephemera_domain::environment::test_support::pr_environment();
     (other.status, other.observed_generation, other.cost_monthly_usd) = (Status::Ready, 1, Some(0.9));
     w.registry.insert(other.clone());
+    // It holds $0.90 of the budget's running total.
+    let held = ephemera_domain::admission::claim(&other, Default::default(), Some(1.0), 0.9, None);
+    assert!(matches!(w.registry.claim(&other.name, &held).await.unwrap(), ephemera_app::ports::Admit::Admitted(_)));
     opened(&w).await;
     assert_eq!(w.provisioner_with(settings.clone()).reconcile(&name(PR)).await.unwrap(), Outcome::Queued);
     let e = w.env(PR);
@@ -480,7 +484,7 @@ async fn a_superseded_generation_records_nothing_and_the_newer_one_is_reconciled
     };
     close.at += chrono::Duration::seconds(1);
     let stacks = Arc::new(ClosedDuringCreate { stacks: MemoryStacks::new(), registry: w.registry.clone(), close });
-    let p = ephemera_app::provisioner::Provisioner { stacks: stacks.clone(), ..w.provisioner() };
+    let p = w.provisioner_with_stacks(stacks.clone());
     assert_eq!(p.reconcile(&name(PR)).await.unwrap(), Outcome::Settled(Status::Deleted));
     let e = w.env(PR);
     assert_eq!((e.generation, e.observed_generation, e.status), (2, 2, Status::Deleted));

@@ -238,7 +238,15 @@ async fn one_failed_action_does_not_stop_the_sweep() {
 #[tokio::test]
 async fn without_the_facts_nothing_is_decided() {
     let w = World::new();
+    w.ready_pr().await;
+    w.clock.advance(chrono::Duration::days(30));
     w.stacks.faults.fail_next("list", permanent("list stacks", "AccessDenied"));
+    let s = w.reaper().sweep(FULL).await.unwrap();
+    assert!(s.planned.is_empty(), "{:?}", s.planned);
+    assert_eq!((s.errors[0].action, s.errors[0].target.as_str()), ("list stacks", "platform"));
+    assert!(s.accounts[0].error.as_deref().unwrap().contains("AccessDenied"));
+    // Without the registry, nothing at all.
+    w.registry.faults.fail_next("list", permanent("list environments", "AccessDenied"));
     assert!(w.reaper().sweep(FULL).await.is_err());
 }
 

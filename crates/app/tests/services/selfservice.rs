@@ -9,6 +9,7 @@ use ephemera_domain::developer::Admin;
 use ephemera_domain::{Desired, EventOrder, Status};
 
 use crate::harness::*;
+use ephemera_app::provisioner::Outcome;
 
 fn service(w: &World) -> SelfService {
     w.selfservice_with(World::selfservice_settings())
@@ -74,29 +75,37 @@ async fn a_name_in_use_is_a_conflict_until_it_is_destroyed() {
 #[tokio::test]
 async fn past_the_quota_a_request_waits_or_is_refused() {
     let w = World::new();
-    let s = service(&w);
+    let (s, p) = (service(&w), w.provisioner());
     let kyle = caller(&s, KYLE);
-    s.create(&kyle, named("one")).await.unwrap();
-    s.create(&kyle, named("two")).await.unwrap();
+    for n in ["one", "two"] {
+        s.create(&kyle, named(n)).await.unwrap();
+        assert_eq!(p.reconcile(&name(&format!("dev-kyle-{n}"))).await.unwrap(), Outcome::Settled(Status::Ready));
+    }
     let third = s.create(&kyle, named("three")).await.unwrap();
     assert_eq!(third.queue_position, Some(1));
-    // Another developer is not held up by kyle's quota... but waits behind the queue.
+    // The provisioner's claim is refused at the same quota: it waits.
+    assert_eq!(p.reconcile(&name("dev-kyle-three")).await.unwrap(), Outcome::Queued);
+    let reason = w.env("dev-kyle-three").status_reason.unwrap();
+    assert!(reason.ends_with("has 2 live environments; the limit is 2"), "{reason}");
+    // Another developer is not held up by kyle's quota.
     let alice = caller(&s, ALICE);
-    w.registry.edit(&name("dev-kyle-three"), |e| e.status = Status::Queued);
-    assert_eq!(s.create(&alice, CreateRequest::default()).await.unwrap().queue_position, Some(2));
+    assert_eq!(s.create(&alice, CreateRequest::default()).await.unwrap().queue_position, None);
 
     let w = World::new();
     let mut settings = World::selfservice_settings();
     settings.quotas.queue_when_full = false;
-    let s = w.selfservice_with(settings);
-    s.create(&kyle, named("one")).await.unwrap();
-    s.create(&kyle, named("two")).await.unwrap();
-    w.registry.edit(&name("dev-kyle-two"), |e| e.status = Status::Queued);
-    // A queued environment is not live: there is room, behind the queue.
-    assert_eq!(s.create(&kyle, named("three")).await.unwrap().queue_position, Some(2));
-    let err = s.create(&kyle, named("four")).await.unwrap_err();
+    let (s, p) = (w.selfservice_with(settings), w.provisioner());
+    for n in ["one", "two"] {
+        s.create(&kyle, named(n)).await.unwrap();
+        p.reconcile(&name(&format!("dev-kyle-{n}"))).await.unwrap();
+    }
+    let err = s.create(&kyle, named("three")).await.unwrap_err();
     assert_eq!(err.to_string(), "quota reached: you have 2 live environments; the limit is 2");
-    assert_eq!(w.registry.all().len(), 3);
+    assert_eq!(w.registry.all().len(), 2);
+    // Once one is deleted its slot is free again.
+    s.destroy(&kyle, "dev-kyle-one").await.unwrap();
+    assert_eq!(p.reconcile(&name("dev-kyle-one")).await.unwrap(), Outcome::Settled(Status::Deleted));
+    assert_eq!(s.create(&kyle, named("three")).await.unwrap().queue_position, None);
 }
 
 #[tokio::test]
@@ -193,7 +202,7 @@ async fn a_ready_environment_hands_out_its_client_config() {
 async fn a_registry_that_cannot_answer_is_reported_as_unavailable() {
     let w = World::new();
     let s = service(&w);
-    w.registry.faults.fail_next("list", retryable("list environments", "throttled"));
+    w.registry.faults.fail_next("totals", retryable("read totals", "throttled"));
     let err = s.create(&caller(&s, KYLE), CreateRequest::default()).await.unwrap_err();
     assert!(matches!(err, SelfServiceError::Unavailable(e) if e.is_retryable()));
 }

@@ -24,7 +24,7 @@ pub use provisioner::ProvisionerConfig;
 pub use reaper::ReaperConfig;
 pub use selfservice::SelfServiceConfig;
 pub(crate) use shared::github_missing;
-pub use shared::{GitHubConfig, SharedConfig};
+pub use shared::{DeployConfig, GitHubConfig, SharedConfig};
 pub use webhook::WebhookConfig;
 
 use vars::Vars;

@@ -37,6 +37,8 @@ pub struct ProvisionerConfig {
     /// preview URL may name literally: a local preview server) and `EPHEMERA_BLUEPRINT_MACROS`
     /// (allow `Transform`, unchecked after expansion; default false).
     pub blueprint_policy: Policy,
+    /// Where environments go (see [`super::DeployConfig`]).
+    pub deploy: super::DeployConfig,
 }
 
 impl ProvisionerConfig {
@@ -51,6 +53,7 @@ impl ProvisionerConfig {
             dev_quotas: shared::quotas(v)?,
             prices: shared::prices(v)?,
             blueprint_policy: shared::blueprint_policy(v)?,
+            deploy: super::DeployConfig::read(v)?,
         })
     }
 }

@@ -17,10 +17,14 @@ pub struct ReaperConfig {
     /// `EPHEMERA_ENVIRONMENT_ROLE_ARN`: the role an environment's stack is deleted as, in that
     /// environment's session (as the provisioner changes it). Unset: the function's own role.
     pub environment_role_arn: Option<String>,
+    /// `EPHEMERA_DEPLOY_EXTERNAL_ID`, for the deploy targets' roles (the targets themselves
+    /// are in `settings.routes`).
+    pub external_id: Option<String>,
 }
 
 impl ReaperConfig {
     pub(crate) fn read(v: &Vars) -> Result<Self, ConfigError> {
+        let deploy = super::DeployConfig::read(v)?;
         Ok(Self {
             settings: ReaperSettings {
                 stuck_after: v.minutes("EPHEMERA_REAPER_STUCK_MINUTES", 120)?,
@@ -33,8 +37,10 @@ impl ReaperConfig {
                     .unwrap_or(5.0),
                 prices: shared::prices(v)?,
                 repair_wait: Duration::from_secs(v.number("EPHEMERA_REAPER_REPAIR_WAIT_SECONDS", 60)?),
+                routes: deploy.routes,
             },
             environment_role_arn: v.get("EPHEMERA_ENVIRONMENT_ROLE_ARN"),
+            external_id: deploy.external_id,
         })
     }
 }

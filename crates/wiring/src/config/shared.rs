@@ -3,7 +3,9 @@
 use ephemera_domain::blueprint::Policy;
 use ephemera_domain::cost::PriceTable;
 use ephemera_domain::developer::Quotas;
+use ephemera_domain::placement::{Routes, Target, DEFAULT_CEILING};
 use ephemera_domain::policy::ExpiryPolicy;
+use ephemera_domain::RepoName;
 
 use super::vars::{invalid, Vars};
 use super::ConfigError;
@@ -115,4 +117,68 @@ pub(crate) fn blueprint_policy(v: &Vars) -> Result<Policy, ConfigError> {
     policy.literal_preview_hosts.extend(v.list("EPHEMERA_BLUEPRINT_PREVIEW_HOSTS"));
     policy.macros = v.flag("EPHEMERA_BLUEPRINT_MACROS", false)?;
     Ok(policy)
+}
+
+/// Deploy targets: the provisioner places and reaches environments by them, the reaper sweeps
+/// each one's account.
+#[derive(Debug, Clone, Default)]
+pub struct DeployConfig {
+    /// `EPHEMERA_DEPLOY_ROLE_ARN` (a role ARN, or a comma-separated pool),
+    /// `EPHEMERA_DEPLOY_ROLE_ARN_BY_REPOSITORY` (`owner/repo=arn[,arn...],owner/repo=arn`),
+    /// `EPHEMERA_DEV_DEPLOY_ROLE_ARN` (a role or pool) and `EPHEMERA_ACCOUNT_STACK_CEILING`
+    /// (1800). All unset: environments live in the platform's own account.
+    pub routes: Routes,
+    /// `EPHEMERA_DEPLOY_EXTERNAL_ID`: the external id the deploy roles' trust policies require.
+    pub external_id: Option<String>,
+}
+
+impl DeployConfig {
+    pub(crate) fn read(v: &Vars) -> Result<Self, ConfigError> {
+        let pool = |var: &'static str| Target::parse_list(&v.get(var).unwrap_or_default()).map_err(|m| invalid(var, m));
+        let routes = Routes {
+            default: pool("EPHEMERA_DEPLOY_ROLE_ARN")?,
+            by_repository: by_repository(&v.get("EPHEMERA_DEPLOY_ROLE_ARN_BY_REPOSITORY").unwrap_or_default())
+                .map_err(|m| invalid("EPHEMERA_DEPLOY_ROLE_ARN_BY_REPOSITORY", m))?,
+            dev: pool("EPHEMERA_DEV_DEPLOY_ROLE_ARN")?,
+            ceiling: v.number("EPHEMERA_ACCOUNT_STACK_CEILING", DEFAULT_CEILING)?,
+        };
+        Ok(Self { routes, external_id: v.get("EPHEMERA_DEPLOY_EXTERNAL_ID") })
+    }
+}
+
+/// `owner/repo=arn,arn,owner/other=arn`: an ARN without `owner/repo=` joins the pool before it.
+fn by_repository(list: &str) -> Result<Vec<(RepoName, Vec<Target>)>, String> {
+    let mut out: Vec<(RepoName, Vec<Target>)> = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        match item.split_once('=') {
+            Some((repo, arn)) => {
+                let repo = RepoName::parse(repo.trim()).map_err(|e| format!("{item:?}: {e}"))?;
+                out.push((repo, vec![Target::parse(arn.trim())?]));
+            }
+            None => match out.last_mut() {
+                Some((_, pool)) => pool.push(Target::parse(item)?),
+                None => return Err(format!("{item:?} names no repository: write owner/repo={item}")),
+            },
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod deploy_tests {
+    use super::*;
+
+    #[test]
+    fn repositories_route_to_their_own_roles_and_pools() {
+        let routes = by_repository(
+            "acme/api=arn:aws:iam::222222222222:role/d, arn:aws:iam::333333333333:role/d,acme/web=arn:aws:iam::444444444444:role/d",
+        )
+        .unwrap();
+        assert_eq!(routes.len(), 2);
+        assert_eq!(routes[0].1.len(), 2);
+        assert_eq!(routes[1].1[0].account, "444444444444");
+        assert!(by_repository("arn:aws:iam::222222222222:role/d").unwrap_err().contains("names no repository"));
+        assert!(by_repository("acme=arn:aws:iam::222222222222:role/d").is_err());
+        assert!(by_repository("acme/api=arn:aws:iam::2222:role/d").unwrap_err().contains("is not an IAM role ARN"));
+    }
 }
