@@ -18,7 +18,7 @@ use tracing::{info, instrument, warn};
 use crate::clock::Clock;
 use crate::events::{parse_envelope, EnvelopeError, PlatformEvent, NOT_DEPLOYED};
 use crate::outcome::MessageError;
-use crate::ports::{ApiKeys, GitHubApi, NotifiedLog, ObjectStore, PortError, Prober};
+use crate::ports::{ApiKeys, GitHubApi, NotifiedLog, ObjectStore, PortError, Prober, Sites};
 
 /// The hidden marker that identifies Ephemera's comment on a pull request.
 pub const MARKER: &str = "<!-- ephemera:preview -->";
@@ -37,6 +37,8 @@ pub struct FeedbackSettings {
     pub gate: Gate,
     /// Linked from the comment, if set.
     pub dashboard_url: Option<String>,
+    /// The deploy targets, to reach an environment where it lives.
+    pub routes: ephemera_domain::placement::Routes,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +53,8 @@ pub struct Notifier {
     pub github: Arc<dyn GitHubApi>,
     pub prober: Arc<dyn Prober>,
     /// For the load test's own API key, when the environment outputs none.
-    pub keys: Arc<dyn ApiKeys>,
+    /// Where environments live: a load test's API key is made there.
+    pub sites: Arc<dyn Sites>,
     pub store: Arc<dyn ObjectStore>,
     pub clock: Arc<dyn Clock>,
     pub settings: FeedbackSettings,
@@ -258,9 +261,9 @@ impl Notifier {
             scenario = Scenario::plain_get();
         }
         let result = self.prober.load(url, plan, &scenario, api_key.as_deref()).await;
-        if let Some(api) = minted {
+        if let Some((api, keys)) = minted {
             let key = api_key.as_deref().unwrap_or_default();
-            if let Err(e) = self.keys.delete(&api, key).await {
+            if let Err(e) = keys.delete(&api, key).await {
                 warn!(error = %e, "could not delete the load test's API key; it expires on its own");
             }
         }
@@ -277,7 +280,7 @@ impl Notifier {
         &self,
         env: &Environment,
         scenario: &Scenario,
-    ) -> Result<(Option<String>, Option<String>), PortError> {
+    ) -> Result<(Option<String>, Option<(String, Arc<dyn ApiKeys>)>), PortError> {
         if !scenario.api_key {
             return Ok((None, None));
         }
@@ -287,8 +290,9 @@ impl Notifier {
         let Some(api) = crate::provisioner::api_id(&env.outputs) else { return Ok((None, None)) };
         let now = self.clock.now();
         let expires = crate::provisioner::api_key_expiry(now, now);
-        let key = self.keys.create(&api, expires, &format!("ephemera load test of {}", env.name)).await?;
-        Ok((Some(key), Some(api)))
+        let keys = self.sites.of(&self.settings.routes, env).await?.keys;
+        let key = keys.create(&api, expires, &format!("ephemera load test of {}", env.name)).await?;
+        Ok((Some(key), Some((api, keys))))
     }
 
     async fn baseline(&self, repo: &RepoName) -> Option<Measurement> {

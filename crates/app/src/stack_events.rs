@@ -115,9 +115,11 @@ impl StackEvents {
         let Some(env) = self.registry.get(&e.environment).await? else {
             return Ok(Recorded::Unknown);
         };
-        // Outputs are not in the event: read them from the stack while it is this stack.
+        // Outputs are not in the event: read them from the stack while it is this stack. A
+        // stack in a deploy account is not read from here: the provisioner, woken by the same
+        // event on its work queue, reads it there and records them.
         let (mut outputs, mut url) = (None, None);
-        if status == Status::Ready {
+        if status == Status::Ready && env.account.is_none() {
             match self.stacks.describe(&env.stack_name()).await? {
                 Some(view) if view.stack_id == e.stack_id => {
                     url = preview_url(&view.outputs);

@@ -21,6 +21,7 @@ use ephemera_domain::EnvironmentName;
 use tracing::{info, instrument};
 
 use crate::error::port_error;
+use crate::appsync::AppSyncKeys;
 use crate::resources::AwsResources;
 use crate::seeder::DynamoSeeder;
 use crate::{s3_client, CloudFormationStacks, S3Store};
@@ -53,6 +54,7 @@ impl AwsSites {
             seeder: Arc::new(DynamoSeeder::new(aws_sdk_dynamodb::Client::new(sdk))),
             inventory: resources.clone(),
             cleaner: resources,
+            keys: Arc::new(AppSyncKeys::new(aws_sdk_appsync::Client::new(sdk))),
         }
     }
 

@@ -21,7 +21,7 @@ use ephemera_aws::{CloudFormationStacks, DynamoRegistry, EnvironmentSessions, Ev
 use ephemera_github_webhook::WebhookSecrets;
 
 use crate::config::{
-    ConfigError, GitHubConfig, NotifierConfig, ProvisionerConfig, ReaperConfig, SelfServiceConfig, SharedConfig,
+    ConfigError, DeployConfig, GitHubConfig, NotifierConfig, ProvisionerConfig, ReaperConfig, SelfServiceConfig, SharedConfig,
     WebhookConfig,
 };
 use crate::Clients;
@@ -122,10 +122,11 @@ pub fn notifier(
         prober: Arc::new(HttpProber::new(ephemera_probe::TargetPolicy {
             allowed_hosts: config.probe_allowed_hosts.clone(),
         })),
-        keys: Arc::new(AppSyncKeys::new(clients.appsync().clone())),
+        sites: sites(clients, None, &config.deploy),
         store: Arc::new(S3Store::new(clients.s3().clone())),
         clock: clock(),
         settings: FeedbackSettings {
+            routes: config.deploy.routes.clone(),
             bucket: shared.bucket.clone(),
             smoke: config.smoke.clone(),
             load: config.load.clone(),
@@ -143,10 +144,11 @@ pub fn selfservice(shared: &SharedConfig, config: &SelfServiceConfig, clients: &
         registry: registry.clone(),
         ledger: registry,
         bus: Arc::new(bus(shared, clients)),
-        keys: Arc::new(AppSyncKeys::new(clients.appsync().clone())),
+        sites: sites(clients, None, &config.deploy),
         store: Arc::new(S3Store::new(clients.s3().clone())),
         clock: clock(),
         settings: SelfServiceSettings {
+            routes: config.deploy.routes.clone(),
             quotas: config.dev_quotas,
             admins: config.admins.clone(),
             expiry: config.expiry,
@@ -162,11 +164,11 @@ pub fn selfservice(shared: &SharedConfig, config: &SelfServiceConfig, clients: &
 /// The reaper, with the clock it judges expiry by.
 pub fn reaper(shared: &SharedConfig, config: &ReaperConfig, clients: &Clients, clock: Arc<dyn Clock>) -> Reaper {
     let registry = Arc::new(registry(shared, clients));
-    let home = home_site(clients, config.environment_role_arn.as_deref());
+    let deploy = DeployConfig { routes: config.settings.routes.clone(), external_id: config.external_id.clone() };
     Reaper {
         registry: registry.clone(),
         ledger: registry,
-        sites: Arc::new(AwsSites::new(clients.sdk(), home, config.external_id.clone())),
+        sites: sites(clients, config.environment_role_arn.as_deref(), &deploy),
         bus: Arc::new(bus(shared, clients)),
         clock,
         settings: config.settings.clone(),
@@ -175,11 +177,10 @@ pub fn reaper(shared: &SharedConfig, config: &ReaperConfig, clients: &Clients, c
 
 pub fn provisioner(shared: &SharedConfig, config: &ProvisionerConfig, clients: &Clients) -> Provisioner {
     let registry = Arc::new(registry(shared, clients));
-    let home = home_site(clients, config.environment_role_arn.as_deref());
     Provisioner {
         registry: registry.clone(),
         ledger: registry,
-        sites: Arc::new(AwsSites::new(clients.sdk(), home, config.deploy.external_id.clone())),
+        sites: sites(clients, config.environment_role_arn.as_deref(), &config.deploy),
         store: Arc::new(S3Store::new(clients.s3().clone())),
         bus: Arc::new(bus(shared, clients)),
         clock: clock(),
@@ -199,17 +200,20 @@ pub fn provisioner(shared: &SharedConfig, config: &ProvisionerConfig, clients: &
     }
 }
 
-/// The platform's own account: the function's clients; environment stacks changed in their
-/// environment's session when there is a role to assume.
-fn home_site(clients: &Clients, environment_role: Option<&str>) -> Site {
+/// The accounts environments live in. The platform's own is reached with the function's
+/// clients, environment stacks changed in their environment's session when there is a role to
+/// assume; the deploy targets by assuming their roles.
+fn sites(clients: &Clients, environment_role: Option<&str>, deploy: &DeployConfig) -> Arc<AwsSites> {
     let resources = Arc::new(AwsResources::new(clients.sdk()));
-    Site {
+    let home = Site {
         stacks: Arc::new(stacks(clients, environment_role)),
         store: Arc::new(S3Store::new(clients.s3().clone())),
         seeder: Arc::new(DynamoSeeder::new(clients.dynamodb().clone())),
         inventory: resources.clone(),
         cleaner: resources,
-    }
+        keys: Arc::new(AppSyncKeys::new(clients.appsync().clone())),
+    };
+    Arc::new(AwsSites::new(clients.sdk(), home, deploy.external_id.clone()))
 }
 
 /// Environment stacks, changed in their environment's session when there is a role to assume.

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use ephemera_domain::placement::Target;
 use ephemera_domain::EnvironmentName;
 
-use super::{lock, MemoryResources, MemorySeeder, MemoryStacks, MemoryStore};
+use super::{lock, MemoryApiKeys, MemoryResources, MemorySeeder, MemoryStacks, MemoryStore};
 use crate::ports::{PortError, Site, Sites};
 
 /// One account's fakes.
@@ -19,6 +19,7 @@ pub struct MemoryPlace {
     pub store: Arc<MemoryStore>,
     pub seeder: Arc<MemorySeeder>,
     pub resources: Arc<MemoryResources>,
+    pub keys: Arc<MemoryApiKeys>,
 }
 
 impl MemoryPlace {
@@ -29,6 +30,7 @@ impl MemoryPlace {
             store: Arc::new(MemoryStore::new()),
             seeder: Arc::new(MemorySeeder::new()),
             resources: Arc::new(MemoryResources::new()),
+            keys: Arc::new(MemoryApiKeys::new()),
         }
     }
 
@@ -39,6 +41,7 @@ impl MemoryPlace {
             seeder: self.seeder.clone(),
             inventory: self.resources.clone(),
             cleaner: self.resources.clone(),
+            keys: self.keys.clone(),
         }
     }
 }

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ephemera_domain::admission::{Claim, Take};
 use ephemera_domain::catalogue::Leftover;
-use ephemera_domain::placement::Target;
+use ephemera_domain::placement::{Routes, Target};
 use ephemera_domain::sweep::{ResourceInfo, StackInfo};
 use ephemera_domain::{
     CommitSource, Desired, Environment, EnvironmentKind, EnvironmentName, EventOrder, RepoName, Reported, StackName,
@@ -446,6 +446,8 @@ pub struct Site {
     pub seeder: Arc<dyn Seeder>,
     pub inventory: Arc<dyn Inventory>,
     pub cleaner: Arc<dyn Cleaner>,
+    /// Its environments' AppSync API keys.
+    pub keys: Arc<dyn ApiKeys>,
 }
 
 /// Reaching the places environments live: the platform's own account, or a deploy target's
@@ -457,6 +459,18 @@ pub trait Sites: Send + Sync {
     async fn for_environment(&self, target: Option<&Target>, environment: &EnvironmentName) -> Result<Site, PortError>;
     /// Acting for the sweep of `target`'s whole account.
     async fn for_sweep(&self, target: Option<&Target>) -> Result<Site, PortError>;
+
+    /// Acting for `env` where it lives (its recorded account, one of `routes`' targets).
+    async fn of(&self, routes: &Routes, env: &Environment) -> Result<Site, PortError> {
+        let target = match &env.account {
+            Some(a) => Some(routes.in_account(a).ok_or_else(|| PortError::Permanent {
+                operation: "reach the environment's account",
+                message: format!("{} lives in account {a}, which is not a deploy target", env.name),
+            })?),
+            None => None,
+        };
+        self.for_environment(target, &env.name).await
+    }
 }
 
 /// The registry's traits, for code that holds a concrete registry and calls it directly:

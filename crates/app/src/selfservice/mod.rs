@@ -21,7 +21,7 @@ pub use push::Push;
 
 use crate::clock::Clock;
 use crate::events::PlatformEvent;
-use crate::ports::{Change, ChangeOutcome, DesiredState, EventBus, Ledger, ObjectStore, PortError};
+use crate::ports::{Change, ChangeOutcome, DesiredState, EventBus, Ledger, ObjectStore, PortError, Sites};
 
 pub use crate::ports::ApiKeys;
 
@@ -169,6 +169,8 @@ pub struct SelfServiceSettings {
     pub region: String,
     /// The platform bucket, where pushed templates are kept.
     pub bucket: String,
+    /// The deploy targets, to reach an environment where it lives.
+    pub routes: ephemera_domain::placement::Routes,
     /// What a pushed template may declare (the provisioner's policy).
     pub blueprint_policy: Policy,
 }
@@ -178,7 +180,8 @@ pub struct SelfService {
     /// The running totals the developer quotas are read from.
     pub ledger: Arc<dyn Ledger>,
     pub bus: Arc<dyn EventBus>,
-    pub keys: Arc<dyn ApiKeys>,
+    /// Where environments live: their API keys are made there.
+    pub sites: Arc<dyn Sites>,
     pub store: Arc<dyn ObjectStore>,
     pub clock: Arc<dyn Clock>,
     pub settings: SelfServiceSettings,
@@ -418,7 +421,8 @@ impl SelfService {
         let api_id = crate::provisioner::api_id(&env.outputs)
             .ok_or_else(|| SelfServiceError::NotReady(format!("{name} has no GraphQL API among its outputs")))?;
         let expires = crate::provisioner::api_key_expiry(env.expires_at, self.clock.now());
-        let key = self.keys.create(&api_id, expires, &format!("ephemera client key for {name}")).await?;
+        let keys = self.sites.of(&self.settings.routes, &env).await?.keys;
+        let key = keys.create(&api_id, expires, &format!("ephemera client key for {name}")).await?;
         Ok(ClientConfig {
             environment: env.name.to_string(),
             region: self.settings.region.clone(),

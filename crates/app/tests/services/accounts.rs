@@ -6,6 +6,7 @@ use chrono::Duration;
 use ephemera_app::memory::FakeStack;
 use ephemera_app::provisioner::{Outcome, ProvisionerSettings};
 use ephemera_app::reaper::SweepOptions;
+use ephemera_app::selfservice::SelfServiceSettings;
 use ephemera_domain::placement::{Routes, Target};
 use ephemera_domain::{EnvironmentName, RepoName, StackName, Status};
 use serde_json::json;
@@ -129,11 +130,20 @@ async fn the_sweep_covers_every_account_and_reports_the_one_it_cannot_reach() {
 async fn developer_environments_go_to_their_own_account() {
     let w = World::new();
     let routes = Routes { dev: vec![target(B)], ..routes(&[A], 10) };
-    let p = w.provisioner_with(settings(routes));
-    let s = w.selfservice_with(World::selfservice_settings());
+    let p = w.provisioner_with(settings(routes.clone()));
+    let s = w.selfservice_with(SelfServiceSettings { routes, ..World::selfservice_settings() });
     let alice = s.caller("arn:aws:iam::123456789012:user/alice").unwrap();
     let view = s.create(&alice, Default::default()).await.unwrap();
     let env = EnvironmentName::parse(&view.name).unwrap();
     assert_eq!(p.reconcile(&env).await.unwrap(), Outcome::Settled(Status::Ready));
     assert_eq!(w.env(env.as_str()).account.as_deref(), Some(B));
+    assert!(stack_in(&w, B, &env).is_some() && stack_in(&w, A, &env).is_none());
+    // Its client key is made on its API, in its account.
+    w.registry.edit(&env, |e| {
+        e.outputs.insert("GraphQLUrl".into(), "https://abc.appsync-api.us-east-1.amazonaws.com/graphql".into());
+        e.outputs.insert("GraphQLApiId".into(), "abc".into());
+    });
+    s.config(&alice, env.as_str()).await.unwrap();
+    assert_eq!(w.sites.account(B).keys.made().len(), 1);
+    assert!(w.keys.made().is_empty(), "nothing made in the platform's account");
 }

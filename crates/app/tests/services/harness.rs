@@ -69,6 +69,7 @@ impl World {
             store: Arc::new(MemoryStore::new()),
             seeder: Arc::new(MemorySeeder::new()),
             resources: Arc::new(MemoryResources::new()),
+            keys: Arc::new(MemoryApiKeys::new()),
         };
         let account_clock = clock.clone();
         let sites = Arc::new(MemorySites::new(home.site(), move || MemoryPlace {
@@ -76,6 +77,7 @@ impl World {
             store: Arc::new(MemoryStore::new()),
             seeder: Arc::new(MemorySeeder::new()),
             resources: Arc::new(MemoryResources::new()),
+            keys: Arc::new(MemoryApiKeys::new()),
         }));
         let w = Self {
             registry: Arc::new(MemoryRegistry::with_clock(clock.clone())),
@@ -88,7 +90,7 @@ impl World {
             sites,
             github: Arc::new(MemoryGitHub::new()),
             prober: Arc::new(MemoryProber::new()),
-            keys: Arc::new(MemoryApiKeys::new()),
+            keys: home.keys,
         };
         w.store.put(BUCKET, "blueprints/default.yaml", BLUEPRINT);
         w
@@ -169,6 +171,7 @@ impl World {
             store: self.store.clone(),
             seeder: self.seeder.clone(),
             resources: self.resources.clone(),
+            keys: self.keys.clone(),
         }
     }
 
@@ -209,6 +212,7 @@ impl World {
             scenario: ephemera_domain::perf::Scenario::graphql(),
             gate: Gate::default(),
             dashboard_url: None,
+            routes: Default::default(),
         }
     }
 
@@ -222,7 +226,7 @@ impl World {
             registry: self.registry.clone(),
             github,
             prober,
-            keys: self.keys.clone(),
+            sites: self.sites.clone(),
             store: self.store.clone(),
             clock: self.clock.clone(),
             settings,
@@ -239,13 +243,14 @@ impl World {
             region: "us-east-1".into(),
             bucket: BUCKET.into(),
             blueprint_policy: Default::default(),
+            routes: Default::default(),
         }
     }
 
     pub fn selfservice_with(&self, settings: SelfServiceSettings) -> SelfService {
-        let (registry, bus, keys, clock) =
-            (self.registry.clone(), self.bus.clone(), self.keys.clone(), self.clock.clone());
-        SelfService { registry, ledger: self.registry.clone(), bus, keys, store: self.store.clone(), clock, settings }
+        let (registry, bus, sites, clock) =
+            (self.registry.clone(), self.bus.clone(), self.sites.clone(), self.clock.clone());
+        SelfService { registry, ledger: self.registry.clone(), bus, sites, store: self.store.clone(), clock, settings }
     }
 
     /// Delivers a pull request fixture, signed, to a fresh intake.

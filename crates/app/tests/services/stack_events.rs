@@ -186,3 +186,14 @@ async fn events_about_other_stacks_are_refused_for_good() {
     let other_source = sample.replace("aws.cloudformation", "aws.s3");
     assert!(matches!(w.stack_events().handle_message(&other_source).await, Err(MessageError::BadMessage(_))));
 }
+
+#[tokio::test]
+async fn a_stack_in_a_deploy_account_is_recorded_ready_and_left_to_the_provisioner_to_read() {
+    let w = World::new();
+    let id = creating(&w).await;
+    w.registry.edit(&name(PR), |e| e.account = Some("222222222222".into()));
+    let at = w.now() + chrono::Duration::seconds(60);
+    assert_eq!(send(&w, &event(&id, "CREATE_COMPLETE", "", at)).await, Recorded::Status(Status::Ready));
+    // A stack of that name in the platform's account is not this one: its outputs are not read.
+    assert!(w.env(PR).outputs.is_empty());
+}

@@ -7,6 +7,8 @@ use super::ConfigError;
 
 #[derive(Debug, Clone)]
 pub struct NotifierConfig {
+    /// Where environments live (see [`super::DeployConfig`]): API keys are made there.
+    pub deploy: super::DeployConfig,
     /// `EPHEMERA_SMOKE_CHECKS`: `/path=status,...` checked on every ready preview.
     pub smoke: Vec<SmokeCheck>,
     /// `EPHEMERA_LOAD_TEST` (true), `EPHEMERA_LOAD_RATE` (10/s), `EPHEMERA_LOAD_SECONDS` (20),
@@ -33,6 +35,7 @@ impl NotifierConfig {
             hosts => hosts,
         };
         Ok(Self {
+            deploy: super::DeployConfig::read(v)?,
             smoke: v.parsed("EPHEMERA_SMOKE_CHECKS", "", SmokeCheck::parse_list)?,
             load: load_plan(v)?,
             scenario: scenario(v)?,

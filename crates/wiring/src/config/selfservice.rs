@@ -9,6 +9,8 @@ use super::{shared, ConfigError};
 
 #[derive(Debug, Clone)]
 pub struct SelfServiceConfig {
+    /// Where environments live (see [`super::DeployConfig`]): API keys are made there.
+    pub deploy: super::DeployConfig,
     /// `EPHEMERA_DEV_QUOTA_PER_OWNER` (2), `EPHEMERA_DEV_QUOTA_GLOBAL` (50),
     /// `EPHEMERA_DEV_QUOTA_MODE` (`queue` or `refuse`): live developer environments.
     pub dev_quotas: Quotas,
@@ -29,6 +31,7 @@ pub struct SelfServiceConfig {
 impl SelfServiceConfig {
     pub(crate) fn read(v: &Vars) -> Result<Self, ConfigError> {
         Ok(Self {
+            deploy: super::DeployConfig::read(v)?,
             dev_quotas: shared::quotas(v)?,
             admins: v
                 .list("EPHEMERA_ADMINS")
