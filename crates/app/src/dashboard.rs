@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use ephemera_domain::{Environment, Status};
+use ephemera_domain::{Environment, EnvironmentKind, EnvironmentName, Status};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
@@ -31,7 +31,21 @@ pub struct Row {
     pub cost_monthly_usd: Option<f64>,
     pub cost_accrued_usd: Option<f64>,
     pub preview_url: Option<String>,
+    /// The deploy account it lives in (None: the platform's own), and the region.
+    pub account: Option<String>,
+    pub region: Option<String>,
 }
+
+/// One page of rows, and where the next one starts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rows {
+    pub rows: Vec<Row>,
+    pub next: Option<String>,
+}
+
+/// Rows a page holds unless `limit` says otherwise, and the most it may say.
+pub const PAGE: usize = 100;
+pub const MAX_PAGE: usize = 500;
 
 /// `?status=READY&kind=pr&q=todo`: each part optional; `q` matches name, repository and owner.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -45,6 +59,12 @@ pub struct Filter {
     /// Include deleted environments (hidden by default).
     #[serde(default)]
     pub all: Option<bool>,
+    /// Where the page starts: the `next` of the page before.
+    #[serde(default)]
+    pub after: Option<String>,
+    /// Rows a page reads (default 100, at most 500).
+    #[serde(default)]
+    pub limit: Option<usize>,
 }
 
 impl Filter {
@@ -84,12 +104,17 @@ impl Dashboard {
         Self { registry, clock }
     }
 
-    /// The environments `filter` keeps, newest first.
-    pub async fn rows(&self, filter: &Filter) -> Result<Vec<Row>, PortError> {
+    /// One page of the registry (in name order, from `after`): the environments `filter`
+    /// keeps, newest first. A page reads `limit` environments whatever the filter keeps, so
+    /// that a page costs the same however many there are.
+    pub async fn rows(&self, filter: &Filter, after: Option<&EnvironmentName>) -> Result<Rows, PortError> {
         let now = self.clock.now();
-        let mut envs: Vec<Environment> = self.registry.list().await?.into_iter().filter(|e| filter.keeps(e)).collect();
+        let kind = filter.kind.as_deref().map(str::trim).and_then(|k| EnvironmentKind::parse(&k.to_lowercase()));
+        let limit = filter.limit.unwrap_or(PAGE).clamp(1, MAX_PAGE);
+        let page = self.registry.page(kind, after, limit).await?;
+        let mut envs: Vec<&Environment> = page.environments.iter().filter(|e| filter.keeps(e)).collect();
         envs.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.name.as_str().cmp(b.name.as_str())));
-        Ok(envs.iter().map(|e| row(e, now)).collect())
+        Ok(Rows { rows: envs.iter().map(|e| row(e, now)).collect(), next: page.next.map(|n| n.to_string()) })
     }
 }
 
@@ -116,6 +141,8 @@ pub fn row(e: &Environment, now: DateTime<Utc>) -> Row {
         cost_monthly_usd: e.cost_monthly_usd,
         cost_accrued_usd: e.cost_accrued_usd,
         preview_url: e.preview_url.clone(),
+        account: e.account.clone(),
+        region: e.region.clone(),
     }
 }
 

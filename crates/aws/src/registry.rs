@@ -16,8 +16,8 @@ use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use ephemera_app::intake::PR_MERGED;
 use ephemera_app::ports::{
-    Change, ChangeOutcome, CostLog, DesiredState, Environments, GoDown, Lease, NotifiedLog, Progress, Reconciliation,
-    StackStatusLog, StackStatusUpdate, Stamp, Sweeping,
+    Change, ChangeOutcome, CostLog, DesiredState, Environments, GoDown, Lease, NotifiedLog, Page, Progress,
+    Reconciliation, StackStatusLog, StackStatusUpdate, Stamp, Sweeping,
 };
 use ephemera_app::retry::draw;
 use ephemera_app::PortError;
@@ -324,6 +324,63 @@ impl Environments for DynamoRegistry {
             all.extend(self.list_kind(kind).await?);
         }
         Ok(all)
+    }
+
+    /// Kind after kind in name order, one query of the `by-kind` index each, from `after`.
+    #[instrument(skip(self))]
+    async fn page(
+        &self,
+        kind: Option<EnvironmentKind>,
+        after: Option<&EnvironmentName>,
+        limit: usize,
+    ) -> Result<Page, PortError> {
+        let limit = limit.max(1);
+        let from = after.and_then(|a| EnvironmentKind::of_name(a.as_str()));
+        let kinds = EnvironmentKind::BY_NAME.into_iter().filter(|k| kind.is_none_or(|only| only == *k));
+        let kinds: Vec<EnvironmentKind> = kinds.skip_while(|k| from.is_some_and(|f| f != *k)).collect();
+        let mut environments = Vec::new();
+        for (i, k) in kinds.iter().enumerate() {
+            let start = after.filter(|a| EnvironmentKind::of_name(a.as_str()) == Some(*k));
+            let (mut found, more) = self.query_kind(*k, start, limit - environments.len()).await?;
+            environments.append(&mut found);
+            if environments.len() >= limit {
+                let later = more || i + 1 < kinds.len();
+                let next = environments.last().map(|e| e.name.clone()).filter(|_| later);
+                return Ok(Page { next, environments });
+            }
+        }
+        Ok(Page { environments, next: None })
+    }
+}
+
+impl DynamoRegistry {
+    /// Up to `limit` environments of `kind` after `after`, and whether there may be more.
+    async fn query_kind(
+        &self,
+        kind: EnvironmentKind,
+        after: Option<&EnvironmentName>,
+        limit: usize,
+    ) -> Result<(Vec<Environment>, bool), PortError> {
+        let start = after.map(|a| {
+            let mut key = env_key(a);
+            key.insert("gsi1pk".into(), s(format!("KIND#{}", kind.as_str())));
+            key.insert("gsi1sk".into(), s(a.as_str()));
+            key
+        });
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(KIND_INDEX)
+            .key_condition_expression("gsi1pk = :k")
+            .expression_attribute_values(":k", s(format!("KIND#{}", kind.as_str())))
+            .set_exclusive_start_key(start)
+            .limit(limit.clamp(1, 1000) as i32)
+            .send()
+            .await
+            .map_err(|e| port_error("list environments", e))?;
+        let found = out.items.unwrap_or_default().iter().filter_map(|i| from_item(i).ok()).collect();
+        Ok((found, out.last_evaluated_key.is_some()))
     }
 }
 

@@ -20,8 +20,8 @@ use ephemera_domain::tags::ENVIRONMENT;
 use ephemera_domain::EnvironmentName;
 use tracing::{info, instrument};
 
-use crate::error::port_error;
 use crate::appsync::AppSyncKeys;
+use crate::error::port_error;
 use crate::resources::AwsResources;
 use crate::seeder::DynamoSeeder;
 use crate::{s3_client, CloudFormationStacks, S3Store};

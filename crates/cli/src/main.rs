@@ -303,12 +303,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     match cmd {
         EnvCommand::Create { name, ttl, wait } => create(&cli, &api, name.as_deref(), *ttl, *wait).await?,
         EnvCommand::List { all } => {
-            let path = if *all { "/v1/environments?all=true" } else { "/v1/environments" };
-            let envs = api.json("GET", path, None).await?;
+            let envs = list_all(&api, *all).await?;
             if cli.json {
-                println!("{envs:#}");
+                println!("{:#}", json!({ "environments": envs }));
             } else {
-                table(envs["environments"].as_array().map(Vec::as_slice).unwrap_or(&[]));
+                table(&envs);
             }
         }
         EnvCommand::Show { env: e } => {
@@ -519,15 +518,40 @@ fn print_env(cli: &Cli, env: &Value) {
     }
 }
 
+/// Every page of the list, following `next`.
+async fn list_all(api: &Api, all: bool) -> Result<Vec<Value>, Failure> {
+    let mut envs = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        if all {
+            query.append_pair("all", "true");
+        }
+        if let Some(a) = &after {
+            query.append_pair("after", a);
+        }
+        let page = api.json("GET", &format!("/v1/environments?{}", query.finish()), None).await?;
+        envs.extend(page["environments"].as_array().cloned().unwrap_or_default());
+        match page["next"].as_str() {
+            Some(next) => after = Some(next.to_owned()),
+            None => return Ok(envs),
+        }
+    }
+}
+
 fn table(envs: &[Value]) {
     let s = |v: &Value| v.as_str().unwrap_or("-").to_owned();
-    println!("{:<36} {:<9} {:<20} {:<9} {:<9} PREVIEW", "NAME", "STATUS", "EXPIRES", "PRESERVED", "COST");
+    println!(
+        "{:<36} {:<9} {:<12} {:<20} {:<9} {:<9} PREVIEW",
+        "NAME", "STATUS", "ACCOUNT", "EXPIRES", "PRESERVED", "COST"
+    );
     for e in envs {
         let cost = e["cost_accrued_usd"].as_f64().map(|c| format!("${c:.2}")).unwrap_or_else(|| "-".into());
         println!(
-            "{:<36} {:<9} {:<20} {:<9} {:<9} {}",
+            "{:<36} {:<9} {:<12} {:<20} {:<9} {:<9} {}",
             s(&e["name"]),
             s(&e["status"]),
+            e["account"].as_str().unwrap_or("platform"),
             s(&e["expires_at"]),
             if e["preserved"].as_bool() == Some(true) { "yes" } else { "no" },
             cost,

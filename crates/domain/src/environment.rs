@@ -30,6 +30,19 @@ impl EnvironmentKind {
     }
 
     pub const ALL: [EnvironmentKind; 3] = [EnvironmentKind::Pr, EnvironmentKind::Dev, EnvironmentKind::Branch];
+    /// Every kind in the order of its names (`br-`, `dev-`, `pr-`): environments listed kind
+    /// after kind in this order are in name order.
+    pub const BY_NAME: [EnvironmentKind; 3] = [EnvironmentKind::Branch, EnvironmentKind::Dev, EnvironmentKind::Pr];
+
+    /// The kind an environment's name says (`pr-`, `dev-` or `br-`).
+    pub fn of_name(name: &str) -> Option<Self> {
+        let prefix = |k: Self| match k {
+            Self::Pr => "pr-",
+            Self::Dev => "dev-",
+            Self::Branch => "br-",
+        };
+        Self::ALL.into_iter().find(|k| name.starts_with(prefix(*k)))
+    }
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "pr" => Some(Self::Pr),

@@ -1,5 +1,7 @@
 //! `GET /`: the environments as a plain server-rendered page that refreshes itself, and
-//! `GET /api/environments`: the same rows as JSON. Both take `?status=&kind=&q=&all=true`.
+//! `GET /api/environments`: the same rows as JSON. Both take `?status=&kind=&q=&all=true`, and
+//! come a page at a time: `?limit=` (100, at most 500) environments read, from `?after=` (the
+//! `next` of the page before).
 //!
 //! In AWS the HTTP API's IAM authorizer guards both (API Gateway puts the caller on the
 //! request); in local mode they are open when the runner listens on loopback only.
@@ -14,7 +16,8 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use ephemera_app::dashboard::{Filter, Row};
+use ephemera_app::dashboard::{Filter, Row, Rows};
+use ephemera_domain::EnvironmentName;
 use tracing::error;
 
 use crate::{error_response, AppState, Identity};
@@ -38,12 +41,19 @@ fn allowed(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
     }
 }
 
-async fn rows(state: &AppState, headers: &HeaderMap, filter: &Filter) -> Result<Vec<Row>, Response> {
+async fn rows(state: &AppState, headers: &HeaderMap, filter: &Filter) -> Result<Rows, Response> {
     allowed(state, headers)?;
     let Some(dashboard) = &state.dashboard else {
         return Err(error_response(StatusCode::NOT_FOUND, "not_found", "the dashboard is not served here"));
     };
-    dashboard.rows(filter).await.map_err(|e| {
+    let after = match filter.after.as_deref().filter(|a| !a.is_empty()).map(EnvironmentName::parse).transpose() {
+        Ok(after) => after,
+        Err(e) => {
+            let why = format!("after must be the `next` of the page before (an environment name): {e}");
+            return Err(error_response(StatusCode::BAD_REQUEST, "bad_request", &why));
+        }
+    };
+    dashboard.rows(filter, after.as_ref()).await.map_err(|e| {
         error!(error = %e, "dashboard could not read the registry");
         error_response(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the registry could not be read; try again")
     })
@@ -51,16 +61,19 @@ async fn rows(state: &AppState, headers: &HeaderMap, filter: &Filter) -> Result<
 
 async fn api(State(state): State<AppState>, headers: HeaderMap, Query(filter): Query<Filter>) -> Response {
     match rows(&state, &headers, &filter).await {
-        Ok(rows) => Json(serde_json::json!({ "environments": rows, "count": rows.len() })).into_response(),
+        Ok(page) => {
+            let body = serde_json::json!({ "environments": page.rows, "count": page.rows.len(), "next": page.next });
+            Json(body).into_response()
+        }
         Err(r) => r,
     }
 }
 
 async fn page(State(state): State<AppState>, headers: HeaderMap, Query(filter): Query<Filter>) -> Response {
     match rows(&state, &headers, &filter).await {
-        Ok(rows) => (
+        Ok(page) => (
             [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")],
-            render(&rows, &filter, chrono::Utc::now()),
+            render(&page, &filter, chrono::Utc::now()),
         )
             .into_response(),
         Err(r) => r,
@@ -113,7 +126,8 @@ th{background:#f6f8fa;position:sticky;top:0}tr:hover td{background:#f6f8fa}\
 code{font:12px ui-monospace,monospace}";
 
 /// The page: a filter form and one table row per environment.
-pub fn render(rows: &[Row], filter: &Filter, now: chrono::DateTime<chrono::Utc>) -> String {
+pub fn render(page: &Rows, filter: &Filter, now: chrono::DateTime<chrono::Utc>) -> String {
+    let rows = &page.rows;
     let mut h = String::with_capacity(4096 + rows.len() * 600);
     let _ = write!(
         h,
@@ -155,19 +169,42 @@ pub fn render(rows: &[Row], filter: &Filter, now: chrono::DateTime<chrono::Utc>)
         now.format("%H:%M:%S"),
     );
     if rows.is_empty() {
-        h.push_str("<p id=\"empty\">No environments match.</p></body></html>");
-        return h;
+        h.push_str("<p id=\"empty\">No environments match on this page.</p>");
+    } else {
+        h.push_str(
+            "<table id=\"environments\"><thead><tr><th>Environment</th><th>Kind</th><th>Repository / PR</th>\
+             <th>Owner</th><th>Commit</th><th>Status</th><th>Account</th><th>Age</th><th>Expires (UTC)</th>\
+             <th>Est. cost</th><th>Preview</th></tr></thead><tbody>",
+        );
+        for r in rows {
+            row(&mut h, r);
+        }
+        h.push_str("</tbody></table>");
     }
-    h.push_str(
-        "<table id=\"environments\"><thead><tr><th>Environment</th><th>Kind</th><th>Repository / PR</th>\
-         <th>Owner</th><th>Commit</th><th>Status</th><th>Age</th><th>Expires (UTC)</th><th>Est. cost</th>\
-         <th>Preview</th></tr></thead><tbody>",
-    );
-    for r in rows {
-        row(&mut h, r);
+    if let Some(next) = &page.next {
+        let _ = write!(h, "<p><a id=\"next\" href=\"{}\">Next page →</a></p>", escape(&next_link(filter, next)));
     }
-    h.push_str("</tbody></table></body></html>");
+    h.push_str("</body></html>");
     h
+}
+
+/// The page after this one, with the same filter.
+fn next_link(filter: &Filter, next: &str) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    let parts = [("q", &filter.q), ("kind", &filter.kind), ("status", &filter.status)];
+    for (k, v) in parts {
+        if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+            q.append_pair(k, v);
+        }
+    }
+    if filter.all == Some(true) {
+        q.append_pair("all", "true");
+    }
+    if let Some(limit) = filter.limit {
+        q.append_pair("limit", &limit.to_string());
+    }
+    q.append_pair("after", next);
+    format!("/?{}", q.finish())
 }
 
 /// One environment's table row.
@@ -186,11 +223,18 @@ fn row(h: &mut String, r: &Row) {
     let preview = r.preview_url.as_deref().map(|u| link(u, "open")).unwrap_or_else(|| "–".into());
     let reason = r.reason.as_deref().map(|x| format!("<div class=\"reason\">{}</div>", escape(x))).unwrap_or_default();
     let pinned = if r.preserved { " 📌" } else { "" };
+    let account = match (&r.account, &r.region) {
+        (Some(a), Some(region)) => {
+            format!("<code>{}</code><br><span class=\"muted\">{}</span>", escape(a), escape(region))
+        }
+        (None, Some(region)) => format!("platform<br><span class=\"muted\">{}</span>", escape(region)),
+        _ => "platform".into(),
+    };
     let _ = write!(
         h,
         "<tr data-name=\"{name}\" data-status=\"{status}\"><td><code>{name}</code>{pinned}</td><td>{kind}</td>\
          <td>{repo}</td><td>{owner}</td><td>{commit}</td>\
-         <td><span class=\"status {status}\">{status}</span>{reason}</td><td>{age}</td>\
+         <td><span class=\"status {status}\">{status}</span>{reason}</td><td>{account}</td><td>{age}</td>\
          <td>{expires}</td><td>{cost}</td><td>{preview}</td></tr>",
         name = escape(&r.name),
         kind = r.kind,
@@ -226,19 +270,27 @@ mod tests {
             cost_monthly_usd: Some(3.2),
             cost_accrued_usd: None,
             preview_url: Some("javascript:alert(1)".into()),
+            account: Some("222222222222".into()),
+            region: Some("us-east-1".into()),
         }
     }
 
     #[test]
     fn renders_rows_escaped() {
-        let html = render(&[row("pr-7-acme-todo-app-6acfdc9491", "READY")], &Filter::default(), chrono::Utc::now());
+        let page = Rows { rows: vec![row("pr-7-acme-todo-app-6acfdc9491", "READY")], next: None };
+        let html = render(&page, &Filter::default(), chrono::Utc::now());
         assert!(html.contains("<code>pr-7-acme-todo-app-6acfdc9491</code>"));
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !html.contains("<script>"));
         assert!(!html.contains("href=\"javascript:"), "only http(s) links");
         assert!(html.contains("href=\"https://github.com/acme/todo-app/pull/7\""));
         assert!(html.contains("<code>6dcb09b</code>") && html.contains("1h 2m") && html.contains("$3.20/mo"));
         assert!(html.contains("http-equiv=\"refresh\""));
-        let empty = render(&[], &Filter { q: Some("\"><b>".into()), ..Default::default() }, chrono::Utc::now());
+        assert!(html.contains("<code>222222222222</code>") && !html.contains("id=\"next\""));
+        let empty = Rows { rows: vec![], next: Some("dev-kyle".into()) };
+        let filter = Filter { q: Some("\"><b>".into()), kind: Some("dev".into()), ..Default::default() };
+        let empty = render(&empty, &filter, chrono::Utc::now());
         assert!(empty.contains("No environments match") && empty.contains("value=\"&quot;&gt;&lt;b&gt;\""));
+        // The next page keeps the filter.
+        assert!(empty.contains("href=\"/?q=%22%3E%3Cb%3E&amp;kind=dev&amp;after=dev-kyle\""), "{empty}");
     }
 }

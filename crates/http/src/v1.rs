@@ -140,6 +140,10 @@ async fn create(a: Authed) -> Response {
 struct ListQuery {
     #[serde(default)]
     all: bool,
+    #[serde(default)]
+    after: Option<String>,
+    #[serde(default)]
+    limit: Option<usize>,
 }
 
 async fn list(a: Authed) -> Response {
@@ -147,7 +151,8 @@ async fn list(a: Authed) -> Response {
         Ok(Query(q)) => q,
         Err(e) => return error_response(StatusCode::BAD_REQUEST, "bad_request", e.body_text()),
     };
-    reply(StatusCode::OK, a.service.list(&a.who, q.all).await.map(|views| json!({ "environments": views })))
+    let listing = a.service.list(&a.who, q.all, q.after.as_deref().filter(|s| !s.is_empty()), q.limit).await;
+    reply(StatusCode::OK, listing)
 }
 
 async fn show(Path(env): Path<String>, a: Authed) -> Response {

@@ -21,8 +21,8 @@ use ephemera_aws::{CloudFormationStacks, DynamoRegistry, EnvironmentSessions, Ev
 use ephemera_github_webhook::WebhookSecrets;
 
 use crate::config::{
-    ConfigError, DeployConfig, GitHubConfig, NotifierConfig, ProvisionerConfig, ReaperConfig, SelfServiceConfig, SharedConfig,
-    WebhookConfig,
+    ConfigError, DeployConfig, GitHubConfig, NotifierConfig, ProvisionerConfig, ReaperConfig, SelfServiceConfig,
+    SharedConfig, WebhookConfig,
 };
 use crate::Clients;
 

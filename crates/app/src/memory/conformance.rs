@@ -75,6 +75,7 @@ suite![
     a_change_may_require_the_generation_it_was_decided_on,
     a_claim_is_taken_whole_or_not_at_all_and_given_back_once,
     concurrent_claims_for_the_last_slot_admit_exactly_one,
+    pages_hold_every_environment_once_in_name_order,
 ];
 
 /// Runs every check, each on the registry `make` gives for its name (a fresh one each), at
@@ -706,6 +707,42 @@ pub async fn a_retired_environment_comes_back_with_a_new_change(r: Arc<dyn Regis
     let e = read(&*r, &pr()).await;
     assert_eq!((e.desired, e.status, e.generation, e.observed_generation), (Desired::Up, Status::Pending, 3, 2));
     assert!(!e.is_converged());
+}
+
+// ---- pages ----
+
+pub async fn pages_hold_every_environment_once_in_name_order(r: Arc<dyn Registry>) {
+    let branch = EnvironmentName::for_branch(&repo(), "feature/x").unwrap();
+    let mut names = vec![pr(), branch.clone()];
+    for (i, login) in ["dave", "bob", "erin", "carol", "alice"].iter().enumerate() {
+        let name = EnvironmentName::parse(&format!("dev-{login}")).unwrap();
+        apply(&*r, &format!("d-dev-{i}"), &Change { name: name.clone(), ..dev_change() }).await;
+        names.push(name);
+    }
+    apply(&*r, "d-open", &open()).await;
+    apply(&*r, "d-branch", &Change { name: branch, kind: EnvironmentKind::Branch, ..open() }).await;
+    names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    for (kind, limit) in [(None, 2), (None, 7), (None, 100), (Some(EnvironmentKind::Dev), 2)] {
+        let (mut seen, mut after, mut pages) = (Vec::new(), None, 0);
+        loop {
+            let page = r.page(kind, after.as_ref(), limit).await.unwrap();
+            assert!(page.environments.len() <= limit);
+            pages += 1;
+            seen.extend(page.environments.iter().map(|e| e.name.clone()));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+            assert!(pages < 20, "pages never end");
+        }
+        let want: Vec<EnvironmentName> = names
+            .iter()
+            .filter(|n| kind.is_none_or(|k| EnvironmentKind::of_name(n.as_str()) == Some(k)))
+            .cloned()
+            .collect();
+        assert_eq!(seen, want, "kind {kind:?}, {limit} a page");
+        assert!(pages <= want.len() / limit + 2, "{pages} pages of {limit} for {}", want.len());
+    }
 }
 
 // ---- the ledger ----

@@ -16,7 +16,7 @@ use ephemera_domain::{Desired, Environment, EnvironmentKind, EnvironmentName, Re
 
 use super::{lock, Faults};
 use crate::clock::{Clock, SystemClock};
-use crate::ports::{Admit, Ledger};
+use crate::ports::{Admit, Ledger, Page};
 use crate::ports::{
     Change, ChangeOutcome, CostLog, DesiredState, Environments, GoDown, Lease, NotifiedLog, PortError, Progress,
     Reconciliation, StackStatusLog, StackStatusUpdate, Stamp, Sweeping,
@@ -189,6 +189,24 @@ impl Environments for MemoryRegistry {
     async fn list(&self) -> Result<Vec<Environment>, PortError> {
         self.faults.check("list")?;
         Ok(self.all())
+    }
+
+    /// The adapter's queries of the `by-kind` index, kind after kind in name order.
+    async fn page(
+        &self,
+        kind: Option<EnvironmentKind>,
+        after: Option<&EnvironmentName>,
+        limit: usize,
+    ) -> Result<Page, PortError> {
+        self.faults.check("page")?;
+        let state = lock(&self.state);
+        let from = after.map_or(std::ops::Bound::Unbounded, |a| std::ops::Bound::Excluded(a.to_string()));
+        let mut rest = state.items.range((from, std::ops::Bound::Unbounded)).map(|(_, i)| &i.env);
+        let environments: Vec<Environment> =
+            rest.by_ref().filter(|e| kind.is_none_or(|k| e.kind == k)).take(limit).cloned().collect();
+        let more = environments.len() == limit && rest.any(|e| kind.is_none_or(|k| e.kind == k));
+        let next = more.then(|| environments.last().map(|e| e.name.clone())).flatten();
+        Ok(Page { environments, next })
     }
 }
 

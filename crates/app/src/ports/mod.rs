@@ -170,6 +170,22 @@ pub trait Environments: Send + Sync {
     async fn get(&self, name: &EnvironmentName) -> Result<Option<Environment>, PortError>;
     /// Every environment, all kinds.
     async fn list(&self) -> Result<Vec<Environment>, PortError>;
+    /// At most `limit` environments in name order (`kind` only, if given), after `after`;
+    /// `next` is where the following page starts, None after the last.
+    async fn page(
+        &self,
+        kind: Option<EnvironmentKind>,
+        after: Option<&EnvironmentName>,
+        limit: usize,
+    ) -> Result<Page, PortError>;
+}
+
+/// One page of environments.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Page {
+    pub environments: Vec<Environment>,
+    /// The last name of this page, when there may be more.
+    pub next: Option<EnvironmentName>,
 }
 
 /// Recording desired state: the webhook intake and developer self-service.

@@ -91,6 +91,9 @@ pub struct View {
     /// Place in the queue, when waiting.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub queue_position: Option<usize>,
+    /// The deploy account it lives in (None: the platform's own), and the region.
+    pub account: Option<String>,
+    pub region: Option<String>,
 }
 
 fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
@@ -117,8 +120,17 @@ impl View {
             repository: e.repository.as_ref().map(|r| r.full_name()),
             pull_request: e.pull_request,
             queue_position: None,
+            account: e.account.clone(),
+            region: e.region.clone(),
         }
     }
+}
+
+/// One page of environments, and where the next starts (None after the last).
+#[derive(Debug, Clone, Serialize)]
+pub struct Listing {
+    pub environments: Vec<View>,
+    pub next: Option<String>,
 }
 
 /// The client config of a ready environment.
@@ -291,22 +303,31 @@ impl SelfService {
         Ok(env)
     }
 
-    /// The caller's environments; every developer environment for an admin asking for all.
-    pub async fn list(&self, caller: &Caller, all: bool) -> Result<Vec<View>, SelfServiceError> {
+    /// One page of the caller's environments (every developer environment for an admin asking
+    /// for all), by name: `limit` environments read from `after` (the `next` of the page before).
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        all: bool,
+        after: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<Listing, SelfServiceError> {
         if all && !caller.admin {
             return Err(SelfServiceError::Forbidden("only admins may list every environment".into()));
         }
-        let mut envs: Vec<Environment> = self
-            .registry
-            .list()
-            .await?
-            .into_iter()
-            .filter(|e| e.kind == EnvironmentKind::Dev && (all || caller.principal.owns(&e.owner)))
-            .filter(|e| e.status != Status::Deleted)
-            .collect();
-        envs.sort_by(|a, b| a.name.cmp(&b.name));
+        let after = after.map(EnvironmentName::parse).transpose().map_err(|e| {
+            SelfServiceError::BadRequest(format!("after must be the `next` of the page before (a name): {e}"))
+        })?;
+        let limit = limit.unwrap_or(crate::dashboard::PAGE).clamp(1, crate::dashboard::MAX_PAGE);
+        let page = self.registry.page(Some(EnvironmentKind::Dev), after.as_ref(), limit).await?;
         let now = self.clock.now();
-        Ok(envs.iter().map(|e| View::of(e, now)).collect())
+        let environments = page
+            .environments
+            .iter()
+            .filter(|e| (all || caller.principal.owns(&e.owner)) && e.status != Status::Deleted)
+            .map(|e| View::of(e, now))
+            .collect();
+        Ok(Listing { environments, next: page.next.map(|n| n.to_string()) })
     }
 
     /// One environment the caller may see.

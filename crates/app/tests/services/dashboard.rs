@@ -18,20 +18,39 @@ async fn rows_are_newest_first_and_filtered() {
     w.registry.edit(&name("dev-alice"), |e| e.status = Status::Deleted);
     w.clock.advance(Duration::minutes(5));
     let dashboard = Dashboard::new(w.registry.clone(), w.clock.clone());
-    let rows = dashboard.rows(&Filter::default()).await.unwrap();
+    let rows = dashboard.rows(&Filter::default(), None).await.unwrap().rows;
     let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["dev-kyle", PR], "deleted ones hidden, newest first");
     assert_eq!(
         (rows[1].age_seconds, rows[1].pull_request_url.as_deref()),
         (600, Some("https://github.com/acme/todo-app/pull/7"))
     );
-    let all = dashboard.rows(&Filter { all: Some(true), ..Default::default() }).await.unwrap();
+    let all = dashboard.rows(&Filter { all: Some(true), ..Default::default() }, None).await.unwrap().rows;
     assert_eq!(all.len(), 3);
     let prs = dashboard
-        .rows(&Filter { kind: Some("pr".into()), q: Some("TODO".into()), ..Default::default() })
+        .rows(&Filter { kind: Some("pr".into()), q: Some("TODO".into()), ..Default::default() }, None)
         .await
-        .unwrap();
+        .unwrap()
+        .rows;
     assert_eq!(prs.len(), 1);
-    let deleted = dashboard.rows(&Filter { status: Some("deleted".into()), ..Default::default() }).await.unwrap();
-    assert_eq!(deleted[0].name, "dev-alice");
+    let deleted = dashboard.rows(&Filter { status: Some("deleted".into()), ..Default::default() }, None).await.unwrap();
+    assert_eq!(deleted.rows[0].name, "dev-alice");
+}
+
+#[tokio::test]
+async fn rows_come_a_page_at_a_time() {
+    let w = World::new();
+    let s = w.selfservice_with(World::selfservice_settings());
+    for who in [KYLE, ALICE] {
+        s.create(&s.caller(who).unwrap(), CreateRequest::default()).await.unwrap();
+    }
+    w.deliver("pull_request", "d1", fixtures::OPENED).await.unwrap();
+    let dashboard = Dashboard::new(w.registry.clone(), w.clock.clone());
+    let two = Filter { limit: Some(2), ..Default::default() };
+    let first = dashboard.rows(&two, None).await.unwrap();
+    assert_eq!(first.rows.len(), 2);
+    assert_eq!(first.next.as_deref(), Some("dev-kyle"), "name order: dev-alice, dev-kyle, then the pull request");
+    let after = ephemera_domain::EnvironmentName::parse("dev-kyle").unwrap();
+    let second = dashboard.rows(&two, Some(&after)).await.unwrap();
+    assert_eq!((second.rows.len(), second.rows[0].name.as_str(), second.next), (1, PR, None));
 }

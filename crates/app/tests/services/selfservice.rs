@@ -119,11 +119,17 @@ async fn developers_see_their_own_environments_and_admins_all() {
     s.create(&alice, named("gone")).await.unwrap();
     w.registry.edit(&name("dev-alice-gone"), |e| e.status = Status::Deleted);
     w.deliver("pull_request", "d1", fixtures::OPENED).await.unwrap();
-    let names = |views: Vec<ephemera_app::selfservice::View>| views.into_iter().map(|v| v.name).collect::<Vec<_>>();
-    assert_eq!(names(s.list(&kyle, false).await.unwrap()), ["dev-kyle"]);
-    assert_eq!(names(s.list(&alice, false).await.unwrap()), ["dev-alice"]);
-    assert!(matches!(s.list(&kyle, true).await, Err(SelfServiceError::Forbidden(_))));
-    assert_eq!(names(s.list(&admin, true).await.unwrap()), ["dev-alice", "dev-kyle"]);
+    let names = |l: ephemera_app::selfservice::Listing| l.environments.into_iter().map(|v| v.name).collect::<Vec<_>>();
+    assert_eq!(names(s.list(&kyle, false, None, None).await.unwrap()), ["dev-kyle"]);
+    assert_eq!(names(s.list(&alice, false, None, None).await.unwrap()), ["dev-alice"]);
+    assert!(matches!(s.list(&kyle, true, None, None).await, Err(SelfServiceError::Forbidden(_))));
+    assert_eq!(names(s.list(&admin, true, None, None).await.unwrap()), ["dev-alice", "dev-kyle"]);
+    // A page at a time: dev-alice, dev-alice-gone (deleted: not shown), then dev-kyle.
+    let first = s.list(&admin, true, None, Some(2)).await.unwrap();
+    assert_eq!((names(first.clone()), first.next.as_deref()), (vec!["dev-alice".to_owned()], Some("dev-alice-gone")));
+    let second = s.list(&admin, true, first.next.as_deref(), Some(2)).await.unwrap();
+    assert_eq!((names(second.clone()), second.next), (vec!["dev-kyle".to_owned()], None));
+    assert!(matches!(s.list(&admin, true, Some("Bad Name"), None).await, Err(SelfServiceError::BadRequest(_))));
     assert!(matches!(s.get(&kyle, "dev-alice").await, Err(SelfServiceError::Forbidden(_))));
     assert!(matches!(s.get(&kyle, PR).await, Err(SelfServiceError::Forbidden(_))));
     assert_eq!(s.get(&admin, "dev-alice").await.unwrap().owner, ALICE);
@@ -227,7 +233,7 @@ async fn the_owner_is_the_whole_principal_not_its_last_name() {
         assert!(forbidden(s.extend(&them, "dev-kyle", 1).await.map(|_| ())), "{arn}");
         assert!(forbidden(s.preserve(&them, "dev-kyle", true).await.map(|_| ())), "{arn}");
         assert!(forbidden(s.destroy(&them, "dev-kyle").await.map(|_| ())), "{arn}");
-        assert!(s.list(&them, false).await.unwrap().is_empty(), "{arn}");
+        assert!(s.list(&them, false, None, None).await.unwrap().environments.is_empty(), "{arn}");
         // Their own dev-kyle is taken: a 409 that names the name to use instead.
         let err = s.create(&them, CreateRequest::default()).await.unwrap_err().to_string();
         let instead = them.principal.tag();
