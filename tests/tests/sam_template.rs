@@ -170,7 +170,12 @@ fn collect_statements(v: &serde_json::Value, out: &mut Vec<serde_json::Value>) {
         serde_json::Value::Object(m) => {
             for (k, child) in m {
                 if k == "Statement" {
-                    out.extend(as_list(child));
+                    // A statement present only under a condition: its `Fn::If` branch.
+                    let branch = |st: serde_json::Value| match st.get("Fn::If").and_then(|i| i.get(1)) {
+                        Some(when) => when.clone(),
+                        None => st,
+                    };
+                    out.extend(as_list(child).into_iter().map(branch));
                 } else {
                     collect_statements(child, out);
                 }

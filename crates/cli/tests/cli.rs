@@ -246,6 +246,9 @@ async fn unsigned_forged_and_stale_requests_are_refused_and_change_nothing() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("HTTP 400"));
     assert!(ephemera(&p, KYLE, &["env", "create"]).status.success());
+    // The quota counts environments the provisioner has admitted (its claim on the running
+    // totals); a create racing an admission is queued by the provisioner instead.
+    p.wait_for("dev-kyle", Status::Ready).await;
     let over = ephemera(&p, KYLE, &["env", "create", "second"]);
     assert_eq!(over.status.code(), Some(5), "{}", String::from_utf8_lossy(&over.stderr));
     assert!(String::from_utf8_lossy(&over.stderr).contains("limit is 1"));

@@ -29,11 +29,21 @@ impl Target {
         Ok(Self { role_arn: arn.to_owned(), account: account.to_owned() })
     }
 
+    /// The permissions boundary every role an environment creates in this account is put under:
+    /// the one the account's bootstrap (`infra/target-account.yaml`) creates.
+    pub fn boundary_arn(&self) -> String {
+        let partition = self.role_arn.split(':').nth(1).unwrap_or("aws");
+        format!("arn:{partition}:iam::{}:policy/{BOUNDARY_NAME}", self.account)
+    }
+
     /// A comma-separated list of role ARNs (a pool); empty for none.
     pub fn parse_list(list: &str) -> Result<Vec<Self>, String> {
         list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(Self::parse).collect()
     }
 }
+
+/// The name of the permissions boundary in every deploy account.
+pub const BOUNDARY_NAME: &str = "ephemera-environment-boundary";
 
 /// Which targets an environment may be placed in. Empty everywhere: the platform's own account.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -112,6 +122,7 @@ mod tests {
     fn a_target_is_a_role_arn_with_its_account() {
         let t = Target::parse("arn:aws-us-gov:iam::222222222222:role/path/ephemera-deploy").unwrap();
         assert_eq!(t.account, "222222222222");
+        assert_eq!(t.boundary_arn(), "arn:aws-us-gov:iam::222222222222:policy/ephemera-environment-boundary");
         for bad in [
             "",
             "222222222222",

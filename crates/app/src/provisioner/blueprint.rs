@@ -1,6 +1,7 @@
 //! Which template an environment gets, rendered with its tags into a stack request, and what
 //! its stack's outputs mean (the preview URL).
 
+use ephemera_domain::placement::Target;
 use ephemera_domain::{Environment, TagSet};
 use tracing::info;
 
@@ -16,6 +17,7 @@ impl Provisioner {
         env: &Environment,
         tags: &TagSet,
         op: &str,
+        target: Option<&Target>,
     ) -> Result<(StackRequest, f64), RequestError> {
         let (key, source) = match self.blueprint(env).await {
             Ok(found) => found,
@@ -30,7 +32,9 @@ impl Provisioner {
         for rewrite in &report.rewrites {
             info!(blueprint = %key, environment = %env.name, "{rewrite}");
         }
-        let rendered = render(doc, tags, &known, self.settings.role_boundary_arn.as_deref())
+        // In a deploy account, its own boundary (the bootstrap's); here, the platform's.
+        let boundary = target.map(Target::boundary_arn).or_else(|| self.settings.role_boundary_arn.clone());
+        let rendered = render(doc, tags, &known, boundary.as_deref())
             .map_err(|e: TemplateError| RequestError::Refused(format!("blueprint {key}: {e}")))?;
         info!(blueprint = %key, tagged = rendered.tagged, rewritten = report.rewrites.len(), "rendered blueprint");
         let monthly = self.settings.prices.monthly_total(rendered.resource_types.iter().map(String::as_str));

@@ -86,6 +86,11 @@ impl Provisioner {
         Ok(Some(Here { site, placement: Placement { account: env.account.clone(), region } }))
     }
 
+    /// The deploy target of the account an environment was placed in (None: the platform's).
+    pub(super) fn target_of(&self, here: &Here) -> Option<Target> {
+        here.placement.account.as_deref().and_then(|a| self.settings.routes.in_account(a)).cloned()
+    }
+
     async fn reach(&self, target: Option<&Target>, env: &Environment) -> Result<Site, String> {
         self.sites.for_environment(target, &env.name).await.map_err(|e| match target {
             Some(t) => format!("cannot act in account {} as {}: {e}", t.account, t.role_arn),

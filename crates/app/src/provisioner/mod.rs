@@ -208,7 +208,10 @@ impl Provisioner {
         let site = || here.as_ref().map(|h| h.site.clone()).ok_or_else(|| unplaced(env));
         match step {
             Step::Create => self.create(env, want, taken, here).await,
-            Step::Update => self.update(&site()?, env, want, view, taken).await,
+            Step::Update => {
+                let h = here.as_ref().ok_or_else(|| unplaced(env))?;
+                self.update(h, env, want, view, taken).await
+            }
             Step::Delete => {
                 let (site, stack) = (site()?, env.stack_name());
                 // CloudFormation cannot delete a bucket that still has objects in it.
@@ -243,16 +246,16 @@ impl Provisioner {
         taken: &mut Taken,
         here: &mut Option<Here>,
     ) -> Result<Next, ProvisionError> {
-        let (request, monthly) = match self.request(env, want, "create").await {
-            Ok(r) => r,
-            Err(why) => return self.not_made(env, None, why).await,
-        };
         let target = match here.as_ref() {
-            Some(h) => h.placement.account.as_deref().and_then(|a| self.settings.routes.in_account(a)).cloned(),
+            Some(h) => self.target_of(h),
             None => match self.choose(env).await? {
                 Choice::At(target) => target,
                 Choice::Full(reason) => return self.queue(env, reason).await,
             },
+        };
+        let (request, monthly) = match self.request(env, want, "create", target.as_ref()).await {
+            Ok(r) => r,
+            Err(why) => return self.not_made(env, None, why).await,
         };
         let claim = match self.admit(env, target.as_ref(), monthly).await? {
             Admission::Admitted(claim) => claim,
@@ -341,17 +344,18 @@ impl Provisioner {
 
     async fn update(
         &self,
-        site: &Site,
+        here: &Here,
         env: &Environment,
         want: &TagSet,
         view: Option<&StackView>,
         taken: &mut Taken,
     ) -> Result<Next, ProvisionError> {
-        let request = match self.request(env, want, "update").await {
+        let target = self.target_of(here);
+        let request = match self.request(env, want, "update", target.as_ref()).await {
             Ok((r, _)) => r,
             Err(why) => return self.not_made(env, view, why).await,
         };
-        match site.stacks.update(&request).await {
+        match here.site.stacks.update(&request).await {
             Ok(UpdateOutcome::NoChanges) => info!("stack already matches the template"),
             Ok(UpdateOutcome::Started) => {}
             Err(e) => return self.not_made(env, view, e.into()).await,

@@ -147,3 +147,20 @@ async fn developer_environments_go_to_their_own_account() {
     assert_eq!(w.sites.account(B).keys.made().len(), 1);
     assert!(w.keys.made().is_empty(), "nothing made in the platform's account");
 }
+
+#[tokio::test]
+async fn roles_an_environment_creates_in_a_deploy_account_are_bounded_by_that_accounts_boundary() {
+    let w = World::new();
+    let role = "  Api:\n    Type: AWS::IAM::Role\n    Properties:\n      AssumeRolePolicyDocument:\n        Statement:\n          - { Effect: Allow, Principal: { Service: appsync.amazonaws.com }, Action: sts:AssumeRole }\n";
+    w.store.put(BUCKET, "blueprints/default.yaml", &format!("{BLUEPRINT}{role}"));
+    let here = ProvisionerSettings {
+        role_boundary_arn: Some("arn:aws:iam::123456789012:policy/platform-boundary".into()),
+        ..World::provisioner_settings()
+    };
+    let p = w.provisioner_with(ProvisionerSettings { routes: routes(&[A], 10), ..here });
+    let env = open(&w, 7).await;
+    assert_eq!(p.reconcile(&env).await.unwrap(), Outcome::Settled(Status::Ready));
+    let body = stack_in(&w, A, &env).unwrap().request.unwrap().template_body;
+    assert!(body.contains("arn:aws:iam::222222222222:policy/ephemera-environment-boundary"), "{body}");
+    assert!(!body.contains("platform-boundary"));
+}
