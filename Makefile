@@ -8,7 +8,7 @@ VENV_STAMP  := $(VENV)/.installed
 CARGO       ?= cargo
 export EPHEMERA_VENV ?= $(CURDIR)/$(VENV)
 
-.PHONY: bench bench-blueprint chaos fuzz fuzz-ci fuzz-deps bench-reaper reap status help venv run test test-unit test-resolvers test-integration test-browser browser-deps lint fmt fmt-check clippy lint-templates build deploy clean
+.PHONY: bench bench-blueprint bench-scale chaos fuzz fuzz-ci fuzz-deps bench-reaper reap status help venv run test test-unit test-resolvers test-integration test-browser browser-deps lint fmt fmt-check clippy lint-templates build deploy clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -107,6 +107,9 @@ bench-blueprint: ## The blueprint check's time for the default blueprint and 200
 
 bench-reaper: venv ## The reaper over 2,000 environments of every kind in the emulator: wall time, calls by operation, peak memory, against the floor
 	$(CARGO) run --quiet -p ephemera-tests --bin bench-reaper
+
+bench-scale: venv ## 10,000 environments over 5 deploy accounts: create path at 10 and 10,000, sweep dry run against its floor, its peak memory: bench/scale.json
+	$(CARGO) run --quiet --profile measure -p ephemera-tests --bin bench-scale
 
 chaos: venv ## 100 pull requests in 10 repositories, random events, faults, then the reaper; invariants printed (SEED=n)
 	$(CARGO) run --quiet -p ephemera-tests --bin chaos -- --prs 100 --repos 10 --seed $(or $(SEED),1)

@@ -199,7 +199,11 @@ async fn work<C: Consumer>(queue: WorkQueue, consumer: Arc<C>, concurrency: u32,
 }
 
 /// A plain-text report of the registry and the platform's live stacks.
-pub async fn status(config: &SharedConfig, clients: &Clients) -> anyhow::Result<String> {
+pub async fn status(
+    config: &SharedConfig,
+    routes: &ephemera_domain::placement::Routes,
+    clients: &Clients,
+) -> anyhow::Result<String> {
     use ephemera_app::ports::Environments;
     use std::fmt::Write;
     let registry = ephemera_aws::DynamoRegistry::new(clients.dynamodb().clone(), &config.table);
@@ -207,18 +211,19 @@ pub async fn status(config: &SharedConfig, clients: &Clients) -> anyhow::Result<
     let mut out = String::new();
     writeln!(
         out,
-        "{:<40} {:<9} {:<5} {:<10} {:<4} {:<20} PREVIEW",
-        "ENVIRONMENT", "STATUS", "WANT", "COMMIT", "GEN", "EXPIRES"
+        "{:<40} {:<9} {:<5} {:<10} {:<4} {:<12} {:<20} PREVIEW",
+        "ENVIRONMENT", "STATUS", "WANT", "COMMIT", "GEN", "ACCOUNT", "EXPIRES"
     )?;
     for e in &envs {
         writeln!(
             out,
-            "{:<40} {:<9} {:<5} {:<10} {:<4} {:<20} {}",
+            "{:<40} {:<9} {:<5} {:<10} {:<4} {:<12} {:<20} {}",
             e.name.as_str(),
             e.status.as_str(),
             e.desired.as_str(),
             e.commit.as_deref().map(|c| &c[..c.len().min(8)]).unwrap_or("-"),
             e.generation,
+            e.account.as_deref().unwrap_or("platform"),
             e.expires_at.format("%Y-%m-%dT%H:%M:%SZ"),
             e.preview_url.as_deref().unwrap_or("-"),
         )?;
@@ -227,14 +232,21 @@ pub async fn status(config: &SharedConfig, clients: &Clients) -> anyhow::Result<
         }
     }
     writeln!(out)?;
-    writeln!(out, "{:<50} STATUS", "STACK")?;
-    let mut pages = clients.cloudformation().list_stacks().into_paginator().send();
-    while let Some(page) = pages.next().await {
-        for s in page?.stack_summaries() {
-            let status = s.stack_status().map(|s| s.as_str()).unwrap_or("?");
-            let name = s.stack_name().unwrap_or("?");
-            if status != "DELETE_COMPLETE" && name.starts_with(ephemera_domain::names::STACK_PREFIX) {
-                writeln!(out, "{name:<50} {status}")?;
+    writeln!(out, "{:<50} {:<12} STATUS", "STACK", "ACCOUNT")?;
+    let mut places = vec![("platform".to_owned(), clients.clone())];
+    for t in routes.all() {
+        let sdk = ephemera_aws::sites::assume_role(clients.sdk(), &t.role_arn, "ephemera-status", None, None).await?;
+        places.push((t.account.clone(), Clients::new(&sdk)));
+    }
+    for (account, clients) in places {
+        let mut pages = clients.cloudformation().list_stacks().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            for s in page?.stack_summaries() {
+                let status = s.stack_status().map(|s| s.as_str()).unwrap_or("?");
+                let name = s.stack_name().unwrap_or("?");
+                if status != "DELETE_COMPLETE" && name.starts_with(ephemera_domain::names::STACK_PREFIX) {
+                    writeln!(out, "{name:<50} {account:<12} {status}")?;
+                }
             }
         }
     }

@@ -53,12 +53,13 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn status() -> anyhow::Result<()> {
-    let config = SharedConfig::from_env()?;
+    let (config, reaper) = (SharedConfig::from_env()?, ReaperConfig::from_env()?);
     let endpoint =
         std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| format!("http://127.0.0.1:{}", emulator_port()));
     let region = std::env::var("AWS_REGION").unwrap_or_default();
     let clients = Clients::new(&emulator_config(&endpoint, &region).await);
-    print!("{}", ephemera_local::status(&config, &clients).await.with_context(|| format!("reading {endpoint}"))?);
+    let status = ephemera_local::status(&config, &reaper.settings.routes, &clients).await;
+    print!("{}", status.with_context(|| format!("reading {endpoint}"))?);
     Ok(())
 }
 
