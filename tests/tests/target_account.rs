@@ -9,6 +9,7 @@
 use aws_sdk_cloudformation::types::{Capability, Parameter};
 use ephemera_domain::placement::Target;
 use ephemera_tests::{workspace_root, Platform};
+use serde_json::json;
 
 const SANDBOX: &str = "222222222222";
 
@@ -64,6 +65,9 @@ async fn the_bootstrap_makes_the_role_and_boundary_the_platform_uses() {
             "ephemera-NotifierFunctionRole-*"
         ]
     );
+    // Each kind of session carries its one tag and no other: an environment's is never a sweep.
+    assert_eq!(statements[0]["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"], json!(["ephemera:environment"]));
+    assert_eq!(statements[1]["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"], json!(["ephemera:sweep"]));
     let sweep = &statements[1]["Condition"];
     assert_eq!(sweep["StringEquals"]["aws:RequestTag/ephemera:sweep"], "true");
     assert!(sweep["ArnLike"]["aws:PrincipalArn"].as_str().unwrap().ends_with("/ephemera-ReaperFunctionRole-*"));

@@ -19,6 +19,7 @@ use crate::error::port_error;
 use crate::DynamoRegistry;
 
 const CONDITION_FAILED: &str = "ConditionalCheckFailed";
+const CLAIMS: &str = "CLAIMS";
 
 fn key(pk: String, sk: &str) -> HashMap<String, AV> {
     HashMap::from([("pk".to_owned(), AV::S(pk)), ("sk".to_owned(), AV::S(sk.to_owned()))])
@@ -45,6 +46,9 @@ fn claim_item(env: &EnvironmentName, claim: &Claim) -> HashMap<String, AV> {
         .collect();
     let mut item = claim_key(env);
     item.insert("takes".into(), AV::L(takes));
+    // In the by-kind index under CLAIMS, so the sweep can list the holders without a scan.
+    item.insert("gsi1pk".into(), AV::S(CLAIMS.into()));
+    item.insert("gsi1sk".into(), AV::S(env.to_string()));
     if let Some(account) = &claim.account {
         item.insert("account".into(), AV::S(account.clone()));
     }
@@ -63,6 +67,12 @@ fn read_claim(item: &HashMap<String, AV>) -> Claim {
         .map(|l| l.iter().filter_map(|v| v.as_m().ok().and_then(take)).collect())
         .unwrap_or_default();
     Claim { takes, account: item.get("account").and_then(|v| v.as_s().ok()).cloned() }
+}
+
+/// A transaction cancelled for another reason than a condition (conflicts that outlasted the
+/// retries): worth trying again.
+fn conflict(operation: &'static str, reasons: &[String]) -> PortError {
+    PortError::Retryable { operation, message: format!("transaction cancelled: {reasons:?}") }
 }
 
 /// `ADD` each take's amount (negated to give it back), conditioned on every limit when taking.
@@ -88,21 +98,6 @@ fn totals_update(table: &str, takes: &[Take], sign: i64) -> Update {
         .set_expression_attribute_values(Some(values));
     let update = if conditions.is_empty() { update } else { update.condition_expression(conditions.join(" AND ")) };
     update.build().expect("table, key and expression are set")
-}
-
-impl DynamoRegistry {
-    async fn held(&self, env: &EnvironmentName) -> Result<Option<Claim>, PortError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(claim_key(env)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| port_error("read claim", e))?;
-        Ok(out.item.as_ref().map(read_claim))
-    }
 }
 
 #[async_trait]
@@ -148,6 +143,9 @@ impl Ledger for DynamoRegistry {
                 return Ok(Admit::Admitted(held));
             }
         }
+        if reasons.get(1).map(String::as_str) != Some(CONDITION_FAILED) {
+            return Err(conflict("take claim", &reasons));
+        }
         let totals = self.totals().await?;
         match overflow(claim, &totals) {
             Some(full) => Ok(Admit::Refused { full: full.clone(), totals }),
@@ -172,7 +170,46 @@ impl Ledger for DynamoRegistry {
         if !held.takes.is_empty() {
             items.push(TransactWriteItem::builder().update(totals_update(&self.table, &held.takes, -1)).build());
         }
-        // Cancelled only when the claim was released meanwhile: nothing left to give back.
-        Ok(self.transact_items(items, "release claim").await?.is_none())
+        match self.transact_items(items, "release claim").await? {
+            None => Ok(true),
+            // The claim was released meanwhile: nothing left to give back.
+            Some(reasons) if reasons.first().map(String::as_str) == Some(CONDITION_FAILED) => Ok(false),
+            Some(reasons) => Err(conflict("release claim", &reasons)),
+        }
+    }
+
+    #[instrument(skip(self))]
+    async fn held(&self, env: &EnvironmentName) -> Result<Option<Claim>, PortError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(claim_key(env)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| port_error("read claim", e))?;
+        Ok(out.item.as_ref().map(read_claim))
+    }
+
+    #[instrument(skip(self))]
+    async fn holders(&self) -> Result<Vec<EnvironmentName>, PortError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(crate::registry::KIND_INDEX)
+            .key_condition_expression("gsi1pk = :k")
+            .expression_attribute_values(":k", AV::S(CLAIMS.into()))
+            .projection_expression("gsi1sk")
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| port_error("list claims", e))?;
+            let names = page.items().iter().filter_map(|i| i.get("gsi1sk")?.as_s().ok().cloned());
+            out.extend(names.filter_map(|n| EnvironmentName::parse(&n).ok()));
+        }
+        Ok(out)
     }
 }

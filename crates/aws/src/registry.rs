@@ -340,13 +340,20 @@ impl Environments for DynamoRegistry {
         let kinds: Vec<EnvironmentKind> = kinds.skip_while(|k| from.is_some_and(|f| f != *k)).collect();
         let mut environments = Vec::new();
         for (i, k) in kinds.iter().enumerate() {
-            let start = after.filter(|a| EnvironmentKind::of_name(a.as_str()) == Some(*k));
-            let (mut found, more) = self.query_kind(*k, start, limit - environments.len()).await?;
-            environments.append(&mut found);
-            if environments.len() >= limit {
-                let later = more || i + 1 < kinds.len();
-                let next = environments.last().map(|e| e.name.clone()).filter(|_| later);
-                return Ok(Page { next, environments });
+            let mut start = after.filter(|a| EnvironmentKind::of_name(a.as_str()) == Some(*k)).cloned();
+            // A query may stop short of the limit (1 MB a response): go on from where it stopped.
+            loop {
+                let (mut found, stopped) = self.query_kind(*k, start.as_ref(), limit - environments.len()).await?;
+                environments.append(&mut found);
+                if environments.len() >= limit {
+                    let later = stopped.is_some() || i + 1 < kinds.len();
+                    let next = environments.last().map(|e| e.name.clone()).filter(|_| later);
+                    return Ok(Page { next, environments });
+                }
+                match stopped {
+                    Some(at) => start = Some(at),
+                    None => break,
+                }
             }
         }
         Ok(Page { environments, next: None })
@@ -354,13 +361,14 @@ impl Environments for DynamoRegistry {
 }
 
 impl DynamoRegistry {
-    /// Up to `limit` environments of `kind` after `after`, and whether there may be more.
+    /// Up to `limit` environments of `kind` after `after`, and where the query stopped if there
+    /// may be more.
     async fn query_kind(
         &self,
         kind: EnvironmentKind,
         after: Option<&EnvironmentName>,
         limit: usize,
-    ) -> Result<(Vec<Environment>, bool), PortError> {
+    ) -> Result<(Vec<Environment>, Option<EnvironmentName>), PortError> {
         let start = after.map(|a| {
             let mut key = env_key(a);
             key.insert("gsi1pk".into(), s(format!("KIND#{}", kind.as_str())));
@@ -380,7 +388,8 @@ impl DynamoRegistry {
             .await
             .map_err(|e| port_error("list environments", e))?;
         let found = out.items.unwrap_or_default().iter().filter_map(|i| from_item(i).ok()).collect();
-        Ok((found, out.last_evaluated_key.is_some()))
+        let stopped = out.last_evaluated_key.as_ref().and_then(|k| k.get("gsi1sk")?.as_s().ok().cloned());
+        Ok((found, stopped.and_then(|name| EnvironmentName::parse(&name).ok())))
     }
 }
 

@@ -26,6 +26,8 @@ pub struct EnvironmentSessions {
     sdk: SdkConfig,
     sts: aws_sdk_sts::Client,
     role_arn: String,
+    /// Asked for by a deploy account's role.
+    external_id: Option<String>,
     cache: Mutex<HashMap<String, (aws_sdk_cloudformation::Client, Instant)>>,
 }
 
@@ -43,8 +45,14 @@ impl EnvironmentSessions {
             sdk: sdk.clone(),
             sts: aws_sdk_sts::Client::new(sdk),
             role_arn: role_arn.into(),
+            external_id: None,
             cache: Mutex::default(),
         }
+    }
+
+    /// Sessions of a deploy account's role, which asks for the platform's external id.
+    pub fn with_external_id(self, external_id: Option<String>) -> Self {
+        Self { external_id, ..self }
     }
 
     /// A CloudFormation client acting as `environment`.
@@ -65,6 +73,7 @@ impl EnvironmentSessions {
             .role_arn(&self.role_arn)
             .role_session_name(name)
             .tags(tag)
+            .set_external_id(self.external_id.clone())
             .duration_seconds(SESSION.as_secs() as i32)
             .send()
             .await
@@ -77,7 +86,9 @@ impl EnvironmentSessions {
             Credentials::new(c.access_key_id, c.secret_access_key, Some(c.session_token), None, "ephemera-environment");
         let config = aws_sdk_cloudformation::config::Builder::from(&self.sdk).credentials_provider(credentials).build();
         let client = aws_sdk_cloudformation::Client::from_conf(config);
-        self.cache.lock().expect("not poisoned").insert(environment.to_string(), (client.clone(), Instant::now()));
+        let mut cache = self.cache.lock().expect("not poisoned");
+        cache.retain(|_, (_, at)| at.elapsed() < REUSE);
+        cache.insert(environment.to_string(), (client.clone(), Instant::now()));
         Ok(client)
     }
 }

@@ -24,7 +24,7 @@ use crate::appsync::AppSyncKeys;
 use crate::error::port_error;
 use crate::resources::AwsResources;
 use crate::seeder::DynamoSeeder;
-use crate::{s3_client, CloudFormationStacks, S3Store};
+use crate::{s3_client, CloudFormationStacks, EnvironmentSessions, S3Store};
 
 /// The session tag a sweep session carries (`true`): only the reaper may set it.
 pub const SWEEP_TAG: &str = "ephemera:sweep";
@@ -37,12 +37,13 @@ pub struct AwsSites {
     home: Site,
     external_id: Option<String>,
     cache: Mutex<HashMap<(String, String), (Site, Instant)>>,
+    own: tokio::sync::OnceCell<String>,
 }
 
 impl AwsSites {
     /// `home` acts in the platform's own account; targets' roles are assumed with `external_id`.
     pub fn new(sdk: &SdkConfig, home: Site, external_id: Option<String>) -> Self {
-        Self { sdk: sdk.clone(), home, external_id, cache: Mutex::default() }
+        Self { sdk: sdk.clone(), home, external_id, cache: Mutex::default(), own: tokio::sync::OnceCell::new() }
     }
 
     /// Every adapter of a place, from one configuration.
@@ -67,9 +68,20 @@ impl AwsSites {
             }
         }
         let sdk = assume_role(&self.sdk, &target.role_arn, &session, Some(tag), self.external_id.as_deref()).await?;
-        let site = Self::site_of(&sdk);
+        let mut site = Self::site_of(&sdk);
+        if tag.0 == SWEEP_TAG {
+            // The sweep deletes an environment's stack as that environment, as in the platform's
+            // account: CloudFormation deletes with the caller's rights, which are the
+            // environment's own.
+            let sessions =
+                EnvironmentSessions::new(&self.sdk, target.role_arn.clone()).with_external_id(self.external_id.clone());
+            let stacks = CloudFormationStacks::new(aws_sdk_cloudformation::Client::new(&sdk));
+            site.stacks = Arc::new(stacks.acting_as_environments(Arc::new(sessions)));
+        }
         info!(account = %target.account, session = %key.1, "assumed the deploy role");
-        self.cache.lock().expect("not poisoned").insert(key, (site.clone(), Instant::now()));
+        let mut cache = self.cache.lock().expect("not poisoned");
+        cache.retain(|_, (_, at)| at.elapsed() < REUSE);
+        cache.insert(key, (site.clone(), Instant::now()));
         Ok(site)
     }
 }
@@ -116,5 +128,14 @@ impl Sites for AwsSites {
             None => Ok(self.home.clone()),
             Some(t) => self.session(t, "ephemera-sweep".into(), (SWEEP_TAG, "true")).await,
         }
+    }
+
+    async fn own_account(&self) -> Result<String, PortError> {
+        let own = self.own.get_or_try_init(|| async {
+            let me = aws_sdk_sts::Client::new(&self.sdk).get_caller_identity().send().await;
+            let me = me.map_err(|e| port_error("get caller identity", e))?;
+            me.account.ok_or(PortError::Permanent { operation: "get caller identity", message: "no account".into() })
+        });
+        Ok(own.await?.clone())
     }
 }

@@ -5,11 +5,15 @@
 //! (the registry's conditional update), so the cost of deciding does not grow with the number
 //! of environments and two creates cannot both take the last slot.
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Duration, Utc};
+
 use crate::developer::Quotas;
 use crate::environment::{Environment, EnvironmentKind};
-use crate::names::sha256_hex;
+use crate::lifecycle::{Desired, Status};
+use crate::names::{sha256_hex, EnvironmentName};
 use crate::placement::account_counter;
-use std::collections::BTreeMap;
 
 /// Environments holding a claim, of every kind.
 pub const LIVE: &str = "live";
@@ -98,6 +102,49 @@ pub fn wait_reason(env: &Environment, full: &Take, totals: &BTreeMap<String, i64
     }
 }
 
+/// What the full sweep does to keep the running totals true.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Mend {
+    /// Claims of environments that are gone: no row, or deleted and untouched for the grace.
+    pub release: Vec<EnvironmentName>,
+    /// Environments whose stack lives but that hold no claim (made before claims existed, or
+    /// whose claim was lost): each takes one that only counts, never refused.
+    pub take: Vec<EnvironmentName>,
+}
+
+/// The sweep's mend of the totals, from the rows, the environments whose stacks live (in any
+/// account) and the holders of claims.
+pub fn mend(
+    envs: &[Environment],
+    live_stacks: &BTreeSet<String>,
+    holders: &[EnvironmentName],
+    now: DateTime<Utc>,
+    grace: Duration,
+) -> Mend {
+    let rows: BTreeMap<&str, &Environment> = envs.iter().map(|e| (e.name.as_str(), e)).collect();
+    let held: BTreeSet<&str> = holders.iter().map(|h| h.as_str()).collect();
+    let gone =
+        |e: &Environment| e.desired == Desired::Down && e.status == Status::Deleted && e.updated_at + grace < now;
+    let release = holders
+        .iter()
+        .filter(|h| !live_stacks.contains(h.as_str()))
+        .filter(|h| rows.get(h.as_str()).is_none_or(|e| gone(e)))
+        .cloned()
+        .collect();
+    let take = envs
+        .iter()
+        .filter(|e| live_stacks.contains(e.name.as_str()) && !held.contains(e.name.as_str()))
+        .map(|e| e.name.clone())
+        .collect();
+    Mend { release, take }
+}
+
+/// A claim that only counts: every limit lifted (a live environment is counted, never refused).
+pub fn counting(mut claim: Claim) -> Claim {
+    claim.takes.iter_mut().for_each(|t| t.limit = None);
+    claim
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,6 +193,28 @@ mod tests {
         let free = claim(&new, quotas, None, 100.0, None);
         assert_eq!(overflow(&free, &now), None);
         assert!(free.takes.iter().any(|t| t.counter == BUDGET_CENTS && t.amount == 10_000));
+    }
+
+    #[test]
+    fn the_sweep_gives_back_what_is_gone_and_counts_what_lives_unclaimed() {
+        let now = pr_environment().created_at + Duration::days(1);
+        let mut deleted = env("pr-1-a-b", EnvironmentKind::Pr, "x");
+        (deleted.desired, deleted.status, deleted.updated_at) =
+            (Desired::Down, Status::Deleted, now - Duration::hours(1));
+        let mut just_deleted = env("pr-2-a-b", EnvironmentKind::Pr, "x");
+        (just_deleted.desired, just_deleted.status, just_deleted.updated_at) = (Desired::Down, Status::Deleted, now);
+        let live = env("pr-3-a-b", EnvironmentKind::Pr, "x");
+        let unclaimed = env("pr-4-a-b", EnvironmentKind::Pr, "x");
+        let queued = env("pr-5-a-b", EnvironmentKind::Pr, "x");
+        let name = |s: &str| EnvironmentName::parse(s).unwrap();
+        let holders = [name("pr-1-a-b"), name("pr-2-a-b"), name("pr-3-a-b"), name("pr-5-a-b"), name("pr-9-no-row")];
+        let stacks: BTreeSet<String> = ["pr-3-a-b", "pr-4-a-b"].map(String::from).into();
+        let envs = [deleted, just_deleted, live, unclaimed, queued];
+        let m = mend(&envs, &stacks, &holders, now, Duration::minutes(10));
+        assert_eq!(m.release, [name("pr-1-a-b"), name("pr-9-no-row")], "gone past the grace, or never recorded");
+        assert_eq!(m.take, [name("pr-4-a-b")]);
+        let counted = counting(claim(&envs[3], Quotas::default(), Some(1.0), 5.0, Some(("222222222222", 1))));
+        assert!(counted.takes.iter().all(|t| t.limit.is_none()));
     }
 
     #[test]

@@ -201,7 +201,7 @@ async fn work<C: Consumer>(queue: WorkQueue, consumer: Arc<C>, concurrency: u32,
 /// A plain-text report of the registry and the platform's live stacks.
 pub async fn status(
     config: &SharedConfig,
-    routes: &ephemera_domain::placement::Routes,
+    deploy: &ephemera_wiring::config::DeployConfig,
     clients: &Clients,
 ) -> anyhow::Result<String> {
     use ephemera_app::ports::Environments;
@@ -234,8 +234,11 @@ pub async fn status(
     writeln!(out)?;
     writeln!(out, "{:<50} {:<12} STATUS", "STACK", "ACCOUNT")?;
     let mut places = vec![("platform".to_owned(), clients.clone())];
-    for t in routes.all() {
-        let sdk = ephemera_aws::sites::assume_role(clients.sdk(), &t.role_arn, "ephemera-status", None, None).await?;
+    for t in deploy.routes.all() {
+        let sweep = Some((ephemera_aws::sites::SWEEP_TAG, "true"));
+        let external_id = deploy.external_id.as_deref();
+        let sdk = ephemera_aws::sites::assume_role(clients.sdk(), &t.role_arn, "ephemera-status", sweep, external_id);
+        let sdk = sdk.await?;
         places.push((t.account.clone(), Clients::new(&sdk)));
     }
     for (account, clients) in places {

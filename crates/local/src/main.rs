@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use ephemera_aws::{emulator_config, sdk_config};
+use ephemera_wiring::config::DeployConfig;
 use ephemera_wiring::{platform, Clients, Config, ReaperConfig, SharedConfig};
 
 const DEFAULT_SECRET: &str = "ephemera-local-secret";
@@ -58,7 +59,8 @@ async fn status() -> anyhow::Result<()> {
         std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| format!("http://127.0.0.1:{}", emulator_port()));
     let region = std::env::var("AWS_REGION").unwrap_or_default();
     let clients = Clients::new(&emulator_config(&endpoint, &region).await);
-    let status = ephemera_local::status(&config, &reaper.settings.routes, &clients).await;
+    let deploy = DeployConfig { routes: reaper.settings.routes, external_id: reaper.external_id };
+    let status = ephemera_local::status(&config, &deploy, &clients).await;
     print!("{}", status.with_context(|| format!("reading {endpoint}"))?);
     Ok(())
 }

@@ -769,6 +769,8 @@ pub async fn a_claim_is_taken_whole_or_not_at_all_and_given_back_once(r: Arc<dyn
         other => panic!("the claim held was not kept: {other:?}"),
     }
     assert_eq!(r.totals().await.unwrap(), totals);
+    assert_eq!(r.held(&pr()).await.unwrap().and_then(|c| c.account).as_deref(), Some("222222222222"));
+    assert_eq!((r.held(&dev()).await.unwrap(), r.holders().await.unwrap()), (None, vec![pr()]));
     // A claim one of whose counters is full takes nothing, not even from the others.
     let full = claim_of(vec![take("live", 1, None), take("account:222222222222", 1, Some(1))], None);
     match r.claim(&dev(), &full).await.unwrap() {
@@ -781,6 +783,7 @@ pub async fn a_claim_is_taken_whole_or_not_at_all_and_given_back_once(r: Arc<dyn
     // Given back once; then the slot is free again.
     assert!(r.release(&pr()).await.unwrap());
     assert!(!r.release(&pr()).await.unwrap());
+    assert!(r.holders().await.unwrap().is_empty() && r.held(&pr()).await.unwrap().is_none());
     let after = r.totals().await.unwrap();
     assert_eq!((after.get("live"), after.get("account:222222222222")), (Some(&0), Some(&0)));
     assert!(matches!(r.claim(&dev(), &full).await.unwrap(), Admit::Admitted(_)));

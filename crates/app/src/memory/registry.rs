@@ -469,4 +469,14 @@ impl Ledger for MemoryRegistry {
         }
         Ok(true)
     }
+
+    async fn held(&self, env: &EnvironmentName) -> Result<Option<Claim>, PortError> {
+        self.faults.check("held")?;
+        Ok(lock(&self.state).claims.get(env.as_str()).cloned())
+    }
+
+    async fn holders(&self) -> Result<Vec<EnvironmentName>, PortError> {
+        self.faults.check("holders")?;
+        Ok(lock(&self.state).claims.keys().filter_map(|k| EnvironmentName::parse(k).ok()).collect())
+    }
 }

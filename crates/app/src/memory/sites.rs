@@ -92,4 +92,8 @@ impl Sites for MemorySites {
     async fn for_sweep(&self, target: Option<&Target>) -> Result<Site, PortError> {
         self.at(target)
     }
+
+    async fn own_account(&self) -> Result<String, PortError> {
+        Ok(super::stacks::ACCOUNT.to_owned())
+    }
 }

@@ -451,6 +451,10 @@ pub trait Ledger: Send + Sync {
     async fn claim(&self, env: &EnvironmentName, claim: &Claim) -> Result<Admit, PortError>;
     /// Gives back what `env` holds; false if it held nothing.
     async fn release(&self, env: &EnvironmentName) -> Result<bool, PortError>;
+    /// The claim `env` holds, if any.
+    async fn held(&self, env: &EnvironmentName) -> Result<Option<Claim>, PortError>;
+    /// Every environment holding a claim (the full sweep mends the totals with them).
+    async fn holders(&self) -> Result<Vec<EnvironmentName>, PortError>;
 }
 
 /// What acts in one place (an account and region): its stacks, the buckets and tables its
@@ -475,6 +479,8 @@ pub trait Sites: Send + Sync {
     async fn for_environment(&self, target: Option<&Target>, environment: &EnvironmentName) -> Result<Site, PortError>;
     /// Acting for the sweep of `target`'s whole account.
     async fn for_sweep(&self, target: Option<&Target>) -> Result<Site, PortError>;
+    /// The platform's own account id (a deploy target in it is the platform's own place).
+    async fn own_account(&self) -> Result<String, PortError>;
 
     /// Acting for `env` where it lives (its recorded account, one of `routes`' targets).
     async fn of(&self, routes: &Routes, env: &Environment) -> Result<Site, PortError> {

@@ -27,9 +27,20 @@ pub(super) enum Admission {
 }
 
 impl Provisioner {
-    /// The account an environment not yet placed goes to: the one with most room in its pool.
+    /// The account an environment not yet placed goes to: the one its claim names if it holds
+    /// one already (a placement that was not recorded), else the one with most room in its pool.
     pub(super) async fn choose(&self, env: &Environment) -> Result<Choice, PortError> {
         let routes = &self.settings.routes;
+        if let Some(held) = self.ledger.held(&env.name).await? {
+            match held.account.as_deref().map(|a| routes.in_account(a)) {
+                None => return Ok(Choice::At(None)),
+                Some(Some(target)) => return Ok(Choice::At(Some(target.clone()))),
+                // Its account is no longer a target: the claim goes, and a place is chosen anew.
+                Some(None) => {
+                    self.ledger.release(&env.name).await?;
+                }
+            }
+        }
         let pool = routes.pool(env.kind, env.repository.as_ref());
         if pool.is_empty() {
             return Ok(Choice::At(None));
@@ -62,7 +73,7 @@ impl Provisioner {
 
     /// The place a claim was taken for: its account's target (one no longer configured is an
     /// error naming it), opened for `env`.
-    pub(super) async fn open(&self, env: &Environment, claim: &Claim) -> Result<Here, String> {
+    pub(super) async fn open(&self, env: &Environment, claim: &Claim) -> Result<Here, Unreachable> {
         let target = match &claim.account {
             Some(a) => Some(self.settings.routes.in_account(a).cloned().ok_or_else(|| no_longer_a_target(a))?),
             None => None,
@@ -72,11 +83,15 @@ impl Provisioner {
         Ok(Here { site, placement })
     }
 
-    /// Where an environment already placed lives; None for one not placed yet (nothing of it
-    /// exists anywhere).
-    pub(super) async fn locate(&self, env: &Environment) -> Result<Option<Here>, String> {
+    /// Where an environment was placed; None for one not placed yet (nothing of it exists
+    /// anywhere), or placed in an account that is no longer a target and holding no claim there.
+    pub(super) async fn locate(&self, env: &Environment) -> Result<Option<Here>, Unreachable> {
         let target = match &env.account {
-            Some(a) => Some(self.settings.routes.in_account(a).cloned().ok_or_else(|| no_longer_a_target(a))?),
+            Some(a) => match self.settings.routes.in_account(a) {
+                Some(t) => Some(t.clone()),
+                None if self.held(env).await?.is_none() => return Ok(None),
+                None => return Err(no_longer_a_target(a).into()),
+            },
             // Placed in the platform's own account, or made before placement was recorded.
             None if env.region.is_some() || env.stack_id.is_some() || self.settings.routes.is_empty() => None,
             None => return Ok(None),
@@ -91,10 +106,17 @@ impl Provisioner {
         here.placement.account.as_deref().and_then(|a| self.settings.routes.in_account(a)).cloned()
     }
 
-    async fn reach(&self, target: Option<&Target>, env: &Environment) -> Result<Site, String> {
-        self.sites.for_environment(target, &env.name).await.map_err(|e| match target {
-            Some(t) => format!("cannot act in account {} as {}: {e}", t.account, t.role_arn),
-            None => format!("cannot act in the platform's account: {e}"),
+    async fn held(&self, env: &Environment) -> Result<Option<Claim>, Unreachable> {
+        self.ledger.held(&env.name).await.map_err(|e| Unreachable { why: e.to_string(), retryable: e.is_retryable() })
+    }
+
+    async fn reach(&self, target: Option<&Target>, env: &Environment) -> Result<Site, Unreachable> {
+        self.sites.for_environment(target, &env.name).await.map_err(|e| Unreachable {
+            retryable: e.is_retryable(),
+            why: match target {
+                Some(t) => format!("cannot act in account {} as {}: {e}", t.account, t.role_arn),
+                None => format!("cannot act in the platform's account: {e}"),
+            },
         })
     }
 
@@ -108,6 +130,20 @@ impl Provisioner {
             info!(next = %env.name, "starting the oldest queued environment");
             self.publish(PlatformEvent::requested(&env)).await;
         }
+    }
+}
+
+/// Why an account could not be reached, and whether trying again later may help (throttled,
+/// STS unavailable) or not (the role does not trust the platform, the account is not configured).
+#[derive(Debug, Clone)]
+pub(super) struct Unreachable {
+    pub why: String,
+    pub retryable: bool,
+}
+
+impl From<String> for Unreachable {
+    fn from(why: String) -> Self {
+        Self { why, retryable: false }
     }
 }
 

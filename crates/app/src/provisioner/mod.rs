@@ -246,6 +246,11 @@ impl Provisioner {
         taken: &mut Taken,
         here: &mut Option<Here>,
     ) -> Result<Next, ProvisionError> {
+        // Its stack is to be made: where it lived before (a life that ended, its claim given
+        // back) does not bind where it goes now.
+        if here.is_some() && !self.settings.routes.is_empty() && self.ledger.held(&env.name).await?.is_none() {
+            *here = None;
+        }
         let target = match here.as_ref() {
             Some(h) => self.target_of(h),
             None => match self.choose(env).await? {
@@ -308,9 +313,13 @@ impl Provisioner {
     ) -> Result<Result<Here, Next>, ProvisionError> {
         let placed = match self.open(env, claim).await {
             Ok(placed) => placed,
-            Err(why) => {
+            // Throttled, say: the claim is kept, and the place tried again.
+            Err(u) if u.retryable => {
+                return Err(PortError::Retryable { operation: "reach the environment's account", message: u.why }.into())
+            }
+            Err(u) => {
                 self.ledger.release(&env.name).await?;
-                return Ok(Err(self.settled(env, Status::Failed, Some(why), None).await?));
+                return Ok(Err(self.settled(env, Status::Failed, Some(u.why), None).await?));
             }
         };
         let progress = Progress { placement: Some(placed.placement.clone()), ..Default::default() };
@@ -334,12 +343,12 @@ impl Provisioner {
 
     /// The place an environment lives cannot be reached: a creation or update fails with the
     /// reason; a deletion is retried (the stack is still there).
-    async fn unreachable(&self, env: &Environment, why: String) -> Result<Next, ProvisionError> {
-        warn!(%why, "the environment's account cannot be reached");
-        if env.desired == ephemera_domain::Desired::Down {
-            return Err(PortError::Retryable { operation: "reach the environment's account", message: why }.into());
+    async fn unreachable(&self, env: &Environment, u: budget::Unreachable) -> Result<Next, ProvisionError> {
+        warn!(why = %u.why, retryable = u.retryable, "the environment's account cannot be reached");
+        if u.retryable || env.desired == ephemera_domain::Desired::Down {
+            return Err(PortError::Retryable { operation: "reach the environment's account", message: u.why }.into());
         }
-        Ok(self.settled(env, Status::Failed, Some(why), None).await?)
+        Ok(self.settled(env, Status::Failed, Some(u.why), None).await?)
     }
 
     async fn update(

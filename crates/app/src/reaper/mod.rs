@@ -26,6 +26,7 @@ use crate::ports::{EventBus, GoDown, Ledger, PortError, Site, Sites, Stamp, Swee
 
 mod calls;
 mod costs;
+mod ledger;
 mod places;
 mod repair;
 mod summary;
@@ -33,6 +34,7 @@ mod summary;
 use places::{Facts, Place};
 
 use calls::{retry, RateLimit};
+pub use ledger::LedgerReport;
 pub use summary::{AccountReport, CostSummary, Failure, Summary};
 
 /// The reaper's settings (`EPHEMERA_REAPER_*`, read by the wiring crate's configuration).
@@ -86,12 +88,20 @@ impl Reaper {
         let now = self.clock.now();
         // Resources before stacks, stacks before the registry: a resource or stack being created
         // right now is then seen with its stack or its row, never as an orphan.
-        let places = self.places();
+        let places = self.places().await;
         let gathered = futures_util::future::join_all(places.iter().map(|p| self.gather(p, opts))).await;
         let limit = RateLimit::new(self.settings.calls_per_second);
         let mut calls = 0u64;
         let envs = retry(&limit, &mut calls, || self.registry.list()).await?;
         let mut summary = Summary::new(opts, now, envs.len(), calls);
+        // The totals are mended by a full sweep that saw every account's stacks.
+        if !opts.light && gathered.iter().all(Result::is_ok) {
+            let live = places::live_environments(&gathered);
+            match self.mend_ledger(&envs, &live, opts.dry_run, now).await {
+                Ok(report) => summary.ledger = Some(report),
+                Err(failure) => summary.errors.push(failure),
+            }
+        }
         let (mut reachable, strays) = places::partition(&places, envs, gathered, &mut summary);
         summary.errors.extend(strays);
         let passes = reachable.iter_mut().map(|(facts, mine)| self.reap(facts, mine, opts, now));
@@ -149,10 +159,19 @@ impl Reaper {
         (facts.report(envs.len()), out)
     }
 
-    /// The platform's own account, then each deploy target's.
-    fn places(&self) -> Vec<Place> {
-        let targets = self.settings.routes.all().into_iter().cloned().map(Some);
-        std::iter::once(None).chain(targets).map(Place).collect()
+    /// The platform's own account, then each deploy target's. A target in the platform's own
+    /// account is the platform's place, swept once (twice, each would take the other's stacks for
+    /// orphans).
+    async fn places(&self) -> Vec<Place> {
+        let own = self.sites.own_account().await.ok();
+        let targets = self.settings.routes.all().into_iter().filter(|t| {
+            let mine = own.as_deref() == Some(t.account.as_str());
+            if mine {
+                warn!(account = %t.account, "a deploy target is the platform's own account: swept as the platform's");
+            }
+            !mine
+        });
+        std::iter::once(None).chain(targets.cloned().map(Some)).map(|t| Place(t, own.clone())).collect()
     }
 
     /// `EPHEMERA_REAPER_ALLOWED_ACCOUNTS` and every deploy target's account (empty: any).

@@ -7,18 +7,26 @@ use std::fmt;
 
 use ephemera_domain::placement::Target;
 use ephemera_domain::sweep::{ResourceInfo, StackInfo};
-use ephemera_domain::Environment;
+use ephemera_domain::{Environment, Status};
 
 use super::calls::{retry, RateLimit};
 use super::{AccountReport, Failure, Reaper, Summary, SweepOptions};
 use crate::ports::{PortError, Site};
 
-/// An account environments live in: a deploy target's, or (None) the platform's own.
-pub(super) struct Place(pub Option<Target>);
+/// An account environments live in: a deploy target's, or (None) the platform's own; and the
+/// platform's own account id, when known.
+pub(super) struct Place(pub Option<Target>, pub Option<String>);
 
 impl Place {
     fn account(&self) -> Option<&str> {
         self.0.as_ref().map(|t| t.account.as_str())
+    }
+
+    /// Whether an environment recorded in `account` lives here.
+    fn holds(&self, account: Option<&str>) -> bool {
+        let own = self.1.as_deref();
+        let account = account.filter(|a| Some(*a) != own);
+        self.account() == account
     }
 }
 
@@ -72,6 +80,13 @@ impl Reaper {
     }
 }
 
+/// The environments whose stacks live, in every account gathered.
+pub(super) fn live_environments(gathered: &[Result<Facts, Failure>]) -> std::collections::BTreeSet<String> {
+    let stacks = gathered.iter().flatten().flat_map(|f| f.stacks.iter());
+    let live = stacks.filter(|s| !s.status.is_deleted());
+    live.filter_map(|s| ephemera_domain::StackName::environment(&s.name)).map(|e| e.to_string()).collect()
+}
+
 /// Each reached account's facts with the environments placed there. An account not reached is
 /// reported in `summary`; environments in an account that is no longer a target are errors.
 pub(super) fn partition(
@@ -92,13 +107,17 @@ pub(super) fn partition(
     }
     let mut strays = Vec::new();
     for env in envs {
-        let placed = places.iter().position(|p| p.account() == env.account.as_deref());
-        match placed {
-            Some(_) => {
-                if let Some((_, mine)) = reachable.iter_mut().find(|(f, _)| f.account == env.account) {
+        let place = places.iter().position(|p| p.holds(env.account.as_deref()));
+        let gone = env.status == Status::Deleted && env.is_converged();
+        match place {
+            Some(i) => {
+                let account = places[i].account().map(str::to_owned);
+                if let Some((_, mine)) = reachable.iter_mut().find(|(f, _)| f.account == account) {
                     mine.push(env);
                 }
             }
+            // Long gone: nothing of it is left to manage.
+            None if gone => {}
             None => strays.push(Failure {
                 action: "sweep account",
                 target: env.name.to_string(),

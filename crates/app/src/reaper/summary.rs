@@ -74,6 +74,8 @@ pub struct Summary {
     pub operations: u64,
     /// Each account swept, or not reached.
     pub accounts: Vec<AccountReport>,
+    /// What a full sweep did to the running totals.
+    pub ledger: Option<super::LedgerReport>,
 }
 
 impl Summary {
@@ -100,6 +102,7 @@ impl Summary {
             cost: None,
             operations,
             accounts: Vec::new(),
+            ledger: None,
         }
     }
 

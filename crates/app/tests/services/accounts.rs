@@ -164,3 +164,50 @@ async fn roles_an_environment_creates_in_a_deploy_account_are_bounded_by_that_ac
     assert!(body.contains("arn:aws:iam::222222222222:policy/ephemera-environment-boundary"), "{body}");
     assert!(!body.contains("platform-boundary"));
 }
+
+#[tokio::test]
+async fn a_claim_taken_before_a_crash_keeps_the_environment_in_its_account() {
+    let w = World::new();
+    let env = open(&w, 7).await;
+    // The claim for account B was taken, then the provisioner died before recording the place.
+    let held = ephemera_domain::admission::claim(&w.env(env.as_str()), Default::default(), None, 0.6, Some((B, 10)));
+    w.registry.claim(&env, &held).await.unwrap();
+    let p = w.provisioner_with(settings(routes(&[A, B], 10)));
+    assert_eq!(p.reconcile(&env).await.unwrap(), Outcome::Settled(Status::Ready));
+    assert_eq!(w.env(env.as_str()).account.as_deref(), Some(B), "A had more room, but B holds its slot");
+    assert!(stack_in(&w, B, &env).is_some() && stack_in(&w, A, &env).is_none());
+    let totals = w.registry.totals().await.unwrap();
+    assert_eq!((totals.get("account:333333333333"), totals.get("live")), (Some(&1), Some(&1)), "counted once");
+}
+
+#[tokio::test]
+async fn a_new_life_is_placed_anew() {
+    let w = World::new();
+    let env = open(&w, 7).await;
+    w.provisioner_with(settings(routes(&[A], 10))).reconcile(&env).await.unwrap();
+    close(&w, 7).await;
+    w.provisioner_with(settings(routes(&[A], 10))).reconcile(&env).await.unwrap();
+    assert_eq!(w.env(env.as_str()).status, Status::Deleted);
+    // A is drained: it is no longer where new environments go. The reopened pull request goes to B.
+    w.clock.advance(Duration::minutes(1));
+    let reopened = edit(fixtures::REOPENED, &[("number", json!(7)), ("pull_request.number", json!(7))]);
+    w.deliver("pull_request", "d-reopen-7", &reopened).await.unwrap();
+    let p = w.provisioner_with(settings(routes(&[B], 10)));
+    assert_eq!(p.reconcile(&env).await.unwrap(), Outcome::Settled(Status::Ready), "{:?}", w.env(env.as_str()));
+    assert_eq!(w.env(env.as_str()).account.as_deref(), Some(B));
+}
+
+#[tokio::test]
+async fn a_deploy_target_in_the_platforms_own_account_is_swept_once() {
+    let w = World::new();
+    let reaper = ephemera_app::reaper::Reaper {
+        settings: ephemera_app::reaper::ReaperSettings {
+            routes: routes(&["123456789012", A], 10),
+            ..World::reaper_settings()
+        },
+        ..w.reaper()
+    };
+    let s = reaper.sweep(SweepOptions { dry_run: true, light: false }).await.unwrap();
+    let accounts: Vec<&str> = s.accounts.iter().map(|a| a.account.as_str()).collect();
+    assert_eq!(accounts, ["platform", A], "twice, each pass would take the other's stacks for orphans");
+}

@@ -359,3 +359,27 @@ async fn a_row_left_creating_after_a_permanent_error_is_retired_with_that_error(
     let why = e.status_reason.unwrap_or_default();
     assert!(why.starts_with("stranded") && why.ends_with("the template bucket is gone"), "{why}");
 }
+
+#[tokio::test]
+async fn a_full_sweep_mends_the_running_totals() {
+    use ephemera_app::ports::Ledger;
+    let w = World::new();
+    w.ready_pr().await;
+    assert_eq!(w.registry.totals().await.unwrap().get("live"), Some(&1));
+    // Its claim lost (a release that went astray), and a claim of an environment with no row.
+    assert!(w.registry.release(&name(PR)).await.unwrap());
+    let stray = name(ORPHAN);
+    let held = ephemera_domain::admission::claim(&w.env(PR), Default::default(), None, 1.0, None);
+    w.registry.claim(&stray, &held).await.unwrap();
+    let dry = w.reaper().sweep(DRY).await.unwrap();
+    let mended = |s: &Summary| s.ledger.as_ref().map(|l| (l.released, l.counted));
+    assert_eq!(mended(&dry), Some((1, 1)));
+    assert_eq!(w.registry.totals().await.unwrap().get("live"), Some(&1), "a dry run changes nothing");
+    let run = w.reaper().sweep(FULL).await.unwrap();
+    assert_eq!(mended(&run), Some((1, 1)));
+    assert_eq!(w.registry.holders().await.unwrap(), [name(PR)]);
+    assert_eq!(w.registry.totals().await.unwrap().get("live"), Some(&1));
+    // Nothing left to mend; a light sweep does not look.
+    assert_eq!(mended(&w.reaper().sweep(FULL).await.unwrap()), Some((0, 0)));
+    assert_eq!(mended(&w.reaper().sweep(LIGHT).await.unwrap()), None);
+}
