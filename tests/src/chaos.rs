@@ -8,7 +8,8 @@
 //!    environment (every preview holds one resource of every allowed type:
 //!    `tests/fixtures/every-type.yaml`); a listing that fails fails the invariant;
 //! 3. no environment is left in a non-terminal state;
-//! 4. no pull request has more than one Ephemera comment.
+//! 4. no pull request has more than one Ephemera comment;
+//! 5. the running totals count exactly the environments whose stacks live: one claim each.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -223,6 +224,7 @@ pub async fn run(plan: Plan) -> Report {
     });
 
     invariants.push(one_comment_each(&gh));
+    invariants.push(totals_invariant(&registry, &live).await);
 
     let report = Report {
         seed: plan.seed,
@@ -240,6 +242,23 @@ pub async fn run(plan: Plan) -> Report {
     };
     p.stop().await;
     report
+}
+
+/// The claims are exactly the live stacks' environments, and the live total counts them.
+async fn totals_invariant(registry: &ephemera_aws::DynamoRegistry, live: &BTreeSet<String>) -> Invariant {
+    let holders: BTreeSet<String> =
+        registry.holders().await.unwrap_or_default().into_iter().map(|h| format!("ephemera-{h}")).collect();
+    let counted = registry.totals().await.unwrap_or_default().get("live").copied().unwrap_or(0);
+    let extra: Vec<&String> = holders.difference(live).collect();
+    let missing: Vec<&String> = live.difference(&holders).collect();
+    Invariant {
+        name: "the running totals count exactly the live environments",
+        holds: extra.is_empty() && missing.is_empty() && counted == holders.len() as i64,
+        detail: format!(
+            "{} claims, live total {counted}; claimed but gone: {extra:?}; live unclaimed: {missing:?}",
+            holders.len()
+        ),
+    }
 }
 
 /// No resource tagged for an environment (the Tagging API) or named for one (each type's own

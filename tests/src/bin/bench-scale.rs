@@ -8,8 +8,8 @@
 //!   at 10 environments and at 10,000; and within it the admission (the totals read and the
 //!   conditional claim), next to what a registry scan costs at that size;
 //! - in a separate process (so that its memory is the sweep's): the floor (the listing calls any
-//!   sweep must make, every account at once, made directly), a dry-run sweep of all 5 accounts,
-//!   and its peak memory (VmHWM).
+//!   sweep must make, every account at once, made directly: each account's resources and stacks,
+//!   the registry, the claims), a dry-run sweep of all 5 accounts, and its peak memory (VmHWM).
 //!
 //! Prints a JSON report and writes it to bench/scale.json.
 
@@ -256,10 +256,11 @@ async fn sweep(endpoint: &str) -> anyhow::Result<serde_json::Value> {
             anyhow::Ok((found, stacks))
         }
     });
-    let (listed, rows) = tokio::join!(futures_util::future::join_all(listings), registry.list());
+    let (listed, rows, holders) =
+        tokio::join!(futures_util::future::join_all(listings), registry.list(), registry.holders());
     let floor_ms = floor.elapsed().as_secs_f64() * 1000.0;
     let listed: Vec<(usize, usize)> = listed.into_iter().collect::<Result<_, _>>()?;
-    let rows = rows?.len();
+    let (rows, holders) = (rows?.len(), holders?.len());
 
     let reaper = platform::reaper(&config.shared, &config.reaper, &clients, Arc::new(Later(Utc::now())));
     let _ = std::fs::write("/proc/self/clear_refs", "5");
@@ -280,6 +281,8 @@ async fn sweep(endpoint: &str) -> anyhow::Result<serde_json::Value> {
         .collect();
     Ok(json!({
         "registry_rows": rows,
+        "claims": holders,
+        "ledger": dry.ledger,
         "listed_per_account": listed.iter().map(|(f, s)| json!({"resources": f, "stacks": s})).collect::<Vec<_>>(),
         "floor_ms": floor_ms.round(),
         "dry_run_ms": dry_ms.round(),

@@ -45,7 +45,8 @@ struct State {
 }
 
 /// The registry in memory. Operation names for [`Faults`]: `get`, `list`, `apply_change`,
-/// `set_preserved`, `record_cost`, `try_lease`, `release_lease`, `record_progress`,
+/// `set_preserved`, `record_cost`, `try_lease` (and `try_lease_answer`, after the write),
+/// `release_lease`, `record_progress`,
 /// `request_down`, `retire`, `record_notice`, `record_stack_status`, `record_notified`.
 pub struct MemoryRegistry {
     state: Mutex<State>,
@@ -284,6 +285,9 @@ impl Reconciliation for MemoryRegistry {
         if free {
             item.lease = Some((holder.to_owned(), until.timestamp()));
         }
+        drop(state);
+        // The write made, its answer lost (a dropped connection).
+        self.faults.check("try_lease_answer")?;
         Ok(free)
     }
 

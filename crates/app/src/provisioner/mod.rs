@@ -133,8 +133,15 @@ impl Provisioner {
         let now = self.clock.now();
         let lease = chrono::Duration::from_std(self.settings.wait + Duration::from_secs(60))
             .unwrap_or(chrono::Duration::minutes(15));
-        if !self.registry.try_lease(name, &Lease { holder: holder.clone(), now, until: now + lease }).await? {
-            return Err(ProvisionError::Busy(name.clone()));
+        match self.registry.try_lease(name, &Lease { holder: holder.clone(), now, until: now + lease }).await {
+            Ok(true) => {}
+            Ok(false) => return Err(ProvisionError::Busy(name.clone())),
+            // The answer was lost, not necessarily the write: a lease this attempt may hold
+            // would keep every retry out until it expires. Giving it back is harmless if not.
+            Err(e) => {
+                let _ = self.registry.release_lease(name, &holder).await;
+                return Err(e.into());
+            }
         }
         let result = self.reconcile_leased(name).await;
         // A lease left behind holds the environment until it expires: worth a few tries.

@@ -507,3 +507,13 @@ async fn work_queue_messages_name_the_environment_to_reconcile() {
     let err = w.provisioner().handle_message("{\"not\": \"an event\"}").await.unwrap_err();
     assert!(matches!(err, ProvisionError::BadMessage(_)) && !err.is_retryable());
 }
+
+#[tokio::test]
+async fn a_lease_taken_whose_answer_was_lost_is_given_back() {
+    let w = World::new();
+    opened(&w).await;
+    w.registry.faults.fail_next("try_lease_answer", retryable("take lease", "connection closed"));
+    assert!(w.provisioner().reconcile(&name(PR)).await.unwrap_err().is_retryable());
+    assert_eq!(w.registry.lease(&name(PR)), None, "the retry is not kept out until the lease expires");
+    assert_eq!(w.provisioner().reconcile(&name(PR)).await.unwrap(), Outcome::Settled(Status::Ready));
+}
