@@ -40,3 +40,39 @@ async fn over_budget_environments_wait_and_start_when_room_is_made() {
     assert!(p.stack(&format!("ephemera-{second}")).await.is_some());
     p.stop().await;
 }
+
+/// One slot left (the budget fits one more $5.10 environment): twenty pull requests opened at
+/// once, reconciled concurrently, and exactly one is admitted; the others wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_concurrent_creates_for_the_last_slot_admit_exactly_one() {
+    let p = Platform::start_with(&[("EPHEMERA_MONTHLY_BUDGET_USD", "10.5")]).await;
+    let (_, first) = p.deliver("pull_request", "d-1", &pr(OPENED, 1)).await;
+    p.wait_for(first["environment"].as_str().unwrap(), Status::Ready).await;
+
+    let deliveries = (100..120).map(|n| {
+        let p = &p;
+        async move {
+            let (status, reply) = p.deliver("pull_request", &format!("d-{n}"), &pr(OPENED, n)).await;
+            assert_eq!(status, 202, "{reply}");
+            reply["environment"].as_str().unwrap().to_owned()
+        }
+    });
+    let envs = futures_util::future::join_all(deliveries).await;
+    let mut settled = Vec::new();
+    for env in &envs {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let e = loop {
+            let e = p.environment(env).await.unwrap();
+            if matches!(e.status, Status::Ready | Status::Queued) {
+                break e;
+            }
+            assert!(std::time::Instant::now() < deadline, "{env} neither admitted nor queued: {e:?}");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
+        settled.push(e.status);
+    }
+    let admitted = settled.iter().filter(|s| **s == Status::Ready).count();
+    assert_eq!(admitted, 1, "{settled:?}");
+    assert_eq!(p.live_stacks("ephemera-").await.len(), 2, "the first and the one admitted");
+    p.stop().await;
+}
