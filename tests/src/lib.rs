@@ -16,6 +16,7 @@ use ephemera_wiring::{Clients, Config};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+pub mod bench;
 pub mod chaos;
 pub mod faults;
 pub mod github;

@@ -98,19 +98,21 @@ impl DynamoRegistry {
         }
     }
 
-    /// Every environment of one kind, following pagination.
-    #[instrument(skip(self))]
-    pub async fn list_kind(&self, kind: EnvironmentKind) -> Result<Vec<Environment>, PortError> {
-        let mut out = Vec::new();
-        let mut pages = self
-            .client
+    /// The `by-kind` index's environments of one kind, in name order.
+    fn kind_query(&self, kind: EnvironmentKind) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client
             .query()
             .table_name(&self.table)
             .index_name(KIND_INDEX)
             .key_condition_expression("gsi1pk = :k")
             .expression_attribute_values(":k", s(format!("KIND#{}", kind.as_str())))
-            .into_paginator()
-            .send();
+    }
+
+    /// Every environment of one kind, following pagination.
+    #[instrument(skip(self))]
+    pub async fn list_kind(&self, kind: EnvironmentKind) -> Result<Vec<Environment>, PortError> {
+        let mut out = Vec::new();
+        let mut pages = self.kind_query(kind).into_paginator().send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| port_error("list environments", e))?;
             for item in page.items.unwrap_or_default() {
@@ -376,12 +378,7 @@ impl DynamoRegistry {
             key
         });
         let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(KIND_INDEX)
-            .key_condition_expression("gsi1pk = :k")
-            .expression_attribute_values(":k", s(format!("KIND#{}", kind.as_str())))
+            .kind_query(kind)
             .set_exclusive_start_key(start)
             .limit(limit.clamp(1, 1000) as i32)
             .send()

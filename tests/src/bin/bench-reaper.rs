@@ -68,19 +68,6 @@ impl Clock for Later {
     }
 }
 
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     ephemera_tests::init_logs();
@@ -106,7 +93,7 @@ async fn main() -> anyhow::Result<()> {
 
     let reaper =
         platform::reaper(&config.shared, &config.reaper, &counted, Arc::new(Later(Utc::now() + Duration::hours(2))));
-    reset_peak_rss();
+    ephemera_tests::bench::reset_peak_rss();
     let dry_started = Instant::now();
     let dry = reaper.sweep(SweepOptions { dry_run: true, light: false }).await?;
     let dry_ms = dry_started.elapsed().as_secs_f64() * 1000.0;
@@ -122,7 +109,7 @@ async fn main() -> anyhow::Result<()> {
         .filter(|(n, _)| *n > 0)
         .map(|(n, op)| (op, n))
         .collect();
-    let peak = peak_rss_kib();
+    let peak = ephemera_tests::bench::peak_rss_kib();
 
     let report = json!({
         "stacks_seeded": STACKS,
@@ -135,15 +122,10 @@ async fn main() -> anyhow::Result<()> {
         "real": {"wall_ms": real_ms.round(), "operations": real.operations, "done": real.actions, "errors": real.errors.len(),
                  "deleted_by_type": real.deleted_by_type, "calls_by_operation": calls,
                  "estimated_monthly_usd": real.cost.as_ref().map(|c| c.monthly_usd)},
-        "peak_rss_mib_during_sweeps": (peak as f64 / 1024.0 * 10.0).round() / 10.0,
+        "peak_rss_mib_during_sweeps": ephemera_tests::bench::mib(peak),
         "build": if cfg!(debug_assertions) { "debug" } else { "release" },
     });
-    let text = serde_json::to_string_pretty(&report)?;
-    println!("{text}");
-    let out = ephemera_tests::workspace_root().join("bench");
-    std::fs::create_dir_all(&out)?;
-    std::fs::write(out.join("reaper.json"), text + "\n")?;
-    Ok(())
+    ephemera_tests::bench::write_report("reaper.json", &report)
 }
 
 /// A closed environment whose stack is gone, with one leftover of every catalogued kind.

@@ -119,12 +119,7 @@ async fn main() -> anyhow::Result<()> {
         "targets": {"create_path_ratio": "<= 1.10", "sweep_dry_run_over_floor": "<= 1.0", "sweep_peak_mib": "<= 64"},
         "build": if cfg!(debug_assertions) { "debug" } else { "release" },
     });
-    let text = serde_json::to_string_pretty(&report)?;
-    println!("{text}");
-    let out = ephemera_tests::workspace_root().join("bench");
-    std::fs::create_dir_all(&out)?;
-    std::fs::write(out.join("scale.json"), text + "\n")?;
-    Ok(())
+    ephemera_tests::bench::write_report("scale.json", &report)
 }
 
 /// Environments `range` of the seed: a ready pull request environment placed in account
@@ -232,15 +227,6 @@ async fn create_path(
     }))
 }
 
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// The floor and a dry-run sweep over every account, in this process alone.
 async fn sweep(endpoint: &str) -> anyhow::Result<serde_json::Value> {
     let config = config();
@@ -263,12 +249,12 @@ async fn sweep(endpoint: &str) -> anyhow::Result<serde_json::Value> {
     let (rows, holders) = (rows?.len(), holders?.len());
 
     let reaper = platform::reaper(&config.shared, &config.reaper, &clients, Arc::new(Later(Utc::now())));
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-    let before_kib = peak_rss_kib();
+    ephemera_tests::bench::reset_peak_rss();
+    let before_kib = ephemera_tests::bench::peak_rss_kib();
     let started = Instant::now();
     let dry = reaper.sweep(SweepOptions { dry_run: true, light: false }).await?;
     let dry_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let peak_kib = peak_rss_kib();
+    let peak_kib = ephemera_tests::bench::peak_rss_kib();
     let accounts: BTreeMap<String, serde_json::Value> = dry
         .accounts
         .iter()
@@ -290,7 +276,7 @@ async fn sweep(endpoint: &str) -> anyhow::Result<serde_json::Value> {
         "planned": dry.actions,
         "errors": dry.errors.len(),
         "accounts": accounts,
-        "rss_mib_before": (before_kib as f64 / 1024.0 * 10.0).round() / 10.0,
-        "peak_rss_mib": (peak_kib as f64 / 1024.0 * 10.0).round() / 10.0,
+        "rss_mib_before": ephemera_tests::bench::mib(before_kib),
+        "peak_rss_mib": ephemera_tests::bench::mib(peak_kib),
     }))
 }
