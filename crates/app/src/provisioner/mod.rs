@@ -273,11 +273,20 @@ impl Provisioner {
             Admission::Admitted(claim) => claim,
             Admission::Wait(reason) => return self.queue(env, reason).await,
         };
-        if here.is_none() {
-            match self.place(env, &claim).await? {
+        match here.as_ref() {
+            None => match self.place(env, &claim).await? {
                 Ok(placed) => *here = Some(placed),
                 Err(next) => return Ok(next),
+            },
+            // Where it lives, recorded once (rows made before placement was recorded say nothing).
+            Some(h) if env.region.is_none() => {
+                let progress = Progress { placement: Some(h.placement.clone()), ..Default::default() };
+                let stamp = Stamp::new(env.generation, self.clock.now());
+                if !self.registry.record_progress(&env.name, stamp, &progress).await? {
+                    return Ok(Next::Superseded);
+                }
             }
+            Some(_) => {}
         }
         let site = here.as_ref().map(|h| h.site.clone()).ok_or_else(|| unplaced(env))?;
         // No stack of this name exists: whatever carries its name and tags is left from an

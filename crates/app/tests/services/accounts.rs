@@ -211,3 +211,11 @@ async fn a_deploy_target_in_the_platforms_own_account_is_swept_once() {
     let accounts: Vec<&str> = s.accounts.iter().map(|a| a.account.as_str()).collect();
     assert_eq!(accounts, ["platform", A], "twice, each pass would take the other's stacks for orphans");
 }
+
+#[tokio::test]
+async fn without_deploy_targets_an_environment_is_recorded_in_the_platforms_account_and_region() {
+    let w = World::new();
+    let env = w.ready_pr().await;
+    let e = w.env(env.name.as_str());
+    assert_eq!((e.account, e.region.as_deref()), (None, Some("us-east-1")));
+}
