@@ -169,7 +169,9 @@ pub fn render(page: &Rows, filter: &Filter, now: chrono::DateTime<chrono::Utc>) 
         now.format("%H:%M:%S"),
     );
     if rows.is_empty() {
-        h.push_str("<p id=\"empty\">No environments match on this page.</p>");
+        // More may match on the pages after this one.
+        let empty = if page.next.is_some() { "No environments match on this page." } else { "No environments match." };
+        let _ = write!(h, "<p id=\"empty\">{empty}</p>");
     } else {
         h.push_str(
             "<table id=\"environments\"><thead><tr><th>Environment</th><th>Kind</th><th>Repository / PR</th>\
