@@ -27,11 +27,12 @@ pub(super) enum Admission {
 }
 
 impl Provisioner {
-    /// The account an environment not yet placed goes to: the one its claim names if it holds
-    /// one already (a placement that was not recorded), else the one with most room in its pool.
-    pub(super) async fn choose(&self, env: &Environment) -> Result<Choice, PortError> {
+    /// The account an environment not yet placed goes to: the one its `held` claim names if it
+    /// holds one already (a placement that was not recorded), else the one with most room in its
+    /// pool.
+    pub(super) async fn choose(&self, env: &Environment, held: Option<Claim>) -> Result<Choice, PortError> {
         let routes = &self.settings.routes;
-        if let Some(held) = self.ledger.held(&env.name).await? {
+        if let Some(held) = held {
             match held.account.as_deref().map(|a| routes.in_account(a)) {
                 None => return Ok(Choice::At(None)),
                 Some(Some(target)) => return Ok(Choice::At(Some(target.clone()))),
@@ -139,6 +140,13 @@ impl Provisioner {
 pub(super) struct Unreachable {
     pub why: String,
     pub retryable: bool,
+}
+
+impl Unreachable {
+    /// As a port error worth retrying: the message is delivered again later.
+    pub fn retry(self) -> PortError {
+        PortError::Retryable { operation: "reach the environment's account", message: self.why }
+    }
 }
 
 impl From<String> for Unreachable {

@@ -191,8 +191,7 @@ impl Provisioner {
                     Next::Superseded => continue 'generation,
                 };
                 let status = progress.status.expect("every recorded step has a status");
-                if !self.registry.record_progress(name, Stamp::new(env.generation, self.clock.now()), &progress).await?
-                {
+                if !self.record(&env, &progress).await? {
                     // A newer desired state arrived meanwhile: start over from it.
                     continue 'generation;
                 }
@@ -253,14 +252,19 @@ impl Provisioner {
         taken: &mut Taken,
         here: &mut Option<Here>,
     ) -> Result<Next, ProvisionError> {
+        // The claim it holds, if any: read once, for both questions below.
+        let held = match here.is_none() || !self.settings.routes.is_empty() {
+            true => self.ledger.held(&env.name).await?,
+            false => None,
+        };
         // Its stack is to be made: where it lived before (a life that ended, its claim given
         // back) does not bind where it goes now.
-        if here.is_some() && !self.settings.routes.is_empty() && self.ledger.held(&env.name).await?.is_none() {
+        if here.is_some() && !self.settings.routes.is_empty() && held.is_none() {
             *here = None;
         }
         let target = match here.as_ref() {
             Some(h) => self.target_of(h),
-            None => match self.choose(env).await? {
+            None => match self.choose(env, held).await? {
                 Choice::At(target) => target,
                 Choice::Full(reason) => return self.queue(env, reason).await,
             },
@@ -281,8 +285,7 @@ impl Provisioner {
             // Where it lives, recorded once (rows made before placement was recorded say nothing).
             Some(h) if env.region.is_none() => {
                 let progress = Progress { placement: Some(h.placement.clone()), ..Default::default() };
-                let stamp = Stamp::new(env.generation, self.clock.now());
-                if !self.registry.record_progress(&env.name, stamp, &progress).await? {
+                if !self.record(env, &progress).await? {
                     return Ok(Next::Superseded);
                 }
             }
@@ -330,16 +333,14 @@ impl Provisioner {
         let placed = match self.open(env, claim).await {
             Ok(placed) => placed,
             // Throttled, say: the claim is kept, and the place tried again.
-            Err(u) if u.retryable => {
-                return Err(PortError::Retryable { operation: "reach the environment's account", message: u.why }.into())
-            }
+            Err(u) if u.retryable => return Err(u.retry().into()),
             Err(u) => {
                 self.ledger.release(&env.name).await?;
                 return Ok(Err(self.settled(env, Status::Failed, Some(u.why), None).await?));
             }
         };
         let progress = Progress { placement: Some(placed.placement.clone()), ..Default::default() };
-        if !self.registry.record_progress(&env.name, Stamp::new(env.generation, self.clock.now()), &progress).await? {
+        if !self.record(env, &progress).await? {
             return Ok(Err(Next::Superseded));
         }
         info!(account = ?placed.placement.account, region = %placed.placement.region, "placed");
@@ -349,7 +350,7 @@ impl Provisioner {
     /// Waits for budget, quota or room.
     async fn queue(&self, env: &Environment, reason: String) -> Result<Next, ProvisionError> {
         let queued = Progress { status: Some(Status::Queued), reason: Some(reason.clone()), ..Default::default() };
-        if !self.registry.record_progress(&env.name, Stamp::new(env.generation, self.clock.now()), &queued).await? {
+        if !self.record(env, &queued).await? {
             return Ok(Next::Superseded);
         }
         info!(%reason, "queued");
@@ -362,7 +363,7 @@ impl Provisioner {
     async fn unreachable(&self, env: &Environment, u: budget::Unreachable) -> Result<Next, ProvisionError> {
         warn!(why = %u.why, retryable = u.retryable, "the environment's account cannot be reached");
         if u.retryable || env.desired == ephemera_domain::Desired::Down {
-            return Err(PortError::Retryable { operation: "reach the environment's account", message: u.why }.into());
+            return Err(u.retry().into());
         }
         Ok(self.settled(env, Status::Failed, Some(u.why), None).await?)
     }
@@ -443,7 +444,7 @@ impl Provisioner {
             settled: true,
             placement: None,
         };
-        if !self.registry.record_progress(&env.name, Stamp::new(env.generation, self.clock.now()), &progress).await? {
+        if !self.record(env, &progress).await? {
             return Ok(false);
         }
         match &reason {
@@ -457,6 +458,11 @@ impl Provisioner {
             self.start_next_queued().await;
         }
         Ok(true)
+    }
+
+    /// Records progress for `env`'s generation, now; false if a newer generation superseded it.
+    async fn record(&self, env: &Environment, progress: &Progress) -> Result<bool, PortError> {
+        self.registry.record_progress(&env.name, Stamp::new(env.generation, self.clock.now()), progress).await
     }
 
     /// Announcements are best effort: the registry is the record, the events are notifications.
