@@ -88,7 +88,7 @@ impl Reaper {
         let now = self.clock.now();
         // Resources before stacks, stacks before the registry: a resource or stack being created
         // right now is then seen with its stack or its row, never as an orphan.
-        let places = self.places().await;
+        let (places, own) = self.places().await;
         let gathered = futures_util::future::join_all(places.iter().map(|p| self.gather(p, opts))).await;
         let limit = RateLimit::new(self.settings.calls_per_second);
         let mut calls = 0u64;
@@ -102,7 +102,7 @@ impl Reaper {
                 Err(failure) => summary.errors.push(failure),
             }
         }
-        let (mut reachable, strays) = places::partition(&places, envs, gathered, &mut summary);
+        let (mut reachable, strays) = places::partition(&places, own.as_deref(), envs, gathered, &mut summary);
         summary.errors.extend(strays);
         let passes = reachable.iter_mut().map(|(facts, mine)| self.reap(facts, mine, opts, now));
         for (report, outcome) in futures_util::future::join_all(passes).await {
@@ -159,10 +159,10 @@ impl Reaper {
         (facts.report(envs.len()), out)
     }
 
-    /// The platform's own account, then each deploy target's. A target in the platform's own
-    /// account is the platform's place, swept once (twice, each would take the other's stacks for
-    /// orphans).
-    async fn places(&self) -> Vec<Place> {
+    /// The platform's own account, then each deploy target's; and the platform's account id, when
+    /// known. A target in the platform's own account is the platform's place, swept once (twice,
+    /// each would take the other's stacks for orphans).
+    async fn places(&self) -> (Vec<Place>, Option<String>) {
         let own = self.sites.own_account().await.ok();
         let targets = self.settings.routes.all().into_iter().filter(|t| {
             let mine = own.as_deref() == Some(t.account.as_str());
@@ -171,7 +171,8 @@ impl Reaper {
             }
             !mine
         });
-        std::iter::once(None).chain(targets.cloned().map(Some)).map(|t| Place(t, own.clone())).collect()
+        let places = std::iter::once(None).chain(targets.cloned().map(Some)).map(Place).collect();
+        (places, own)
     }
 
     /// `EPHEMERA_REAPER_ALLOWED_ACCOUNTS` and every deploy target's account (empty: any).

@@ -13,20 +13,12 @@ use super::calls::{retry, RateLimit};
 use super::{AccountReport, Failure, Reaper, Summary, SweepOptions};
 use crate::ports::{PortError, Site};
 
-/// An account environments live in: a deploy target's, or (None) the platform's own; and the
-/// platform's own account id, when known.
-pub(super) struct Place(pub Option<Target>, pub Option<String>);
+/// An account environments live in: a deploy target's, or (None) the platform's own.
+pub(super) struct Place(pub Option<Target>);
 
 impl Place {
     fn account(&self) -> Option<&str> {
         self.0.as_ref().map(|t| t.account.as_str())
-    }
-
-    /// Whether an environment recorded in `account` lives here.
-    fn holds(&self, account: Option<&str>) -> bool {
-        let own = self.1.as_deref();
-        let account = account.filter(|a| Some(*a) != own);
-        self.account() == account
     }
 }
 
@@ -87,10 +79,12 @@ pub(super) fn live_environments(gathered: &[Result<Facts, Failure>]) -> std::col
     live.filter_map(|s| ephemera_domain::StackName::environment(&s.name)).map(|e| e.to_string()).collect()
 }
 
-/// Each reached account's facts with the environments placed there. An account not reached is
-/// reported in `summary`; environments in an account that is no longer a target are errors.
+/// Each reached account's facts with the environments placed there (one recorded in `own`, the
+/// platform's own account, lives in the platform's place). An account not reached is reported
+/// in `summary`; environments in an account that is no longer a target are errors.
 pub(super) fn partition(
     places: &[Place],
+    own: Option<&str>,
     envs: Vec<Environment>,
     gathered: Vec<Result<Facts, Failure>>,
     summary: &mut Summary,
@@ -107,18 +101,17 @@ pub(super) fn partition(
     }
     let mut strays = Vec::new();
     for env in envs {
-        let place = places.iter().position(|p| p.holds(env.account.as_deref()));
+        let account = env.account.as_deref().filter(|a| Some(*a) != own);
         let gone = env.status == Status::Deleted && env.is_converged();
-        match place {
-            Some(i) => {
-                let account = places[i].account().map(str::to_owned);
-                if let Some((_, mine)) = reachable.iter_mut().find(|(f, _)| f.account == account) {
+        match places.iter().any(|p| p.account() == account) {
+            true => {
+                if let Some((_, mine)) = reachable.iter_mut().find(|(f, _)| f.account.as_deref() == account) {
                     mine.push(env);
                 }
             }
             // Long gone: nothing of it is left to manage.
-            None if gone => {}
-            None => strays.push(Failure {
+            false if gone => {}
+            false => strays.push(Failure {
                 action: "sweep account",
                 target: env.name.to_string(),
                 error: format!(
