@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{Duration, Utc};
+use ephemera_app::memory::FixedClock;
 use ephemera_app::reaper::SweepOptions;
 use ephemera_app::Clock;
 use ephemera_domain::catalogue::Kind;
@@ -20,13 +21,6 @@ const B: &str = "333333333333";
 
 fn role(account: &str) -> String {
     format!("arn:aws:iam::{account}:role/ephemera-deploy")
-}
-
-struct Later(DateTime<Utc>);
-impl Clock for Later {
-    fn now(&self) -> DateTime<Utc> {
-        self.0
-    }
 }
 
 fn pr(fixture: &[u8], number: u64) -> Vec<u8> {
@@ -68,7 +62,7 @@ async fn a_pull_requests_stack_lives_and_dies_in_the_deploy_account() {
     // it there (allowed: the deploy targets join the allowed accounts) and deletes it.
     let leftover = format!("ephemera-{env}-leftover");
     in_a.make(Kind::Queue, &leftover, Some(&env)).await.unwrap();
-    let later: Arc<dyn Clock> = Arc::new(Later(Utc::now() + Duration::hours(1)));
+    let later: Arc<dyn Clock> = Arc::new(FixedClock::new(Utc::now() + Duration::hours(1)));
     let reaper = platform::reaper(&p.config.shared, &p.config.reaper, &p.platform_clients, later);
     let run = reaper.sweep(SweepOptions::default()).await.unwrap();
     assert!(run.errors.is_empty(), "{:?}", run.errors);
@@ -130,7 +124,7 @@ async fn an_account_that_cannot_be_assumed_fails_its_environment_and_its_sweep_a
         .send()
         .await
         .unwrap();
-    let later: Arc<dyn Clock> = Arc::new(Later(Utc::now() + Duration::hours(1)));
+    let later: Arc<dyn Clock> = Arc::new(FixedClock::new(Utc::now() + Duration::hours(1)));
     let reaper = platform::reaper(&p.config.shared, &p.config.reaper, &p.platform_clients, later);
     let run = reaper.sweep(SweepOptions::default()).await.unwrap();
     let report: Vec<(&str, bool)> = run.accounts.iter().map(|a| (a.account.as_str(), a.error.is_some())).collect();

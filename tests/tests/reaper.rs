@@ -10,7 +10,8 @@
 use std::sync::Arc;
 
 use aws_sdk_cloudformation::types::Tag;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{Duration, Utc};
+use ephemera_app::memory::FixedClock;
 use ephemera_app::ports::Stamp;
 use ephemera_app::ports::{registry_traits::*, GoDown, Progress};
 use ephemera_app::reaper::SweepOptions;
@@ -20,13 +21,6 @@ use ephemera_tests::fixtures::OPENED;
 use ephemera_tests::{edit, Platform};
 use ephemera_wiring::platform;
 use serde_json::json;
-
-struct FixedClock(DateTime<Utc>);
-impl Clock for FixedClock {
-    fn now(&self) -> DateTime<Utc> {
-        self.0
-    }
-}
 
 fn tags(env: &str) -> Vec<Tag> {
     vec![
@@ -138,7 +132,7 @@ async fn the_reaper_deletes_exactly_what_outlived_its_purpose() {
     assert!(p.clients.s3().head_bucket().bucket(&leaked_bucket).send().await.is_ok(), "the emulator leaves it behind");
 
     // Eight days on: the open pull requests' environments (7-day TTL) have expired.
-    let later: Arc<dyn Clock> = Arc::new(FixedClock(Utc::now() + Duration::days(8)));
+    let later: Arc<dyn Clock> = Arc::new(FixedClock::new(Utc::now() + Duration::days(8)));
     let reaper = platform::reaper(&p.config.shared, &p.config.reaper, &p.clients, later);
 
     let before = stack_names(&p).await;
@@ -212,7 +206,7 @@ async fn a_light_sweep_records_expiry_notice_once() {
     let p = Platform::start().await;
     let env = open_pr(&p, 31).await;
     // Six and a half days on: within a day of the 7-day expiry.
-    let soon: Arc<dyn Clock> = Arc::new(FixedClock(Utc::now() + Duration::hours(6 * 24 + 12)));
+    let soon: Arc<dyn Clock> = Arc::new(FixedClock::new(Utc::now() + Duration::hours(6 * 24 + 12)));
     let reaper = platform::reaper(&p.config.shared, &p.config.reaper, &p.clients, soon);
     let run = reaper.sweep(SweepOptions { dry_run: false, light: true }).await.unwrap();
     assert_eq!(run.actions.get("notice").map(|m| m.values().sum::<u64>()), Some(1), "{:?}", run.planned);

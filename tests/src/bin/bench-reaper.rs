@@ -18,10 +18,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{Duration, Utc};
+use ephemera_app::memory::FixedClock;
 use ephemera_app::ports::Stamp;
 use ephemera_app::ports::{registry_traits::*, Change, Inventory, Progress, Stacks};
 use ephemera_app::reaper::SweepOptions;
-use ephemera_app::Clock;
 use ephemera_aws::resources::AwsResources;
 use ephemera_aws::{emulator_config, CloudFormationStacks};
 use ephemera_domain::catalogue::Kind;
@@ -61,13 +61,6 @@ fn resource(i: usize, tags: &[serde_json::Value]) -> serde_json::Value {
     json!({"Resources": {"R": {"Type": ty, "Properties": props}}})
 }
 
-struct Later(chrono::DateTime<Utc>);
-impl Clock for Later {
-    fn now(&self) -> chrono::DateTime<Utc> {
-        self.0
-    }
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     ephemera_tests::init_logs();
@@ -91,8 +84,12 @@ async fn main() -> anyhow::Result<()> {
     let rows = registry.list().await?;
     let floor_ms = floor.elapsed().as_secs_f64() * 1000.0;
 
-    let reaper =
-        platform::reaper(&config.shared, &config.reaper, &counted, Arc::new(Later(Utc::now() + Duration::hours(2))));
+    let reaper = platform::reaper(
+        &config.shared,
+        &config.reaper,
+        &counted,
+        Arc::new(FixedClock::new(Utc::now() + Duration::hours(2))),
+    );
     ephemera_tests::bench::reset_peak_rss();
     let dry_started = Instant::now();
     let dry = reaper.sweep(SweepOptions { dry_run: true, light: false }).await?;

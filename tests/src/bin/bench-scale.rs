@@ -19,9 +19,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use chrono::{Duration, Utc};
+use ephemera_app::memory::FixedClock;
 use ephemera_app::ports::{registry_traits::*, Admit, Inventory, Placement, Progress, Stacks, Stamp};
 use ephemera_app::reaper::SweepOptions;
-use ephemera_app::Clock;
 use ephemera_aws::resources::AwsResources;
 use ephemera_aws::{emulator_config, CloudFormationStacks, DynamoRegistry};
 use ephemera_domain::admission::claim;
@@ -50,13 +50,6 @@ fn config() -> Config {
         ("EPHEMERA_STACK_POLL_MILLIS", "10"),
         ("EPHEMERA_REAPER_CALLS_PER_SECOND", "10000"),
     ])
-}
-
-struct Later(chrono::DateTime<Utc>);
-impl Clock for Later {
-    fn now(&self) -> chrono::DateTime<Utc> {
-        self.0
-    }
 }
 
 #[tokio::main]
@@ -248,7 +241,7 @@ async fn sweep(endpoint: &str) -> anyhow::Result<serde_json::Value> {
     let listed: Vec<(usize, usize)> = listed.into_iter().collect::<Result<_, _>>()?;
     let (rows, holders) = (rows?.len(), holders?.len());
 
-    let reaper = platform::reaper(&config.shared, &config.reaper, &clients, Arc::new(Later(Utc::now())));
+    let reaper = platform::reaper(&config.shared, &config.reaper, &clients, Arc::new(FixedClock::new(Utc::now())));
     ephemera_tests::bench::reset_peak_rss();
     let before_kib = ephemera_tests::bench::peak_rss_kib();
     let started = Instant::now();
