@@ -163,6 +163,13 @@ impl Environment {
     pub fn stack_name(&self) -> StackName {
         self.name.stack_name()
     }
+
+    /// Nothing was ever made or tried for it: no outcome observed and no stack recorded (a
+    /// stack is recorded as soon as it is created). Earlier stacks of its name, and what they
+    /// left, can then only come from before the registry knew it.
+    pub fn is_first_life(&self) -> bool {
+        self.observed_generation == 0 && self.stack_id.is_none()
+    }
     /// Nothing left to do for the current generation.
     pub fn is_converged(&self) -> bool {
         self.observed_generation >= self.generation && self.status.is_terminal()

@@ -13,7 +13,7 @@ use ephemera_domain::EnvironmentName;
 use super::{lock, Faults};
 use crate::ports::{Cleaner, Inventory, PortError};
 
-/// Operation names for [`Faults`]: `found`, `found_for`, `delete`.
+/// Operation names for [`Faults`]: `found`, `found_for`, `any_tagged_for`, `delete`.
 #[derive(Debug, Default)]
 pub struct MemoryResources {
     resources: Mutex<Vec<ResourceInfo>>,
@@ -85,6 +85,12 @@ impl Inventory for MemoryResources {
         };
         let all = lock(&self.resources);
         Ok(all.iter().filter(|r| (tagged_for(r) || owned_by_name(r)) && named_for(r)).cloned().collect())
+    }
+
+    async fn any_tagged_for(&self, environment: &EnvironmentName) -> Result<bool, PortError> {
+        self.faults.check("any_tagged_for")?;
+        let env = environment.as_str();
+        Ok(lock(&self.resources).iter().any(|r| managed(r) && r.tags.iter().any(|(k, v)| k == ENVIRONMENT && v == env)))
     }
 }
 

@@ -282,6 +282,9 @@ pub trait Inventory: Send + Sync {
     async fn found(&self) -> Result<Vec<ResourceInfo>, PortError>;
     /// Those of them named for `environment` (tagged for it, or untagged and owned by name).
     async fn found_for(&self, environment: &EnvironmentName) -> Result<Vec<ResourceInfo>, PortError>;
+    /// Whether anything is tagged for `environment`, through the Tagging API alone: one
+    /// indexed lookup, where `found_for` also lists kinds (IAM, Cognito) account-wide.
+    async fn any_tagged_for(&self, environment: &EnvironmentName) -> Result<bool, PortError>;
 }
 
 /// Deleting resources outside CloudFormation (orphans, and what blocked a stack's deletion).

@@ -372,6 +372,27 @@ async fn leftovers_of_earlier_stacks_are_cleared_before_the_stack_is_created() {
 }
 
 #[tokio::test]
+async fn a_first_life_with_nothing_tagged_for_it_does_not_list_the_account() {
+    let w = World::new();
+    // Owned by its name and untagged: only the account-wide listings find it.
+    let policy = format!("arn:aws:iam::123456789012:policy/{}-access", stack());
+    w.resources.add(&policy, &[]);
+    opened(&w).await;
+    w.resources.faults.fail_always("found_for", false);
+    assert_eq!(w.provisioner().reconcile(&name(PR)).await.unwrap(), Outcome::Settled(Status::Ready));
+    assert_eq!(w.resources.arns(), std::slice::from_ref(&policy));
+
+    // A later life may meet what an earlier one left: the account is listed.
+    w.deliver("pull_request", "d-close", fixtures::CLOSED).await.unwrap();
+    assert_eq!(w.provisioner().reconcile(&name(PR)).await.unwrap(), Outcome::Settled(Status::Deleted));
+    w.deliver("pull_request", "d-reopen", fixtures::REOPENED).await.unwrap();
+    assert!(w.provisioner().reconcile(&name(PR)).await.is_err(), "the listing is consulted");
+    w.resources.faults.clear();
+    assert_eq!(w.provisioner().reconcile(&name(PR)).await.unwrap(), Outcome::Settled(Status::Ready));
+    assert_eq!(w.resources.deleted(), [format!("managed_policy:{policy}")]);
+}
+
+#[tokio::test]
 async fn an_untagged_log_group_another_environment_could_own_is_not_a_leftover() {
     let w = World::new();
     // `dev-kyle` is live; `dev-kyle-api`'s stack is about to be created.

@@ -60,6 +60,32 @@ impl Inventory for AwsResources {
     async fn found_for(&self, environment: &EnvironmentName) -> Result<Vec<ResourceInfo>, PortError> {
         self.find(Scope(Some(environment.as_str()))).await
     }
+
+    #[instrument(skip(self))]
+    async fn any_tagged_for(&self, environment: &EnvironmentName) -> Result<bool, PortError> {
+        let filters = [(MANAGED_BY, MANAGED_BY_VALUE), (ENVIRONMENT, environment.as_str())]
+            .map(|(k, v)| TagFilter::builder().key(k).values(v).build());
+        let mut token: Option<String> = None;
+        // A page may be empty and still carry a token: only the last page's emptiness says none.
+        loop {
+            let page = self
+                .tagging
+                .get_resources()
+                .set_tag_filters(Some(filters.to_vec()))
+                .resources_per_page(1)
+                .set_pagination_token(token.take())
+                .send()
+                .await
+                .map_err(|e| port_error("list tagged resources", e))?;
+            if !page.resource_tag_mapping_list.unwrap_or_default().is_empty() {
+                return Ok(true);
+            }
+            match page.pagination_token.filter(|t| !t.is_empty()) {
+                Some(t) => token = Some(t),
+                None => return Ok(false),
+            }
+        }
+    }
 }
 
 impl AwsResources {
