@@ -12,15 +12,21 @@ and the process grew past 13 GB. On AWS a transaction's cost does not depend on 
 size. This keeps a copy of only the items the transaction touches and puts those back when it
 is cancelled: the same outcome, at a cost that does not grow with the table.
 
+With EPHEMERA_EMULATOR_TIMINGS set to a file, each request's service, action and time taken
+(ms) are appended to it, one line each: benchmarks use it to tell where time goes.
+
 Usage: emulator.py [-H HOST] [-p PORT]
 """
 import argparse
+import copy
+import io
 import os
+import re
 import signal
 import sys
 import threading
-
-import copy
+import time
+from urllib.parse import parse_qs
 
 import moto.dynamodb.models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
@@ -105,6 +111,43 @@ class SerializeDynamoDB:
                     result.close()
 
 
+class Timings:
+    """WSGI middleware: appends `service action ms` for each request to a file."""
+
+    def __init__(self, app, path):
+        self.app = app
+        self.out = open(path, "a", buffering=1)
+        self.lock = threading.Lock()
+
+    @staticmethod
+    def operation(environ):
+        target = environ.get("HTTP_X_AMZ_TARGET")
+        if target:
+            return target.replace(".", " ", 1) if "." in target else f"{target} -"
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        service = re.search(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/", auth)
+        service = service.group(1) if service else "unknown"
+        action = parse_qs(environ.get("QUERY_STRING", "")).get("Action")
+        if not action and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+            body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            environ["wsgi.input"] = io.BytesIO(body)
+            action = parse_qs(body.decode("utf-8", "replace")).get("Action")
+        return f"{service} {action[0] if action else environ['REQUEST_METHOD']}"
+
+    def __call__(self, environ, start_response):
+        operation = self.operation(environ)
+        started = time.perf_counter()
+        result = self.app(environ, start_response)
+        try:
+            return [b"".join(result)]
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+            ms = (time.perf_counter() - started) * 1000
+            with self.lock:
+                self.out.write(f"{operation} {ms:.2f}\n")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-H", "--host", default="127.0.0.1")
@@ -114,6 +157,8 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
     app = SerializeDynamoDB(DomainDispatcherApplication(create_backend_app))
+    if os.environ.get("EPHEMERA_EMULATOR_TIMINGS"):
+        app = Timings(app, os.environ["EPHEMERA_EMULATOR_TIMINGS"])
     run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
 
 

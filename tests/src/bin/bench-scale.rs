@@ -6,7 +6,9 @@
 //! - the create path: the provisioner's whole reconcile of a new pull request's environment
 //!   (placement by room, admission, leftovers cleared, the stack made and settled), median of 20,
 //!   at 10 environments and at 10,000; and within it the admission (the totals read and the
-//!   conditional claim), next to what a registry scan costs at that size;
+//!   conditional claim), next to what a registry scan costs at that size; and where its time
+//!   goes: each emulator operation's calls and milliseconds per create (the admission's own
+//!   calls included), as the emulator timed them;
 //! - in a separate process (so that its memory is the sweep's): the floor (the listing calls any
 //!   sweep must make, every account at once, made directly: each account's resources and stacks,
 //!   the registry, the claims), a dry-run sweep of all 5 accounts, and its peak memory (VmHWM).
@@ -63,6 +65,8 @@ async fn main() -> anyhow::Result<()> {
             return Ok(());
         }
     }
+    let timings = std::env::temp_dir().join(format!("ephemera-bench-timings-{}.log", std::process::id()));
+    std::env::set_var("EPHEMERA_EMULATOR_TIMINGS", &timings);
     let emulator = Emulator::start()?;
     let config = config();
     let clients = Clients::new(&emulator_config(&emulator.endpoint, REGION).await);
@@ -85,10 +89,10 @@ async fn main() -> anyhow::Result<()> {
 
     let started = Instant::now();
     seed(&registry, &accounts, 0..10).await?;
-    let small = create_path(&config, &clients, &registry, 1_000_000).await?;
+    let small = create_path(&config, &clients, &registry, 1_000_000, &timings).await?;
     seed(&registry, &accounts, 10..ENVIRONMENTS).await?;
     let seed_seconds = started.elapsed().as_secs_f64();
-    let large = create_path(&config, &clients, &registry, 2_000_000).await?;
+    let large = create_path(&config, &clients, &registry, 2_000_000, &timings).await?;
 
     let child = std::process::Command::new(std::env::current_exe()?)
         .args(["--sweep", &emulator.endpoint])
@@ -184,7 +188,9 @@ async fn create_path(
     clients: &Clients,
     registry: &DynamoRegistry,
     first: u64,
+    timings: &std::path::Path,
 ) -> anyhow::Result<serde_json::Value> {
+    let from = std::fs::metadata(timings).map(|m| m.len()).unwrap_or(0);
     let provisioner = platform::provisioner(&config.shared, &config.provisioner, clients);
     let repo = RepoName::parse("acme/new")?;
     let (mut creates, mut admissions) = (Vec::new(), Vec::new());
@@ -209,6 +215,7 @@ async fn create_path(
         admissions.push(t.elapsed().as_secs_f64() * 1000.0);
         registry.release(&probe).await?;
     }
+    let operations = per_create(timings, from)?;
     let t = Instant::now();
     let rows = registry.list().await?.len();
     let scan_ms = t.elapsed().as_secs_f64() * 1000.0;
@@ -217,7 +224,26 @@ async fn create_path(
         "create_ms_median": median(creates),
         "admission_ms_median": median(admissions),
         "registry_scan_ms": scan_ms.round(),
+        "operations_per_create": operations,
     }))
+}
+
+/// The emulator's timings from byte `from` on, as `[operation, calls, ms]` per create, the
+/// costliest first.
+fn per_create(timings: &std::path::Path, from: u64) -> anyhow::Result<serde_json::Value> {
+    let text = std::fs::read(timings).with_context(|| format!("reading {}", timings.display()))?;
+    let mut by: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+    for line in String::from_utf8_lossy(&text[from as usize..]).lines() {
+        let Some((operation, ms)) = line.rsplit_once(' ') else { continue };
+        let entry = by.entry(operation.to_owned()).or_default();
+        entry.0 += 1.0;
+        entry.1 += ms.parse::<f64>().unwrap_or(0.0);
+    }
+    let mut rows: Vec<_> = by.into_iter().collect();
+    rows.sort_by(|a, b| b.1 .1.total_cmp(&a.1 .1));
+    let round = |x: f64| (x * 100.0).round() / 100.0;
+    let n = CREATES as f64;
+    Ok(rows.into_iter().map(|(op, (calls, ms))| json!([op, round(calls / n), round(ms / n)])).collect())
 }
 
 /// The floor and a dry-run sweep over every account, in this process alone.
