@@ -20,6 +20,7 @@ pub mod bench;
 pub mod chaos;
 pub mod faults;
 pub mod github;
+pub mod iam;
 pub mod resources;
 
 pub const SECRET: &str = "test-webhook-secret";
