@@ -146,6 +146,8 @@ fn every_iam_statement_names_specific_actions_on_scoped_resources() {
             "cognito-identity:ListIdentityPools",
             "appsync:ListGraphqlApis",
             "lambda:ListEventSourceMappings",
+            // A secret's GenerateSecretString: random bytes, no resource.
+            "secretsmanager:GetRandomPassword",
         ];
         if st["Effect"] == "Allow" && st.get("Principal").is_none() {
             for r in as_list(&st["Resource"]) {
@@ -235,8 +237,8 @@ fn environment_rights_reach_one_environment_by_its_tag() {
     for st in &statements {
         assert_eq!(st["Effect"], "Allow", "{st}");
         let text = st.to_string();
-        // AppSync names its log groups by API id: the one right not named by environment.
-        let unscopable = st["Sid"] == "GraphQLApiLogs";
+        // AppSync names its log groups by API id; random passwords have no resource.
+        let unscopable = st["Sid"] == "GraphQLApiLogs" || st["Action"] == "secretsmanager:GetRandomPassword";
         assert!(text.contains(TAG) || unscopable, "not scoped to the session's environment: {st}");
         let appsync = as_list(&st["Action"]).iter().any(|a| a.as_str().unwrap().starts_with("appsync:"));
         if appsync {
