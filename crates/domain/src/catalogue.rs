@@ -73,6 +73,13 @@ pub struct Entry {
 }
 
 const TAGGING: &str = "Tagging API";
+
+impl Entry {
+    /// The Tagging API lists this kind, tagged (it does not list IAM roles, for one).
+    pub fn is_found_by_tagging(&self) -> bool {
+        self.found_by.starts_with(TAGGING)
+    }
+}
 const LISTING: &str = "its own listing, by name, then its tags";
 
 /// Every kind, in deletion order.

@@ -165,8 +165,9 @@ impl Environment {
     }
 
     /// Nothing was ever made or tried for it: no outcome observed and no stack recorded (a
-    /// stack is recorded as soon as it is created). Earlier stacks of its name, and what they
-    /// left, can then only come from before the registry knew it.
+    /// stack's id is recorded once `CreateStack` answers; one made by an attempt that crashed
+    /// before is found by its name). Earlier stacks of its name, and what they left, can then
+    /// only come from before the registry knew it.
     pub fn is_first_life(&self) -> bool {
         self.observed_generation == 0 && self.stack_id.is_none()
     }

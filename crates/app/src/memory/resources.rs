@@ -90,7 +90,10 @@ impl Inventory for MemoryResources {
     async fn any_tagged_for(&self, environment: &EnvironmentName) -> Result<bool, PortError> {
         self.faults.check("any_tagged_for")?;
         let env = environment.as_str();
-        Ok(lock(&self.resources).iter().any(|r| managed(r) && r.tags.iter().any(|(k, v)| k == ENVIRONMENT && v == env)))
+        // As on AWS: kinds the Tagging API does not list (IAM roles) are not seen, tagged or not.
+        let listed = |r: &ResourceInfo| Kind::of_arn(&r.arn).is_some_and(|k| k.entry().is_found_by_tagging());
+        let tagged = |r: &ResourceInfo| managed(r) && r.tags.iter().any(|(k, v)| k == ENVIRONMENT && v == env);
+        Ok(lock(&self.resources).iter().any(|r| listed(r) && tagged(r)))
     }
 }
 

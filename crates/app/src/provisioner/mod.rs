@@ -295,11 +295,11 @@ impl Provisioner {
         // No stack of this name exists: whatever carries its name and tags is left from an
         // earlier one and would make this creation fail. A preserved environment's leftovers are
         // kept; creation then reports it. A first life leaves nothing unless the account kept
-        // something tagged for it from before the registry knew it: one indexed lookup then
-        // spares the listings that grow with the account.
+        // something tagged for it from before the registry knew it (or a stack of its name was
+        // just deleted): one indexed lookup then spares the listings that grow with the account.
         if env.is_preserved(self.clock.now()) {
             info!("preserved: leftovers of earlier stacks, if any, are kept");
-        } else if env.is_first_life() && !site.inventory.any_tagged_for(&env.name).await? {
+        } else if env.is_first_life() && !taken.delete && !site.inventory.any_tagged_for(&env.name).await? {
             info!("first life and nothing tagged for it: no leftovers to clear");
         } else {
             let envs: Arc<dyn crate::ports::Environments> = self.registry.clone();

@@ -393,6 +393,18 @@ async fn a_first_life_with_nothing_tagged_for_it_does_not_list_the_account() {
 }
 
 #[tokio::test]
+async fn a_first_life_whose_broken_stack_was_just_deleted_clears_what_it_left() {
+    let w = World::new();
+    opened(&w).await;
+    // A stack of its name from before the registry knew it, rolled back, and what it left.
+    w.stacks.insert(stack().as_str(), FakeStack::managed(PR, "ROLLBACK_COMPLETE"));
+    let policy = format!("arn:aws:iam::123456789012:policy/{}-access", stack());
+    w.resources.add(&policy, &[]);
+    assert_eq!(w.provisioner().reconcile(&name(PR)).await.unwrap(), Outcome::Settled(Status::Ready));
+    assert_eq!(w.resources.deleted(), [format!("managed_policy:{policy}")]);
+}
+
+#[tokio::test]
 async fn an_untagged_log_group_another_environment_could_own_is_not_a_leftover() {
     let w = World::new();
     // `dev-kyle` is live; `dev-kyle-api`'s stack is about to be created.
