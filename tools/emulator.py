@@ -129,8 +129,16 @@ class Timings:
         service = service.group(1) if service else "unknown"
         action = parse_qs(environ.get("QUERY_STRING", "")).get("Action")
         if not action and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
-            body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-            environ["wsgi.input"] = io.BytesIO(body)
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            stream = environ["wsgi.input"]
+            body = stream.read() if environ.get("wsgi.input_terminated") else stream.read(length)
+            if body:
+                # Put back for moto, whole, with its length.
+                environ["wsgi.input"] = io.BytesIO(body)
+                environ["CONTENT_LENGTH"] = str(len(body))
             action = parse_qs(body.decode("utf-8", "replace")).get("Action")
         return f"{service} {action[0] if action else environ['REQUEST_METHOD']}"
 

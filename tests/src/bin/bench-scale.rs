@@ -7,8 +7,9 @@
 //!   (placement by room, admission, leftovers cleared, the stack made and settled), median of 20,
 //!   at 10 environments and at 10,000; and within it the admission (the totals read and the
 //!   conditional claim), next to what a registry scan costs at that size; and where its time
-//!   goes: each emulator operation's calls and milliseconds per create (the admission's own
-//!   calls included), as the emulator timed them;
+//!   goes: each emulator operation's calls and milliseconds per create, as the emulator timed
+//!   them (the bench's own calls around each create, recording the pull request's change and
+//!   the admission probe, included);
 //! - in a separate process (so that its memory is the sweep's): the floor (the listing calls any
 //!   sweep must make, every account at once, made directly: each account's resources and stacks,
 //!   the registry, the claims), a dry-run sweep of all 5 accounts, and its peak memory (VmHWM).
