@@ -12,13 +12,16 @@ use serde_yaml_ng::Value as Yaml;
 
 use crate::workspace_root;
 
-/// One `Allow` statement: its id, the actions it names, and whether it is held to one
-/// environment (its resources or conditions name the `ephemera:environment` tag).
+/// One `Allow` statement: its id, the actions it names, its resources and conditions as
+/// written, whether it is held to one environment (they use the session's
+/// `ephemera:environment` tag), and whether it grants on every resource (`"*"`).
 #[derive(Debug, Clone)]
 pub struct Statement {
     pub sid: String,
     pub actions: Vec<String>,
+    pub scope: String,
     pub one_environment: bool,
+    pub everywhere: bool,
 }
 
 /// A template file, its short-form intrinsics (`!Sub`, `!Ref`) kept as tagged values.
@@ -48,7 +51,13 @@ pub fn statements(template: &Yaml, logical_id: &str) -> anyhow::Result<Vec<State
             };
             let scope = serde_yaml_ng::to_string(&(&s["Resource"], &s["Condition"]))?;
             let sid = s["Sid"].as_str().unwrap_or("(no Sid)").to_owned();
-            out.push(Statement { sid, actions, one_environment: scope.contains("ephemera:environment") });
+            let everywhere = match &s["Resource"] {
+                Yaml::String(r) => r == "*",
+                Yaml::Sequence(list) => list.iter().any(|r| r.as_str() == Some("*")),
+                _ => false,
+            };
+            let one_environment = scope.contains("PrincipalTag/ephemera:environment}");
+            out.push(Statement { sid, actions, scope, one_environment, everywhere });
         }
     }
     Ok(out)
@@ -110,8 +119,9 @@ impl Schemas {
     }
 }
 
-/// The IAM actions that exist, by service prefix (cfn-lint's policy data).
-pub struct Actions(HashMap<String, HashSet<String>>);
+/// The IAM actions that exist, by service prefix, and whether each names a resource type
+/// (cfn-lint's policy data): one that names none is granted only on `"*"`.
+pub struct Actions(HashMap<String, HashMap<String, bool>>);
 
 impl Actions {
     pub fn load() -> anyhow::Result<Self> {
@@ -121,8 +131,9 @@ impl Actions {
         let actions = services
             .into_iter()
             .map(|(prefix, s)| {
-                let names = s["Actions"].as_object().map(|a| a.keys().cloned().collect()).unwrap_or_default();
-                (prefix, names)
+                let names = s["Actions"].as_object().cloned().unwrap_or_default();
+                let scoped = |a: &Json| a["Resources"].as_array().is_some_and(|r| !r.is_empty());
+                (prefix, names.iter().map(|(name, a)| (name.clone(), scoped(a))).collect())
             })
             .collect();
         Ok(Self(actions))
@@ -131,7 +142,14 @@ impl Actions {
     /// `service:Name` is an IAM action (a pattern: some action it covers is).
     pub fn exists(&self, action: &str) -> bool {
         let Some((service, name)) = action.split_once(':') else { return false };
-        self.0.get(&service.to_ascii_lowercase()).is_some_and(|names| names.iter().any(|n| covers(name, n)))
+        self.0.get(&service.to_ascii_lowercase()).is_some_and(|names| names.keys().any(|n| covers(name, n)))
+    }
+
+    /// `service:Name` names a resource type, so a statement may hold it to some resources.
+    pub fn is_scopable(&self, action: &str) -> bool {
+        let Some((service, name)) = action.split_once(':') else { return false };
+        let names = self.0.get(&service.to_ascii_lowercase());
+        names.and_then(|n| n.get(&name.to_ascii_lowercase())).copied().unwrap_or(true)
     }
 }
 
@@ -152,6 +170,9 @@ pub struct Reasons<'a> {
     pub beyond: &'a [Reason],
     /// Actions granted on every resource (no resource holds them to one environment).
     pub anywhere: &'a [Reason],
+    /// Actions that name no resource type (in cfn-lint's data) kept on the environment's
+    /// resources all the same: known gaps, each with why it is not granted on `"*"`.
+    pub kept_scoped: &'a [Reason],
 }
 
 /// What [`check_stack_role`] found; empty when the role fits the types.
@@ -165,6 +186,9 @@ pub struct StackRoleReport {
     pub unknown: BTreeSet<String>,
     /// Statements not held to one environment.
     pub unscoped: BTreeSet<String>,
+    /// `Sid: action` that names no resource type, granted only on some resources: IAM never
+    /// matches it, so it is denied.
+    pub never_matched: BTreeSet<String>,
     /// Reasons that cover nothing any more.
     pub stale: BTreeSet<String>,
 }
@@ -184,7 +208,7 @@ pub fn check_stack_role(
     granted: &[Statement],
     why: &Reasons,
 ) -> StackRoleReport {
-    let Reasons { actions, left_out, beyond, anywhere } = why;
+    let Reasons { actions, left_out, beyond, anywhere, kept_scoped } = why;
     let mut report = StackRoleReport::default();
     let grants = |a: &str| granted.iter().flat_map(|s| &s.actions).any(|g| covers(g, a));
     let mut used: HashSet<&str> = HashSet::new();
@@ -203,6 +227,12 @@ pub fn check_stack_role(
             _ if s.one_environment => {}
             Some(reasons) => used.extend(reasons.into_iter().map(|r| r.why)),
             None => _ = report.unscoped.insert(s.sid.clone()),
+        }
+        for a in s.actions.iter().filter(|a| !s.everywhere && actions.exists(a) && !actions.is_scopable(a)) {
+            match kept_scoped.iter().find(|r| r.actions.iter().any(|pat| covers(pat, a))) {
+                Some(r) => _ = used.insert(r.why),
+                None => _ = report.never_matched.insert(format!("{}: {a}", s.sid)),
+            }
         }
         for a in &s.actions {
             if !actions.exists(a) {

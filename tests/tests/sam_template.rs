@@ -9,6 +9,7 @@ use std::process::Command;
 
 use aws_sdk_cloudformation::types::{Capability, Parameter};
 use ephemera_aws::emulator_config;
+use ephemera_tests::iam::Actions;
 use ephemera_tests::{init_logs, venv_bin, workspace_root, Emulator, REGION};
 use ephemera_wiring::Clients;
 
@@ -125,6 +126,7 @@ async fn the_sam_template_deploys_into_the_emulator() {
 #[test]
 fn every_iam_statement_names_specific_actions_on_scoped_resources() {
     let expanded = expand();
+    let data = Actions::load().unwrap();
     let mut statements = Vec::new();
     collect_statements(&expanded["Resources"], &mut statements);
     assert!(statements.len() > 15, "found the IAM statements ({})", statements.len());
@@ -136,23 +138,11 @@ fn every_iam_statement_names_specific_actions_on_scoped_resources() {
             let a = a.as_str().unwrap_or_else(|| panic!("action is a string: {st}"));
             assert!(!a.contains('*'), "wildcard action {a:?} in {st}");
         }
-        // AWS offers no resource-level permission for these: "*" is the only way to grant them.
-        const UNSCOPABLE: &[&str] = &[
-            "tag:GetResources",
-            "iam:ListRoles",
-            "iam:ListPolicies",
-            "logs:DescribeLogGroups",
-            "cognito-idp:ListUserPools",
-            "cognito-identity:ListIdentityPools",
-            "appsync:ListGraphqlApis",
-            "lambda:ListEventSourceMappings",
-            // A secret's GenerateSecretString: random bytes, no resource.
-            "secretsmanager:GetRandomPassword",
-        ];
+        // An action that names no resource type (cfn-lint's data) can only be granted on "*".
         if st["Effect"] == "Allow" && st.get("Principal").is_none() {
             for r in as_list(&st["Resource"]) {
                 let only_unscopable =
-                    as_list(&st["Action"]).iter().all(|a| UNSCOPABLE.contains(&a.as_str().unwrap_or("")));
+                    as_list(&st["Action"]).iter().all(|a| !data.is_scopable(a.as_str().unwrap_or("")));
                 assert!(r != "*" || only_unscopable, "Allow on every resource: {st}");
             }
         }
@@ -227,18 +217,23 @@ fn self_service_routes_require_iam_and_only_the_webhook_is_open() {
 /// in its resources or in a tag condition, and no AppSync right reaches an API not tagged with it.
 #[test]
 fn environment_rights_reach_one_environment_by_its_tag() {
+    let data = Actions::load().unwrap();
     let expanded = expand();
     let resources = &expanded["Resources"];
     let mut statements = Vec::new();
-    collect_statements(&resources["EnvironmentStackRole"]["Properties"]["Policies"], &mut statements);
+    for policy in resources["EnvironmentStackRole"]["Properties"]["ManagedPolicyArns"].as_array().unwrap() {
+        let id = policy["Ref"].as_str().unwrap_or_else(|| panic!("a policy of the template: {policy}"));
+        collect_statements(&resources[id]["Properties"]["PolicyDocument"], &mut statements);
+    }
     collect_statements(&resources["EnvironmentRoleBoundary"]["Properties"]["PolicyDocument"], &mut statements);
     assert!(statements.len() > 20, "found the statements ({})", statements.len());
     const TAG: &str = "aws:PrincipalTag/ephemera:environment}";
     for st in &statements {
         assert_eq!(st["Effect"], "Allow", "{st}");
         let text = st.to_string();
-        // AppSync names its log groups by API id; random passwords have no resource.
-        let unscopable = st["Sid"] == "GraphQLApiLogs" || st["Action"] == "secretsmanager:GetRandomPassword";
+        // AppSync names its log groups by API id; some actions name no resource at all.
+        let unnamed = as_list(&st["Action"]).iter().all(|a| !data.is_scopable(a.as_str().unwrap_or("")));
+        let unscopable = st["Sid"] == "GraphQLApiLogs" || unnamed;
         assert!(text.contains(TAG) || unscopable, "not scoped to the session's environment: {st}");
         let appsync = as_list(&st["Action"]).iter().any(|a| a.as_str().unwrap().starts_with("appsync:"));
         if appsync {
