@@ -92,6 +92,16 @@ dynamodb_models.copy = _CopyAllButTables()
 DynamoDBBackend.transact_write_items = transact_write_items
 
 
+def _produced(app, environ, start_response):
+    """The application's whole response, produced now (and the iterable closed)."""
+    result = app(environ, start_response)
+    try:
+        return [b"".join(result)]
+    finally:
+        if hasattr(result, "close"):
+            result.close()
+
+
 class SerializeDynamoDB:
     """WSGI middleware: one DynamoDB request at a time, the response fully produced inside."""
 
@@ -103,12 +113,7 @@ class SerializeDynamoDB:
         if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
             return self.app(environ, start_response)
         with self.lock:
-            result = self.app(environ, start_response)
-            try:
-                return [b"".join(result)]
-            finally:
-                if hasattr(result, "close"):
-                    result.close()
+            return _produced(self.app, environ, start_response)
 
 
 class Timings:
@@ -145,12 +150,9 @@ class Timings:
     def __call__(self, environ, start_response):
         operation = self.operation(environ)
         started = time.perf_counter()
-        result = self.app(environ, start_response)
         try:
-            return [b"".join(result)]
+            return _produced(self.app, environ, start_response)
         finally:
-            if hasattr(result, "close"):
-                result.close()
             ms = (time.perf_counter() - started) * 1000
             with self.lock:
                 self.out.write(f"{operation} {ms:.2f}\n")
