@@ -248,6 +248,7 @@ pub fn check_stack_role(
         .iter()
         .chain(*beyond)
         .chain(*anywhere)
+        .chain(*kept_scoped)
         .filter(|r| !used.contains(r.why))
         .map(|r| r.why.to_owned())
         .collect();
