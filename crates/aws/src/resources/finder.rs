@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_resourcegroupstagging::types::TagFilter;
+use aws_sdk_resourcegroupstagging::types::{ResourceTagMapping, TagFilter};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -63,28 +63,14 @@ impl Inventory for AwsResources {
 
     #[instrument(skip(self))]
     async fn any_tagged_for(&self, environment: &EnvironmentName) -> Result<bool, PortError> {
-        let filters = [(MANAGED_BY, MANAGED_BY_VALUE), (ENVIRONMENT, environment.as_str())]
-            .map(|(k, v)| TagFilter::builder().key(k).values(v).build());
-        let mut token: Option<String> = None;
         // A page may be empty and still carry a token: only the last page's emptiness says none.
-        loop {
-            let page = self
-                .tagging
-                .get_resources()
-                .set_tag_filters(Some(filters.to_vec()))
-                .resources_per_page(1)
-                .set_pagination_token(token.take())
-                .send()
-                .await
-                .map_err(|e| port_error("list tagged resources", e))?;
-            if !page.resource_tag_mapping_list.unwrap_or_default().is_empty() {
-                return Ok(true);
-            }
-            match page.pagination_token.filter(|t| !t.is_empty()) {
-                Some(t) => token = Some(t),
-                None => return Ok(false),
-            }
-        }
+        let mut any = false;
+        self.tagged_pages(Scope(Some(environment.as_str())), None, 1, |page| {
+            any = !page.is_empty();
+            !any
+        })
+        .await?;
+        Ok(any)
     }
 }
 
@@ -108,12 +94,33 @@ impl AwsResources {
     /// The Tagging API: every resource with the platform's tags (of one service, if given),
     /// following pagination.
     async fn tagged(&self, scope: Scope<'_>, service: Option<&str>) -> Result<Vec<ResourceInfo>, PortError> {
+        let mut out = Vec::new();
+        self.tagged_pages(scope, service, 100, |page| {
+            for m in page {
+                let tags = m.tags.into_iter().flatten().map(|t| (t.key, t.value)).collect();
+                out.extend(m.resource_arn.map(|arn| ResourceInfo::new(arn, tags)));
+            }
+            true
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// The Tagging API's pages of what carries the platform's tags (for the scope's environment,
+    /// of one service, if given), `per_page` at a time, each handed to `more` until it says no
+    /// more is wanted or the last page is read.
+    async fn tagged_pages(
+        &self,
+        scope: Scope<'_>,
+        service: Option<&str>,
+        per_page: i32,
+        mut more: impl FnMut(Vec<ResourceTagMapping>) -> bool,
+    ) -> Result<(), PortError> {
         let mut filters = vec![TagFilter::builder().key(MANAGED_BY).values(MANAGED_BY_VALUE).build()];
         if let Some(env) = scope.0 {
             filters.push(TagFilter::builder().key(ENVIRONMENT).values(env).build());
         }
         let types = service.map(|s| vec![s.to_owned()]);
-        let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
             let page = self
@@ -121,18 +128,17 @@ impl AwsResources {
                 .get_resources()
                 .set_tag_filters(Some(filters.clone()))
                 .set_resource_type_filters(types.clone())
-                .resources_per_page(100)
+                .resources_per_page(per_page)
                 .set_pagination_token(token.take())
                 .send()
                 .await
                 .map_err(|e| port_error("list tagged resources", e))?;
-            for m in page.resource_tag_mapping_list.unwrap_or_default() {
-                let tags = m.tags.unwrap_or_default().into_iter().map(|t| (t.key, t.value)).collect();
-                out.extend(m.resource_arn.map(|arn| ResourceInfo::new(arn, tags)));
+            if !more(page.resource_tag_mapping_list.unwrap_or_default()) {
+                return Ok(());
             }
             match page.pagination_token.filter(|t| !t.is_empty()) {
                 Some(t) => token = Some(t),
-                None => return Ok(out),
+                None => return Ok(()),
             }
         }
     }
