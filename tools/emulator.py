@@ -15,6 +15,11 @@ is cancelled: the same outcome, at a cost that does not grow with the table.
 With EPHEMERA_EMULATOR_TIMINGS set to a file, each request's service, action and time taken
 (ms) are appended to it, one line each: benchmarks use it to tell where time goes.
 
+With EPHEMERA_EMULATOR_CALLS set to a file, each call is appended to it as one JSON line: the
+access key that signed it, the role session behind that key (when it came from AssumeRole),
+and the IAM actions and resource ARNs AWS would authorize it against. The least-privilege tests
+check those against each function's role. moto finds the action; `calls.py` the resources.
+
 Usage: emulator.py [-H HOST] [-p PORT]
 """
 import argparse
@@ -166,6 +171,10 @@ def main():
     os.environ.setdefault("MOTO_PORT", str(args.port))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
+    if os.environ.get("EPHEMERA_EMULATOR_CALLS"):
+        import calls
+
+        calls.record_to(os.environ["EPHEMERA_EMULATOR_CALLS"])
     app = SerializeDynamoDB(DomainDispatcherApplication(create_backend_app))
     if os.environ.get("EPHEMERA_EMULATOR_TIMINGS"):
         app = Timings(app, os.environ["EPHEMERA_EMULATOR_TIMINGS"])

@@ -1,0 +1,217 @@
+"""A record of every call made to the emulator, as IAM would see it.
+
+Each call is one JSON line: {"key", "account", "role", "session", "service", "operation",
+"checks": [[action, resource], ...]}. `role` and `session` name the role session behind the
+access key when it came from AssumeRole (else null). `checks` are the (action, resource ARN)
+pairs AWS authorizes the call against: usually one; one per item for a DynamoDB transaction,
+one per event bus for PutEvents, one per key for S3's DeleteObjects. A resource this module
+cannot tell is "*", the most any statement must grant.
+
+moto names the operation (for S3, the IAM action) before it checks permissions, in
+`_authenticate_and_authorize_action`, which runs for every call whether IAM is enforced or not:
+the record is taken there.
+"""
+import json
+import re
+import threading
+from urllib.parse import unquote
+
+from moto.core.authorization import ActionAuthenticatorMixin
+from moto.sts.models import sts_backends
+
+# The IAM prefix of each service whose signing name differs from it.
+PREFIXES = {"tagging": "tag", "monitoring": "cloudwatch", "email": "ses"}
+
+# DynamoDB transactions are authorized item by item, with each item's own action.
+ITEM_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck": "ConditionCheckItem", "Get": "GetItem"}
+
+
+def _arn(service, region, account, resource):
+    return f"arn:aws:{service}:{region}:{account}:{resource}"
+
+
+def _params(response):
+    """The request's parameters: its JSON body, else its query string or form (first values)."""
+    body = response.body
+    if isinstance(body, dict):
+        return body
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if body and body.lstrip().startswith("{"):
+        try:
+            return json.loads(body)
+        except ValueError:
+            pass
+    return {k: v[0] if isinstance(v, list) and v else v for k, v in (response.querystring or {}).items()}
+
+
+def _dynamodb(action, p, region, account):
+    def table(name, index=None):
+        arn = name if name.startswith("arn:") else _arn("dynamodb", region, account, f"table/{name}")
+        return f"{arn}/index/{index}" if index else arn
+
+    if action in ("TransactWriteItems", "TransactGetItems"):
+        checks = []
+        for item in p.get("TransactItems", []):
+            kind, op = next(iter(item.items()))
+            checks.append((ITEM_ACTIONS.get(kind, kind), table(op.get("TableName", "?"))))
+        return checks
+    if action in ("BatchWriteItem", "BatchGetItem"):
+        return [(action, table(name)) for name in p.get("RequestItems", {})]
+    if "TableName" in p:
+        return [(action, table(p["TableName"], p.get("IndexName")))]
+    return [(action, "*")]
+
+
+def _sqs(p, region, account):
+    url = p.get("QueueUrl")
+    if url:
+        return _arn("sqs", region, account, url.rstrip("/").rsplit("/", 1)[-1])
+    if "QueueName" in p:
+        return _arn("sqs", region, account, p["QueueName"])
+    return "*"
+
+
+def _events(action, p, region, account):
+    def bus(name):
+        return name if name.startswith("arn:") else _arn("events", region, account, f"event-bus/{name}")
+
+    if action == "PutEvents":
+        names = {e.get("EventBusName") or "default" for e in p.get("Entries", [])}
+        return [(action, bus(n)) for n in sorted(names)]
+    if "EventBusName" in p or "Name" in p and action.endswith("EventBus"):
+        return [(action, bus(p.get("EventBusName") or p["Name"]))]
+    if "Rule" in p or "Name" in p:
+        return [(action, _arn("events", region, account, f"rule/{p.get('Rule') or p['Name']}"))]
+    return [(action, "*")]
+
+
+def _cloudformation(p, region, account):
+    name = p.get("StackName")
+    if not name:
+        return "*"
+    return name if name.startswith("arn:") else _arn("cloudformation", region, account, f"stack/{name}/*")
+
+
+def _path_resource(service, path, region, account):
+    """The resource of a REST call, from its path."""
+    if service == "lambda":
+        m = re.search(r"/event-source-mappings/([^/?]+)", path)
+        if m:
+            return _arn("lambda", region, account, f"event-source-mapping:{m.group(1)}")
+        m = re.search(r"/functions/([^/?]+)", path)
+        if m:
+            name = unquote(m.group(1))
+            return name if name.startswith("arn:") else _arn("lambda", region, account, f"function:{name}")
+    if service == "appsync":
+        m = re.search(r"/v1/tags/(arn[^?]+)", path)
+        if m:
+            return unquote(m.group(1))
+        m = re.search(r"/v1/apis/([^/?]+)", path)
+        if m:
+            return _arn("appsync", region, account, f"apis/{m.group(1)}")
+    return "*"
+
+
+def _resource(service, action, p, region, account):
+    """The one resource of a call to a service other than DynamoDB, S3 and EventBridge."""
+    if service == "sqs":
+        return _sqs(p, region, account)
+    if service == "cloudformation":
+        return _cloudformation(p, region, account)
+    if service == "sts":
+        return p.get("RoleArn", "*")
+    if service == "secretsmanager":
+        secret = p.get("SecretId")
+        if not secret:
+            return "*"
+        return secret if secret.startswith("arn:") else _arn("secretsmanager", region, account, f"secret:{secret}-??????")
+    if service == "iam":
+        # A call naming a role and a policy (attaching, detaching) is authorized on the role.
+        if "InstanceProfileName" in p:
+            return f"arn:aws:iam::{account}:instance-profile/{p['InstanceProfileName']}"
+        if "RoleName" in p:
+            return f"arn:aws:iam::{account}:role/{p['RoleName']}"
+        return p.get("PolicyArn", "*")
+    if service == "logs":
+        group = p.get("logGroupName")
+        return _arn("logs", region, account, f"log-group:{group}") if group else "*"
+    if service == "sns":
+        return p.get("TopicArn") or p.get("ResourceArn") or "*"
+    if service == "cognito-idp" and "UserPoolId" in p:
+        return _arn("cognito-idp", region, account, f"userpool/{p['UserPoolId']}")
+    if service == "cognito-identity" and "IdentityPoolId" in p:
+        return _arn("cognito-identity", region, account, f"identitypool/{p['IdentityPoolId']}")
+    if "ResourceArn" in p or "ResourceARN" in p:
+        return p.get("ResourceArn") or p["ResourceARN"]
+    return "*"
+
+
+def _s3(response, resource, method):
+    action = response.data.get("Action") if isinstance(response.data, dict) else None
+    action = action[0] if isinstance(action, list) else action
+    if action == "DeleteObject" and method == "POST":
+        body = response.body.decode("utf-8", "replace") if isinstance(response.body, bytes) else str(response.body)
+        keys = re.findall(r"<Key>(.*?)</Key>", body)
+        return [(f"s3:{action}", f"{resource}/{k}") for k in keys] or [(f"s3:{action}", f"{resource}/*")]
+    if action == "ListBucket" and resource == "arn:aws:s3:::*":
+        action = "ListAllMyBuckets"
+    return [(f"s3:{action or '?'}", resource)]
+
+
+def checks_of(response, signing_service, action, resource, region, account):
+    """The (action, resource) pairs IAM authorizes this call against."""
+    if signing_service == "s3":
+        return _s3(response, resource, response.method)
+    prefix = PREFIXES.get(signing_service, signing_service)
+    p = _params(response)
+    if signing_service == "dynamodb":
+        pairs = _dynamodb(action, p, region, account)
+    elif signing_service == "events":
+        pairs = _events(action, p, region, account)
+    elif response.headers.get("X-Amz-Target") or response.method == "POST" and "Action" in p:
+        pairs = [(action, _resource(signing_service, action, p, region, account))]
+    else:
+        pairs = [(action, _path_resource(signing_service, response.path, region, account))]
+    if signing_service == "sts" and action == "AssumeRole" and any(k.startswith("Tags.member") for k in p):
+        pairs.append(("TagSession", p.get("RoleArn", "*")))
+    # Describing every stack (no name) needs ListStacks too, and names no stack.
+    if signing_service == "cloudformation" and action == "DescribeStacks" and "StackName" not in p:
+        pairs.append(("ListStacks", "*"))
+    return [(f"{prefix}:{a}", r) for a, r in pairs]
+
+
+def record_to(path):
+    """Records every call from now on, appending to `path`."""
+    out = open(path, "a", buffering=1)
+    lock = threading.Lock()
+    original = ActionAuthenticatorMixin._authenticate_and_authorize_action
+
+    def recorded(self, iam_request_cls, resource="*"):
+        try:
+            line = _line(self, resource)
+        except Exception as e:  # A record that cannot be made must not fail the call.
+            line = {"error": repr(e)}
+        with lock:
+            out.write(json.dumps(line) + "\n")
+        return original(self, iam_request_cls, resource)
+
+    ActionAuthenticatorMixin._authenticate_and_authorize_action = recorded
+
+
+def _line(response, resource):
+    auth = response.headers.get("Authorization", "")
+    scope = re.search(r"Credential=([^/]+)/[^/]+/([^/]+)/([^/]+)/", auth)
+    key, region, service = scope.groups() if scope else (response.get_access_key(), response.region, "?")
+    account = response.current_account
+    action = response._get_action()
+    session = sts_backends[account]["aws"].get_assumed_role_from_access_key(key)
+    return {
+        "key": key,
+        "account": account,
+        "role": session.role_arn if session else None,
+        "session": session.session_name if session else None,
+        "service": service,
+        "operation": action,
+        "checks": checks_of(response, service, action, resource, region, account),
+    }
