@@ -80,29 +80,59 @@ pub async fn prepare(
     Ok((created.work_queue_url, created.notify_queue_url))
 }
 
+/// The clients each part of the platform acts with. On AWS each function has its own role;
+/// locally they may all be one (see [`Functions::shared`]), and tests give each its own access
+/// key, so that the emulator's record of calls tells whose call each was.
+#[derive(Clone)]
+pub struct Functions {
+    /// Creates the platform's resources and reads its queues: on AWS, the deployment and the
+    /// Lambda event source mappings.
+    pub platform: Clients,
+    pub webhook: Clients,
+    pub provisioner: Clients,
+    /// The self-service API and the dashboard (one function on AWS).
+    pub selfservice: Clients,
+    pub notifier: Clients,
+}
+
+impl Functions {
+    /// Every part acting with the same clients.
+    pub fn shared(clients: &Clients) -> Self {
+        Self {
+            platform: clients.clone(),
+            webhook: clients.clone(),
+            provisioner: clients.clone(),
+            selfservice: clients.clone(),
+            notifier: clients.clone(),
+        }
+    }
+}
+
 /// Prepares (see [`prepare`]), then serves HTTP on `listen` and works the queue: every service,
 /// so every section of `config`.
 pub async fn start(
     config: &Config,
-    clients: &Clients,
+    functions: &Functions,
     listen: SocketAddr,
     work_queue: &str,
     identities: LocalIdentities,
 ) -> anyhow::Result<Running> {
     let shared = &config.shared;
-    let github = platform::github(&config.github, clients).await?;
+    let clients = &functions.platform;
+    let (webhook, selfservice) = (&functions.webhook, &functions.selfservice);
+    let github = platform::github(&config.github, webhook).await?;
     let (queue_url, notify_queue_url) = prepare(shared, clients, work_queue, github.is_some()).await?;
-    let secrets = platform::webhook_secrets(&config.webhook, clients).await?;
-    let intake = platform::intake(shared, &config.webhook, clients, secrets, github.clone());
-    let provisioner = Arc::new(platform::provisioner(shared, &config.provisioner, clients));
+    let secrets = platform::webhook_secrets(&config.webhook, webhook).await?;
+    let intake = platform::intake(shared, &config.webhook, webhook, secrets, github.clone());
+    let provisioner = Arc::new(platform::provisioner(shared, &config.provisioner, &functions.provisioner));
     let (shutdown, stopped) = watch::channel(false);
 
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
     let app = router(AppState {
         intake: Some(Arc::new(intake)),
-        selfservice: Some(Arc::new(platform::selfservice(shared, &config.selfservice, clients))),
-        dashboard: Some(Arc::new(platform::dashboard(shared, clients))),
+        selfservice: Some(Arc::new(platform::selfservice(shared, &config.selfservice, selfservice))),
+        dashboard: Some(Arc::new(platform::dashboard(shared, selfservice))),
         // Open on loopback only: anyone who can reach a wider address would see it.
         dashboard_open: listen.ip().is_loopback(),
         identity: Identity::Local(Arc::new(identities)),
@@ -120,7 +150,7 @@ pub async fn start(
     let mut tasks = vec![server];
     tasks.push(tokio::spawn(work(queue, provisioner, 8, stopped.clone())));
     if let (Some(url), Some(github)) = (&notify_queue_url, github) {
-        let notifier = Arc::new(platform::notifier(shared, &config.notifier, clients, github));
+        let notifier = Arc::new(platform::notifier(shared, &config.notifier, &functions.notifier, github));
         // One at a time, in the order the statuses were announced.
         tasks.push(tokio::spawn(work(WorkQueue::new(clients.sqs().clone(), url), notifier, 1, stopped)));
         info!("GitHub feedback is on");

@@ -125,7 +125,14 @@ async fn run() -> anyhow::Result<()> {
         .parse()
         .context("EPHEMERA_LISTEN must be an address such as 127.0.0.1:3000")?;
     let (identities, default_identity) = local_identities(&config.shared.region)?;
-    let running = ephemera_local::start(&config, &clients, listen, ephemera_local::WORK_QUEUE, identities).await?;
+    let running = ephemera_local::start(
+        &config,
+        &ephemera_local::Functions::shared(&clients),
+        listen,
+        ephemera_local::WORK_QUEUE,
+        identities,
+    )
+    .await?;
 
     let secret = std::env::var("EPHEMERA_GITHUB_WEBHOOK_SECRET").unwrap_or_default();
     println!();
