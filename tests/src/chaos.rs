@@ -461,8 +461,8 @@ struct Swept {
 
 /// The reaper, through the faults too.
 async fn sweep_through_faults(p: &Platform, proxy: &FaultProxy) -> Swept {
-    let faulty = ephemera_wiring::Clients::new(&ephemera_aws::emulator_config(&proxy.endpoint, crate::REGION).await);
-    let summary = platform::reaper(&p.config.shared, &p.config.reaper, &faulty, platform::clock())
+    // The platform's function clients go through the proxy.
+    let summary = platform::reaper(&p.config.shared, &p.config.reaper, &p.functions.reaper, platform::clock())
         .sweep(ephemera_app::reaper::SweepOptions::default())
         .await;
     let (actions, errors) = match &summary {

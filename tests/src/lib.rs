@@ -21,6 +21,8 @@ pub mod chaos;
 pub mod faults;
 pub mod github;
 pub mod iam;
+pub mod least_privilege;
+pub mod policy;
 pub mod resources;
 
 pub const SECRET: &str = "test-webhook-secret";
@@ -41,10 +43,12 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// The emulator (`tools/emulator.py`: moto server, DynamoDB serialized) on a free loopback
-/// port, stopped when dropped.
+/// port, stopped when dropped. It records every call made to it in `calls` (see
+/// `tools/calls.py`), removed when dropped.
 pub struct Emulator {
     child: Child,
     pub endpoint: String,
+    pub calls: PathBuf,
 }
 
 impl Emulator {
@@ -55,14 +59,16 @@ impl Emulator {
         }
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let bin = workspace_root().join("tools/emulator.py");
+        let calls = std::env::temp_dir().join(format!("ephemera-calls-{}-{port}.jsonl", std::process::id()));
         let child = Command::new(&python)
             .arg(&bin)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("EPHEMERA_EMULATOR_CALLS", &calls)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
-        let emulator = Self { child, endpoint: format!("http://127.0.0.1:{port}") };
+        let emulator = Self { child, endpoint: format!("http://127.0.0.1:{port}"), calls };
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             if Instant::now() > deadline {
@@ -78,6 +84,7 @@ impl Drop for Emulator {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.calls);
     }
 }
 
@@ -87,8 +94,12 @@ pub struct Platform {
     pub config: Config,
     /// Straight to the emulator, for the test's own looks.
     pub clients: Clients,
-    /// What the platform itself uses (through the fault proxy, when there is one).
+    /// What the platform itself uses (through the fault proxy, when there is one), to create
+    /// its resources and read its queues.
     pub platform_clients: Clients,
+    /// Each function's clients, with its own access key (see [`least_privilege`]): the calls
+    /// made with them are checked against the function's role when the platform is dropped.
+    pub functions: least_privilege::FunctionClients,
     pub base_url: String,
     pub http: reqwest::Client,
     running: Option<ephemera_local::Running>,
@@ -169,13 +180,12 @@ impl Platform {
     async fn start_on(emulator: Emulator, vars: &[(&str, &str)], endpoint: Option<&str>) -> Self {
         let config = test_config(vars);
         let clients = Clients::new(&emulator_config(&emulator.endpoint, REGION).await);
-        let platform_clients = match endpoint {
-            Some(e) => Clients::new(&emulator_config(e, REGION).await),
-            None => clients.clone(),
-        };
+        let platform_sdk = emulator_config(endpoint.unwrap_or(&emulator.endpoint), REGION).await;
+        let platform_clients = Clients::new(&platform_sdk);
+        let functions = least_privilege::FunctionClients::new(&platform_sdk);
         let running = ephemera_local::start(
             &config,
-            &platform_clients.clone(),
+            &functions.local(&platform_clients),
             "127.0.0.1:0".parse().unwrap(),
             ephemera_local::WORK_QUEUE,
             identities(),
@@ -188,6 +198,7 @@ impl Platform {
             config,
             clients,
             platform_clients,
+            functions,
             http: reqwest::Client::new(),
             running: Some(running),
         }
@@ -320,6 +331,16 @@ impl Platform {
     pub async fn stop(mut self) {
         if let Some(r) = self.running.take() {
             r.stop().await;
+        }
+    }
+}
+
+impl Drop for Platform {
+    /// Every call a function made, checked against its role (see [`least_privilege`]); not
+    /// when the test has already failed.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            least_privilege::enforce(&self.config, &self.emulator.calls);
         }
     }
 }

@@ -63,7 +63,7 @@ async fn a_pull_requests_stack_lives_and_dies_in_the_deploy_account() {
     let leftover = format!("ephemera-{env}-leftover");
     in_a.make(Kind::Queue, &leftover, Some(&env)).await.unwrap();
     let later: Arc<dyn Clock> = Arc::new(FixedClock::new(Utc::now() + Duration::hours(1)));
-    let reaper = platform::reaper(&p.config.shared, &p.config.reaper, &p.platform_clients, later);
+    let reaper = platform::reaper(&p.config.shared, &p.config.reaper, &p.functions.reaper, later);
     let run = reaper.sweep(SweepOptions::default()).await.unwrap();
     assert!(run.errors.is_empty(), "{:?}", run.errors);
     let accounts: Vec<&str> = run.accounts.iter().map(|a| a.account.as_str()).collect();
@@ -125,7 +125,7 @@ async fn an_account_that_cannot_be_assumed_fails_its_environment_and_its_sweep_a
         .await
         .unwrap();
     let later: Arc<dyn Clock> = Arc::new(FixedClock::new(Utc::now() + Duration::hours(1)));
-    let reaper = platform::reaper(&p.config.shared, &p.config.reaper, &p.platform_clients, later);
+    let reaper = platform::reaper(&p.config.shared, &p.config.reaper, &p.functions.reaper, later);
     let run = reaper.sweep(SweepOptions::default()).await.unwrap();
     let report: Vec<(&str, bool)> = run.accounts.iter().map(|a| (a.account.as_str(), a.error.is_some())).collect();
     assert_eq!(report, [(B, true), ("platform", false), (A, false)]);

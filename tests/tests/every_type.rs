@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
-use ephemera_app::ports::{registry_traits::*, GoDown, Progress, Stamp};
+use ephemera_app::ports::{registry_traits::*, GoDown, Placement, Progress, Stamp};
 use ephemera_app::reaper::SweepOptions;
 use ephemera_domain::catalogue::{Kind, LAMBDA_LOG_PREFIX};
 use ephemera_domain::{EnvironmentName, RepoName, Status};
@@ -77,7 +77,7 @@ async fn one_sweep_deletes_only_the_closed_environments(kind: Kind) {
         services.make(kind, name, *env).await.unwrap();
     }
 
-    let reaper = platform::reaper(&p.config.shared, &p.config.reaper, &p.clients, Arc::new(Later));
+    let reaper = platform::reaper(&p.config.shared, &p.config.reaper, &p.functions.reaper, Arc::new(Later));
     let summary = reaper.sweep(SweepOptions::default()).await.unwrap();
     assert!(summary.errors.is_empty(), "{kind:?}: {:?}", summary.errors);
 
@@ -97,6 +97,12 @@ async fn one_sweep_deletes_only_the_closed_environments(kind: Kind) {
             );
             assert!(services.exists(Kind::LogGroup, &logs(kept)).await.unwrap(), "a live function's log group stays");
             assert_eq!(services.mappings(kept).await.unwrap(), 1);
+        }
+        Kind::GraphQlApi => {
+            // The deleted APIs' log groups went after them; the others' stay.
+            assert!(services.api_log_group_exists(kept).await.unwrap(), "a live API's log group stays");
+            let kept = cases.iter().filter(|(_, _, deleted)| !deleted).count();
+            assert_eq!(services.api_log_groups().await.unwrap(), kept, "one log group per API left");
         }
         Kind::Topic => {
             assert_eq!(services.subscriptions(gone).await.unwrap(), 0, "its subscription goes with it");
@@ -159,12 +165,51 @@ async fn lambdas_untagged_runtime_log_groups_go_with_their_environment_only() {
     for name in [group(&closed), group(&live)] {
         services.make(Kind::LogGroup, &name, None).await.unwrap();
     }
-    let reaper = platform::reaper(&p.config.shared, &p.config.reaper, &p.clients, Arc::new(Later));
+    let reaper = platform::reaper(&p.config.shared, &p.config.reaper, &p.functions.reaper, Arc::new(Later));
     let summary = reaper.sweep(SweepOptions::default()).await.unwrap();
     assert!(summary.errors.is_empty(), "{:?}", summary.errors);
     assert!(!services.exists(Kind::LogGroup, &group(&closed)).await.unwrap(), "{:?}", summary.planned);
     assert!(services.exists(Kind::LogGroup, &group(&live)).await.unwrap());
     assert_eq!(summary.deleted_by_type.get("AWS::Logs::LogGroup"), Some(&1));
+    p.stop().await;
+}
+
+/// In a sandbox account the sweep deletes a closed environment's leftovers of every kind too,
+/// as the account's deploy role: dropping the platform checks each of those calls against the
+/// role's sweep policies (`infra/target-account.yaml`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_of_a_sandbox_account_deletes_every_kind_a_closed_environment_left() {
+    const ACCOUNT: &str = "222222222222";
+    let role = format!("arn:aws:iam::{ACCOUNT}:role/ephemera-deploy");
+    let p = Platform::start_with(&[("EPHEMERA_DEPLOY_ROLE_ARN", &role)]).await;
+    // An environment that lived in the sandbox account, then closed: what is named for it there
+    // is its own, tagged or not.
+    let (registry, at) = (p.registry(), Utc::now());
+    let repo = RepoName::parse("acme/every-type").unwrap();
+    let env = EnvironmentName::for_pull_request(&repo, 1).unwrap();
+    let change = ephemera_tests::opened_change(&repo, 1, &env, Duration::days(3));
+    registry.apply_change("d-1", &change).await.unwrap();
+    let placement = Some(Placement { account: Some(ACCOUNT.into()), region: ephemera_tests::REGION.into() });
+    let placed = Progress { status: Some(Status::Ready), settled: true, placement, ..Default::default() };
+    registry.record_progress(&env, Stamp::new(1, at), &placed).await.unwrap();
+    assert!(registry.go_down(&env, Stamp::new(1, at + Duration::seconds(1)), GoDown::Retire, "closed").await.unwrap());
+    let closed = env.to_string();
+    let services = Services::new(p.clients_in(ACCOUNT).await.sdk());
+    let name = |kind: Kind| format!("ephemera-{closed}-{kind:?}-left").to_ascii_lowercase();
+    let kinds: Vec<Kind> = ephemera_domain::catalogue::CATALOGUE.iter().map(|e| e.kind).collect();
+    for kind in &kinds {
+        services.make(*kind, &name(*kind), Some(&closed)).await.unwrap();
+    }
+    let reaper = platform::reaper(&p.config.shared, &p.config.reaper, &p.functions.reaper, Arc::new(Later));
+    let summary = reaper.sweep(SweepOptions::default()).await.unwrap();
+    assert!(summary.errors.is_empty(), "{:?}", summary.errors);
+    for kind in kinds {
+        assert!(
+            !services.exists(kind, &name(kind)).await.unwrap(),
+            "{kind:?} left in {ACCOUNT}: {:?}",
+            summary.planned
+        );
+    }
     p.stop().await;
 }
 
@@ -214,7 +259,7 @@ async fn a_preview_of_every_type_leaves_nothing_behind() {
     p.wait_for(ENVIRONMENT, Status::Deleted).await;
     // A last invocation still in flight: Lambda makes the log group again, untagged.
     services.make(Kind::LogGroup, &runtime_logs, None).await.unwrap();
-    let reaper = platform::reaper(&p.config.shared, &p.config.reaper, &p.clients, Arc::new(Later));
+    let reaper = platform::reaper(&p.config.shared, &p.config.reaper, &p.functions.reaper, Arc::new(Later));
     let summary = reaper.sweep(SweepOptions::default()).await.unwrap();
     assert!(summary.errors.is_empty(), "{:?}", summary.errors);
     let left = services.named(prefix).await.unwrap();

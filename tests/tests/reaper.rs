@@ -133,7 +133,7 @@ async fn the_reaper_deletes_exactly_what_outlived_its_purpose() {
 
     // Eight days on: the open pull requests' environments (7-day TTL) have expired.
     let later: Arc<dyn Clock> = Arc::new(FixedClock::new(Utc::now() + Duration::days(8)));
-    let reaper = platform::reaper(&p.config.shared, &p.config.reaper, &p.clients, later);
+    let reaper = platform::reaper(&p.config.shared, &p.config.reaper, &p.functions.reaper, later);
 
     let before = stack_names(&p).await;
     let dry = reaper.sweep(SweepOptions { dry_run: true, light: false }).await.unwrap();
@@ -207,7 +207,7 @@ async fn a_light_sweep_records_expiry_notice_once() {
     let env = open_pr(&p, 31).await;
     // Six and a half days on: within a day of the 7-day expiry.
     let soon: Arc<dyn Clock> = Arc::new(FixedClock::new(Utc::now() + Duration::hours(6 * 24 + 12)));
-    let reaper = platform::reaper(&p.config.shared, &p.config.reaper, &p.clients, soon);
+    let reaper = platform::reaper(&p.config.shared, &p.config.reaper, &p.functions.reaper, soon);
     let run = reaper.sweep(SweepOptions { dry_run: false, light: true }).await.unwrap();
     assert_eq!(run.actions.get("notice").map(|m| m.values().sum::<u64>()), Some(1), "{:?}", run.planned);
     assert!(run.cost.is_none(), "a light sweep does not scan resources");

@@ -70,7 +70,7 @@ async fn a_stack_whose_deletion_failed_is_deleted_and_what_blocked_it_removed_ki
     faulty.cloudformation().delete_stack().stack_name(STACK).send().await.unwrap();
     assert!(proxy.delete_failed(STACK));
 
-    let reaper = platform::reaper(&p.config.shared, &p.config.reaper, &faulty, platform::clock());
+    let reaper = platform::reaper(&p.config.shared, &p.config.reaper, &p.functions.reaper, platform::clock());
     let summary = reaper.sweep(SweepOptions { dry_run: false, light: true }).await.unwrap();
     assert!(summary.errors.is_empty(), "{:?}", summary.errors);
     assert_eq!(summary.actions["repair_stack"][&Reason::DeleteFailed], 1, "{:?}", summary.planned);

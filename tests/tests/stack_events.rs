@@ -81,7 +81,7 @@ async fn captured(p: &Platform, url: &str) -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_registry_follows_stack_events_in_their_own_order() {
     let p = Platform::start().await;
-    let service = platform::stack_events(&p.config.shared, &p.clients);
+    let service = platform::stack_events(&p.config.shared, &p.functions.stack_events);
     assert_eq!(p.deliver("pull_request", "d-open", OPENED).await.0, 202);
     let env = p.wait_for(ENVIRONMENT, Status::Ready).await;
     let stack_id = env.stack_id.clone().expect("the provisioner recorded the stack id");
