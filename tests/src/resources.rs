@@ -4,7 +4,7 @@
 
 use anyhow::Context;
 use aws_config::SdkConfig;
-use ephemera_domain::catalogue::{Kind, LAMBDA_LOG_PREFIX};
+use ephemera_domain::catalogue::{Kind, APPSYNC_LOG_PREFIX, LAMBDA_LOG_PREFIX};
 
 /// A resource, by kind and the name it is known by (a log group by its whole name).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -150,8 +150,31 @@ impl Services {
         let api =
             self.appsync.create_graphql_api().name(name).authentication_type(auth).set_tags(Some(t)).send().await?;
         let id = api.graphql_api.and_then(|a| a.api_id).context("no API id")?;
-        self.appsync.create_api_key().api_id(id).send().await?;
+        self.appsync.create_api_key().api_id(&id).send().await?;
+        // Its log group, as a blueprint with logging makes it (the check adds it, tagged).
+        let group = format!("{APPSYNC_LOG_PREFIX}{id}");
+        self.logs
+            .create_log_group()
+            .log_group_name(group)
+            .set_tags(Some(tags.iter().cloned().collect()))
+            .send()
+            .await?;
         Ok(())
+    }
+
+    /// How many GraphQL API log groups there are.
+    pub async fn api_log_groups(&self) -> anyhow::Result<usize> {
+        let listed = self.logs.describe_log_groups().log_group_name_prefix(APPSYNC_LOG_PREFIX).send().await?;
+        Ok(listed.log_groups().len())
+    }
+
+    /// Whether the log group of the GraphQL API named `api` is there.
+    pub async fn api_log_group_exists(&self, api: &str) -> anyhow::Result<bool> {
+        let apis = self.appsync.list_graphql_apis().send().await?.graphql_apis.unwrap_or_default();
+        let id = apis.into_iter().find(|a| a.name() == Some(api)).and_then(|a| a.api_id).context("no such API")?;
+        let group = format!("{APPSYNC_LOG_PREFIX}{id}");
+        let listed = self.logs.describe_log_groups().log_group_name_prefix(&group).send().await?;
+        Ok(listed.log_groups().iter().any(|g| g.log_group_name() == Some(group.as_str())))
     }
 
     async fn make_topic(&self, name: &str, tags: &[(String, String)]) -> anyhow::Result<()> {

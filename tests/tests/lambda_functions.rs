@@ -9,6 +9,7 @@ use ephemera_app::ports::Lease;
 use ephemera_aws::emulator_config;
 use ephemera_domain::{EnvironmentName, Status};
 use ephemera_tests::fixtures::*;
+use ephemera_tests::least_privilege::{self, FunctionClients};
 use ephemera_tests::{init_logs, test_config, Emulator, REGION};
 use ephemera_wiring::{platform, Clients, GitHubConfig, WebhookConfig};
 use http_body_util::BodyExt;
@@ -132,7 +133,8 @@ async fn a_cloudformation_status_change_wakes_the_provisioner_for_that_environme
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_webhook_secret_can_come_from_secrets_manager_during_rotation() {
-    let (_emulator, _, clients) = emulator_and_clients().await;
+    let (emulator, _, clients) = emulator_and_clients().await;
+    let functions = FunctionClients::new(clients.sdk());
     let secret = clients
         .secretsmanager()
         .create_secret()
@@ -141,11 +143,10 @@ async fn the_webhook_secret_can_come_from_secrets_manager_during_rotation() {
         .send()
         .await
         .unwrap();
-    let config = WebhookConfig::from_lookup(|k| {
-        (k == "EPHEMERA_GITHUB_WEBHOOK_SECRET_ARN").then(|| secret.arn().unwrap().to_owned())
-    })
-    .unwrap();
-    let secrets = platform::webhook_secrets(&config, &clients).await.unwrap();
+    let arn = secret.arn().unwrap().to_owned();
+    let config =
+        WebhookConfig::from_lookup(|k| (k == "EPHEMERA_GITHUB_WEBHOOK_SECRET_ARN").then(|| arn.clone())).unwrap();
+    let secrets = platform::webhook_secrets(&config, &functions.webhook).await.unwrap();
     for key in ["new-secret", "test-webhook-secret"] {
         assert!(secrets.verify(OPENED, Some(&ephemera_tests::sign(key.as_bytes(), OPENED))).is_ok(), "{key}");
     }
@@ -158,6 +159,17 @@ async fn the_webhook_secret_can_come_from_secrets_manager_during_rotation() {
     let missing = GitHubConfig::from_lookup(|_| None).unwrap();
     let err = platform::github_required(&missing, &clients).await.err().expect("refused").to_string();
     assert_eq!(err, "EPHEMERA_GITHUB_TOKEN_SECRET_ARN (or EPHEMERA_GITHUB_TOKEN) is not set; it is required");
+
+    // The token from its secret, read as the notifier and as the webhook, which their roles allow.
+    let token = clients.secretsmanager().create_secret().name("github-token").secret_string("ghs_test").send();
+    let token = token.await.unwrap().arn().unwrap().to_owned();
+    let github =
+        GitHubConfig::from_lookup(|k| (k == "EPHEMERA_GITHUB_TOKEN_SECRET_ARN").then(|| token.clone())).unwrap();
+    for function in [&functions.notifier, &functions.webhook] {
+        assert!(platform::github(&github, function).await.unwrap().is_some());
+    }
+    let vars = [("EPHEMERA_GITHUB_WEBHOOK_SECRET_ARN", arn.as_str()), ("EPHEMERA_GITHUB_TOKEN_SECRET_ARN", &token)];
+    least_privilege::enforce(&test_config(&vars), &emulator.calls);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,6 +10,7 @@
 //! is that sequence (open, push, close, reopen) as the chaos run met it.
 
 use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, Tag};
+use ephemera_domain::catalogue::Kind;
 use ephemera_domain::Status;
 use ephemera_tests::fixtures::*;
 use ephemera_tests::Platform;
@@ -77,4 +78,53 @@ async fn a_pull_request_reopened_after_a_push_and_a_close_gets_its_environment_b
     assert!(env.status_reason.is_none(), "{env:?}");
     // The emulator's ListStacks still works (the reaper depends on it).
     p.clients.cloudformation().list_stacks().send().await.expect("stacks can be listed");
+}
+
+/// Every kind in the resource catalogue that an earlier stack left, tagged and named for the
+/// environment, is deleted before the stack is created again (a later life lists them all):
+/// in the platform's account, or in the sandbox account the environment lives in (`account`).
+/// Each call is checked against the role it was made as when the platform is dropped: the
+/// provisioner's, or the sandbox account's deploy role.
+async fn a_reopened_environment_clears_every_kind_its_predecessor_left(account: Option<&str>) {
+    let role = account.map(|a| format!("arn:aws:iam::{a}:role/ephemera-deploy"));
+    let vars: Vec<(&str, &str)> = role.iter().map(|r| ("EPHEMERA_DEPLOY_ROLE_ARN", r.as_str())).collect();
+    let p = Platform::start_with(&vars).await;
+    let clients = match account {
+        Some(a) => p.clients_in(a).await,
+        None => p.clients.clone(),
+    };
+    p.deliver("pull_request", "d-open", OPENED).await;
+    let env = p.wait_for(ENVIRONMENT, Status::Ready).await;
+    assert_eq!(env.account.as_deref(), account);
+    // What the app under review left in its bucket: emptied before the stack is deleted.
+    let bucket = env.outputs.get("StorageBucketName").expect("bucket output");
+    clients.s3().put_object().bucket(bucket).key("uploads/a.png").body(b"x".to_vec().into()).send().await.unwrap();
+    p.deliver("pull_request", "d-close", CLOSED).await;
+    p.wait_for(ENVIRONMENT, Status::Deleted).await;
+    assert!(clients.s3().head_bucket().bucket(bucket).send().await.is_err(), "bucket {bucket} deleted");
+
+    let services = ephemera_tests::resources::Services::new(clients.sdk());
+    let name = |kind: Kind| format!("ephemera-{ENVIRONMENT}-{kind:?}-left").to_ascii_lowercase();
+    let kinds: Vec<Kind> = ephemera_domain::catalogue::CATALOGUE.iter().map(|e| e.kind).collect();
+    for kind in &kinds {
+        services.make(*kind, &name(*kind), Some(ENVIRONMENT)).await.unwrap();
+    }
+    let (status, body) = p.deliver("pull_request", "d-reopen", REOPENED).await;
+    assert_eq!(status, 202, "{body}");
+    let env = p.wait_for(ENVIRONMENT, Status::Ready).await;
+    assert!(env.status_reason.is_none(), "{env:?}");
+    for kind in kinds {
+        assert!(!services.exists(kind, &name(kind)).await.unwrap(), "{kind:?} left behind in {account:?}");
+    }
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reopened_environment_clears_every_kind_its_predecessor_left_in_the_platforms_account() {
+    a_reopened_environment_clears_every_kind_its_predecessor_left(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reopened_environment_clears_every_kind_its_predecessor_left_in_a_sandbox_account() {
+    a_reopened_environment_clears_every_kind_its_predecessor_left(Some("222222222222")).await;
 }

@@ -328,6 +328,14 @@ async fn a_developer_deploys_their_own_template_and_schema_and_nobody_elses() {
     std::fs::write(&template, &with_notes).unwrap();
     let path = template.to_str().unwrap();
 
+    // A schema alone, before the environment has a template of its own: put into the current
+    // blueprint's.
+    let first = dir.join("first.graphql");
+    std::fs::write(&first, "type Query { first: String }\nschema { query: Query }\n").unwrap();
+    let args = ["env", "deploy", "dev-kyle", "--schema", first.to_str().unwrap(), "--wait", "--json"];
+    assert_eq!(json(&ephemera(&p, KYLE, &args))["status"], "READY");
+    assert!(deployed_template(&p, "ephemera-dev-kyle", "").await.to_string().contains("first: String"));
+
     // The owner's push: the stack gains the table.
     let env = json(&ephemera(&p, KYLE, &["env", "deploy", "dev-kyle", "--template", path, "--wait", "--json"]));
     assert_eq!(env["status"], "READY", "{env}");
