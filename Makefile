@@ -8,7 +8,7 @@ VENV_STAMP  := $(VENV)/.installed
 CARGO       ?= cargo
 export EPHEMERA_VENV ?= $(CURDIR)/$(VENV)
 
-.PHONY: bench bench-blueprint bench-scale chaos fuzz fuzz-ci fuzz-deps bench-reaper reap status help venv run test test-unit test-resolvers test-integration test-browser browser-deps lint fmt fmt-check clippy lint-templates build deploy clean
+.PHONY: bench bench-blueprint bench-scale chaos iam-report fuzz fuzz-ci fuzz-deps bench-reaper reap status help venv run test test-unit test-resolvers test-integration test-browser browser-deps lint fmt fmt-check clippy lint-templates build deploy clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -32,8 +32,15 @@ test-resolvers: ## The default blueprint's AppSync JavaScript resolvers (Node.js
 	@command -v node >/dev/null || { echo "Node.js 18 or later is needed for the resolver tests"; exit 1; }
 	node --test infra/blueprints/resolvers/resolvers.test.mjs
 
-test-integration: venv ## End-to-end tests against the emulator (the CLI's included)
-	$(CARGO) test -p ephemera-tests -p ephemera-cli
+IAM_EXERCISED ?= $(CURDIR)/target/iam-exercised
+
+test-integration: venv ## End-to-end tests against the emulator (the CLI's included), then the report of IAM statements no test exercised
+	rm -rf $(IAM_EXERCISED)
+	EPHEMERA_IAM_EXERCISED=$(IAM_EXERCISED) $(CARGO) test -p ephemera-tests -p ephemera-cli
+	EPHEMERA_IAM_EXERCISED=$(IAM_EXERCISED) $(CARGO) run -q -p ephemera-tests --bin iam-report -- --check
+
+iam-report: ## The IAM statements the last `make test-integration` never exercised, as docs/iam.md's table rows
+	EPHEMERA_IAM_EXERCISED=$(IAM_EXERCISED) $(CARGO) run -q -p ephemera-tests --bin iam-report
 
 CHROMIUM     ?= /usr/bin/chromium
 CHROMEDRIVER ?= /usr/bin/chromedriver
