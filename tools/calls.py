@@ -1,8 +1,9 @@
 """A record of every call made to the emulator, as IAM would see it.
 
-Each call is one JSON line: {"key", "account", "role", "session", "service", "operation",
-"checks": [[action, resource], ...]}. `role` and `session` name the role session behind the
-access key when it came from AssumeRole (else null). `checks` are the (action, resource ARN)
+Each call is one JSON line: {"key", "account", "role", "session", "tags", "service",
+"operation", "checks": [[action, resource], ...]}. `role`, `session` and `tags` (its session
+tags) describe the role session behind the access key when it came from AssumeRole (else null
+and {}). `checks` are the (action, resource ARN)
 pairs AWS authorizes the call against: usually one; one per item for a DynamoDB transaction,
 one per event bus for PutEvents, one per key for S3's DeleteObjects. A resource this module
 cannot tell is "*", the most any statement must grant.
@@ -16,8 +17,12 @@ import re
 import threading
 from urllib.parse import unquote
 
+from html import unescape
+
 from moto.core.authorization import ActionAuthenticatorMixin
-from moto.sts.models import sts_backends
+from moto.secretsmanager.models import secretsmanager_backends
+from moto.sts.models import STSBackend, sts_backends
+from moto.sts.responses import TokenResponse
 
 # The IAM prefix of each service whose signing name differs from it.
 PREFIXES = {"tagging": "tag", "monitoring": "cloudwatch", "email": "ses"}
@@ -66,7 +71,8 @@ def _dynamodb(action, p, region, account):
 def _sqs(p, region, account):
     url = p.get("QueueUrl")
     if url:
-        return _arn("sqs", region, account, url.rstrip("/").rsplit("/", 1)[-1])
+        owner, name = url.rstrip("/").rsplit("/", 2)[-2:]
+        return _arn("sqs", region, owner if owner.isdigit() else account, name)
     if "QueueName" in p:
         return _arn("sqs", region, account, p["QueueName"])
     return "*"
@@ -125,7 +131,10 @@ def _resource(service, action, p, region, account):
         secret = p.get("SecretId")
         if not secret:
             return "*"
-        return secret if secret.startswith("arn:") else _arn("secretsmanager", region, account, f"secret:{secret}-??????")
+        if secret.startswith("arn:"):
+            return secret
+        known = secretsmanager_backends[account][region].secrets.get(secret)
+        return known.arn if known else _arn("secretsmanager", region, account, f"secret:{secret}-??????")
     if service == "iam":
         # A call naming a role and a policy (attaching, detaching) is authorized on the role.
         if "InstanceProfileName" in p:
@@ -135,7 +144,8 @@ def _resource(service, action, p, region, account):
         return p.get("PolicyArn", "*")
     if service == "logs":
         group = p.get("logGroupName")
-        return _arn("logs", region, account, f"log-group:{group}") if group else "*"
+        # As AWS names a log group when it authorizes a call on it.
+        return _arn("logs", region, account, f"log-group:{group}:*") if group else "*"
     if service == "sns":
         return p.get("TopicArn") or p.get("ResourceArn") or "*"
     if service == "cognito-idp" and "UserPoolId" in p:
@@ -147,15 +157,44 @@ def _resource(service, action, p, region, account):
     return "*"
 
 
+# Bucket subresources moto's action map names wrongly or not at all: (method, query key) → the
+# IAM action.
+S3_SUBRESOURCES = {
+    ("GET", "encryption"): "GetEncryptionConfiguration",
+    ("PUT", "encryption"): "PutEncryptionConfiguration",
+    ("DELETE", "encryption"): "PutEncryptionConfiguration",
+    ("GET", "ownershipControls"): "GetBucketOwnershipControls",
+    ("PUT", "ownershipControls"): "PutBucketOwnershipControls",
+    ("DELETE", "ownershipControls"): "PutBucketOwnershipControls",
+    ("GET", "replication"): "GetReplicationConfiguration",
+    ("PUT", "replication"): "PutReplicationConfiguration",
+    ("DELETE", "replication"): "PutReplicationConfiguration",
+    ("GET", "publicAccessBlock"): "GetBucketPublicAccessBlock",
+    ("PUT", "publicAccessBlock"): "PutBucketPublicAccessBlock",
+    ("DELETE", "publicAccessBlock"): "PutBucketPublicAccessBlock",
+}
+
+
 def _s3(response, resource, method):
     action = response.data.get("Action") if isinstance(response.data, dict) else None
     action = action[0] if isinstance(action, list) else action
     if action == "DeleteObject" and method == "POST":
+        # A multi-object delete: each object's own delete, of a version where one is named.
         body = response.body.decode("utf-8", "replace") if isinstance(response.body, bytes) else str(response.body)
-        keys = re.findall(r"<Key>(.*?)</Key>", body)
-        return [(f"s3:{action}", f"{resource}/{k}") for k in keys] or [(f"s3:{action}", f"{resource}/*")]
-    if action == "ListBucket" and resource == "arn:aws:s3:::*":
+        checks = []
+        for obj in re.findall(r"<Object>(.*?)</Object>", body, re.S):
+            key = unescape(re.search(r"<Key>(.*?)</Key>", obj, re.S).group(1))
+            versioned = "<VersionId>" in obj
+            checks.append((f"s3:DeleteObject{'Version' if versioned else ''}", f"{resource}/{key}"))
+        return checks or [(f"s3:{action}", f"{resource}/*")]
+    if "/" not in resource.split(":::", 1)[-1]:
+        query = response.querystring or {}
+        action = next((a for (m, q), a in S3_SUBRESOURCES.items() if m == method and q in query), action)
+    # HeadBucket is authorized as ListBucket; listing every bucket names none.
+    if action in ("HeadBucket", "ListBucket") and resource == "arn:aws:s3:::*":
         action = "ListAllMyBuckets"
+    elif action == "HeadBucket":
+        action = "ListBucket"
     return [(f"s3:{action or '?'}", resource)]
 
 
@@ -181,11 +220,39 @@ def checks_of(response, signing_service, action, resource, region, account):
     return [(f"{prefix}:{a}", r) for a, r in pairs]
 
 
+# The session tags of each access key AssumeRole gave out; the tags of the AssumeRole call
+# under way on this thread.
+SESSION_TAGS = {}
+_requested = threading.local()
+
+
+def _remember_session_tags():
+    """AssumeRole's session tags, kept by the access key it returns (moto keeps none)."""
+    respond, assume = TokenResponse.assume_role, STSBackend.assume_role
+
+    def responding(self):
+        q = self.querystring or {}
+        keys = sorted(k for k in q if re.fullmatch(r"Tags\.member\.\d+\.Key", k))
+        _requested.tags = {q[k][0]: q[k.replace(".Key", ".Value")][0] for k in keys}
+        try:
+            return respond(self)
+        finally:
+            _requested.tags = {}
+
+    def assuming(self, *args, **kwargs):
+        role = assume(self, *args, **kwargs)
+        SESSION_TAGS[role.access_key_id] = getattr(_requested, "tags", {})
+        return role
+
+    TokenResponse.assume_role, STSBackend.assume_role = responding, assuming
+
+
 def record_to(path):
-    """Records every call from now on, appending to `path`."""
-    out = open(path, "a", buffering=1)
+    """Records every call from now on to `path` (emptied first)."""
+    out = open(path, "w", buffering=1)
     lock = threading.Lock()
     original = ActionAuthenticatorMixin._authenticate_and_authorize_action
+    _remember_session_tags()
 
     def recorded(self, iam_request_cls, resource="*"):
         try:
@@ -211,6 +278,7 @@ def _line(response, resource):
         "account": account,
         "role": session.role_arn if session else None,
         "session": session.session_name if session else None,
+        "tags": SESSION_TAGS.get(key, {}),
         "service": service,
         "operation": action,
         "checks": checks_of(response, service, action, resource, region, account),
