@@ -66,16 +66,18 @@ pub fn statements(template: &Yaml, logical_id: &str) -> anyhow::Result<Vec<State
 /// Whether `pattern` (an IAM action, maybe with `*` and `?`) covers `action`, as IAM matches
 /// them: case-insensitively.
 pub fn covers(pattern: &str, action: &str) -> bool {
-    fn matches(p: &[u8], a: &[u8]) -> bool {
-        match (p.first(), a.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => matches(&p[1..], a) || (!a.is_empty() && matches(p, &a[1..])),
-            (Some(b'?'), Some(_)) => matches(&p[1..], &a[1..]),
-            (Some(x), Some(y)) if x.eq_ignore_ascii_case(y) => matches(&p[1..], &a[1..]),
-            _ => false,
-        }
+    glob(pattern.as_bytes(), action.as_bytes(), true)
+}
+
+/// Whether `pattern` (with `*` and `?`) matches `value`, ignoring ASCII case if `fold`.
+pub fn glob(p: &[u8], a: &[u8], fold: bool) -> bool {
+    match (p.first(), a.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => glob(&p[1..], a, fold) || (!a.is_empty() && glob(p, &a[1..], fold)),
+        (Some(b'?'), Some(_)) => glob(&p[1..], &a[1..], fold),
+        (Some(x), Some(y)) if x == y || (fold && x.eq_ignore_ascii_case(y)) => glob(&p[1..], &a[1..], fold),
+        _ => false,
     }
-    matches(pattern.as_bytes(), action.as_bytes())
 }
 
 fn cfnlint_data() -> PathBuf {

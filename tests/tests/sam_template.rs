@@ -5,12 +5,10 @@
 //! their code objects are placeholders; and it ignores a table's TTL and a bucket's versioning
 //! settings, which are checked in the expanded template instead. The rest is created for real.
 
-use std::process::Command;
-
 use aws_sdk_cloudformation::types::{Capability, Parameter};
 use ephemera_aws::emulator_config;
 use ephemera_tests::iam::Actions;
-use ephemera_tests::{init_logs, venv_bin, workspace_root, Emulator, REGION};
+use ephemera_tests::{init_logs, Emulator, REGION};
 use ephemera_wiring::Clients;
 
 const CODE_BUCKET: &str = "sam-code";
@@ -186,14 +184,7 @@ fn collect_statements(v: &serde_json::Value, out: &mut Vec<serde_json::Value>) {
 }
 
 fn expand() -> serde_json::Value {
-    let out = Command::new(venv_bin("python"))
-        .arg(workspace_root().join("tools/sam_expand.py"))
-        .arg(workspace_root().join("template.yaml"))
-        .arg(CODE_BUCKET)
-        .output()
-        .expect("the venv's python runs");
-    assert!(out.status.success(), "SAM translation failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
+    ephemera_tests::policy::expand("template.yaml", CODE_BUCKET)
 }
 
 /// The webhook (which proves itself with GitHub's signature) is the only route without IAM

@@ -33,9 +33,9 @@ fn statements() -> anyhow::Result<BTreeSet<(String, String)>> {
     let mut out = BTreeSet::new();
     for (key, role) in &roles {
         let function = KEYS.iter().any(|(_, r)| r == key);
-        for grant in role.grants.iter().filter(|g| g.allow) {
-            if function || (role.name == "DeployRole" && DIRECT.contains(&grant.policy.as_str())) {
-                out.insert((role.name.clone(), grant.id()));
+        for statement in role.statements.iter().filter(|s| s.allow) {
+            if function || (role.name == "DeployRole" && DIRECT.contains(&statement.policy.as_str())) {
+                out.insert((role.name.clone(), statement.id()));
             }
         }
     }
