@@ -46,7 +46,7 @@ async fn a_person_sees_the_environments_and_can_filter_them() {
     assert_eq!(p.deliver("pull_request", "d-7", OPENED).await.0, 202);
     let other = edit(OPENED, &[("number", json!(8)), ("pull_request.number", json!(8))]);
     assert_eq!(p.deliver("pull_request", "d-8", &other).await.0, 202);
-    let service = platform::selfservice(&p.config.shared, &p.config.selfservice, &p.clients);
+    let service = platform::selfservice(&p.config.shared, &p.config.selfservice, &p.functions.selfservice);
     for who in ["kyle", "platform-admin"] {
         let caller = service.caller(&format!("arn:aws:iam::123456789012:user/{who}")).unwrap();
         service.create(&caller, Default::default()).await.unwrap();

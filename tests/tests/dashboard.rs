@@ -12,7 +12,7 @@ use tower::ServiceExt;
 async fn the_dashboard_lists_and_filters_environments() {
     let p = Platform::start().await;
     assert_eq!(p.deliver("pull_request", "d-open", OPENED).await.0, 202);
-    let service = platform::selfservice(&p.config.shared, &p.config.selfservice, &p.clients);
+    let service = platform::selfservice(&p.config.shared, &p.config.selfservice, &p.functions.selfservice);
     let kyle = service.caller("arn:aws:iam::123456789012:user/kyle").unwrap();
     service.create(&kyle, Default::default()).await.unwrap();
     p.wait_for(ENVIRONMENT, Status::Ready).await;
@@ -65,7 +65,7 @@ async fn in_aws_the_dashboard_needs_the_iam_authorizers_caller() {
     let app = ephemera_http::router(ephemera_http::AppState {
         intake: None,
         selfservice: None,
-        dashboard: Some(Arc::new(platform::dashboard(&p.config.shared, &p.clients))),
+        dashboard: Some(Arc::new(platform::dashboard(&p.config.shared, &p.functions.selfservice))),
         dashboard_open: true,
         identity: ephemera_http::Identity::ApiGateway,
     });

@@ -17,20 +17,34 @@ use tower::ServiceExt;
 
 const APIGW_OPENED: &[u8] = include_bytes!("../../events/apigw/webhook-pull-request-opened.json");
 
-async fn emulator_and_clients() -> (Emulator, ephemera_wiring::Config, Clients) {
+/// The emulator; when dropped, each function's calls are checked against its role under the
+/// configuration kept with it (see `ephemera_tests::least_privilege`).
+struct Checked(Emulator, ephemera_wiring::Config);
+
+impl Drop for Checked {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            least_privilege::enforce(&self.1, &self.0.calls);
+        }
+    }
+}
+
+/// The emulator with the platform's resources; the test's own clients; each function's.
+async fn emulator_and_clients() -> (Checked, ephemera_wiring::Config, Clients, FunctionClients) {
     init_logs();
     let emulator = Emulator::start().unwrap();
     let config = test_config(&[]);
     let clients = Clients::new(&emulator_config(&emulator.endpoint, REGION).await);
     ephemera_local::prepare(&config.shared, &clients, "work", false).await.unwrap();
-    (emulator, config, clients)
+    let functions = FunctionClients::new(clients.sdk());
+    (Checked(emulator, config.clone()), config, clients, functions)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_function_answers_an_api_gateway_http_api_event() {
-    let (_emulator, config, clients) = emulator_and_clients().await;
-    let secrets = platform::webhook_secrets(&config.webhook, &clients).await.unwrap();
-    let intake = platform::intake(&config.shared, &config.webhook, &clients, secrets, None);
+    let (_emulator, config, clients, f) = emulator_and_clients().await;
+    let secrets = platform::webhook_secrets(&config.webhook, &f.webhook).await.unwrap();
+    let intake = platform::intake(&config.shared, &config.webhook, &f.webhook, secrets, None);
     let app = ephemera_http::router(ephemera_http::AppState {
         intake: Some(Arc::new(intake)),
         selfservice: None,
@@ -60,10 +74,10 @@ async fn webhook_function_answers_an_api_gateway_http_api_event() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn provisioner_function_reconciles_an_sqs_batch_and_reports_only_retryable_failures() {
-    let (_emulator, config, clients) = emulator_and_clients().await;
+    let (_emulator, config, clients, f) = emulator_and_clients().await;
     // The environment the sample message names, recorded as the webhook would.
-    let secrets = platform::webhook_secrets(&config.webhook, &clients).await.unwrap();
-    let intake = platform::intake(&config.shared, &config.webhook, &clients, secrets, None);
+    let secrets = platform::webhook_secrets(&config.webhook, &f.webhook).await.unwrap();
+    let intake = platform::intake(&config.shared, &config.webhook, &f.webhook, secrets, None);
     let signature = ephemera_tests::sign(ephemera_tests::SECRET.as_bytes(), OPENED);
     intake
         .handle(Delivery {
@@ -76,7 +90,7 @@ async fn provisioner_function_reconciles_an_sqs_batch_and_reports_only_retryable
         .await
         .unwrap();
 
-    let provisioner = Arc::new(platform::provisioner(&config.shared, &config.provisioner, &clients));
+    let provisioner = Arc::new(platform::provisioner(&config.shared, &config.provisioner, &f.provisioner));
     let batch: aws_lambda_events::sqs::SqsEvent = serde_json::from_slice(SQS_BATCH).unwrap();
     let response = provisioner::handle_batch(provisioner.clone(), batch).await;
     assert!(response.batch_item_failures.is_empty(), "{:?}", response.batch_item_failures);
@@ -108,8 +122,8 @@ async fn provisioner_function_reconciles_an_sqs_batch_and_reports_only_retryable
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cloudformation_status_change_wakes_the_provisioner_for_that_environment() {
     const STACK_STATUS: &[u8] = include_bytes!("../../events/eventbridge/stack-status-change.json");
-    let (_emulator, config, clients) = emulator_and_clients().await;
-    let secrets = platform::webhook_secrets(&config.webhook, &clients).await.unwrap();
+    let (_emulator, config, clients, f) = emulator_and_clients().await;
+    let secrets = platform::webhook_secrets(&config.webhook, &f.webhook).await.unwrap();
     let signature = ephemera_tests::sign(ephemera_tests::SECRET.as_bytes(), OPENED);
     let delivery = Delivery {
         event: Some("pull_request"),
@@ -118,12 +132,12 @@ async fn a_cloudformation_status_change_wakes_the_provisioner_for_that_environme
         body: OPENED,
         form_encoded: false,
     };
-    platform::intake(&config.shared, &config.webhook, &clients, secrets, None).handle(delivery).await.unwrap();
+    platform::intake(&config.shared, &config.webhook, &f.webhook, secrets, None).handle(delivery).await.unwrap();
 
     // The status change, as the work queue delivers it (the rule on the default bus targets it).
     let mut batch: aws_lambda_events::sqs::SqsEvent = serde_json::from_slice(SQS_BATCH).unwrap();
     batch.records[0].body = Some(String::from_utf8(STACK_STATUS.to_vec()).unwrap());
-    let provisioner = Arc::new(platform::provisioner(&config.shared, &config.provisioner, &clients));
+    let provisioner = Arc::new(platform::provisioner(&config.shared, &config.provisioner, &f.provisioner));
     assert!(provisioner::handle_batch(provisioner, batch).await.batch_item_failures.is_empty());
 
     let registry = ephemera_aws::DynamoRegistry::new(clients.dynamodb().clone(), &config.shared.table);
@@ -133,8 +147,7 @@ async fn a_cloudformation_status_change_wakes_the_provisioner_for_that_environme
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_webhook_secret_can_come_from_secrets_manager_during_rotation() {
-    let (emulator, _, clients) = emulator_and_clients().await;
-    let functions = FunctionClients::new(clients.sdk());
+    let (mut emulator, _, clients, functions) = emulator_and_clients().await;
     let secret = clients
         .secretsmanager()
         .create_secret()
@@ -169,14 +182,14 @@ async fn the_webhook_secret_can_come_from_secrets_manager_during_rotation() {
         assert!(platform::github(&github, function).await.unwrap().is_some());
     }
     let vars = [("EPHEMERA_GITHUB_WEBHOOK_SECRET_ARN", arn.as_str()), ("EPHEMERA_GITHUB_TOKEN_SECRET_ARN", &token)];
-    least_privilege::enforce(&test_config(&vars), &emulator.calls);
+    emulator.1 = test_config(&vars);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reaper_function_sweeps_on_its_schedules() {
     const NIGHTLY: &[u8] = include_bytes!("../../events/eventbridge/scheduled-event.json");
     const FREQUENT: &[u8] = include_bytes!("../../events/eventbridge/reaper-light-input.json");
-    let (_emulator, config, clients) = emulator_and_clients().await;
+    let (_emulator, config, clients, f) = emulator_and_clients().await;
     let orphan = "ephemera-pr-99-acme-orphan-0a1b2c3d4e";
     let tags = [("ephemera:managed-by", "ephemera"), ("ephemera:environment", "pr-99-acme-orphan-0a1b2c3d4e")]
         .map(|(k, v)| aws_sdk_cloudformation::types::Tag::builder().key(k).value(v).build());
@@ -189,7 +202,7 @@ async fn reaper_function_sweeps_on_its_schedules() {
         .send()
         .await
         .unwrap();
-    let reaper = platform::reaper(&config.shared, &config.reaper, &clients, platform::clock());
+    let reaper = platform::reaper(&config.shared, &config.reaper, &f.reaper, platform::clock());
 
     let light = reaper.sweep(reaper::options(&serde_json::from_slice(FREQUENT).unwrap())).await.unwrap();
     assert!(light.light && light.cost.is_none());
@@ -205,15 +218,15 @@ async fn reaper_function_sweeps_on_its_schedules() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn selfservice_function_takes_the_caller_from_api_gateways_iam_authorizer() {
     const LIST: &[u8] = include_bytes!("../../events/apigw/selfservice-list.json");
-    let (_emulator, config, clients) = emulator_and_clients().await;
+    let (_emulator, config, _, f) = emulator_and_clients().await;
     let app = ephemera_http::router(ephemera_http::AppState {
         intake: None,
-        selfservice: Some(Arc::new(platform::selfservice(&config.shared, &config.selfservice, &clients))),
+        selfservice: Some(Arc::new(platform::selfservice(&config.shared, &config.selfservice, &f.selfservice))),
         dashboard: None,
         dashboard_open: false,
         identity: ephemera_http::Identity::ApiGateway,
     });
-    let service = platform::selfservice(&config.shared, &config.selfservice, &clients);
+    let service = platform::selfservice(&config.shared, &config.selfservice, &f.selfservice);
     for who in ["kyle", "mallory"] {
         let caller = service.caller(&format!("arn:aws:iam::123456789012:user/{who}")).unwrap();
         service.create(&caller, Default::default()).await.unwrap();
@@ -232,15 +245,15 @@ async fn selfservice_function_takes_the_caller_from_api_gateways_iam_authorizer(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn selfservice_function_serves_the_dashboard_data_to_iam_callers() {
     const DASHBOARD: &[u8] = include_bytes!("../../events/apigw/dashboard.json");
-    let (_emulator, config, clients) = emulator_and_clients().await;
+    let (_emulator, config, _, f) = emulator_and_clients().await;
     let app = ephemera_http::router(ephemera_http::AppState {
         intake: None,
         selfservice: None,
-        dashboard: Some(Arc::new(platform::dashboard(&config.shared, &clients))),
+        dashboard: Some(Arc::new(platform::dashboard(&config.shared, &f.selfservice))),
         dashboard_open: false,
         identity: ephemera_http::Identity::ApiGateway,
     });
-    let service = platform::selfservice(&config.shared, &config.selfservice, &clients);
+    let service = platform::selfservice(&config.shared, &config.selfservice, &f.selfservice);
     let kyle = service.caller("arn:aws:iam::123456789012:user/kyle").unwrap();
     service.create(&kyle, Default::default()).await.unwrap();
     let request =
@@ -257,8 +270,8 @@ async fn selfservice_function_serves_the_dashboard_data_to_iam_callers() {
 async fn stack_events_and_notifier_functions_take_their_eventbridge_samples() {
     const STACK_EVENT: &[u8] = include_bytes!("../../events/eventbridge/stack-status-change.json");
     const READY: &[u8] = include_bytes!("../../events/eventbridge/environment-ready.json");
-    let (_emulator, config, clients) = emulator_and_clients().await;
-    let secrets = platform::webhook_secrets(&config.webhook, &clients).await.unwrap();
+    let (_emulator, config, clients, f) = emulator_and_clients().await;
+    let secrets = platform::webhook_secrets(&config.webhook, &f.webhook).await.unwrap();
     let body = OPENED;
     let delivery = Delivery {
         event: Some("pull_request"),
@@ -267,10 +280,10 @@ async fn stack_events_and_notifier_functions_take_their_eventbridge_samples() {
         body,
         form_encoded: false,
     };
-    platform::intake(&config.shared, &config.webhook, &clients, secrets, None).handle(delivery).await.unwrap();
+    platform::intake(&config.shared, &config.webhook, &f.webhook, secrets, None).handle(delivery).await.unwrap();
 
     // As sent, the sample is older than what the webhook just recorded: dropped.
-    let service = platform::stack_events(&config.shared, &clients);
+    let service = platform::stack_events(&config.shared, &f.stack_events);
     let mut event: serde_json::Value = serde_json::from_slice(STACK_EVENT).unwrap();
     let recorded = stack_events::handle(&service, event.clone()).await.unwrap();
     assert_eq!(recorded, Some(ephemera_app::stack_events::Recorded::Stale));
@@ -291,7 +304,7 @@ async fn stack_events_and_notifier_functions_take_their_eventbridge_samples() {
     let notifier = platform::notifier(
         &config.shared,
         &config.notifier,
-        &clients,
+        &f.notifier,
         Arc::new(ephemera_aws::github::GitHubRest::new(github)),
     );
     let ready: serde_json::Value = serde_json::from_slice(READY).unwrap();
