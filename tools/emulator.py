@@ -20,7 +20,10 @@ access key that signed it, the role session behind that key (when it came from A
 and the IAM actions and resource ARNs AWS would authorize it against. The least-privilege tests
 check those against each function's role. moto finds the action; `calls.py` the resources.
 
-Usage: emulator.py [-H HOST] [-p PORT]
+With --ready FILE, the port it listens on is written to FILE once it does: whoever started it
+knows it is this process that answers, not another that took the port first.
+
+Usage: emulator.py [-H HOST] [-p PORT] [--ready FILE]
 """
 import argparse
 import copy
@@ -37,7 +40,7 @@ import moto.dynamodb.models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-from werkzeug.serving import run_simple
+from werkzeug.serving import make_server
 
 
 class _CopyAllButTables:
@@ -167,6 +170,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, default=5050)
+    parser.add_argument("--ready", help="a file to write the port to once listening")
     args = parser.parse_args()
     os.environ.setdefault("MOTO_PORT", str(args.port))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -178,7 +182,12 @@ def main():
     app = SerializeDynamoDB(DomainDispatcherApplication(create_backend_app))
     if os.environ.get("EPHEMERA_EMULATOR_TIMINGS"):
         app = Timings(app, os.environ["EPHEMERA_EMULATOR_TIMINGS"])
-    run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    # Fails (and the process ends) if the port is taken.
+    server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    if args.ready:
+        with open(args.ready, "w") as f:
+            f.write(str(server.port))
+    server.serve_forever()
 
 
 if __name__ == "__main__":

@@ -57,26 +57,47 @@ impl Emulator {
         if !python.exists() {
             bail!("no emulator venv at {}: run `make venv` (make test does)", python.display());
         }
+        for _ in 0..5 {
+            if let Some(emulator) = Self::start_on_a_free_port(&python)? {
+                return Ok(emulator);
+            }
+        }
+        bail!("the emulator found no free port in 5 tries")
+    }
+
+    /// Started on a port found free; None if another process bound it first (a concurrent
+    /// test's emulator, say), which the emulator's ready file tells apart from this one.
+    fn start_on_a_free_port(python: &std::path::Path) -> anyhow::Result<Option<Self>> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let bin = workspace_root().join("tools/emulator.py");
-        let calls = std::env::temp_dir().join(format!("ephemera-calls-{}-{port}.jsonl", std::process::id()));
-        let child = Command::new(&python)
+        let unique = format!("{}-{port}-{}", std::process::id(), uuid::Uuid::new_v4());
+        let calls = std::env::temp_dir().join(format!("ephemera-calls-{unique}.jsonl"));
+        let ready = std::env::temp_dir().join(format!("ephemera-ready-{unique}"));
+        let child = Command::new(python)
             .arg(&bin)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .arg("--ready")
+            .arg(&ready)
             .env("EPHEMERA_EMULATOR_CALLS", &calls)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
-        let emulator = Self { child, endpoint: format!("http://127.0.0.1:{port}"), calls };
+        let mut emulator = Self { child, endpoint: format!("http://127.0.0.1:{port}"), calls };
         let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        loop {
+            if ready.exists() {
+                let _ = std::fs::remove_file(&ready);
+                return Ok(Some(emulator));
+            }
+            if emulator.child.try_wait()?.is_some() {
+                return Ok(None);
+            }
             if Instant::now() > deadline {
-                bail!("moto server did not listen on {port} within 30 s");
+                bail!("the emulator did not listen on {port} within 30 s");
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Ok(emulator)
     }
 }
 
