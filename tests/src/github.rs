@@ -5,7 +5,10 @@
 //! an operation's template for that method, query parameters must be declared, and the JSON body
 //! must satisfy the operation's schema. Anything else is recorded as a violation and answered
 //! 404 or 422, as GitHub would. The server keeps comments, deployments and statuses in memory,
-//! and can answer with rate limits.
+//! and can answer with rate limits. With [`State::app`] set it authorizes as GitHub does a
+//! GitHub App's calls: the App's JWT (verified with its public key) for its own endpoints, and
+//! an unexpired installation token it issued, for that installation's repositories, for the
+//! others; anything else is answered 401.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -49,7 +52,63 @@ pub struct State {
     pub rate_limit_next: u32,
     /// The resets announced (seconds since the epoch), in order.
     pub resets: Vec<i64>,
+    /// Serving as GitHub serves an App (see [`FakeApp`]).
+    pub app: Option<FakeApp>,
     next_id: u64,
+}
+
+/// A GitHub App as GitHub knows it: its id and public key, the installation each repository is
+/// in, and the installation tokens issued.
+#[derive(Debug)]
+pub struct FakeApp {
+    pub id: String,
+    public_key: Vec<u8>,
+    /// `owner/repo` → installation id.
+    pub installations: HashMap<String, u64>,
+    /// Token → (installation, expiry in seconds since the epoch).
+    pub tokens: HashMap<String, (u64, i64)>,
+    /// How long the tokens issued next last, in seconds (GitHub: an hour).
+    pub token_lifetime: i64,
+}
+
+impl FakeApp {
+    pub fn new(id: &str, public_key_pem: &[u8], installations: &[(&str, u64)]) -> Self {
+        Self {
+            id: id.to_owned(),
+            public_key: public_key_pem.to_vec(),
+            installations: installations.iter().map(|(r, i)| (r.to_string(), *i)).collect(),
+            tokens: HashMap::new(),
+            token_lifetime: 3600,
+        }
+    }
+
+    /// Whether `jwt` is the App's: signed with its key (RS256), naming it, not expired.
+    fn is_app(&self, jwt: &str) -> bool {
+        let Ok(key) = jsonwebtoken::DecodingKey::from_rsa_pem(&self.public_key) else { return false };
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        validation.set_required_spec_claims(&["exp", "iat", "iss"]);
+        validation.set_issuer(&[&self.id]);
+        jsonwebtoken::decode::<Value>(jwt, &key, &validation).is_ok()
+    }
+
+    /// Whether `token` is an unexpired installation token for `repository`'s installation.
+    fn reaches(&self, token: &str, repository: &str, now: i64) -> bool {
+        let installation = self.installations.get(repository);
+        self.tokens.get(token).is_some_and(|(i, expires)| Some(i) == installation && *expires > now)
+    }
+}
+
+/// The answer to a call the App is not allowed to make, if it is one.
+fn refused(app: &FakeApp, operation: &str, params: &HashMap<String, String>, bearer: &str) -> Option<Response> {
+    let now = now() as i64;
+    let allowed = match operation {
+        "apps/get-repo-installation" | "apps/create-installation-access-token" => app.is_app(bearer),
+        _ => {
+            let repository = format!("{}/{}", params.get("owner")?, params.get("repo")?);
+            app.reaches(bearer, &repository, now)
+        }
+    };
+    (!allowed).then(|| error(StatusCode::UNAUTHORIZED, "Bad credentials"))
 }
 
 impl State {
@@ -239,6 +298,8 @@ fn handle(
     }
     let json: Value = if body.is_empty() { Value::Null } else { serde_json::from_slice(&body).unwrap_or(Value::Null) };
     match &op.body {
+        // A body that requires nothing may be left out.
+        Some(schema) if body.is_empty() && schema.get("required").is_none() => {}
         Some(schema) => validate(schema, &json, "body", &mut errors),
         None if !body.is_empty() => errors.push(format!("{} takes no body", op.id)),
         None => {}
@@ -268,8 +329,29 @@ fn handle(
         h.insert("x-ratelimit-reset", reset.to_string().parse().unwrap());
         return res;
     }
+    let bearer = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    if let Some(answer) = s.app.as_ref().and_then(|app| refused(app, &op.id, &params, bearer.unwrap_or_default())) {
+        return answer;
+    }
     let number = |k: &str| params.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     match op.id.as_str() {
+        "apps/get-repo-installation" => {
+            let repository = format!("{}/{}", params["owner"], params["repo"]);
+            match s.app.as_ref().and_then(|app| app.installations.get(&repository)) {
+                Some(id) => axum::Json(json!({ "id": id, "account": { "login": params["owner"] } })).into_response(),
+                None => error(StatusCode::NOT_FOUND, "Not Found"),
+            }
+        }
+        "apps/create-installation-access-token" => {
+            let id = s.id();
+            let installation = number("installation_id");
+            let Some(app) = s.app.as_mut() else { return error(StatusCode::NOT_FOUND, "Not Found") };
+            let token = format!("ghs_fake{id}");
+            let expires = at as i64 + app.token_lifetime;
+            app.tokens.insert(token.clone(), (installation, expires));
+            let expires_at = chrono::DateTime::from_timestamp(expires, 0).unwrap().to_rfc3339();
+            (StatusCode::CREATED, axum::Json(json!({ "token": token, "expires_at": expires_at }))).into_response()
+        }
         "issues/list-comments" => {
             let issue = number("issue_number");
             let per_page: usize = query.get("per_page").and_then(|v| v.parse().ok()).unwrap_or(30);

@@ -1,6 +1,7 @@
 //! A small GitHub REST client: the handful of calls Ephemera makes, with retries that honour
 //! GitHub's rate limits (`Retry-After`, `x-ratelimit-remaining` / `x-ratelimit-reset`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
@@ -8,6 +9,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{instrument, warn};
+
+use crate::app::{AppCredentials, Installation, InstallationToken, Installations};
 
 pub const API_VERSION: &str = "2022-11-28";
 
@@ -41,11 +44,19 @@ impl ClientError {
 /// wait GitHub asks for that is longer is not slept through (the call fails, retryably).
 pub use ephemera_domain::RetryPolicy;
 
+/// How the client proves itself: one token for every repository, or as a GitHub App, each
+/// repository's installation token.
+#[derive(Debug, Clone)]
+enum Auth {
+    Token(String),
+    App(Arc<Installations>),
+}
+
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
     base: String,
-    token: String,
+    auth: Auth,
     retry: RetryPolicy,
 }
 
@@ -151,7 +162,75 @@ impl Client {
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| ClientError::Transport(e.to_string()))?;
-        Ok(Self { http, base: base.trim_end_matches('/').to_owned(), token: token.into(), retry: RetryPolicy::GITHUB })
+        let base = base.trim_end_matches('/').to_owned();
+        Ok(Self { http, base, auth: Auth::Token(token.into()), retry: RetryPolicy::GITHUB })
+    }
+
+    /// As a GitHub App: each repository's calls are made with its installation's token.
+    pub fn for_app(base: &str, app: AppCredentials) -> Result<Self, ClientError> {
+        Ok(Self { auth: Auth::App(Arc::new(Installations::new(app))), ..Self::new(base, "")? })
+    }
+
+    pub fn is_app(&self) -> bool {
+        matches!(self.auth, Auth::App(_))
+    }
+
+    /// The installation a webhook delivery named for `owner/repo`: spares looking it up.
+    pub fn remember_installation(&self, owner: &str, repo: &str, installation: u64) {
+        if let Auth::App(app) = &self.auth {
+            app.remember(&format!("{owner}/{repo}"), installation);
+        }
+    }
+
+    /// The token for a call to `path`, and the installation it is of (App only).
+    async fn bearer(&self, path: &str) -> Result<(String, Option<u64>), ClientError> {
+        let app = match &self.auth {
+            Auth::Token(t) => return Ok((t.clone(), None)),
+            Auth::App(app) => app,
+        };
+        let repository = repository_of(path).ok_or_else(|| {
+            ClientError::Invalid(format!("{path} names no repository to find the App's installation by"))
+        })?;
+        let now = chrono::Utc::now().timestamp();
+        let installation = match app.installation_of(&repository) {
+            Some(i) => i,
+            None => {
+                let jwt = app.credentials.jwt(now)?;
+                let path = format!("/repos/{repository}/installation");
+                let found = self.send::<Installation>(Method::GET, &path, None, &jwt).await;
+                let found = found.map_err(|e| not_installed(e, &repository))?;
+                app.remember(&repository, found.id);
+                found.id
+            }
+        };
+        if let Some(token) = app.token(installation, now) {
+            return Ok((token, Some(installation)));
+        }
+        let jwt = app.credentials.jwt(now)?;
+        let path = format!("/app/installations/{installation}/access_tokens");
+        let token: InstallationToken = self.send(Method::POST, &path, None, &jwt).await?;
+        app.keep(installation, &token);
+        Ok((token.token, Some(installation)))
+    }
+
+    /// One call with the right token; as an App, once more with a new token if GitHub refused
+    /// the one it had (revoked, or expired early).
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<T, ClientError> {
+        let (bearer, installation) = self.bearer(path).await?;
+        match (self.send(method.clone(), path, body, &bearer).await, &self.auth, installation) {
+            (Err(ClientError::Http { status: 401, .. }), Auth::App(app), Some(installation)) => {
+                warn!(installation, "GitHub refused the installation token; asking for a new one");
+                app.forget(installation);
+                let (bearer, _) = self.bearer(path).await?;
+                self.send(method, path, body, &bearer).await
+            }
+            (result, _, _) => result,
+        }
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
@@ -159,12 +238,13 @@ impl Client {
         self
     }
 
-    /// One call, retried on rate limits, 5xx and network errors.
-    async fn call<T: DeserializeOwned>(
+    /// One call with `bearer`, retried on rate limits, 5xx and network errors.
+    async fn send<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
         body: Option<&Value>,
+        bearer: &str,
     ) -> Result<T, ClientError> {
         let mut attempt = 0;
         loop {
@@ -174,7 +254,7 @@ impl Client {
                 .request(method.clone(), format!("{}{path}", self.base))
                 .header("accept", "application/vnd.github+json")
                 .header("x-github-api-version", API_VERSION)
-                .bearer_auth(&self.token);
+                .bearer_auth(bearer);
             if let Some(b) = body {
                 req = req.json(b);
             }
@@ -411,6 +491,32 @@ impl Client {
     }
 }
 
+/// `owner/repo` of a `/repos/{owner}/{repo}/...` path.
+fn repository_of(path: &str) -> Option<String> {
+    let mut parts = path.split('?').next()?.split('/');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(""), Some("repos"), Some(owner), Some(repo)) if !owner.is_empty() && !repo.is_empty() => {
+            Some(format!("{owner}/{repo}"))
+        }
+        _ => None,
+    }
+}
+
+/// A repository the App cannot find its installation for is one it is not installed on.
+fn not_installed(e: ClientError, repository: &str) -> ClientError {
+    match e {
+        ClientError::Http { status: 404, method, path, .. } => ClientError::Http {
+            method,
+            path,
+            status: 404,
+            message: format!(
+                "the GitHub App is not installed on {repository}: install it there, or stop sending its events"
+            ),
+        },
+        other => other,
+    }
+}
+
 /// GitHub accepts at most 140 characters of description.
 fn truncate_description(body: &mut Value) {
     if let Some(Value::String(d)) = body.get_mut("description") {
@@ -471,6 +577,14 @@ mod tests {
         assert_eq!(rate_limit_wait(StatusCode::FORBIDDEN, &headers(&[("x-ratelimit-remaining", "12")]), now), None);
         assert_eq!(rate_limit_wait(StatusCode::TOO_MANY_REQUESTS, &headers(&[]), now), Some(Duration::from_secs(60)));
         assert_eq!(rate_limit_wait(StatusCode::NOT_FOUND, &headers(&[("retry-after", "7")]), now), None);
+    }
+
+    #[test]
+    fn the_repository_of_a_path_finds_the_apps_installation() {
+        assert_eq!(repository_of("/repos/acme/todo-app/pulls/7").as_deref(), Some("acme/todo-app"));
+        assert_eq!(repository_of("/repos/acme/todo-app?x=1").as_deref(), Some("acme/todo-app"));
+        assert_eq!(repository_of("/app/installations/1/access_tokens"), None);
+        assert_eq!(repository_of("/repos/acme"), None);
     }
 
     #[test]

@@ -1,0 +1,108 @@
+//! GitHub App authentication against the fake GitHub, which verifies the App's JWT with its
+//! public key and issues expiring installation tokens that reach their own installation alone:
+//! tokens are cached, asked for again before they expire and when GitHub refuses one, and kept
+//! apart per installation; and the platform reports on a pull request as the App.
+
+use ephemera_app::feedback::MARKER;
+use ephemera_domain::Status;
+use ephemera_github::app::REFRESH_MARGIN_SECS;
+use ephemera_github::{AppCredentials, Client, ClientError};
+use ephemera_tests::fixtures::*;
+use ephemera_tests::github::{FakeApp, FakeGitHub};
+use ephemera_tests::{init_logs, workspace_root, Platform};
+
+const KEY: &[u8] = include_bytes!("../fixtures/github-app/test-only-private-key.pem");
+const PUBLIC_KEY: &[u8] = include_bytes!("../fixtures/github-app/test-only-public-key.pem");
+const OTHER_KEY: &[u8] = include_bytes!("../fixtures/github-app/test-only-other-private-key.pem");
+const APP: &str = "4242";
+
+async fn github() -> FakeGitHub {
+    init_logs();
+    let gh = FakeGitHub::start().await;
+    let mut s = gh.state();
+    s.app = Some(FakeApp::new(APP, PUBLIC_KEY, &[("acme/todo-app", 11), ("umbrella/api", 22)]));
+    s.permissions.insert("kyle".into(), "write".into());
+    drop(s);
+    gh
+}
+
+fn count(gh: &FakeGitHub, operation: &str) -> usize {
+    gh.state().requests.iter().filter(|r| r.operation == operation).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn installation_tokens_are_cached_refreshed_and_kept_apart() {
+    let gh = github().await;
+    let client = Client::for_app(&gh.url, AppCredentials::new(APP, KEY).unwrap()).unwrap();
+    const TOKENS: &str = "apps/create-installation-access-token";
+    const READS: &str = "repos/get-collaborator-permission-level";
+    for _ in 0..3 {
+        assert_eq!(client.permission("acme", "todo-app", "kyle").await.unwrap(), "write");
+    }
+    assert_eq!((count(&gh, "apps/get-repo-installation"), count(&gh, TOKENS)), (1, 1), "looked up and asked once");
+
+    // Another installation, its own token: the fake refuses a token for any other's repository.
+    client.permission("umbrella", "api", "kyle").await.unwrap();
+    client.permission("acme", "todo-app", "kyle").await.unwrap();
+    let mut installations: Vec<u64> = gh.state().app.as_ref().unwrap().tokens.values().map(|(i, _)| *i).collect();
+    installations.sort();
+    assert_eq!((installations, count(&gh, TOKENS)), (vec![11, 22], 2));
+
+    // Revoked: refused once (401), a new token, the call goes through.
+    let reads = count(&gh, READS);
+    gh.state().app.as_mut().unwrap().tokens.clear();
+    client.permission("acme", "todo-app", "kyle").await.unwrap();
+    assert_eq!((count(&gh, TOKENS), count(&gh, READS) - reads), (3, 2));
+
+    // A token that expires within the margin is not used: a new one is asked for first.
+    {
+        let mut s = gh.state();
+        let app = s.app.as_mut().unwrap();
+        app.token_lifetime = REFRESH_MARGIN_SECS;
+        app.tokens.clear();
+    }
+    client.permission("acme", "todo-app", "kyle").await.unwrap(); // refused, then a short token
+    let (tokens, reads) = (count(&gh, TOKENS), count(&gh, READS));
+    client.permission("acme", "todo-app", "kyle").await.unwrap();
+    assert_eq!((count(&gh, TOKENS) - tokens, count(&gh, READS) - reads), (1, 1), "renewed before use, never refused");
+    assert!(gh.state().violations.is_empty(), "{:#?}", gh.state().violations);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jwt_signed_with_another_key_is_refused_and_an_app_not_installed_says_so() {
+    let gh = github().await;
+    let impostor = Client::for_app(&gh.url, AppCredentials::new(APP, OTHER_KEY).unwrap()).unwrap();
+    let err = impostor.permission("acme", "todo-app", "kyle").await.unwrap_err();
+    assert!(matches!(err, ClientError::Http { status: 401, .. }), "{err}");
+
+    let client = Client::for_app(&gh.url, AppCredentials::new(APP, KEY).unwrap()).unwrap();
+    let err = client.permission("other", "repo", "kyle").await.unwrap_err().to_string();
+    assert!(err.contains("the GitHub App is not installed on other/repo"), "{err}");
+    assert!(gh.state().violations.is_empty(), "{:#?}", gh.state().violations);
+}
+
+/// The platform as the App: the sticky comment is written with the installation's token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_platform_reports_on_a_pull_request_as_the_app() {
+    let gh = github().await;
+    let key = workspace_root().join("tests/fixtures/github-app/test-only-private-key.pem");
+    let p = Platform::start_with(&[
+        ("EPHEMERA_GITHUB_APP_ID", APP),
+        ("EPHEMERA_GITHUB_APP_PRIVATE_KEY_FILE", key.to_str().unwrap()),
+        ("EPHEMERA_GITHUB_API_URL", &gh.url),
+    ])
+    .await;
+    assert_eq!(p.deliver("pull_request", "d-open", OPENED).await.0, 202);
+    p.wait_for(ENVIRONMENT, Status::Ready).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !gh.state().comments.values().any(|(n, b)| *n == 7 && b.contains(MARKER) && b.contains("Ready")) {
+        assert!(std::time::Instant::now() < deadline, "no comment: {:#?}", gh.state().requests);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    {
+        let s = gh.state();
+        assert!(s.violations.is_empty(), "{:#?}", s.violations);
+        assert!(s.requests.iter().any(|r| r.operation == "apps/create-installation-access-token"));
+    }
+    p.stop().await;
+}
