@@ -104,6 +104,11 @@ pub fn deployed(config: &Config) -> Deployed {
         .set("GitHubTokenSecretArn", config.github.token_secret_arn.as_deref().unwrap_or(GITHUB_TOKEN_SECRET))
         .set("WebhookSecretArn", config.webhook.secret_arn.as_deref().unwrap_or(WEBHOOK_SECRET))
         .set_list("DeployAccountIds", &accounts);
+    if let Some(ephemera_wiring::config::GitHubApp { id, key: ephemera_wiring::config::AppKey::Secret(arn) }) =
+        &config.github.app
+    {
+        deployed = deployed.set("GitHubAppId", id).set("GitHubAppPrivateKeySecretArn", arn);
+    }
     if let Some(target) = config.provisioner.deploy.routes.all().first() {
         deployed = deployed.set("DeployRoleName", role_name(&target.role_arn));
     }

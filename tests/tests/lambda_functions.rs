@@ -171,7 +171,7 @@ async fn the_webhook_secret_can_come_from_secrets_manager_during_rotation() {
     // The notifier cannot start without GitHub; nothing is read from Secrets Manager to find out.
     let missing = GitHubConfig::from_lookup(|_| None).unwrap();
     let err = platform::github_required(&missing, &clients).await.err().expect("refused").to_string();
-    assert_eq!(err, "EPHEMERA_GITHUB_TOKEN_SECRET_ARN (or EPHEMERA_GITHUB_TOKEN) is not set; it is required");
+    assert_eq!(err, "EPHEMERA_GITHUB_APP_ID, EPHEMERA_GITHUB_TOKEN_SECRET_ARN (or EPHEMERA_GITHUB_TOKEN) is not set; it is required");
 
     // The token from its secret, read as the notifier and as the webhook, which their roles allow.
     let token = clients.secretsmanager().create_secret().name("github-token").secret_string("ghs_test").send();
@@ -181,7 +181,30 @@ async fn the_webhook_secret_can_come_from_secrets_manager_during_rotation() {
     for function in [&functions.notifier, &functions.webhook] {
         assert!(platform::github(&github, function).await.unwrap().is_some());
     }
-    let vars = [("EPHEMERA_GITHUB_WEBHOOK_SECRET_ARN", arn.as_str()), ("EPHEMERA_GITHUB_TOKEN_SECRET_ARN", &token)];
+    // A GitHub App's private key from its secret, read as the same two.
+    const KEY: &str = include_str!("../fixtures/github-app/test-only-private-key.pem");
+    let key = clients.secretsmanager().create_secret().name("github-app-key").secret_string(KEY).send();
+    let key = key.await.unwrap().arn().unwrap().to_owned();
+    let app = [("EPHEMERA_GITHUB_APP_ID", "4242"), ("EPHEMERA_GITHUB_APP_PRIVATE_KEY_SECRET_ARN", key.as_str())];
+    let app_config = GitHubConfig::from_lookup(|k| app.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()));
+    for function in [&functions.notifier, &functions.webhook] {
+        assert!(platform::github(app_config.as_ref().unwrap(), function).await.unwrap().is_some());
+    }
+    let not_a_key = clients.secretsmanager().create_secret().name("not-a-key").secret_string("hunter2").send();
+    let not_a_key = not_a_key.await.unwrap().arn().unwrap().to_owned();
+    let bad = GitHubConfig::from_lookup(|k| match k {
+        "EPHEMERA_GITHUB_APP_ID" => Some("4242".into()),
+        "EPHEMERA_GITHUB_APP_PRIVATE_KEY_SECRET_ARN" => Some(not_a_key.clone()),
+        _ => None,
+    });
+    let err = platform::github(&bad.unwrap(), &clients).await.err().expect("refused").to_string();
+    assert!(err.contains("does not hold a private key in PEM"), "{err}");
+    let vars = [
+        ("EPHEMERA_GITHUB_WEBHOOK_SECRET_ARN", arn.as_str()),
+        ("EPHEMERA_GITHUB_TOKEN_SECRET_ARN", &token),
+        ("EPHEMERA_GITHUB_APP_ID", "4242"),
+        ("EPHEMERA_GITHUB_APP_PRIVATE_KEY_SECRET_ARN", &key),
+    ];
     emulator.1 = test_config(&vars);
 }
 

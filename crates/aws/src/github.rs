@@ -134,6 +134,18 @@ pub async fn token_from_secret(client: &SecretsClient, secret_id: &str) -> Resul
     Ok(token)
 }
 
+/// A GitHub App's private key (the PEM GitHub gave) from the Secrets Manager secret `secret_id`.
+pub async fn app_key_from_secret(client: &SecretsClient, secret_id: &str) -> Result<String, PortError> {
+    const READ: &str = "read the GitHub App's private key";
+    let out = client.get_secret_value().secret_id(secret_id).send().await.map_err(|e| port_error(READ, e))?;
+    let pem = out.secret_string().unwrap_or_default().trim().to_owned();
+    if !pem.contains("PRIVATE KEY-----") {
+        let message = format!("{secret_id} does not hold a private key in PEM (-----BEGIN RSA PRIVATE KEY-----...)");
+        return Err(PortError::Permanent { operation: READ, message });
+    }
+    Ok(pem)
+}
+
 /// Smoke checks and load tests over HTTP, on allowed preview hosts only.
 pub struct HttpProber {
     http: reqwest::Client,

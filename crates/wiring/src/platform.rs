@@ -18,11 +18,12 @@ use ephemera_aws::resources::AwsResources;
 use ephemera_aws::seeder::DynamoSeeder;
 use ephemera_aws::sites::AwsSites;
 use ephemera_aws::{CloudFormationStacks, DynamoRegistry, EnvironmentSessions, EventBridgeBus, S3Store};
+use ephemera_github::AppCredentials;
 use ephemera_github_webhook::WebhookSecrets;
 
 use crate::config::{
-    ConfigError, DeployConfig, GitHubConfig, NotifierConfig, ProvisionerConfig, ReaperConfig, SelfServiceConfig,
-    SharedConfig, WebhookConfig,
+    AppKey, ConfigError, DeployConfig, GitHubApp, GitHubConfig, NotifierConfig, ProvisionerConfig, ReaperConfig,
+    SelfServiceConfig, SharedConfig, WebhookConfig,
 };
 use crate::Clients;
 
@@ -48,17 +49,50 @@ pub async fn webhook_secrets(config: &WebhookConfig, clients: &Clients) -> Resul
     }
 }
 
-/// The GitHub REST API, if credentials are configured: `EPHEMERA_GITHUB_TOKEN`, else the
-/// Secrets Manager secret `EPHEMERA_GITHUB_TOKEN_SECRET_ARN` names. None without either.
+/// The GitHub REST API, if credentials are configured: as the GitHub App `EPHEMERA_GITHUB_APP_ID`
+/// names, else with `EPHEMERA_GITHUB_TOKEN`, else with the token in the Secrets Manager secret
+/// `EPHEMERA_GITHUB_TOKEN_SECRET_ARN` names. None without any.
 pub async fn github(config: &GitHubConfig, clients: &Clients) -> Result<Option<Arc<dyn GitHubApi>>, StartupError> {
-    let token = match (&config.token, &config.token_secret_arn) {
-        (Some(t), _) => t.clone(),
-        (None, Some(arn)) => ephemera_aws::github::token_from_secret(clients.secretsmanager(), arn).await?,
-        (None, None) => return Ok(None),
+    let url = |e: ephemera_github::ClientError| ConfigError::Invalid {
+        var: "EPHEMERA_GITHUB_API_URL",
+        message: e.to_string(),
     };
-    let client = ephemera_github::Client::new(&config.api_url, token)
-        .map_err(|e| ConfigError::Invalid { var: "EPHEMERA_GITHUB_API_URL", message: e.to_string() })?;
-    Ok(Some(Arc::new(GitHubRest::new(client))))
+    let client = match (&config.app, &config.token, &config.token_secret_arn) {
+        (Some(app), _, _) => ephemera_github::Client::for_app(&config.api_url, app_credentials(app, clients).await?),
+        (None, Some(t), _) => ephemera_github::Client::new(&config.api_url, t.clone()),
+        (None, None, Some(arn)) => {
+            let token = ephemera_aws::github::token_from_secret(clients.secretsmanager(), arn).await?;
+            ephemera_github::Client::new(&config.api_url, token)
+        }
+        (None, None, None) => return Ok(None),
+    };
+    Ok(Some(Arc::new(GitHubRest::new(client.map_err(url)?))))
+}
+
+/// The App's id and private key, read from its file or secret.
+async fn app_credentials(app: &GitHubApp, clients: &Clients) -> Result<AppCredentials, StartupError> {
+    let (var, pem) = match &app.key {
+        AppKey::File(path) => {
+            let pem = std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid {
+                var: "EPHEMERA_GITHUB_APP_PRIVATE_KEY_FILE",
+                message: format!("{}: {e}", path.display()),
+            })?;
+            ("EPHEMERA_GITHUB_APP_PRIVATE_KEY_FILE", pem)
+        }
+        AppKey::Secret(arn) => {
+            let pem = ephemera_aws::github::app_key_from_secret(clients.secretsmanager(), arn).await?;
+            ("EPHEMERA_GITHUB_APP_PRIVATE_KEY_SECRET_ARN", pem)
+        }
+    };
+    let invalid = |var, e: ephemera_github::ClientError| ConfigError::Invalid { var, message: e.to_string() };
+    AppCredentials::new(&app.id, pem.as_bytes())
+        .map_err(|e| match e {
+            ephemera_github::ClientError::Invalid(m) if m.contains("App id") => {
+                invalid("EPHEMERA_GITHUB_APP_ID", ephemera_github::ClientError::Invalid(m))
+            }
+            other => invalid(var, other),
+        })
+        .map_err(Into::into)
 }
 
 /// The GitHub REST API for a function that cannot do without it (the notifier; see

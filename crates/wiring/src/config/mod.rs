@@ -24,7 +24,7 @@ pub use provisioner::ProvisionerConfig;
 pub use reaper::ReaperConfig;
 pub use selfservice::SelfServiceConfig;
 pub(crate) use shared::github_missing;
-pub use shared::{DeployConfig, GitHubConfig, SharedConfig};
+pub use shared::{AppKey, DeployConfig, GitHubApp, GitHubConfig, SharedConfig};
 pub use webhook::WebhookConfig;
 
 use vars::Vars;
@@ -129,11 +129,23 @@ mod tests {
         assert!(c.notifier.smoke.is_empty() && c.github.token.is_none());
         assert_eq!(c.github.api_url, "https://api.github.com");
         let err = c.github.required().unwrap_err().to_string();
-        assert_eq!(err, "EPHEMERA_GITHUB_TOKEN_SECRET_ARN (or EPHEMERA_GITHUB_TOKEN) is not set; it is required");
+        assert_eq!(err, "EPHEMERA_GITHUB_APP_ID, EPHEMERA_GITHUB_TOKEN_SECRET_ARN (or EPHEMERA_GITHUB_TOKEN) is not set; it is required");
         assert!(GitHubConfig::from_lookup(|k| (k == "EPHEMERA_GITHUB_TOKEN").then(|| "t".into()))
             .unwrap()
             .required()
             .is_ok());
+        // An App needs its id and its key, from a file or a secret.
+        let app = |vars: &[(&str, &str)]| {
+            let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            GitHubConfig::from_lookup(move |k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+        };
+        let err = app(&[("EPHEMERA_GITHUB_APP_ID", "42")]).unwrap_err().to_string();
+        assert!(err.starts_with("EPHEMERA_GITHUB_APP_PRIVATE_KEY_SECRET_ARN (or EPHEMERA_GITHUB_APP_PRIVATE_KEY_FILE)"));
+        let err = app(&[("EPHEMERA_GITHUB_APP_PRIVATE_KEY_FILE", "k.pem")]).unwrap_err().to_string();
+        assert!(err.starts_with("EPHEMERA_GITHUB_APP_ID is not set"), "{err}");
+        let both = app(&[("EPHEMERA_GITHUB_APP_ID", "42"), ("EPHEMERA_GITHUB_APP_PRIVATE_KEY_SECRET_ARN", "arn:k")]);
+        let both = both.unwrap().required().unwrap().app.unwrap();
+        assert!(matches!((both.id.as_str(), &both.key), ("42", AppKey::Secret(arn)) if arn == "arn:k"));
         assert_eq!(c.provisioner.stack_wait, std::time::Duration::from_secs(600));
         assert_eq!(c.reaper.settings.calls_per_second, 5.0);
         assert_eq!(c.selfservice.dev_quotas.per_owner, 2);
@@ -253,7 +265,14 @@ mod tests {
         assert_eq!(of("shared"), &set(&["AWS_REGION", "EPHEMERA_BUCKET", "EPHEMERA_BUS", "EPHEMERA_TABLE"]));
         assert_eq!(
             of("github"),
-            &set(&["EPHEMERA_GITHUB_API_URL", "EPHEMERA_GITHUB_TOKEN", "EPHEMERA_GITHUB_TOKEN_SECRET_ARN"])
+            &set(&[
+                "EPHEMERA_GITHUB_API_URL",
+                "EPHEMERA_GITHUB_APP_ID",
+                "EPHEMERA_GITHUB_APP_PRIVATE_KEY_FILE",
+                "EPHEMERA_GITHUB_APP_PRIVATE_KEY_SECRET_ARN",
+                "EPHEMERA_GITHUB_TOKEN",
+                "EPHEMERA_GITHUB_TOKEN_SECRET_ARN"
+            ])
         );
         assert!(of("webhook").iter().all(|v| !v.starts_with("EPHEMERA_REAPER") && !v.starts_with("EPHEMERA_LOAD")));
         assert!(of("webhook").contains("EPHEMERA_GITHUB_WEBHOOK_SECRET_ARN"));

@@ -44,29 +44,66 @@ pub struct GitHubConfig {
     pub token: Option<String>,
     /// `EPHEMERA_GITHUB_TOKEN_SECRET_ARN`: a Secrets Manager secret holding the token instead.
     pub token_secret_arn: Option<String>,
+    /// `EPHEMERA_GITHUB_APP_ID` and the App's private key: act as that GitHub App, with each
+    /// installation's token. Takes the place of a token when set.
+    pub app: Option<GitHubApp>,
+}
+
+/// A GitHub App: its id and where its private key (PEM) is.
+#[derive(Debug, Clone)]
+pub struct GitHubApp {
+    pub id: String,
+    pub key: AppKey,
+}
+
+#[derive(Debug, Clone)]
+pub enum AppKey {
+    /// `EPHEMERA_GITHUB_APP_PRIVATE_KEY_SECRET_ARN` (on AWS).
+    Secret(String),
+    /// `EPHEMERA_GITHUB_APP_PRIVATE_KEY_FILE` (locally).
+    File(std::path::PathBuf),
 }
 
 impl GitHubConfig {
     pub(crate) fn read(v: &Vars) -> Result<Self, ConfigError> {
+        let key = match (
+            v.get("EPHEMERA_GITHUB_APP_PRIVATE_KEY_SECRET_ARN"),
+            v.get("EPHEMERA_GITHUB_APP_PRIVATE_KEY_FILE"),
+        ) {
+            (Some(arn), _) => Some(AppKey::Secret(arn)),
+            (None, Some(file)) => Some(AppKey::File(file.into())),
+            (None, None) => None,
+        };
+        let app = match (v.get("EPHEMERA_GITHUB_APP_ID"), key) {
+            (Some(id), Some(key)) => Some(GitHubApp { id, key }),
+            (Some(_), None) => {
+                return Err(ConfigError::Missing(
+                    "EPHEMERA_GITHUB_APP_PRIVATE_KEY_SECRET_ARN (or EPHEMERA_GITHUB_APP_PRIVATE_KEY_FILE)",
+                ))
+            }
+            (None, Some(_)) => return Err(ConfigError::Missing("EPHEMERA_GITHUB_APP_ID")),
+            (None, None) => None,
+        };
         Ok(Self {
             api_url: v.text("EPHEMERA_GITHUB_API_URL", "https://api.github.com"),
             token: v.get("EPHEMERA_GITHUB_TOKEN"),
             token_secret_arn: v.get("EPHEMERA_GITHUB_TOKEN_SECRET_ARN"),
+            app,
         })
     }
 
-    /// For a function that cannot do without GitHub (the notifier): a token, or the secret
-    /// holding one, must be configured.
+    /// For a function that cannot do without GitHub (the notifier): an App, a token, or the
+    /// secret holding one, must be configured.
     pub fn required(self) -> Result<Self, ConfigError> {
-        match (&self.token, &self.token_secret_arn) {
-            (None, None) => Err(github_missing()),
+        match (&self.app, &self.token, &self.token_secret_arn) {
+            (None, None, None) => Err(github_missing()),
             _ => Ok(self),
         }
     }
 }
 
 pub(crate) fn github_missing() -> ConfigError {
-    ConfigError::Missing("EPHEMERA_GITHUB_TOKEN_SECRET_ARN (or EPHEMERA_GITHUB_TOKEN)")
+    ConfigError::Missing("EPHEMERA_GITHUB_APP_ID, EPHEMERA_GITHUB_TOKEN_SECRET_ARN (or EPHEMERA_GITHUB_TOKEN)")
 }
 
 /// `EPHEMERA_PR_TTL_HOURS` (168) and `EPHEMERA_DEV_TTL_HOURS` (8): the webhook and self-service.
