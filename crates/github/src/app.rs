@@ -55,10 +55,17 @@ impl AppCredentials {
 }
 
 /// `POST /app/installations/{id}/access_tokens`
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub(crate) struct InstallationToken {
     pub token: String,
     pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Never the token itself.
+impl std::fmt::Debug for InstallationToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstallationToken").field("expires_at", &self.expires_at).finish_non_exhaustive()
+    }
 }
 
 /// `GET /repos/{owner}/{repo}/installation`
@@ -68,8 +75,7 @@ pub(crate) struct Installation {
 }
 
 /// What the App knows: which installation each repository is in, and each installation's
-/// token with its expiry (seconds since the epoch).
-#[derive(Debug)]
+/// token with its expiry (seconds since the epoch). Not `Debug`: it holds tokens.
 pub(crate) struct Installations {
     pub credentials: AppCredentials,
     by_repository: Mutex<HashMap<String, u64>>,
@@ -100,9 +106,15 @@ impl Installations {
         self.tokens.lock().expect("not poisoned").insert(installation, entry);
     }
 
-    /// Forgets a token GitHub refused.
-    pub fn forget(&self, installation: u64) {
-        self.tokens.lock().expect("not poisoned").remove(&installation);
+    /// Forgets a token GitHub refused (if a newer one has not taken its place), and which
+    /// installation `repository` is in: the App may have been installed anew.
+    pub fn forget(&self, installation: u64, refused: &str, repository: &str) {
+        let mut tokens = self.tokens.lock().expect("not poisoned");
+        if tokens.get(&installation).is_some_and(|(t, _)| t == refused) {
+            tokens.remove(&installation);
+        }
+        drop(tokens);
+        self.by_repository.lock().expect("not poisoned").remove(repository);
     }
 }
 
@@ -140,7 +152,11 @@ mod tests {
         assert_eq!(app.token(7, 10_000 - REFRESH_MARGIN_SECS - 1).as_deref(), Some("t7"));
         assert_eq!(app.token(7, 10_000 - REFRESH_MARGIN_SECS), None);
         assert_eq!(app.token(8, 0), None);
-        app.forget(7);
+        app.remember("acme/todo-app", 7);
+        app.forget(7, "an older token", "acme/todo-app");
+        assert_eq!(app.token(7, 0).as_deref(), Some("t7"), "a newer token stays");
+        assert_eq!(app.installation_of("acme/todo-app"), None, "looked up again");
+        app.forget(7, "t7", "acme/todo-app");
         assert_eq!(app.token(7, 0), None);
     }
 }

@@ -46,10 +46,20 @@ pub use ephemera_domain::RetryPolicy;
 
 /// How the client proves itself: one token for every repository, or as a GitHub App, each
 /// repository's installation token.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum Auth {
     Token(String),
     App(Arc<Installations>),
+}
+
+/// Never the tokens themselves.
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Auth::Token(_) => f.write_str("Token(..)"),
+            Auth::App(app) => write!(f, "App({:?})", app.credentials),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -225,7 +235,7 @@ impl Client {
         match (self.send(method.clone(), path, body, &bearer).await, &self.auth, installation) {
             (Err(ClientError::Http { status: 401, .. }), Auth::App(app), Some(installation)) => {
                 warn!(installation, "GitHub refused the installation token; asking for a new one");
-                app.forget(installation);
+                app.forget(installation, &bearer, &repository_of(path).unwrap_or_default());
                 let (bearer, _) = self.bearer(path).await?;
                 self.send(method, path, body, &bearer).await
             }
@@ -577,6 +587,18 @@ mod tests {
         assert_eq!(rate_limit_wait(StatusCode::FORBIDDEN, &headers(&[("x-ratelimit-remaining", "12")]), now), None);
         assert_eq!(rate_limit_wait(StatusCode::TOO_MANY_REQUESTS, &headers(&[]), now), Some(Duration::from_secs(60)));
         assert_eq!(rate_limit_wait(StatusCode::NOT_FOUND, &headers(&[("retry-after", "7")]), now), None);
+    }
+
+    #[test]
+    fn no_token_is_ever_printed() {
+        let client = Client::new("https://api.github.com", "ghp_secret").unwrap();
+        assert!(!format!("{client:?}").contains("ghp_secret"));
+        const KEY: &[u8] = include_bytes!("../../../tests/fixtures/github-app/test-only-private-key.pem");
+        let app = Client::for_app("https://api.github.com", AppCredentials::new("1", KEY).unwrap()).unwrap();
+        let token = InstallationToken { token: "ghs_secret".into(), expires_at: chrono::Utc::now() };
+        let Auth::App(installations) = &app.auth else { unreachable!() };
+        installations.keep(7, &token);
+        assert!(!format!("{app:?} {token:?}").contains("ghs_secret"));
     }
 
     #[test]
