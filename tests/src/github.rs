@@ -44,8 +44,10 @@ pub struct State {
     pub deployment_statuses: Vec<(u64, Value)>,
     /// (sha, body)
     pub commit_statuses: Vec<(String, Value)>,
-    /// pull number → (mergeable, merge_commit_sha)
-    pub pulls: HashMap<u64, (Option<bool>, Option<String>)>,
+    /// pull number → what GitHub says of it
+    pub pulls: HashMap<u64, FakePull>,
+    /// (comment id, reaction content), in order
+    pub reactions: Vec<(u64, String)>,
     /// login → permission
     pub permissions: HashMap<String, String>,
     /// Answer this many of the next requests with a primary rate limit (reset in 1 s).
@@ -55,6 +57,22 @@ pub struct State {
     /// Serving as GitHub serves an App (see [`FakeApp`]).
     pub app: Option<FakeApp>,
     next_id: u64,
+}
+
+/// A pull request as `pulls/get` answers it.
+#[derive(Debug, Clone)]
+pub struct FakePull {
+    pub head: String,
+    pub mergeable: Option<bool>,
+    pub merge_commit_sha: Option<String>,
+    pub closed: bool,
+}
+
+impl FakePull {
+    /// An open pull request at `head`, and what GitHub computed of merging it.
+    pub fn new(head: &str, mergeable: Option<bool>, merge_commit_sha: Option<&str>) -> Self {
+        Self { head: head.into(), mergeable, merge_commit_sha: merge_commit_sha.map(Into::into), closed: false }
+    }
 }
 
 /// A GitHub App as GitHub knows it: its id and public key, the installation each repository is
@@ -420,10 +438,22 @@ fn handle(
             (StatusCode::CREATED, axum::Json(json!({ "id": s.commit_statuses.len(), "state": json["state"] })))
                 .into_response()
         }
-        "pulls/get" => {
-            let (mergeable, merge_commit_sha) = s.pulls.get(&number("pull_number")).cloned().unwrap_or((None, None));
-            axum::Json(json!({ "number": number("pull_number"), "mergeable": mergeable, "merge_commit_sha": merge_commit_sha }))
-                .into_response()
+        "pulls/get" => match s.pulls.get(&number("pull_number")) {
+            Some(p) => axum::Json(json!({
+                "number": number("pull_number"),
+                "state": if p.closed { "closed" } else { "open" },
+                "head": { "sha": p.head, "ref": "feature/todo-filters" },
+                "base": { "sha": "0000000000000000000000000000000000000000", "ref": "main" },
+                "mergeable": p.mergeable,
+                "merge_commit_sha": p.merge_commit_sha,
+            }))
+            .into_response(),
+            None => error(StatusCode::NOT_FOUND, "Not Found"),
+        },
+        "reactions/create-for-issue-comment" => {
+            let content = json["content"].as_str().unwrap_or_default().to_owned();
+            s.reactions.push((number("comment_id"), content.clone()));
+            (StatusCode::CREATED, axum::Json(json!({ "id": s.reactions.len(), "content": content }))).into_response()
         }
         "repos/get-collaborator-permission-level" => {
             let user = params.get("username").cloned().unwrap_or_default();

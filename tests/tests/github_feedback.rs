@@ -8,7 +8,7 @@ use ephemera_domain::Status;
 use ephemera_github::client::{NewCommitStatus, RetryPolicy};
 use ephemera_github::Client;
 use ephemera_tests::fixtures::*;
-use ephemera_tests::github::{FakeGitHub, State};
+use ephemera_tests::github::{FakeGitHub, FakePull, State};
 use ephemera_tests::{edit, init_logs, Platform};
 use serde_json::json;
 
@@ -140,7 +140,7 @@ fn blueprint(preview_url: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pull_request_gets_its_comment_deployments_and_checks() {
     let gh = FakeGitHub::start().await;
-    gh.state().pulls.insert(7, (Some(true), Some(MERGE_1.into())));
+    gh.state().pulls.insert(7, FakePull::new(HEAD_OPENED, Some(true), Some(MERGE_1)));
     let target = preview_server().await;
     let p = Platform::start_with(&[
         ("EPHEMERA_GITHUB_TOKEN", "test-token"),
@@ -202,7 +202,7 @@ async fn a_pull_request_gets_its_comment_deployments_and_checks() {
     }
 
     // A push: a second deployment for the new head; still one comment.
-    gh.state().pulls.insert(7, (Some(true), Some(MERGE_2.into())));
+    gh.state().pulls.insert(7, FakePull::new(HEAD_SYNCHRONIZED, Some(true), Some(MERGE_2)));
     assert_eq!(p.deliver("pull_request", "d-sync", SYNCHRONIZE).await.0, 202);
     p.wait_for(ENVIRONMENT, Status::Ready).await;
     wait_until(&gh, "the second deployment's success", |s| {
@@ -251,7 +251,7 @@ async fn a_pull_request_gets_its_comment_deployments_and_checks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conflicts_and_forks_are_not_deployed_and_the_comment_says_why() {
     let gh = FakeGitHub::start().await;
-    gh.state().pulls.insert(7, (Some(false), None));
+    gh.state().pulls.insert(7, FakePull::new(HEAD_OPENED, Some(false), None));
     gh.state().permissions.insert("maintainer".into(), "write".into());
     gh.state().permissions.insert("drive-by".into(), "read".into());
     let p = Platform::start_with(&[
@@ -270,7 +270,7 @@ async fn conflicts_and_forks_are_not_deployed_and_the_comment_says_why() {
     assert!(p.live_stacks("ephemera-").await.is_empty());
 
     // Mergeability not computed yet: the head commit is built, and the comment says so.
-    gh.state().pulls.insert(7, (None, None));
+    gh.state().pulls.insert(7, FakePull::new(HEAD_OPENED, None, None));
     assert_eq!(
         p.deliver(
             "pull_request",

@@ -12,8 +12,13 @@ use serde::{Deserialize, Serialize};
 pub const SOURCE: &str = "ephemera";
 pub const REQUESTED: &str = "Environment.Requested";
 pub const NOT_DEPLOYED: &str = "Environment.NotDeployed";
+/// A comment command changed the environment without a new generation (its expiry, its
+/// preservation); the reason says what was done.
+pub const COMMANDED: &str = "Environment.CommandApplied";
+/// The environment's expiry is near (the reaper, once per notice threshold).
+pub const EXPIRING_SOON: &str = "Environment.ExpiringSoon";
 /// The events the GitHub notifier reports on.
-pub const NOTIFIED: [&str; 8] = [
+pub const NOTIFIED: [&str; 10] = [
     "Environment.Queued",
     "Environment.Creating",
     "Environment.Updating",
@@ -22,6 +27,8 @@ pub const NOTIFIED: [&str; 8] = [
     "Environment.Deleting",
     "Environment.Deleted",
     NOT_DEPLOYED,
+    COMMANDED,
+    EXPIRING_SOON,
 ];
 
 /// One event: EventBridge's `detail-type` and `detail`.
@@ -68,6 +75,16 @@ impl PlatformEvent {
             Status::Failed => "Environment.Failed",
         };
         Self::about(detail_type, env, status, reason)
+    }
+
+    /// A comment command did `what` to `env` (see [`COMMANDED`]).
+    pub fn commanded(env: &Environment, what: &str) -> Self {
+        Self::about(COMMANDED, env, env.status, Some(what.to_owned()))
+    }
+
+    /// `env` expires soon (see [`EXPIRING_SOON`]).
+    pub fn expiring_soon(env: &Environment) -> Self {
+        Self::about(EXPIRING_SOON, env, env.status, None)
     }
 
     /// Nothing was deployed for a pull request event, and why (a merge conflict, a fork

@@ -16,7 +16,7 @@ use ephemera_domain::{CommitSource, Desired, Environment, RepoName, Reported, St
 use tracing::{info, instrument, warn};
 
 use crate::clock::Clock;
-use crate::events::{parse_envelope, EnvelopeError, PlatformEvent, NOT_DEPLOYED};
+use crate::events::{parse_envelope, EnvelopeError, PlatformEvent, COMMANDED, EXPIRING_SOON, NOT_DEPLOYED};
 use crate::outcome::MessageError;
 use crate::ports::{ApiKeys, GitHubApi, NotifiedLog, ObjectStore, PortError, Prober, Sites};
 
@@ -99,6 +99,9 @@ impl Notifier {
         };
         let repo = RepoName::parse(repo)
             .map_err(|e| PortError::Permanent { operation: "read event", message: e.to_string() })?;
+        if matches!(event.detail_type.as_str(), COMMANDED | EXPIRING_SOON) {
+            return self.refresh(event, &repo, number).await;
+        }
         if event.detail_type == NOT_DEPLOYED {
             let reason = d.reason.clone().unwrap_or_default();
             let body = not_deployed_comment(&d.environment.to_string(), d.commit.as_deref(), &reason);
@@ -201,8 +204,7 @@ impl Notifier {
         }
         let bucket = &self.settings.bucket;
         let key = report_key(repo, number, commit);
-        let stored = self.store.get_text(bucket, &key).await?;
-        let report = match stored.and_then(|text| serde_json::from_str::<Report>(&text).ok()) {
+        let report = match self.stored_report(repo, number, commit).await? {
             Some(report) => {
                 info!(%key, "reusing this commit's measurement");
                 report
@@ -222,6 +224,17 @@ impl Notifier {
                 report
             }
         };
+        Ok(Some(self.judge(repo, report).await))
+    }
+
+    /// The measurement stored for this commit, if any.
+    async fn stored_report(&self, repo: &RepoName, number: u64, commit: &str) -> Result<Option<Report>, PortError> {
+        let stored = self.store.get_text(&self.settings.bucket, &report_key(repo, number, commit)).await?;
+        Ok(stored.and_then(|text| serde_json::from_str::<Report>(&text).ok()))
+    }
+
+    /// A report and its verdict against the repository's baseline.
+    async fn judge(&self, repo: &RepoName, report: Report) -> (Report, Option<Verdict>) {
         let verdict = match (&report.load, &report.load_error) {
             (Some(m), _) => {
                 let baseline = self.baseline(repo).await;
@@ -230,7 +243,34 @@ impl Notifier {
             (None, Some(why)) => Some(Verdict::not_run(why.clone())),
             (None, None) => None,
         };
-        Ok(Some((report, verdict)))
+        (report, verdict)
+    }
+
+    /// The sticky comment written again with a note on top: what a comment command did, or
+    /// that the preview expires soon. Checks are not run again; a stored result is shown.
+    async fn refresh(&self, event: &PlatformEvent, repo: &RepoName, number: u64) -> Result<Feedback, PortError> {
+        let Some(env) = self.registry.get(&event.detail.environment).await? else {
+            return Ok(Feedback::Skipped("no such environment".into()));
+        };
+        if env.desired != Desired::Up || env.status == Status::Deleted {
+            return Ok(Feedback::Skipped("the preview is going or gone".into()));
+        }
+        let note = match event.detail_type.as_str() {
+            EXPIRING_SOON => expiry_note(&env, self.clock.now()),
+            _ => markdown_text(event.detail.reason.as_deref().unwrap_or_default()),
+        };
+        let checked = match (env.status, env.commit.as_deref()) {
+            (Status::Ready, Some(commit)) => match self.stored_report(repo, number, commit).await? {
+                Some(report) => Some(self.judge(repo, report).await),
+                None => None,
+            },
+            _ => None,
+        };
+        let report = checked.as_ref().map(|(r, v)| (r, v.as_ref()));
+        let body = comment_with(&env, report, self.settings.dashboard_url.as_deref(), Some(&note));
+        self.github.upsert_comment(repo, number, MARKER, &body).await?;
+        info!(%note, "noted on the pull request");
+        Ok(Feedback::Reported(format!("{}: {note}", event.detail_type)))
     }
 
     /// The load test with the repository's scenario (else the default) and the environment's
@@ -394,9 +434,32 @@ fn link(url: &str) -> String {
     }
 }
 
+/// The warning that a preview is about to be removed, and how to keep it.
+pub fn expiry_note(env: &Environment, now: chrono::DateTime<chrono::Utc>) -> String {
+    let hours = ((env.expires_at - now).num_minutes().max(0) + 59) / 60;
+    format!(
+        "⏰ **This preview will be removed at {} (in about {hours} hour{}).** To keep it longer, comment `/ephemera extend 3d`, or `/ephemera preserve` to keep it until unpreserved.",
+        env.expires_at.format("%Y-%m-%d %H:%M UTC"),
+        if hours == 1 { "" } else { "s" }
+    )
+}
+
 /// The sticky comment: status, preview URL, commit, expiry, cost, and the checks' results.
 pub fn comment(env: &Environment, report: Option<(&Report, Option<&Verdict>)>, dashboard: Option<&str>) -> String {
+    comment_with(env, report, dashboard, None)
+}
+
+/// The sticky comment with a note (Markdown) under the heading.
+pub fn comment_with(
+    env: &Environment,
+    report: Option<(&Report, Option<&Verdict>)>,
+    dashboard: Option<&str>,
+    note: Option<&str>,
+) -> String {
     let mut out = format!("{MARKER}\n## 🚀 Preview Deployment\n\n");
+    if let Some(note) = note {
+        let _ = writeln!(out, "{note}\n");
+    }
     let _ = writeln!(out, "| | |\n|---|---|");
     let _ = writeln!(out, "| **Status** | {} |", badge(env.status));
     let _ = writeln!(out, "| **Environment** | `{}` |", env.name);
@@ -406,8 +469,14 @@ pub fn comment(env: &Environment, report: Option<(&Report, Option<&Verdict>)>, d
     if let Some(commit) = &env.commit {
         let _ = writeln!(out, "| **Commit** | `{}` |", short(commit));
     }
-    if env.status != Status::Deleted {
-        let _ = writeln!(out, "| **Expires** | {} |", env.expires_at.format("%Y-%m-%d %H:%M UTC"));
+    if env.status != Status::Deleted && env.preserved {
+        let _ = writeln!(out, "| **Expires** | never: preserved until `/ephemera unpreserve` |");
+    } else if env.status != Status::Deleted {
+        let _ = writeln!(
+            out,
+            "| **Expires** | {} · `/ephemera extend 3d` keeps it longer |",
+            env.expires_at.format("%Y-%m-%d %H:%M UTC")
+        );
     }
     if let Some(monthly) = env.cost_monthly_usd {
         let accrued = env.cost_accrued_usd.map(|a| format!(", ${a:.2} so far")).unwrap_or_default();

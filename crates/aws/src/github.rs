@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client as SecretsClient;
-use ephemera_app::ports::{GitHubApi, Prober};
+use ephemera_app::ports::{GitHubApi, Prober, PullFacts};
 use ephemera_app::PortError;
 use ephemera_domain::perf::{LoadPlan, Sample, Scenario, SmokeCheck, SmokeResult};
 use ephemera_domain::RepoName;
@@ -36,13 +36,24 @@ impl GitHubRest {
 
 #[async_trait]
 impl GitHubApi for GitHubRest {
-    async fn mergeability(&self, repo: &RepoName, number: u64) -> Result<(Option<bool>, Option<String>), PortError> {
-        let m = self
-            .client
-            .pull_mergeability(repo.owner(), repo.name(), number)
-            .await
-            .map_err(port("read pull request"))?;
-        Ok((m.mergeable, m.merge_commit_sha))
+    async fn pull_request(&self, repo: &RepoName, number: u64) -> Result<PullFacts, PortError> {
+        let p = self.client.pull(repo.owner(), repo.name(), number).await.map_err(port("read pull request"))?;
+        Ok(PullFacts {
+            head: Some(p.head.sha.to_ascii_lowercase()),
+            head_ref: Some(p.head.ref_name),
+            base_ref: Some(p.base.ref_name),
+            mergeable: p.mergeable,
+            merge_commit: p.merge_commit_sha,
+            closed: p.state != "open",
+        })
+    }
+
+    async fn react(&self, repo: &RepoName, comment: u64, content: &str) -> Result<(), PortError> {
+        self.client.react_to_comment(repo.owner(), repo.name(), comment, content).await.map_err(port("react"))
+    }
+
+    async fn reply(&self, repo: &RepoName, number: u64, body: &str) -> Result<(), PortError> {
+        self.client.create_comment(repo.owner(), repo.name(), number, body).await.map_err(port("reply")).map(|_| ())
     }
 
     async fn permission(&self, repo: &RepoName, login: &str) -> Result<String, PortError> {

@@ -419,6 +419,51 @@ impl DesiredState for DynamoRegistry {
         values.push((":p", AV::Bool(preserved)));
         self.conditional(name, update, "attribute_exists(pk)", values, "preserve").await
     }
+
+    #[instrument(skip(self))]
+    async fn mark_delivery(
+        &self,
+        delivery: &str,
+        name: &EnvironmentName,
+        at: DateTime<Utc>,
+    ) -> Result<bool, PortError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("DELIVERY#{delivery}")))
+            .item("sk", s("DELIVERY"))
+            .item("environment", s(name.as_str()))
+            .item("received_at", ts(at))
+            .item("ttl", n(at.timestamp() + DELIVERY_TTL_DAYS * 86_400))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(e) if code(&e) == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(port_error("mark delivery", e)),
+        }
+    }
+
+    #[instrument(skip(self))]
+    async fn unmark_delivery(&self, delivery: &str) -> Result<(), PortError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("DELIVERY#{delivery}")))
+            .key("sk", s("DELIVERY"))
+            .send()
+            .await
+            .map_err(|e| port_error("unmark delivery", e))?;
+        Ok(())
+    }
+
+    #[instrument(skip(self))]
+    async fn set_expiry(&self, name: &EnvironmentName, expires_at: DateTime<Utc>) -> Result<bool, PortError> {
+        let update = "SET expires_at = :e REMOVE expiry_notice_at";
+        self.conditional(name, update, "attribute_exists(pk)", vec![(":e", ts(expires_at))], "set expiry").await
+    }
 }
 
 #[async_trait]
@@ -574,12 +619,18 @@ impl Sweeping for DynamoRegistry {
         self.conditional(name, update, "generation = :g", values, operation).await
     }
 
-    async fn record_notice(&self, name: &EnvironmentName, at: DateTime<Utc>) -> Result<bool, PortError> {
+    async fn record_notice(
+        &self,
+        name: &EnvironmentName,
+        at: DateTime<Utc>,
+        since: DateTime<Utc>,
+    ) -> Result<bool, PortError> {
+        // Times are written alike (`%Y-%m-%dT%H:%M:%SZ`), so strings compare as times.
         self.conditional(
             name,
             "SET expiry_notice_at = :t",
-            "attribute_exists(pk) AND attribute_not_exists(expiry_notice_at)",
-            vec![(":t", ts(at))],
+            "attribute_exists(pk) AND (attribute_not_exists(expiry_notice_at) OR expiry_notice_at < :since)",
+            vec![(":t", ts(at)), (":since", ts(since))],
             "record notice",
         )
         .await

@@ -20,6 +20,7 @@ pub mod admission;
 pub mod blueprint;
 pub mod branch;
 pub mod catalogue;
+pub mod command;
 pub mod cost;
 pub mod developer;
 pub mod environment;

@@ -158,7 +158,7 @@ pub fn decide(e: PrEvent<'_>, names: &Labels) -> Decision {
                 Decision::Ignore(format!("the {:?} label is set", names.skip))
             } else if e.from_fork {
                 Decision::Ignore(format!(
-                    "pull request comes from a fork: a maintainer must add the {:?} label to deploy this commit",
+                    "pull request comes from a fork: a maintainer must approve this commit, with the {:?} label or by commenting /ephemera approve and its id",
                     names.fork_approval
                 ))
             } else {

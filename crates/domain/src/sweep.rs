@@ -87,8 +87,9 @@ pub enum Action {
     DeleteResource { arn: String, kind: Kind, environment: String, reason: Reason },
     /// Mark the row deleted (desired down) without touching AWS.
     Retire { environment: EnvironmentName, generation: u64, reason: Reason },
-    /// Record that expiry is near.
-    Notice { environment: EnvironmentName, expires_at: DateTime<Utc> },
+    /// Record that expiry is near, unless a notice was recorded at or after `since` (the start
+    /// of the notice's window: `notice_before`, then the last hour, before expiry).
+    Notice { environment: EnvironmentName, expires_at: DateTime<Utc>, since: DateTime<Utc> },
     /// Ask the provisioner to look again (a queued environment).
     Nudge { environment: EnvironmentName, reason: Reason },
 }
@@ -123,6 +124,21 @@ impl Action {
 pub struct Skip {
     pub target: String,
     pub why: &'static str,
+}
+
+/// The last notice before expiry is given this long before it, whatever `notice_before` is.
+pub fn last_notice() -> Duration {
+    Duration::hours(1)
+}
+
+/// When the notice window `now` is in began: `notice_before` before expiry, or, within the
+/// last hour, an hour before it. One notice is given per window.
+pub fn notice_window(expires_at: DateTime<Utc>, now: DateTime<Utc>, notice_before: Duration) -> DateTime<Utc> {
+    if expires_at - now <= last_notice() {
+        expires_at - last_notice()
+    } else {
+        expires_at - notice_before
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -308,8 +324,14 @@ impl<'a> Planner<'a> {
             Some(_) if in_progress => return,
             Some(e) if e.desired == Desired::Down && e.is_converged() => down(e, Reason::ClosedButAlive),
             Some(e) if e.desired == Desired::Up && e.expires_at <= policy.now => down(e, Reason::Expired),
-            Some(e) if e.desired == Desired::Up && e.expires_at - policy.now <= policy.notice_before => {
-                Action::Notice { environment: e.name.clone(), expires_at: e.expires_at }
+            Some(e)
+                if e.desired == Desired::Up && e.expires_at - policy.now <= policy.notice_before.max(last_notice()) =>
+            {
+                let since = notice_window(e.expires_at, policy.now, policy.notice_before);
+                if e.expiry_notice_at.is_some_and(|noticed| noticed >= since) {
+                    return;
+                }
+                Action::Notice { environment: e.name.clone(), expires_at: e.expires_at, since }
             }
             Some(_) => return,
         };
@@ -853,5 +875,28 @@ mod tests {
         let soon = env("pr-1-a-b", |e| e.expires_at = now() + Duration::hours(5));
         let p = plan(&[soon], &[stack("pr-1-a-b", "CREATE_COMPLETE")], &[], &policy());
         assert_eq!(reasons(&p), vec![("notice", Reason::ExpiringSoon)]);
+    }
+
+    #[test]
+    fn one_notice_per_window_then_a_last_one_within_the_hour() {
+        let stacks = [stack("pr-1-a-b", "CREATE_COMPLETE")];
+        let at = |hours: i64, noticed: Option<i64>| {
+            env("pr-1-a-b", |e| {
+                e.expires_at = now() + Duration::hours(hours) - Duration::minutes(1);
+                e.expiry_notice_at = noticed.map(|h| e.expires_at - Duration::hours(h));
+            })
+        };
+        let notices = |e| plan(&[e], &stacks, &[], &policy()).actions.len();
+        assert_eq!(notices(at(25, None)), 0, "not yet");
+        assert_eq!(notices(at(5, None)), 1);
+        assert_eq!(notices(at(5, Some(20))), 0, "noticed in this window already");
+        assert_eq!(notices(at(1, Some(20))), 1, "the last hour has its own notice");
+        assert_eq!(notices(at(1, Some(1))), 0);
+        let e = at(1, Some(20));
+        let expected = e.expires_at - Duration::hours(1);
+        match &plan(&[e], &stacks, &[], &policy()).actions[0] {
+            Action::Notice { since, .. } => assert_eq!(*since, expected),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -4,5 +4,7 @@
 pub mod payload;
 pub mod signature;
 
-pub use payload::{parse_event, DeleteEvent, PayloadError, PullRequestEvent, PushEvent, WebhookEvent};
+pub use payload::{
+    parse_event, DeleteEvent, IssueCommentEvent, PayloadError, PullRequestEvent, PushEvent, WebhookEvent,
+};
 pub use signature::{SignatureError, WebhookSecrets};

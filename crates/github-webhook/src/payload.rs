@@ -139,6 +139,67 @@ impl PullRequest {
     }
 }
 
+/// `issue_comment`: a comment on an issue or a pull request (GitHub treats both as issues).
+#[derive(Debug, Clone, Deserialize)]
+pub struct IssueCommentEvent {
+    /// `created`, `edited` or `deleted`.
+    pub action: String,
+    pub issue: Issue,
+    pub comment: IssueComment,
+    pub repository: Repository,
+    pub sender: Sender,
+    /// The App installation the delivery is for (App webhooks only).
+    #[serde(default)]
+    pub installation: Option<InstallationRef>,
+}
+
+impl IssueCommentEvent {
+    /// On a pull request's conversation, not a plain issue's.
+    pub fn is_on_pull_request(&self) -> bool {
+        self.issue.pull_request.is_some()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Issue {
+    pub number: u64,
+    /// Who opened it.
+    pub user: User,
+    /// `open` or `closed`.
+    pub state: String,
+    /// Present when the issue is a pull request.
+    #[serde(default)]
+    pub pull_request: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct IssueComment {
+    pub id: u64,
+    #[serde(default)]
+    pub body: String,
+    pub user: User,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Who sent a delivery: a user, or a bot (an App, Ephemera's own replies included).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Sender {
+    pub login: String,
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+}
+
+impl Sender {
+    pub fn is_bot(&self) -> bool {
+        self.kind.as_deref() == Some("Bot") || self.login.ends_with("[bot]")
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct InstallationRef {
+    pub id: u64,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct PingEvent {
     pub zen: Option<String>,
@@ -152,6 +213,7 @@ pub enum WebhookEvent {
     PullRequest(Box<PullRequestEvent>),
     Push(Box<PushEvent>),
     Delete(Box<DeleteEvent>),
+    IssueComment(Box<IssueCommentEvent>),
     /// An event type Ephemera does not act on.
     Other(String),
 }
@@ -164,6 +226,7 @@ pub fn parse_event(event: &str, body: &[u8]) -> Result<WebhookEvent, PayloadErro
         "pull_request" => Ok(WebhookEvent::PullRequest(Box::new(serde_json::from_slice(body).map_err(err)?))),
         "push" => Ok(WebhookEvent::Push(Box::new(serde_json::from_slice(body).map_err(err)?))),
         "delete" => Ok(WebhookEvent::Delete(Box::new(serde_json::from_slice(body).map_err(err)?))),
+        "issue_comment" => Ok(WebhookEvent::IssueComment(Box::new(serde_json::from_slice(body).map_err(err)?))),
         other => {
             // Still insist on JSON, so that a garbled delivery is reported as such.
             serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(err)?;

@@ -125,13 +125,25 @@ pub struct NewCommitStatus<'a> {
     pub target_url: Option<&'a str>,
 }
 
-/// What `GET /repos/{owner}/{repo}/pulls/{number}` says about merging.
+/// What `GET /repos/{owner}/{repo}/pulls/{number}` says of the head, its state and merging.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
-pub struct PullMergeability {
+pub struct Pull {
+    /// `open` or `closed`.
+    pub state: String,
+    pub head: PullHead,
+    pub base: PullHead,
     #[serde(default)]
     pub mergeable: Option<bool>,
     #[serde(default)]
     pub merge_commit_sha: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+/// A pull request's head or base: a branch and its commit.
+pub struct PullHead {
+    pub sha: String,
+    #[serde(rename = "ref")]
+    pub ref_name: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -477,16 +489,39 @@ impl Client {
         Ok(())
     }
 
-    /// Whether GitHub has computed that the pull request merges cleanly, and its test merge.
+    /// The pull request's head and state, whether GitHub has computed that it merges cleanly,
+    /// and its test merge.
     #[instrument(skip(self))]
-    pub async fn pull_mergeability(
+    pub async fn pull(&self, owner: &str, repo: &str, number: u64) -> Result<Pull, ClientError> {
+        let base = Self::repo_path(owner, repo)?;
+        self.call(Method::GET, &format!("{base}/pulls/{number}"), None).await
+    }
+
+    /// Reacts to an issue or pull request comment: `+1`, `-1`, `laugh`, `confused`, `heart`,
+    /// `hooray`, `rocket` or `eyes`. Reacting twice alike is not an error.
+    #[instrument(skip(self))]
+    pub async fn react_to_comment(
         &self,
         owner: &str,
         repo: &str,
-        number: u64,
-    ) -> Result<PullMergeability, ClientError> {
+        comment: u64,
+        content: &str,
+    ) -> Result<(), ClientError> {
         let base = Self::repo_path(owner, repo)?;
-        self.call(Method::GET, &format!("{base}/pulls/{number}"), None).await
+        let body = serde_json::json!({ "content": content });
+        let _: Value =
+            self.call(Method::POST, &format!("{base}/issues/comments/{comment}/reactions"), Some(&body)).await?;
+        Ok(())
+    }
+
+    /// A new comment on an issue or pull request.
+    #[instrument(skip(self, body))]
+    pub async fn create_comment(&self, owner: &str, repo: &str, number: u64, body: &str) -> Result<u64, ClientError> {
+        let base = Self::repo_path(owner, repo)?;
+        let created: Comment = self
+            .call(Method::POST, &format!("{base}/issues/{number}/comments"), Some(&serde_json::json!({ "body": body })))
+            .await?;
+        Ok(created.id)
     }
 
     /// `admin`, `maintain`, `write`, `triage`, `read` or `none`.

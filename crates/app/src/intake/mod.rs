@@ -4,6 +4,7 @@
 //! EventBridge put, well inside GitHub's 10 second limit.
 
 mod branch;
+mod command;
 
 use std::sync::Arc;
 
@@ -102,6 +103,8 @@ pub struct Intake {
     github: Option<Arc<dyn GitHubApi>>,
     clock: Arc<dyn Clock>,
     settings: IntakeSettings,
+    /// Who may give comment commands, as GitHub said lately.
+    writers: command::Writers,
 }
 
 impl Intake {
@@ -111,7 +114,7 @@ impl Intake {
         clock: Arc<dyn Clock>,
         settings: IntakeSettings,
     ) -> Self {
-        Self { registry, bus, github: None, clock, settings }
+        Self { registry, bus, github: None, clock, settings, writers: command::Writers::default() }
     }
 
     /// Asks GitHub about mergeability (rebase-first) and fork approvers' permissions.
@@ -146,6 +149,7 @@ impl Intake {
             WebhookEvent::PullRequest(pr) => self.pull_request(id, &pr).await,
             WebhookEvent::Push(push) => self.push(id, &push).await,
             WebhookEvent::Delete(delete) => self.delete(id, &delete).await,
+            WebhookEvent::IssueComment(comment) => self.issue_comment(id, &comment).await,
         }
     }
 
@@ -332,16 +336,18 @@ impl Intake {
         }
     }
 
-    /// Rebase-first: what the payload says about merging, else what GitHub says now (the
-    /// payload's `mergeable` is usually not computed yet when the event is sent).
+    /// Rebase-first: what the payload says about merging, else what GitHub says now of the same
+    /// head (the payload's `mergeable` is usually not computed yet when the event is sent).
     async fn source(&self, repo: &RepoName, e: &PullRequestEvent) -> Source {
         let pr = &e.pull_request;
         let (mut mergeable, mut merge_commit) = (pr.mergeable, pr.merge_commit_sha.clone());
         if mergeable.is_none() {
             if let Some(github) = &self.github {
-                let ask = github.mergeability(repo, pr.number);
+                let ask = github.pull_request(repo, pr.number);
                 match tokio::time::timeout(std::time::Duration::from_secs(3), ask).await {
-                    Ok(Ok((m, sha))) => (mergeable, merge_commit) = (m, sha.or(merge_commit)),
+                    // Only a merge GitHub computed for this very head: a later push's is not
+                    // what this event (or a fork's approval of it) is about.
+                    Ok(Ok(facts)) => (mergeable, merge_commit) = facts.merge_for(&pr.head.sha),
                     Ok(Err(err)) => warn!(error = %err, "could not ask GitHub about mergeability; using the head"),
                     Err(_) => warn!("GitHub did not answer about mergeability in time; using the head"),
                 }

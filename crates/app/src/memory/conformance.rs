@@ -76,6 +76,7 @@ suite![
     a_claim_is_taken_whole_or_not_at_all_and_given_back_once,
     concurrent_claims_for_the_last_slot_admit_exactly_one,
     pages_hold_every_environment_once_in_name_order,
+    a_delivery_is_marked_once_and_can_be_unmarked,
 ];
 
 /// Runs every check, each on the registry `make` gives for its name (a fresh one each), at
@@ -286,6 +287,18 @@ pub async fn a_redelivery_is_a_duplicate_and_changes_nothing(r: Arc<dyn Registry
     assert_eq!(r.get(&dev()).await.unwrap(), None);
 }
 
+pub async fn a_delivery_is_marked_once_and_can_be_unmarked(r: Arc<dyn Registry>) {
+    opened(&*r).await;
+    let at = t0();
+    assert!(!r.mark_delivery("d-open", &pr(), at).await.unwrap(), "a change's delivery is marked too");
+    assert!(r.mark_delivery("c-1", &pr(), at).await.unwrap());
+    assert!(!r.mark_delivery("c-1", &pr(), at).await.unwrap());
+    assert_eq!(apply(&*r, "c-1", &later(60, EventOrder::RANK_PUSH)).await, ChangeOutcome::Duplicate, "one id space");
+    r.unmark_delivery("c-1").await.unwrap();
+    assert!(r.mark_delivery("c-1", &pr(), at).await.unwrap(), "marked again once unmarked");
+    r.unmark_delivery("never-seen").await.unwrap();
+}
+
 pub async fn only_strictly_later_events_are_accepted(r: Arc<dyn Registry>) {
     let at = open().order.at;
     let push = later(0, EventOrder::RANK_PUSH);
@@ -377,14 +390,23 @@ pub async fn reasons_are_cut_to_2000_characters(r: Arc<dyn Registry>) {
 pub async fn a_new_change_clears_the_expiry_notice(r: Arc<dyn Registry>) {
     opened(&*r).await;
     let at = t0() + Duration::days(6) + Duration::milliseconds(700);
-    assert!(r.record_notice(&pr(), at).await.unwrap(), "the first notice is recorded");
+    let window = at - Duration::hours(2);
+    assert!(r.record_notice(&pr(), at, window).await.unwrap(), "the first notice is recorded");
     assert_eq!(read(&*r, &pr()).await.expiry_notice_at, Some(whole(at)));
-    assert!(!r.record_notice(&pr(), at + Duration::hours(1)).await.unwrap(), "once per expiry");
+    assert!(!r.record_notice(&pr(), at + Duration::hours(1), window).await.unwrap(), "once per window");
     assert_eq!(read(&*r, &pr()).await.expiry_notice_at, Some(whole(at)));
+    // The next window (the last hour) gets its own.
+    let last = at + Duration::hours(3);
+    assert!(r.record_notice(&pr(), last, last - Duration::minutes(1)).await.unwrap(), "a later window");
+    assert!(!r.record_notice(&pr(), last + Duration::minutes(5), last - Duration::minutes(1)).await.unwrap());
     // A push gives a new expiry, and it gets its own notice.
     apply(&*r, "d-push", &later(60, EventOrder::RANK_PUSH)).await;
     assert_eq!(read(&*r, &pr()).await.expiry_notice_at, None);
-    assert!(r.record_notice(&pr(), at + Duration::hours(2)).await.unwrap());
+    assert!(r.record_notice(&pr(), at + Duration::hours(2), window).await.unwrap());
+    // So does an extension.
+    assert!(r.set_expiry(&pr(), at + Duration::days(3)).await.unwrap());
+    let e = read(&*r, &pr()).await;
+    assert_eq!((e.expiry_notice_at, e.expires_at), (None, whole(at + Duration::days(3))));
 }
 
 pub async fn nothing_is_written_for_an_unknown_environment(r: Arc<dyn Registry>) {
@@ -393,7 +415,8 @@ pub async fn nothing_is_written_for_an_unknown_environment(r: Arc<dyn Registry>)
     assert!(!r.set_preserved(&name, true, None).await.unwrap());
     r.record_cost(&name, 1.5, 0.25).await.unwrap();
     r.record_notified(&name, &Reported::parse("1:READY:abc").unwrap()).await.unwrap();
-    assert!(!r.record_notice(&name, at).await.unwrap());
+    assert!(!r.record_notice(&name, at, at).await.unwrap());
+    assert!(!r.set_expiry(&name, at).await.unwrap());
     let p = Progress { status: Some(Status::Creating), ..Default::default() };
     assert!(!r.record_progress(&name, Stamp::new(0, at), &p).await.unwrap());
     assert!(!r.record_progress(&name, Stamp::new(1, at), &p).await.unwrap());

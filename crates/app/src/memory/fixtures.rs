@@ -11,6 +11,10 @@ pub const PUSH_BRANCH_UPDATED: &[u8] = include_bytes!("../../../../events/github
 pub const PUSH_BRANCH_DELETED: &[u8] = include_bytes!("../../../../events/github/push.branch-deleted.json");
 pub const PUSH_MAIN: &[u8] = include_bytes!("../../../../events/github/push.main.json");
 pub const DELETE_BRANCH: &[u8] = include_bytes!("../../../../events/github/delete.branch.json");
+/// kyle-dev comments `/ephemera extend 3d` on acme/todo-app#7.
+pub const ISSUE_COMMENT: &[u8] = include_bytes!("../../../../events/github/issue_comment.created.json");
+/// The fork pull request's (acme/todo-app#8) head.
+pub const HEAD_FORK: &str = "e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4";
 /// The pushed branch of the push fixtures, and its commits.
 pub const BRANCH: &str = "feature/search";
 pub const BRANCH_FIRST: &str = "c1d2e3f4a5b6c7d8e9f00112233445566778899a";

@@ -7,12 +7,14 @@ use async_trait::async_trait;
 use ephemera_domain::RepoName;
 
 use super::{lock, Faults};
-use crate::ports::{GitHubApi, PortError};
+use crate::ports::{GitHubApi, PortError, PullFacts};
 
 /// One call, with what matters of its arguments (repositories as `owner/name`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GitHubCall {
-    Mergeability { repo: String, number: u64 },
+    PullRequest { repo: String, number: u64 },
+    Reaction { repo: String, comment: u64, content: String },
+    Reply { repo: String, number: u64, body: String },
     Permission { repo: String, login: String },
     Comment { repo: String, number: u64, body: String },
     EnsureDeployment { repo: String, sha: String, environment: String, id: u64 },
@@ -24,7 +26,7 @@ pub enum GitHubCall {
 #[derive(Debug, Default)]
 struct State {
     calls: Vec<GitHubCall>,
-    mergeability: (Option<bool>, Option<String>),
+    pull: PullFacts,
     permissions: HashMap<String, String>,
     /// (repo, sha, environment) → id, in creation order.
     deployments: Vec<((String, String, String), u64)>,
@@ -32,8 +34,9 @@ struct State {
     next_id: u64,
 }
 
-/// Operation names for [`Faults`]: `mergeability`, `permission`, `upsert_comment`,
-/// `ensure_deployment`, `latest_deployment`, `deployment_status`, `commit_status`.
+/// Operation names for [`Faults`]: `pull_request`, `permission`, `upsert_comment`,
+/// `ensure_deployment`, `latest_deployment`, `deployment_status`, `commit_status`, `react`,
+/// `reply`.
 #[derive(Debug, Default)]
 pub struct MemoryGitHub {
     state: Mutex<State>,
@@ -45,9 +48,43 @@ impl MemoryGitHub {
         Self::default()
     }
 
-    /// What `mergeability` answers (by default: not computed yet, no merge commit).
-    pub fn set_mergeability(&self, mergeable: Option<bool>, merge_commit: Option<&str>) {
-        lock(&self.state).mergeability = (mergeable, merge_commit.map(str::to_owned));
+    /// What `pull_request` answers about merging `head` (by default: an open pull request,
+    /// head unknown, whose mergeability is not computed yet).
+    pub fn set_mergeability(&self, head: &str, mergeable: Option<bool>, merge_commit: Option<&str>) {
+        let mut state = lock(&self.state);
+        state.pull.head = Some(head.to_ascii_lowercase());
+        (state.pull.mergeable, state.pull.merge_commit) = (mergeable, merge_commit.map(str::to_owned));
+    }
+
+    /// The pull request's head, and whether it is closed, as `pull_request` answers them.
+    pub fn set_pull(&self, head: &str, closed: bool) {
+        let mut state = lock(&self.state);
+        state.pull.head = Some(head.to_ascii_lowercase());
+        state.pull.closed = closed;
+    }
+
+    /// (comment id, reaction) of every reaction made, in order.
+    pub fn reactions(&self) -> Vec<(u64, String)> {
+        let calls = self.calls();
+        calls
+            .into_iter()
+            .filter_map(|c| match c {
+                GitHubCall::Reaction { comment, content, .. } => Some((comment, content)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Every reply written, in order.
+    pub fn replies(&self) -> Vec<String> {
+        let calls = self.calls();
+        calls
+            .into_iter()
+            .filter_map(|c| match c {
+                GitHubCall::Reply { body, .. } => Some(body),
+                _ => None,
+            })
+            .collect()
     }
 
     /// `login`'s permission on every repository (by default `none`).
@@ -99,10 +136,22 @@ impl MemoryGitHub {
 
 #[async_trait]
 impl GitHubApi for MemoryGitHub {
-    async fn mergeability(&self, repo: &RepoName, number: u64) -> Result<(Option<bool>, Option<String>), PortError> {
-        self.faults.check("mergeability")?;
-        self.record(GitHubCall::Mergeability { repo: repo.full_name(), number });
-        Ok(lock(&self.state).mergeability.clone())
+    async fn pull_request(&self, repo: &RepoName, number: u64) -> Result<PullFacts, PortError> {
+        self.faults.check("pull_request")?;
+        self.record(GitHubCall::PullRequest { repo: repo.full_name(), number });
+        Ok(lock(&self.state).pull.clone())
+    }
+
+    async fn react(&self, repo: &RepoName, comment: u64, content: &str) -> Result<(), PortError> {
+        self.faults.check("react")?;
+        self.record(GitHubCall::Reaction { repo: repo.full_name(), comment, content: content.to_owned() });
+        Ok(())
+    }
+
+    async fn reply(&self, repo: &RepoName, number: u64, body: &str) -> Result<(), PortError> {
+        self.faults.check("reply")?;
+        self.record(GitHubCall::Reply { repo: repo.full_name(), number, body: body.to_owned() });
+        Ok(())
     }
 
     async fn permission(&self, repo: &RepoName, login: &str) -> Result<String, PortError> {

@@ -45,7 +45,7 @@ struct State {
 }
 
 /// The registry in memory. Operation names for [`Faults`]: `get`, `list`, `apply_change`,
-/// `set_preserved`, `record_cost`, `try_lease` (and `try_lease_answer`, after the write),
+/// `set_preserved`, `mark_delivery`, `unmark_delivery`, `set_expiry`, `record_cost`, `try_lease` (and `try_lease_answer`, after the write),
 /// `release_lease`, `record_progress`,
 /// `request_down`, `retire`, `record_notice`, `record_stack_status`, `record_notified`.
 pub struct MemoryRegistry {
@@ -252,6 +252,34 @@ impl DesiredState for MemoryRegistry {
             true
         }))
     }
+
+    /// `PutItem` of the delivery's mark with `attribute_not_exists(pk)`.
+    async fn mark_delivery(&self, delivery: &str, _: &EnvironmentName, at: DateTime<Utc>) -> Result<bool, PortError> {
+        self.faults.check("mark_delivery")?;
+        let mut state = lock(&self.state);
+        if state.deliveries.contains_key(delivery) {
+            return Ok(false);
+        }
+        state.deliveries.insert(delivery.to_owned(), at);
+        Ok(true)
+    }
+
+    /// `DeleteItem` of the delivery's mark.
+    async fn unmark_delivery(&self, delivery: &str) -> Result<(), PortError> {
+        self.faults.check("unmark_delivery")?;
+        lock(&self.state).deliveries.remove(delivery);
+        Ok(())
+    }
+
+    /// `SET expires_at = :e REMOVE expiry_notice_at` if the item exists.
+    async fn set_expiry(&self, name: &EnvironmentName, expires_at: DateTime<Utc>) -> Result<bool, PortError> {
+        self.faults.check("set_expiry")?;
+        Ok(self.update(name, |i| {
+            i.env.expires_at = secs(expires_at);
+            i.env.expiry_notice_at = None;
+            true
+        }))
+    }
 }
 
 #[async_trait]
@@ -382,10 +410,16 @@ impl Sweeping for MemoryRegistry {
     }
 
     /// `SET expiry_notice_at` if the item exists and has none.
-    async fn record_notice(&self, name: &EnvironmentName, at: DateTime<Utc>) -> Result<bool, PortError> {
+    /// `attribute_exists(pk) AND (attribute_not_exists(expiry_notice_at) OR expiry_notice_at < :since)`.
+    async fn record_notice(
+        &self,
+        name: &EnvironmentName,
+        at: DateTime<Utc>,
+        since: DateTime<Utc>,
+    ) -> Result<bool, PortError> {
         self.faults.check("record_notice")?;
         Ok(self.update(name, |i| {
-            let first = i.env.expiry_notice_at.is_none();
+            let first = i.env.expiry_notice_at.is_none_or(|noticed| noticed < secs(since));
             if first {
                 i.env.expiry_notice_at = Some(secs(at));
             }

@@ -202,6 +202,15 @@ pub trait DesiredState: Environments {
         preserved: bool,
         until: Option<DateTime<Utc>>,
     ) -> Result<bool, PortError>;
+    /// Marks `delivery` as acted on (a comment command that records no change), unless it was
+    /// marked before: true the first time. The mark expires as `apply_change`'s do.
+    async fn mark_delivery(&self, delivery: &str, name: &EnvironmentName, at: DateTime<Utc>)
+        -> Result<bool, PortError>;
+    /// Removes a delivery's mark: the command could not be carried out, and a redelivery may be.
+    async fn unmark_delivery(&self, delivery: &str) -> Result<(), PortError>;
+    /// Moves the environment's expiry, forgetting any notice given of the old one; false if
+    /// there is no such environment.
+    async fn set_expiry(&self, name: &EnvironmentName, expires_at: DateTime<Utc>) -> Result<bool, PortError>;
 }
 
 /// Recording an environment's estimated cost: the provisioner (at creation) and the reaper.
@@ -238,8 +247,14 @@ pub trait Sweeping: CostLog {
     /// false (and nothing written) if the environment has moved on.
     async fn go_down(&self, name: &EnvironmentName, stamp: Stamp, how: GoDown, reason: &str)
         -> Result<bool, PortError>;
-    /// Records, once per expiry, that the environment was noticed as expiring soon.
-    async fn record_notice(&self, name: &EnvironmentName, at: DateTime<Utc>) -> Result<bool, PortError>;
+    /// Records that the environment was noticed as expiring soon, unless a notice was recorded
+    /// at or after `since` (its notice window's start): true if recorded.
+    async fn record_notice(
+        &self,
+        name: &EnvironmentName,
+        at: DateTime<Utc>,
+        since: DateTime<Utc>,
+    ) -> Result<bool, PortError>;
 }
 
 /// CloudFormation's status events: the stack-events function.
@@ -371,8 +386,8 @@ pub trait EventBus: Send + Sync {
 /// credentials are configured: then previews are built from head commits and nothing is reported.
 #[async_trait]
 pub trait GitHubApi: Send + Sync {
-    /// Whether the pull request merges cleanly (None: not computed yet) and its test merge commit.
-    async fn mergeability(&self, repo: &RepoName, number: u64) -> Result<(Option<bool>, Option<String>), PortError>;
+    /// The pull request as GitHub has it now: its head, and whether it merges cleanly.
+    async fn pull_request(&self, repo: &RepoName, number: u64) -> Result<PullFacts, PortError>;
     /// The user's permission on the repository: `admin`, `maintain`, `write`, `triage`, `read`, `none`.
     async fn permission(&self, repo: &RepoName, login: &str) -> Result<String, PortError>;
     /// Creates or edits in place the comment carrying `marker`; returns its id.
@@ -402,6 +417,35 @@ pub trait GitHubApi: Send + Sync {
         context: &str,
         description: &str,
     ) -> Result<(), PortError>;
+    /// Reacts to a comment (`+1`, `-1`, `confused`, `eyes`, ...).
+    async fn react(&self, repo: &RepoName, comment_id: u64, content: &str) -> Result<(), PortError>;
+    /// A new comment (not the sticky one): a reply to a command.
+    async fn reply(&self, repo: &RepoName, number: u64, body: &str) -> Result<(), PortError>;
+}
+
+/// What GitHub says of a pull request now.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PullFacts {
+    /// The head commit (lowercase), and the head and base branches.
+    pub head: Option<String>,
+    pub head_ref: Option<String>,
+    pub base_ref: Option<String>,
+    /// Whether the head merges cleanly into the base: None while GitHub computes it.
+    pub mergeable: Option<bool>,
+    /// GitHub's test merge of that head.
+    pub merge_commit: Option<String>,
+    /// Closed or merged.
+    pub closed: bool,
+}
+
+impl PullFacts {
+    /// The test merge, only if GitHub computed it for `head` (not for a later push).
+    pub fn merge_for(&self, head: &str) -> (Option<bool>, Option<String>) {
+        match &self.head {
+            Some(h) if h.eq_ignore_ascii_case(head) => (self.mergeable, self.merge_commit.clone()),
+            _ => (None, None),
+        }
+    }
 }
 
 /// Smoke checks and load tests against a preview (HTTP in production).

@@ -222,14 +222,11 @@ impl Reaper {
                 };
                 self.retire(environment, *generation, &why, limit, calls).await
             }
-            Action::Notice { environment, .. } => {
-                let first = retry(limit, calls, || self.registry.record_notice(environment, now)).await?;
+            Action::Notice { environment, since, .. } => {
+                let first = retry(limit, calls, || self.registry.record_notice(environment, now, *since)).await?;
                 if first {
                     if let Some(env) = envs.get(environment.as_str()) {
-                        let event = PlatformEvent {
-                            detail_type: "Environment.ExpiringSoon".into(),
-                            ..PlatformEvent::status(env, env.status, None)
-                        };
+                        let event = PlatformEvent::expiring_soon(env);
                         retry(limit, calls, || self.bus.publish(std::slice::from_ref(&event))).await?;
                     }
                 }

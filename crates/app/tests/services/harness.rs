@@ -20,7 +20,7 @@ pub const BUCKET: &str = "ephemera-test";
 pub const SECRET: &str = "test-webhook-secret";
 /// The environment of the pull request fixtures (acme/todo-app#7).
 pub const PR: &str = fixtures::ENVIRONMENT;
-pub use fixtures::{HEAD_OPENED, HEAD_SYNCHRONIZED};
+pub use fixtures::{HEAD_FORK, HEAD_OPENED, HEAD_SYNCHRONIZED};
 
 pub use ephemera_app::memory::fixtures;
 

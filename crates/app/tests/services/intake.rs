@@ -201,7 +201,7 @@ async fn the_preserve_label_pins_an_environment() {
 #[tokio::test]
 async fn previews_are_built_from_the_merge_commit_when_github_has_one() {
     let w = World::new();
-    w.github.set_mergeability(Some(true), Some(MERGE));
+    w.github.set_mergeability(HEAD_OPENED, Some(true), Some(MERGE));
     let reply = w.deliver("pull_request", "d1", fixtures::OPENED).await.unwrap();
     assert_eq!((reply.body["commit"].as_str(), reply.body["source"].as_str()), (Some(MERGE), Some("merge")));
     assert_eq!(w.env(PR).head_commit.as_deref(), Some(HEAD_OPENED));
@@ -210,7 +210,7 @@ async fn previews_are_built_from_the_merge_commit_when_github_has_one() {
 #[tokio::test]
 async fn a_conflicting_pull_request_is_not_deployed() {
     let w = World::new();
-    w.github.set_mergeability(Some(false), None);
+    w.github.set_mergeability(HEAD_OPENED, Some(false), None);
     let reply = w.deliver("pull_request", "d1", fixtures::OPENED).await.unwrap();
     assert_eq!(reply.body["status"], "ignored");
     assert!(reply.body["reason"].as_str().unwrap().contains("conflicts with `main`"));

@@ -4,6 +4,7 @@
 mod harness;
 
 mod accounts;
+mod commands;
 mod dashboard;
 mod intake;
 mod notifier;

@@ -93,7 +93,7 @@ async fn events_of_a_superseded_generation_or_no_pull_request_are_skipped() {
     let mut gone = events[1].clone();
     gone.detail.environment = name("pr-9-acme-todo-app-6acfdc9491");
     assert_eq!(w.notifier().handle(&gone).await.unwrap(), Feedback::Skipped("no such environment".into()));
-    assert!(w.github.calls().iter().all(|c| matches!(c, GitHubCall::Mergeability { .. })));
+    assert!(w.github.calls().iter().all(|c| matches!(c, GitHubCall::PullRequest { .. })));
 }
 
 #[tokio::test]
@@ -167,7 +167,7 @@ async fn a_retried_event_reuses_the_commits_measurement() {
 async fn a_merged_previews_measurement_becomes_the_baseline() {
     for (merged, promoted) in [(true, true), (false, false)] {
         let w = World::new();
-        w.github.set_mergeability(Some(true), Some(MERGE));
+        w.github.set_mergeability(HEAD_OPENED, Some(true), Some(MERGE));
         w.ready_pr().await;
         report(&w, &announced(&w)).await;
         // Built from the merge commit; reported against the pull request's head.

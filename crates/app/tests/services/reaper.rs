@@ -1,8 +1,8 @@
 //! The reaper: what outlived its purpose is sent down, deleted or repaired; nothing else is touched.
 
 use chrono::Duration;
-use ephemera_app::events::REQUESTED;
-use ephemera_app::memory::{permanent, FakeStack};
+use ephemera_app::events::{EXPIRING_SOON, REQUESTED};
+use ephemera_app::memory::{permanent, FakeStack, GitHubCall};
 use ephemera_app::ports::GoDown;
 use ephemera_app::ports::Stamp;
 use ephemera_app::ports::{DesiredState, Stacks, Sweeping};
@@ -191,6 +191,41 @@ async fn an_environment_about_to_expire_is_noticed_once_per_expiry() {
     w.clock.advance(Duration::days(6) + Duration::hours(12));
     w.reaper().sweep(LIGHT).await.unwrap();
     assert_eq!(noticed(&w), 2);
+}
+
+#[tokio::test]
+async fn the_pull_request_is_warned_once_per_threshold_and_told_how_to_extend() {
+    let w = World::new();
+    w.ready_pr().await;
+    let notifier = w.notifier();
+    let warnings = |w: &World| {
+        w.github.calls().iter().filter(|c| matches!(c, GitHubCall::Comment { body, .. } if body.contains("⏰"))).count()
+    };
+    // Each sweep's notices reach the comment.
+    let sweep = |w: &World| {
+        let (reaper, notifier, bus) = (w.reaper(), &notifier, w.bus.clone());
+        async move {
+            reaper.sweep(LIGHT).await.unwrap();
+            for e in bus.take().into_iter().filter(|e| e.detail_type == EXPIRING_SOON) {
+                notifier.handle(&e).await.unwrap();
+            }
+        }
+    };
+    // 24 hours before expiry (EPHEMERA_EXPIRY_NOTICE_HOURS), then the last hour.
+    for (advance, expected) in [
+        (Duration::days(5), 0),
+        (Duration::days(1), 1),
+        (Duration::hours(12), 1),
+        (Duration::minutes(11 * 60 + 30), 2),
+        (Duration::minutes(10), 2),
+    ] {
+        w.clock.advance(advance);
+        sweep(&w).await;
+        assert_eq!(warnings(&w), expected, "at {}", w.now());
+    }
+    let text = w.github.comment("acme/todo-app", 7).unwrap();
+    assert!(text.contains("will be removed at 2026-11-27 09:00 UTC (in about 1 hour)"), "{text}");
+    assert!(text.contains("`/ephemera extend 3d`"), "{text}");
 }
 
 #[tokio::test]
