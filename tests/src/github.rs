@@ -48,6 +48,8 @@ pub struct State {
     pub pulls: HashMap<u64, FakePull>,
     /// (comment id, reaction content), in order
     pub reactions: Vec<(u64, String)>,
+    /// Check runs, in the order they were created.
+    pub check_runs: Vec<FakeCheckRun>,
     /// login → permission
     pub permissions: HashMap<String, String>,
     /// Answer this many of the next requests with a primary rate limit (reset in 1 s).
@@ -57,6 +59,40 @@ pub struct State {
     /// Serving as GitHub serves an App (see [`FakeApp`]).
     pub app: Option<FakeApp>,
     next_id: u64,
+}
+
+/// A check run: every state it was put in (`queued`, `in_progress`, or the conclusion), and
+/// what it says now.
+#[derive(Debug, Clone)]
+pub struct FakeCheckRun {
+    pub id: u64,
+    pub name: String,
+    pub sha: String,
+    pub states: Vec<String>,
+    pub title: String,
+    pub summary: String,
+    pub details_url: Option<String>,
+}
+
+impl FakeCheckRun {
+    fn apply(&mut self, body: &Value) {
+        let state = match (body["status"].as_str(), body["conclusion"].as_str()) {
+            (_, Some(conclusion)) => Some(conclusion),
+            (status, None) => status,
+        };
+        if let Some(state) = state {
+            self.states.push(state.to_owned());
+        }
+        if let Some(title) = body["output"]["title"].as_str() {
+            self.title = title.to_owned();
+        }
+        if let Some(summary) = body["output"]["summary"].as_str() {
+            self.summary = summary.to_owned();
+        }
+        if let Some(url) = body["details_url"].as_str() {
+            self.details_url = Some(url.to_owned());
+        }
+    }
 }
 
 /// A pull request as `pulls/get` answers it.
@@ -450,6 +486,47 @@ fn handle(
             .into_response(),
             None => error(StatusCode::NOT_FOUND, "Not Found"),
         },
+        "checks/create" | "checks/update" | "checks/list-for-ref" if s.app.is_none() => {
+            error(StatusCode::FORBIDDEN, "Resource not accessible by personal access token")
+        }
+        "checks/list-for-ref" => {
+            let (sha, name) = (params.get("ref").cloned().unwrap_or_default(), query.get("check_name"));
+            let found: Vec<Value> = s
+                .check_runs
+                .iter()
+                .rev()
+                .filter(|c| c.sha == sha && name.is_none_or(|n| *n == c.name))
+                .map(|c| json!({ "id": c.id, "name": c.name, "head_sha": c.sha }))
+                .collect();
+            axum::Json(json!({ "total_count": found.len(), "check_runs": found })).into_response()
+        }
+        "checks/create" => {
+            let id = s.id();
+            let name = json["name"].as_str().unwrap_or_default().to_owned();
+            let sha = json["head_sha"].as_str().unwrap_or_default().to_owned();
+            let mut run = FakeCheckRun {
+                id,
+                name,
+                sha,
+                states: vec![],
+                title: String::new(),
+                summary: String::new(),
+                details_url: None,
+            };
+            run.apply(&json);
+            s.check_runs.push(run);
+            (StatusCode::CREATED, axum::Json(json!({ "id": id }))).into_response()
+        }
+        "checks/update" => {
+            let id = number("check_run_id");
+            match s.check_runs.iter_mut().find(|c| c.id == id) {
+                Some(run) => {
+                    run.apply(&json);
+                    axum::Json(json!({ "id": id })).into_response()
+                }
+                None => error(StatusCode::NOT_FOUND, "Not Found"),
+            }
+        }
         "reactions/create-for-issue-comment" => {
             let content = json["content"].as_str().unwrap_or_default().to_owned();
             s.reactions.push((number("comment_id"), content.clone()));

@@ -99,10 +99,29 @@ async fn the_platform_reports_on_a_pull_request_as_the_app() {
         assert!(std::time::Instant::now() < deadline, "no comment: {:#?}", gh.state().requests);
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    // The preview's check run on the head commit moved forward only, and ended in success.
+    let rank = |state: &str| ["queued", "in_progress", "success"].iter().position(|s| *s == state);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let s = gh.state();
+        let preview: Vec<_> = s.check_runs.iter().filter(|c| c.name == "ephemera/preview").collect();
+        assert!(preview.len() <= 1, "one check run per commit: {preview:#?}");
+        if let Some(run) = preview.first().filter(|r| r.states.last().map(String::as_str) == Some("success")) {
+            assert_eq!(run.sha, HEAD_OPENED);
+            let ranks: Vec<_> = run.states.iter().map(|s| rank(s).expect("a known state")).collect();
+            assert!(ranks.windows(2).all(|w| w[0] < w[1]), "never backwards: {:?}", run.states);
+            assert!(run.summary.contains(ENVIRONMENT), "{}", run.summary);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no successful check run: {:#?}", s.check_runs);
+        drop(s);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     {
         let s = gh.state();
         assert!(s.violations.is_empty(), "{:#?}", s.violations);
         assert!(s.requests.iter().any(|r| r.operation == "apps/create-installation-access-token"));
+        assert!(s.commit_statuses.is_empty(), "check runs instead of commit statuses");
     }
     p.stop().await;
 }

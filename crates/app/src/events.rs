@@ -17,8 +17,10 @@ pub const NOT_DEPLOYED: &str = "Environment.NotDeployed";
 pub const COMMANDED: &str = "Environment.CommandApplied";
 /// The environment's expiry is near (the reaper, once per notice threshold).
 pub const EXPIRING_SOON: &str = "Environment.ExpiringSoon";
-/// The events the GitHub notifier reports on.
-pub const NOTIFIED: [&str; 10] = [
+/// The events the GitHub notifier reports on (`Environment.Requested` only as a GitHub App:
+/// the preview's check run is queued then).
+pub const NOTIFIED: [&str; 11] = [
+    REQUESTED,
     "Environment.Queued",
     "Environment.Creating",
     "Environment.Updating",

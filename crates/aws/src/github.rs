@@ -3,11 +3,11 @@
 
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client as SecretsClient;
-use ephemera_app::ports::{GitHubApi, Prober, PullFacts};
+use ephemera_app::ports::{CheckRun, GitHubApi, Prober, PullFacts};
 use ephemera_app::PortError;
 use ephemera_domain::perf::{LoadPlan, Sample, Scenario, SmokeCheck, SmokeResult};
 use ephemera_domain::RepoName;
-use ephemera_github::client::{NewCommitStatus, NewDeploymentStatus};
+use ephemera_github::client::{CheckOutput, NewCheckRun, NewCommitStatus, NewDeploymentStatus};
 use ephemera_github::{Client, ClientError};
 use ephemera_probe::TargetPolicy;
 use tracing::instrument;
@@ -46,6 +46,23 @@ impl GitHubApi for GitHubRest {
             merge_commit: p.merge_commit_sha,
             closed: p.state != "open",
         })
+    }
+
+    fn has_checks(&self) -> bool {
+        self.client.is_app()
+    }
+
+    async fn check_run(&self, repo: &RepoName, sha: &str, run: &CheckRun) -> Result<(), PortError> {
+        let (status, conclusion) = run.state.github();
+        let new = NewCheckRun {
+            name: run.name,
+            head_sha: sha,
+            status,
+            conclusion,
+            details_url: run.details_url.as_deref(),
+            output: CheckOutput { title: run.title.clone(), summary: run.summary.clone() },
+        };
+        self.client.upsert_check_run(repo.owner(), repo.name(), &new).await.map_err(port("write check run")).map(|_| ())
     }
 
     async fn react(&self, repo: &RepoName, comment: u64, content: &str) -> Result<(), PortError> {

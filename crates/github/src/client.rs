@@ -125,6 +125,38 @@ pub struct NewCommitStatus<'a> {
     pub target_url: Option<&'a str>,
 }
 
+/// `POST /repos/{owner}/{repo}/check-runs` (and, without `head_sha`, its `PATCH`).
+#[derive(Debug, Clone, Serialize)]
+pub struct NewCheckRun<'a> {
+    pub name: &'a str,
+    pub head_sha: &'a str,
+    /// `queued`, `in_progress` or `completed`.
+    pub status: &'a str,
+    /// With `completed`: `success`, `failure`, `neutral`, ...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conclusion: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details_url: Option<&'a str>,
+    pub output: CheckOutput,
+}
+
+/// A check run's title and Markdown summary (GitHub keeps at most 65,535 characters).
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckOutput {
+    pub title: String,
+    pub summary: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct CheckRuns {
+    check_runs: Vec<CheckRunId>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CheckRunId {
+    id: u64,
+}
+
 /// What `GET /repos/{owner}/{repo}/pulls/{number}` says of the head, its state and merging.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct Pull {
@@ -497,6 +529,33 @@ impl Client {
         self.call(Method::GET, &format!("{base}/pulls/{number}"), None).await
     }
 
+    /// The latest check run `name` on `sha`, created or updated to what `run` says. Returns
+    /// its id. Check runs are open to GitHub Apps only.
+    #[instrument(skip(self, run), fields(name = run.name, status = run.status))]
+    pub async fn upsert_check_run(&self, owner: &str, repo: &str, run: &NewCheckRun<'_>) -> Result<u64, ClientError> {
+        let base = Self::repo_path(owner, repo)?;
+        let sha = run.head_sha;
+        if !sha.chars().all(|c| c.is_ascii_hexdigit())
+            || !run.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_/".contains(c))
+        {
+            return Err(ClientError::Invalid(format!("bad check run {:?} or commit {sha:?}", run.name)));
+        }
+        let name = run.name.replace('/', "%2F");
+        let found: CheckRuns = self
+            .call(Method::GET, &format!("{base}/commits/{sha}/check-runs?check_name={name}&filter=latest"), None)
+            .await?;
+        let mut body = serde_json::to_value(run).map_err(|e| ClientError::Invalid(e.to_string()))?;
+        truncate_summary(&mut body);
+        let created: CheckRunId = match found.check_runs.first() {
+            Some(existing) => {
+                body.as_object_mut().map(|o| o.remove("head_sha"));
+                self.call(Method::PATCH, &format!("{base}/check-runs/{}", existing.id), Some(&body)).await?
+            }
+            None => self.call(Method::POST, &format!("{base}/check-runs"), Some(&body)).await?,
+        };
+        Ok(created.id)
+    }
+
     /// Reacts to an issue or pull request comment: `+1`, `-1`, `laugh`, `confused`, `heart`,
     /// `hooray`, `rocket` or `eyes`. Reacting twice alike is not an error.
     #[instrument(skip(self))]
@@ -567,6 +626,16 @@ fn truncate_description(body: &mut Value) {
     if let Some(Value::String(d)) = body.get_mut("description") {
         if d.chars().count() > 140 {
             *d = d.chars().take(139).collect::<String>() + "…";
+        }
+    }
+}
+
+/// GitHub keeps a check run's summary to 65,535 characters.
+fn truncate_summary(body: &mut Value) {
+    const MAX: usize = 65_000;
+    if let Some(Value::String(summary)) = body.pointer_mut("/output/summary") {
+        if summary.chars().count() > MAX {
+            *summary = summary.chars().take(MAX).collect::<String>() + "\n\n… (cut)";
         }
     }
 }

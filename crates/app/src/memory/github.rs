@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use ephemera_domain::RepoName;
 
 use super::{lock, Faults};
-use crate::ports::{GitHubApi, PortError, PullFacts};
+use crate::ports::{CheckRun, CheckState, GitHubApi, PortError, PullFacts};
 
 /// One call, with what matters of its arguments (repositories as `owner/name`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +15,7 @@ pub enum GitHubCall {
     PullRequest { repo: String, number: u64 },
     Reaction { repo: String, comment: u64, content: String },
     Reply { repo: String, number: u64, body: String },
+    CheckRun { repo: String, sha: String, run: CheckRun },
     Permission { repo: String, login: String },
     Comment { repo: String, number: u64, body: String },
     EnsureDeployment { repo: String, sha: String, environment: String, id: u64 },
@@ -27,6 +28,7 @@ pub enum GitHubCall {
 struct State {
     calls: Vec<GitHubCall>,
     pull: PullFacts,
+    app: bool,
     permissions: HashMap<String, String>,
     /// (repo, sha, environment) → id, in creation order.
     deployments: Vec<((String, String, String), u64)>,
@@ -36,7 +38,7 @@ struct State {
 
 /// Operation names for [`Faults`]: `pull_request`, `permission`, `upsert_comment`,
 /// `ensure_deployment`, `latest_deployment`, `deployment_status`, `commit_status`, `react`,
-/// `reply`.
+/// `reply`, `check_run`.
 #[derive(Debug, Default)]
 pub struct MemoryGitHub {
     state: Mutex<State>,
@@ -61,6 +63,23 @@ impl MemoryGitHub {
         let mut state = lock(&self.state);
         state.pull.head = Some(head.to_ascii_lowercase());
         state.pull.closed = closed;
+    }
+
+    /// Acts as a GitHub App: check runs instead of commit statuses.
+    pub fn set_app(&self, app: bool) {
+        lock(&self.state).app = app;
+    }
+
+    /// (name, state) of every check run written, in order.
+    pub fn check_runs(&self) -> Vec<(&'static str, CheckState)> {
+        let calls = self.calls();
+        calls
+            .into_iter()
+            .filter_map(|c| match c {
+                GitHubCall::CheckRun { run, .. } => Some((run.name, run.state)),
+                _ => None,
+            })
+            .collect()
     }
 
     /// (comment id, reaction) of every reaction made, in order.
@@ -140,6 +159,16 @@ impl GitHubApi for MemoryGitHub {
         self.faults.check("pull_request")?;
         self.record(GitHubCall::PullRequest { repo: repo.full_name(), number });
         Ok(lock(&self.state).pull.clone())
+    }
+
+    fn has_checks(&self) -> bool {
+        lock(&self.state).app
+    }
+
+    async fn check_run(&self, repo: &RepoName, sha: &str, run: &CheckRun) -> Result<(), PortError> {
+        self.faults.check("check_run")?;
+        self.record(GitHubCall::CheckRun { repo: repo.full_name(), sha: sha.to_owned(), run: run.clone() });
+        Ok(())
     }
 
     async fn react(&self, repo: &RepoName, comment: u64, content: &str) -> Result<(), PortError> {

@@ -417,10 +417,47 @@ pub trait GitHubApi: Send + Sync {
         context: &str,
         description: &str,
     ) -> Result<(), PortError>;
+    /// Whether check runs can be used (GitHub opens them to Apps only); else commit statuses.
+    fn has_checks(&self) -> bool;
+    /// The check run `run.name` on `sha`, created or moved to `run.state`.
+    async fn check_run(&self, repo: &RepoName, sha: &str, run: &CheckRun) -> Result<(), PortError>;
     /// Reacts to a comment (`+1`, `-1`, `confused`, `eyes`, ...).
     async fn react(&self, repo: &RepoName, comment_id: u64, content: &str) -> Result<(), PortError>;
     /// A new comment (not the sticky one): a reply to a command.
     async fn reply(&self, repo: &RepoName, number: u64, body: &str) -> Result<(), PortError>;
+}
+
+/// A check run as the notifier reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckRun {
+    pub name: &'static str,
+    pub state: CheckState,
+    pub title: String,
+    /// Markdown.
+    pub summary: String,
+    /// The environment's page on the dashboard.
+    pub details_url: Option<String>,
+}
+
+/// Where a check run is: GitHub's `queued`, `in_progress`, or `completed` with a conclusion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CheckState {
+    Queued,
+    InProgress,
+    Success,
+    Failure,
+}
+
+impl CheckState {
+    /// GitHub's `status` and `conclusion`.
+    pub fn github(self) -> (&'static str, Option<&'static str>) {
+        match self {
+            CheckState::Queued => ("queued", None),
+            CheckState::InProgress => ("in_progress", None),
+            CheckState::Success => ("completed", Some("success")),
+            CheckState::Failure => ("completed", Some("failure")),
+        }
+    }
 }
 
 /// What GitHub says of a pull request now.

@@ -211,7 +211,7 @@ impl World {
             load: Some(LoadPlan { rate: 10, duration_secs: 2, concurrency: 2 }),
             scenario: ephemera_domain::perf::Scenario::graphql(),
             gate: Gate::default(),
-            dashboard_url: None,
+            dashboard_url: Some("https://dashboard.example.com/".into()),
             routes: Default::default(),
         }
     }

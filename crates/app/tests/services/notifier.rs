@@ -22,6 +22,11 @@ fn announced(w: &World) -> Vec<PlatformEvent> {
     w.bus.take().into_iter().filter(|e| e.detail_type != REQUESTED).collect()
 }
 
+/// Every event published, requests included (what the notifier's rule delivers).
+fn all_announced(w: &World) -> Vec<PlatformEvent> {
+    w.bus.take()
+}
+
 async fn report(w: &World, events: &[PlatformEvent]) -> Vec<Feedback> {
     let notifier = w.notifier();
     let mut out = Vec::new();
@@ -64,6 +69,56 @@ async fn a_deployment_is_reported_as_it_goes_and_the_preview_is_checked() {
     let comment = w.github.comment(REPO, 7).unwrap();
     assert!(comment.contains("✅ Ready") && comment.contains("https://preview.example.com"), "{comment}");
     assert!(comment.contains("No baseline yet"), "{comment}");
+}
+
+#[tokio::test]
+async fn as_an_app_check_runs_move_forward_only() {
+    let w = World::new();
+    w.github.set_app(true);
+    w.ready_pr().await;
+    let events = all_announced(&w);
+    assert_eq!(events.len(), 3, "requested, creating, ready");
+    // The ready event first, then the late requested and creating ones, then all again.
+    report(&w, &[events[2].clone(), events[0].clone(), events[1].clone()]).await;
+    report(&w, &events).await;
+    use ephemera_app::ports::CheckState::*;
+    assert_eq!(
+        w.github.check_runs(),
+        [(PERFORMANCE_CONTEXT, InProgress), ("ephemera/preview", Success), (PERFORMANCE_CONTEXT, Success)],
+        "late events are not news"
+    );
+    assert!(w.github.commit_statuses().is_empty(), "checks instead of commit statuses");
+    let preview = w.github.calls().into_iter().find_map(|c| match c {
+        GitHubCall::CheckRun { run, sha, .. } if run.name == "ephemera/preview" => Some((sha, run)),
+        _ => None,
+    });
+    let (sha, run) = preview.unwrap();
+    assert_eq!(sha, HEAD_OPENED);
+    assert!(
+        run.summary.contains("https://preview.example.com") && run.summary.contains("| `/` | 200 | 200 ✅ |"),
+        "{}",
+        run.summary
+    );
+    assert_eq!(run.details_url.as_deref(), Some(format!("https://dashboard.example.com/environments/{PR}").as_str()));
+
+    // A push: the new head's check runs go queued → in progress → success, in order.
+    w.github.clear_calls();
+    w.deliver("pull_request", "d-push", fixtures::SYNCHRONIZE).await.unwrap();
+    w.provisioner().reconcile(&name(PR)).await.unwrap();
+    report(&w, &all_announced(&w)).await;
+    let previews: Vec<_> =
+        w.github.check_runs().into_iter().filter(|(n, _)| *n == "ephemera/preview").map(|(_, s)| s).collect();
+    assert_eq!(previews, [Queued, InProgress, Success]);
+}
+
+#[tokio::test]
+async fn with_a_token_requests_are_not_reported() {
+    let w = World::new();
+    w.ready_pr().await;
+    let events = all_announced(&w);
+    w.github.clear_calls();
+    assert!(matches!(w.notifier().handle(&events[0]).await.unwrap(), Feedback::Skipped(_)));
+    assert!(w.github.calls().is_empty());
 }
 
 #[tokio::test]

@@ -16,9 +16,11 @@ use ephemera_domain::{CommitSource, Desired, Environment, RepoName, Reported, St
 use tracing::{info, instrument, warn};
 
 use crate::clock::Clock;
-use crate::events::{parse_envelope, EnvelopeError, PlatformEvent, COMMANDED, EXPIRING_SOON, NOT_DEPLOYED};
+use crate::events::{parse_envelope, EnvelopeError, PlatformEvent, COMMANDED, EXPIRING_SOON, NOT_DEPLOYED, REQUESTED};
 use crate::outcome::MessageError;
 use crate::ports::{ApiKeys, GitHubApi, NotifiedLog, ObjectStore, PortError, Prober, Sites};
+
+mod checks;
 
 /// The hidden marker that identifies Ephemera's comment on a pull request.
 pub const MARKER: &str = "<!-- ephemera:preview -->";
@@ -114,6 +116,9 @@ impl Notifier {
         if d.generation != env.generation {
             return Ok(Feedback::Skipped(format!("generation {} is superseded by {}", d.generation, env.generation)));
         }
+        if event.detail_type == REQUESTED && !self.github.has_checks() {
+            return Ok(Feedback::Skipped("a request is reported once work on it starts".into()));
+        }
         // Events may arrive out of order or twice: within a generation, never report a status
         // that comes before (or is) the one already reported.
         env.status = d.status;
@@ -143,20 +148,25 @@ impl Notifier {
             {
                 let state = if env.status == Status::Queued { "queued" } else { "in_progress" };
                 self.github.deployment_status(repo, deploy(sha).await?, state, None, &status_line(env)).await?;
+                self.preview_check(repo, sha, env, None).await?;
             }
             (Status::Ready, Some(sha)) => {
                 let url = env.preview_url.as_deref();
                 let id = deploy(sha).await?;
                 self.github.deployment_status(repo, id, "success", url, "Preview environment ready").await?;
+                self.performance_started(repo, sha, env).await?;
                 let verified = self.verify(env, repo, number).await?;
+                let report = verified.as_ref().map(|(r, _)| r);
+                self.preview_check(repo, sha, env, report).await?;
                 if let Some((report, verdict)) = &verified {
-                    self.check_statuses(repo, sha, report, verdict.as_ref()).await?;
+                    self.check_statuses(repo, sha, env, report, verdict.as_ref()).await?;
                 }
                 return Ok(verified);
             }
             (Status::Failed, Some(sha)) => {
                 let why = env.status_reason.as_deref().map(markdown_text).unwrap_or_else(|| "deployment failed".into());
                 self.github.deployment_status(repo, deploy(sha).await?, "failure", None, &why).await?;
+                self.preview_check(repo, sha, env, None).await?;
             }
             (Status::Deleted, _) => {
                 if let Some(id) = self.github.latest_deployment(repo, &deployment_env).await? {
@@ -169,14 +179,19 @@ impl Notifier {
         Ok(None)
     }
 
-    /// The smoke and performance commit statuses of a checked preview.
+    /// The smoke and performance results of a checked preview: commit statuses, or as an App
+    /// the `ephemera/performance` check run.
     async fn check_statuses(
         &self,
         repo: &RepoName,
         sha: &str,
+        env: &Environment,
         report: &Report,
         verdict: Option<&Verdict>,
     ) -> Result<(), PortError> {
+        if self.github.has_checks() {
+            return self.performance_check(repo, sha, env, verdict).await;
+        }
         if !report.smoke.is_empty() {
             let failed = report.smoke.iter().filter(|s| !s.passed()).count();
             let (state, text) = if report.smoke_passed() {
