@@ -50,6 +50,10 @@ pub struct State {
     pub reactions: Vec<(u64, String)>,
     /// Check runs, in the order they were created.
     pub check_runs: Vec<FakeCheckRun>,
+    /// (commit, path) → a file's text
+    pub files: HashMap<(String, String), String>,
+    /// `base...head` → the files changed
+    pub comparisons: HashMap<String, Vec<String>>,
     /// login → permission
     pub permissions: HashMap<String, String>,
     /// Answer this many of the next requests with a primary rate limit (reset in 1 s).
@@ -315,11 +319,13 @@ fn handle(
     let mut s = state.lock().unwrap();
     let path = uri.path().to_owned();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let matched = ops.iter().find(|op| {
-        op.method == method
-            && op.template.len() == segments.len()
+    // A trailing `{path}` takes the rest of the path, slashes and all (the contents API).
+    let fits = |op: &Operation| {
+        let rest = op.template.last().is_some_and(|t| t == "{path}") && segments.len() >= op.template.len();
+        (op.template.len() == segments.len() || rest)
             && op.template.iter().zip(&segments).all(|(t, seg)| (t.starts_with('{') && !seg.is_empty()) || t == seg)
-    });
+    };
+    let matched = ops.iter().find(|op| op.method == method && fits(op));
     let Some(op) = matched else {
         s.violations.push(format!("{method} {path}: no such operation in the REST description"));
         return error(StatusCode::NOT_FOUND, "Not Found");
@@ -331,6 +337,10 @@ fn handle(
         .filter(|(t, _)| t.starts_with('{'))
         .map(|(t, seg)| (t.trim_matches(|c| c == '{' || c == '}').to_owned(), seg.to_string()))
         .collect();
+    let mut params = params;
+    if op.template.last().is_some_and(|t| t == "{path}") {
+        params.insert("path".into(), segments[op.template.len() - 1..].join("/"));
+    }
     let query: HashMap<String, String> =
         form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).into_owned().collect();
     let mut errors = Vec::new();
@@ -527,6 +537,30 @@ fn handle(
                 None => error(StatusCode::NOT_FOUND, "Not Found"),
             }
         }
+        "repos/get-content" => {
+            let key = (query.get("ref").cloned().unwrap_or_default(), params["path"].clone());
+            match s.files.get(&key) {
+                Some(text) => {
+                    use base64::Engine as _;
+                    // GitHub wraps the base64 at 60 characters.
+                    let packed = base64::engine::general_purpose::STANDARD.encode(text);
+                    let wrapped: Vec<String> =
+                        packed.as_bytes().chunks(60).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
+                    axum::Json(
+                        json!({ "type": "file", "encoding": "base64", "path": key.1, "content": wrapped.join("\n") }),
+                    )
+                    .into_response()
+                }
+                None => error(StatusCode::NOT_FOUND, "Not Found"),
+            }
+        }
+        "repos/compare-commits" => match s.comparisons.get(&params["basehead"]) {
+            Some(files) => {
+                let files: Vec<Value> = files.iter().map(|f| json!({ "filename": f, "status": "modified" })).collect();
+                axum::Json(json!({ "status": "ahead", "files": files })).into_response()
+            }
+            None => error(StatusCode::NOT_FOUND, "Not Found"),
+        },
         "reactions/create-for-issue-comment" => {
             let content = json["content"].as_str().unwrap_or_default().to_owned();
             s.reactions.push((number("comment_id"), content.clone()));

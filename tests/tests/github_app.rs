@@ -103,8 +103,8 @@ async fn the_platform_reports_on_a_pull_request_as_the_app() {
     let rank = |state: &str| ["queued", "in_progress", "success"].iter().position(|s| *s == state);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        let s = gh.state();
-        let preview: Vec<_> = s.check_runs.iter().filter(|c| c.name == "ephemera/preview").collect();
+        let runs = gh.state().check_runs.clone();
+        let preview: Vec<_> = runs.iter().filter(|c| c.name == "ephemera/preview").collect();
         assert!(preview.len() <= 1, "one check run per commit: {preview:#?}");
         if let Some(run) = preview.first().filter(|r| r.states.last().map(String::as_str) == Some("success")) {
             assert_eq!(run.sha, HEAD_OPENED);
@@ -113,8 +113,7 @@ async fn the_platform_reports_on_a_pull_request_as_the_app() {
             assert!(run.summary.contains(ENVIRONMENT), "{}", run.summary);
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "no successful check run: {:#?}", s.check_runs);
-        drop(s);
+        assert!(std::time::Instant::now() < deadline, "no successful check run: {runs:#?}");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     {

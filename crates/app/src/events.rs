@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 pub const SOURCE: &str = "ephemera";
 pub const REQUESTED: &str = "Environment.Requested";
 pub const NOT_DEPLOYED: &str = "Environment.NotDeployed";
-/// A comment command changed the environment without a new generation (its expiry, its
-/// preservation); the reason says what was done.
-pub const COMMANDED: &str = "Environment.CommandApplied";
+/// News for the pull request without a new generation, in the reason: what a comment command
+/// did (an extension, preservation), or a push that was not deployed (`paths:`).
+pub const NOTED: &str = "Environment.Noted";
 /// The environment's expiry is near (the reaper, once per notice threshold).
 pub const EXPIRING_SOON: &str = "Environment.ExpiringSoon";
 /// The events the GitHub notifier reports on (`Environment.Requested` only as a GitHub App:
@@ -29,7 +29,7 @@ pub const NOTIFIED: [&str; 11] = [
     "Environment.Deleting",
     "Environment.Deleted",
     NOT_DEPLOYED,
-    COMMANDED,
+    NOTED,
     EXPIRING_SOON,
 ];
 
@@ -79,9 +79,9 @@ impl PlatformEvent {
         Self::about(detail_type, env, status, reason)
     }
 
-    /// A comment command did `what` to `env` (see [`COMMANDED`]).
-    pub fn commanded(env: &Environment, what: &str) -> Self {
-        Self::about(COMMANDED, env, env.status, Some(what.to_owned()))
+    /// `what` happened to `env` (see [`NOTED`]).
+    pub fn noted(env: &Environment, what: &str) -> Self {
+        Self::about(NOTED, env, env.status, Some(what.to_owned()))
     }
 
     /// `env` expires soon (see [`EXPIRING_SOON`]).

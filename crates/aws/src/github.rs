@@ -48,6 +48,14 @@ impl GitHubApi for GitHubRest {
         })
     }
 
+    async fn file(&self, repo: &RepoName, path: &str, commit: &str) -> Result<Option<String>, PortError> {
+        self.client.file(repo.owner(), repo.name(), path, commit).await.map_err(port("read a repository file"))
+    }
+
+    async fn changed_files(&self, repo: &RepoName, base: &str, head: &str) -> Result<Option<Vec<String>>, PortError> {
+        self.client.changed_files(repo.owner(), repo.name(), base, head).await.map_err(port("compare commits"))
+    }
+
     fn has_checks(&self) -> bool {
         self.client.is_app()
     }

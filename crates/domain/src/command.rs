@@ -71,19 +71,21 @@ fn command(words: &[&str]) -> Result<Command, Unknown> {
     }
 }
 
+/// `3d`, `12h`: a positive whole number of days or hours.
+pub fn days_or_hours(text: &str) -> Option<Duration> {
+    let (digits, unit) = text.split_at(text.len().saturating_sub(1));
+    let n: i64 = digits.parse().ok().filter(|n| (1..=100_000).contains(n))?;
+    match unit {
+        "d" | "D" => Some(Duration::days(n)),
+        "h" | "H" => Some(Duration::hours(n)),
+        _ => None,
+    }
+}
+
 /// `3d`, `12h`: whole days or hours, more than zero and at most [`MAX_EXTEND_DAYS`].
 pub fn duration(text: &str) -> Result<Duration, String> {
     let bad = || format!("{text:?} is not a duration: write whole days or hours, such as `3d` or `12h`");
-    let (digits, unit) = text.split_at(text.len().saturating_sub(1));
-    let n: i64 = digits.parse().map_err(|_| bad())?;
-    let d = match unit {
-        "d" | "D" => Duration::days(n),
-        "h" | "H" => Duration::hours(n),
-        _ => return Err(bad()),
-    };
-    if n <= 0 {
-        return Err(bad());
-    }
+    let d = days_or_hours(text).ok_or_else(bad)?;
     if d > Duration::days(MAX_EXTEND_DAYS) {
         return Err(format!("{text} is longer than {MAX_EXTEND_DAYS} days, the most a preview is extended at once"));
     }

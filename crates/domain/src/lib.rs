@@ -31,6 +31,7 @@ pub mod placement;
 pub mod policy;
 pub mod preview;
 pub mod reconcile;
+pub mod repo_config;
 pub mod retry;
 pub mod stack;
 pub mod sweep;

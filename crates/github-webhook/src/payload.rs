@@ -115,6 +115,11 @@ pub struct PullRequest {
 pub struct PullRequestEvent {
     pub action: String,
     pub number: u64,
+    /// The head before and after a push (`synchronize` only).
+    #[serde(default)]
+    pub before: Option<String>,
+    #[serde(default)]
+    pub after: Option<String>,
     /// The label added or removed (`labeled` and `unlabeled` only).
     #[serde(default)]
     pub label: Option<Label>,

@@ -147,6 +147,32 @@ pub struct CheckOutput {
     pub summary: String,
 }
 
+/// `GET /repos/{owner}/{repo}/contents/{path}` for a file.
+#[derive(Debug, Deserialize)]
+struct Content {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    encoding: Option<String>,
+    #[serde(default)]
+    content: Option<String>,
+}
+
+/// `GET /repos/{owner}/{repo}/compare/{base}...{head}`: the files changed.
+#[derive(Debug, Deserialize)]
+struct Comparison {
+    #[serde(default)]
+    files: Vec<ChangedFile>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ChangedFile {
+    filename: String,
+}
+
+/// GitHub lists at most this many files of a comparison.
+const COMPARE_FILES_MAX: usize = 300;
+
 #[derive(Debug, Deserialize)]
 struct CheckRuns {
     check_runs: Vec<CheckRunId>,
@@ -554,6 +580,59 @@ impl Client {
             None => self.call(Method::POST, &format!("{base}/check-runs"), Some(&body)).await?,
         };
         Ok(created.id)
+    }
+
+    /// A file's text at `git_ref` (a commit id), None if there is no such file.
+    #[instrument(skip(self))]
+    pub async fn file(
+        &self,
+        owner: &str,
+        repo: &str,
+        path: &str,
+        git_ref: &str,
+    ) -> Result<Option<String>, ClientError> {
+        use base64::Engine as _;
+        let base = Self::repo_path(owner, repo)?;
+        let safe = |c: char| c.is_ascii_alphanumeric() || "-_./".contains(c);
+        if path.is_empty() || path.starts_with('/') || path.contains("..") || !path.chars().all(safe) {
+            return Err(ClientError::Invalid(format!("{path:?} is not a path in a repository")));
+        }
+        if !git_ref.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(ClientError::Invalid(format!("{git_ref:?} is not a commit id")));
+        }
+        let found: Content = match self.call(Method::GET, &format!("{base}/contents/{path}?ref={git_ref}"), None).await
+        {
+            Ok(c) => c,
+            Err(ClientError::Http { status: 404, .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let invalid = |m: String| ClientError::Decode { path: path.to_owned(), message: m };
+        if found.kind != "file" || found.encoding.as_deref() != Some("base64") {
+            return Err(invalid(format!("{path} is a {} GitHub did not send as a file", found.kind)));
+        }
+        let packed: String = found.content.unwrap_or_default().split_whitespace().collect();
+        let bytes = base64::engine::general_purpose::STANDARD.decode(packed).map_err(|e| invalid(e.to_string()))?;
+        String::from_utf8(bytes).map(Some).map_err(|_| invalid(format!("{path} is not UTF-8 text")))
+    }
+
+    /// The files changed between two commits; None when GitHub lists only part of them.
+    #[instrument(skip(self))]
+    pub async fn changed_files(
+        &self,
+        owner: &str,
+        repo: &str,
+        base: &str,
+        head: &str,
+    ) -> Result<Option<Vec<String>>, ClientError> {
+        let root = Self::repo_path(owner, repo)?;
+        if !base.chars().chain(head.chars()).all(|c| c.is_ascii_hexdigit()) {
+            return Err(ClientError::Invalid(format!("{base:?}...{head:?} are not commit ids")));
+        }
+        let c: Comparison = self.call(Method::GET, &format!("{root}/compare/{base}...{head}"), None).await?;
+        if c.files.len() >= COMPARE_FILES_MAX {
+            return Ok(None);
+        }
+        Ok(Some(c.files.into_iter().map(|f| f.filename).collect()))
     }
 
     /// Reacts to an issue or pull request comment: `+1`, `-1`, `laugh`, `confused`, `heart`,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use ephemera_app::dashboard::Dashboard;
 use ephemera_app::feedback::{FeedbackSettings, Notifier};
-use ephemera_app::intake::{Intake, IntakeSettings};
+use ephemera_app::intake::{Intake, IntakeSettings, RepoFiles};
 use ephemera_app::ports::{GitHubApi, Site};
 use ephemera_app::provisioner::{Provisioner, ProvisionerSettings};
 use ephemera_app::reaper::Reaper;
@@ -124,7 +124,11 @@ pub fn intake(
         },
     );
     match github {
-        Some(g) => intake.with_github(g),
+        // Repositories' own settings are read through GitHub, and kept in the bucket.
+        Some(g) => intake.with_github(g).with_repo_files(RepoFiles {
+            store: Arc::new(S3Store::new(clients.s3().clone())),
+            bucket: shared.bucket.clone(),
+        }),
         None => intake,
     }
 }

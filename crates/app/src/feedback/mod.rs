@@ -16,9 +16,11 @@ use ephemera_domain::{CommitSource, Desired, Environment, RepoName, Reported, St
 use tracing::{info, instrument, warn};
 
 use crate::clock::Clock;
-use crate::events::{parse_envelope, EnvelopeError, PlatformEvent, COMMANDED, EXPIRING_SOON, NOT_DEPLOYED, REQUESTED};
+use crate::events::{parse_envelope, EnvelopeError, PlatformEvent, EXPIRING_SOON, NOTED, NOT_DEPLOYED, REQUESTED};
 use crate::outcome::MessageError;
 use crate::ports::{ApiKeys, GitHubApi, NotifiedLog, ObjectStore, PortError, Prober, Sites};
+use crate::provisioner::{artifact_key, CONFIG_ARTIFACT, SCENARIO_ARTIFACT};
+use ephemera_domain::repo_config::RepoConfig;
 
 mod checks;
 
@@ -101,7 +103,7 @@ impl Notifier {
         };
         let repo = RepoName::parse(repo)
             .map_err(|e| PortError::Permanent { operation: "read event", message: e.to_string() })?;
-        if matches!(event.detail_type.as_str(), COMMANDED | EXPIRING_SOON) {
+        if matches!(event.detail_type.as_str(), NOTED | EXPIRING_SOON) {
             return self.refresh(event, &repo, number).await;
         }
         if event.detail_type == NOT_DEPLOYED {
@@ -214,7 +216,9 @@ impl Notifier {
         let (Some(url), Some(commit)) = (env.preview_url.as_deref(), env.commit.as_deref()) else {
             return Ok(None);
         };
-        if self.settings.smoke.is_empty() && self.settings.load.is_none() {
+        // The repository's own smoke checks (`.ephemera.yml`), else the platform's.
+        let smoke = self.repository_smoke(repo, commit).await?.unwrap_or_else(|| self.settings.smoke.clone());
+        if smoke.is_empty() && self.settings.load.is_none() {
             return Ok(None);
         }
         let bucket = &self.settings.bucket;
@@ -225,7 +229,7 @@ impl Notifier {
                 report
             }
             None => {
-                let smoke = self.prober.smoke(url, &self.settings.smoke).await?;
+                let smoke = self.prober.smoke(url, &smoke).await?;
                 let (load, load_error) = match &self.settings.load {
                     Some(plan) => self.load_test(env, repo, url, plan).await?,
                     None => (None, None),
@@ -240,6 +244,14 @@ impl Notifier {
             }
         };
         Ok(Some(self.judge(repo, report).await))
+    }
+
+    /// The smoke checks a commit's `.ephemera.yml` sets, if it does (a malformed file fails the
+    /// preview before it is ready).
+    async fn repository_smoke(&self, repo: &RepoName, commit: &str) -> Result<Option<Vec<SmokeCheck>>, PortError> {
+        let key = artifact_key(repo, commit, CONFIG_ARTIFACT);
+        let Some(text) = self.store.get_text(&self.settings.bucket, &key).await? else { return Ok(None) };
+        Ok(RepoConfig::parse(&text).ok().and_then(|c| c.smoke))
     }
 
     /// The measurement stored for this commit, if any.
@@ -297,8 +309,14 @@ impl Notifier {
         url: &str,
         plan: &LoadPlan,
     ) -> Result<(Option<Measurement>, Option<String>), PortError> {
-        let key = scenario_key(repo);
-        let (mut scenario, own) = match self.store.get_text(&self.settings.bucket, &key).await? {
+        // The commit's own (named in `.ephemera.yml`), else the repository's, else the default.
+        let mut key = artifact_key(repo, env.commit.as_deref().unwrap_or_default(), SCENARIO_ARTIFACT);
+        let mut text = self.store.get_text(&self.settings.bucket, &key).await?;
+        if text.is_none() {
+            key = scenario_key(repo);
+            text = self.store.get_text(&self.settings.bucket, &key).await?;
+        }
+        let (mut scenario, own) = match text {
             None => (self.settings.scenario.clone(), false),
             Some(text) => match Scenario::parse(&text) {
                 Ok(s) => (s, true),

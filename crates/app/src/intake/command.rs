@@ -124,7 +124,7 @@ impl Intake {
             }
             Done::Noted(what) => {
                 if let Some(env) = self.registry.get(&cx.name).await? {
-                    self.bus.publish(&[PlatformEvent::commanded(&env, &what)]).await?;
+                    self.bus.publish(&[PlatformEvent::noted(&env, &what)]).await?;
                 }
                 self.respond(cx, "+1", None).await?;
                 Ok(Reply::ok(json!({ "status": "done", "environment": cx.name, "command": what })))

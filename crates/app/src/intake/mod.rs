@@ -5,6 +5,7 @@
 
 mod branch;
 mod command;
+mod repo_files;
 
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ use crate::events::PlatformEvent;
 use crate::ports::{Change, ChangeOutcome, DesiredState, EventBus, GitHubApi, PortError};
 
 pub use branch::BRANCH_DELETED;
+pub use repo_files::RepoFiles;
 
 /// The status reason recorded when a pull request is merged (the notifier promotes the
 /// preview's measurement to the baseline then) or closed unmerged.
@@ -105,6 +107,8 @@ pub struct Intake {
     settings: IntakeSettings,
     /// Who may give comment commands, as GitHub said lately.
     writers: command::Writers,
+    /// Where repositories' own settings and blueprints are kept (with GitHub).
+    files: Option<RepoFiles>,
 }
 
 impl Intake {
@@ -114,12 +118,19 @@ impl Intake {
         clock: Arc<dyn Clock>,
         settings: IntakeSettings,
     ) -> Self {
-        Self { registry, bus, github: None, clock, settings, writers: command::Writers::default() }
+        Self { registry, bus, github: None, clock, settings, writers: command::Writers::default(), files: None }
     }
 
     /// Asks GitHub about mergeability (rebase-first) and fork approvers' permissions.
     pub fn with_github(mut self, github: Arc<dyn GitHubApi>) -> Self {
         self.github = Some(github);
+        self
+    }
+
+    /// Reads each deployed commit's `.ephemera.yml` (with GitHub) and keeps it, and the files it
+    /// names, in `files`.
+    pub fn with_repo_files(mut self, files: RepoFiles) -> Self {
+        self.files = Some(files);
         self
     }
 
@@ -179,7 +190,17 @@ impl Intake {
             },
             Desired::Down => None,
         };
-        let change = self.change(name, repo, e, intent, source.as_ref());
+        let mut ttl = None;
+        if let Some(commit) = source.as_ref().and_then(Source::commit) {
+            let config = self.repository_settings(&repo, commit).await?;
+            if let Some(config) = &config {
+                if let Some(note) = self.unchanged_paths(&name, &repo, e, config).await? {
+                    return Ok(Self::skipped(&name, note));
+                }
+                ttl = config.ttl;
+            }
+        }
+        let change = self.change(name, repo, e, intent, source.as_ref(), ttl);
         let outcome = self.registry.apply_change(delivery, &change).await?;
         info!(environment = %change.name, ?outcome, "recorded");
         let preserve = &self.settings.labels.preserve;
@@ -264,11 +285,15 @@ impl Intake {
         e: &PullRequestEvent,
         intent: Intent,
         source: Option<&Source>,
+        ttl: Option<chrono::Duration>,
     ) -> Change {
         let now = self.clock.now();
         let activity = e.pull_request.updated_at;
-        // TTL runs from the last push, but never from a time already past.
-        let expires_at = self.expiry_for(&repo).expires_at(EnvironmentKind::Pr, activity.max(now));
+        // TTL runs from the last push, but never from a time already past; the repository's
+        // own (`.ephemera.yml`) first.
+        let mut expiry = self.expiry_for(&repo);
+        expiry.pr_inactivity = ttl.unwrap_or(expiry.pr_inactivity);
+        let expires_at = expiry.expires_at(EnvironmentKind::Pr, activity.max(now));
         Change {
             pull_request: Some(e.pull_request.number),
             repository: Some(repo),

@@ -16,6 +16,8 @@ pub enum GitHubCall {
     Reaction { repo: String, comment: u64, content: String },
     Reply { repo: String, number: u64, body: String },
     CheckRun { repo: String, sha: String, run: CheckRun },
+    File { repo: String, path: String, commit: String },
+    Compare { repo: String, base: String, head: String },
     Permission { repo: String, login: String },
     Comment { repo: String, number: u64, body: String },
     EnsureDeployment { repo: String, sha: String, environment: String, id: u64 },
@@ -29,6 +31,10 @@ struct State {
     calls: Vec<GitHubCall>,
     pull: PullFacts,
     app: bool,
+    /// (commit, path) → text
+    files: HashMap<(String, String), String>,
+    /// (base, head) → files changed
+    changes: HashMap<(String, String), Vec<String>>,
     permissions: HashMap<String, String>,
     /// (repo, sha, environment) → id, in creation order.
     deployments: Vec<((String, String, String), u64)>,
@@ -38,7 +44,7 @@ struct State {
 
 /// Operation names for [`Faults`]: `pull_request`, `permission`, `upsert_comment`,
 /// `ensure_deployment`, `latest_deployment`, `deployment_status`, `commit_status`, `react`,
-/// `reply`, `check_run`.
+/// `reply`, `check_run`, `file`, `changed_files`.
 #[derive(Debug, Default)]
 pub struct MemoryGitHub {
     state: Mutex<State>,
@@ -63,6 +69,17 @@ impl MemoryGitHub {
         let mut state = lock(&self.state);
         state.pull.head = Some(head.to_ascii_lowercase());
         state.pull.closed = closed;
+    }
+
+    /// A file in the repository at `commit`.
+    pub fn set_file(&self, commit: &str, path: &str, text: &str) {
+        lock(&self.state).files.insert((commit.to_owned(), path.to_owned()), text.to_owned());
+    }
+
+    /// The files changed from `base` to `head`.
+    pub fn set_changes(&self, base: &str, head: &str, files: &[&str]) {
+        let files = files.iter().map(|f| f.to_string()).collect();
+        lock(&self.state).changes.insert((base.to_owned(), head.to_owned()), files);
     }
 
     /// Acts as a GitHub App: check runs instead of commit statuses.
@@ -159,6 +176,19 @@ impl GitHubApi for MemoryGitHub {
         self.faults.check("pull_request")?;
         self.record(GitHubCall::PullRequest { repo: repo.full_name(), number });
         Ok(lock(&self.state).pull.clone())
+    }
+
+    async fn file(&self, repo: &RepoName, path: &str, commit: &str) -> Result<Option<String>, PortError> {
+        self.faults.check("file")?;
+        self.record(GitHubCall::File { repo: repo.full_name(), path: path.to_owned(), commit: commit.to_owned() });
+        Ok(lock(&self.state).files.get(&(commit.to_owned(), path.to_owned())).cloned())
+    }
+
+    /// Unknown pairs: GitHub could not list them all.
+    async fn changed_files(&self, repo: &RepoName, base: &str, head: &str) -> Result<Option<Vec<String>>, PortError> {
+        self.faults.check("changed_files")?;
+        self.record(GitHubCall::Compare { repo: repo.full_name(), base: base.to_owned(), head: head.to_owned() });
+        Ok(lock(&self.state).changes.get(&(base.to_owned(), head.to_owned())).cloned())
     }
 
     fn has_checks(&self) -> bool {

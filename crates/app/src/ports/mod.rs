@@ -421,6 +421,10 @@ pub trait GitHubApi: Send + Sync {
     fn has_checks(&self) -> bool;
     /// The check run `run.name` on `sha`, created or moved to `run.state`.
     async fn check_run(&self, repo: &RepoName, sha: &str, run: &CheckRun) -> Result<(), PortError>;
+    /// A file's text in the repository at `commit`; None if there is none.
+    async fn file(&self, repo: &RepoName, path: &str, commit: &str) -> Result<Option<String>, PortError>;
+    /// The files changed from `base` to `head`; None when GitHub cannot list them all.
+    async fn changed_files(&self, repo: &RepoName, base: &str, head: &str) -> Result<Option<Vec<String>>, PortError>;
     /// Reacts to a comment (`+1`, `-1`, `confused`, `eyes`, ...).
     async fn react(&self, repo: &RepoName, comment_id: u64, content: &str) -> Result<(), PortError>;
     /// A new comment (not the sticky one): a reply to a command.

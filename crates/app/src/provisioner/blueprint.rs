@@ -2,6 +2,7 @@
 //! its stack's outputs mean (the preview URL).
 
 use ephemera_domain::placement::Target;
+use ephemera_domain::repo_config::{ConfigError, RepoConfig, CONFIG_PATH};
 use ephemera_domain::{Environment, TagSet};
 use tracing::info;
 
@@ -76,22 +77,46 @@ pub fn own_template_key(env: &ephemera_domain::EnvironmentName) -> String {
     format!("environments/{env}/template.yaml")
 }
 
+/// What is kept beside a commit: its template (published by CI, or read from the repository),
+/// the repository's `.ephemera.yml`, and its load-test scenario.
+pub const TEMPLATE_ARTIFACT: &str = "template.yaml";
+pub const CONFIG_ARTIFACT: &str = "ephemera.yml";
+pub const SCENARIO_ARTIFACT: &str = "scenario.json";
+
+/// `artifacts/{owner}/{repo}/{sha}/{name}`.
+pub fn artifact_key(repo: &ephemera_domain::RepoName, sha: &str, name: &str) -> String {
+    format!("artifacts/{}/{}/{sha}/{name}", repo.owner(), repo.name())
+}
+
 /// The template for `env` and the key it was found at: the one its owner pushed, else the
-/// commit's own, else the repository's, else the default.
+/// commit's own, else the repository's, else the default. A commit whose `.ephemera.yml` is
+/// malformed, or names a blueprint the commit does not have, has none.
 pub async fn find_blueprint(
     store: &dyn ObjectStore,
     bucket: &str,
     env: &Environment,
 ) -> Result<(String, String), BlueprintError> {
-    let mut keys = vec![own_template_key(&env.name)];
+    let own = own_template_key(&env.name);
+    if let Some(body) = store.get_text(bucket, &own).await? {
+        return Ok((own, body));
+    }
+    let mut keys = vec![own];
     if let Some(repo) = &env.repository {
         if let Some(sha) = &env.commit {
-            keys.push(format!("artifacts/{}/{}/{sha}/template.yaml", repo.owner(), repo.name()));
+            let template = artifact_key(repo, sha, TEMPLATE_ARTIFACT);
+            if let Some(text) = store.get_text(bucket, &artifact_key(repo, sha, CONFIG_ARTIFACT)).await? {
+                let config = RepoConfig::parse(&text).map_err(BlueprintError::Config)?;
+                if let Some(path) = config.blueprint {
+                    let body = store.get_text(bucket, &template).await?;
+                    return body.map(|b| (template, b)).ok_or(BlueprintError::Missing { path, commit: sha.clone() });
+                }
+            }
+            keys.push(template);
         }
         keys.push(format!("blueprints/{}/{}.yaml", repo.owner(), repo.name()));
     }
     keys.push("blueprints/default.yaml".to_owned());
-    for key in &keys {
+    for key in keys.iter().skip(1) {
         if let Some(body) = store.get_text(bucket, key).await? {
             return Ok((key.clone(), body));
         }
@@ -120,6 +145,10 @@ impl From<PortError> for RequestError {
 pub enum BlueprintError {
     #[error("no blueprint in s3://{bucket}: tried {tried:?}")]
     NotFound { bucket: String, tried: Vec<String> },
+    #[error("{0}")]
+    Config(ConfigError),
+    #[error("{CONFIG_PATH} names the blueprint {path}, which commit {commit} does not have")]
+    Missing { path: String, commit: String },
     #[error(transparent)]
     Port(#[from] PortError),
 }

@@ -2,7 +2,7 @@
 //! delivery acts once.
 
 use chrono::Duration;
-use ephemera_app::events::{COMMANDED, REQUESTED};
+use ephemera_app::events::{NOTED, REQUESTED};
 use ephemera_app::memory::GitHubCall;
 use ephemera_domain::{Desired, EnvironmentName, RepoName};
 use serde_json::json;
@@ -40,7 +40,7 @@ async fn extend_moves_the_expiry_once_per_delivery() {
     assert_eq!(w.env(PR).expires_at, until);
     assert!(until > before);
     assert_eq!(w.github.reactions(), [(5550001, "+1".to_owned())]);
-    let noted = w.bus.events().into_iter().filter(|e| e.detail_type == COMMANDED).collect::<Vec<_>>();
+    let noted = w.bus.events().into_iter().filter(|e| e.detail_type == NOTED).collect::<Vec<_>>();
     assert_eq!(noted.len(), 1);
     assert!(noted[0].detail.reason.as_deref().unwrap().contains("kept until 2026-11-30 09:00 UTC"));
     // The sticky comment says what was done, and the new expiry.

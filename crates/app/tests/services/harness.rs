@@ -124,6 +124,7 @@ impl World {
     pub fn intake_with(&self, settings: IntakeSettings) -> Intake {
         Intake::new(self.registry.clone(), self.bus.clone(), self.clock.clone(), settings)
             .with_github(self.github.clone())
+            .with_repo_files(ephemera_app::intake::RepoFiles { store: self.store.clone(), bucket: BUCKET.into() })
     }
 
     pub fn provisioner_settings() -> ProvisionerSettings {

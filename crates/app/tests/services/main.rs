@@ -10,5 +10,6 @@ mod intake;
 mod notifier;
 mod provisioner;
 mod reaper;
+mod repo_config;
 mod selfservice;
 mod stack_events;

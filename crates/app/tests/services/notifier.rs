@@ -148,7 +148,7 @@ async fn events_of_a_superseded_generation_or_no_pull_request_are_skipped() {
     let mut gone = events[1].clone();
     gone.detail.environment = name("pr-9-acme-todo-app-6acfdc9491");
     assert_eq!(w.notifier().handle(&gone).await.unwrap(), Feedback::Skipped("no such environment".into()));
-    assert!(w.github.calls().iter().all(|c| matches!(c, GitHubCall::PullRequest { .. })));
+    assert!(w.github.calls().iter().all(|c| matches!(c, GitHubCall::PullRequest { .. } | GitHubCall::File { .. })));
 }
 
 #[tokio::test]
