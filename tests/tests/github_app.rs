@@ -124,3 +124,27 @@ async fn the_platform_reports_on_a_pull_request_as_the_app() {
     }
     p.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repository_removed_from_the_app_loses_its_preview() {
+    let gh = github().await;
+    let key = workspace_root().join("tests/fixtures/github-app/test-only-private-key.pem");
+    let p = Platform::start_with(&[
+        ("EPHEMERA_GITHUB_APP_ID", APP),
+        ("EPHEMERA_GITHUB_APP_PRIVATE_KEY_FILE", key.to_str().unwrap()),
+        ("EPHEMERA_GITHUB_API_URL", &gh.url),
+        ("EPHEMERA_LOAD_TEST", "false"),
+    ])
+    .await;
+    // The delivery names the installation: no lookup is needed.
+    let opened = ephemera_tests::edit(OPENED, &[("installation", serde_json::json!({ "id": 11 }))]);
+    assert_eq!(p.deliver("pull_request", "d-open", &opened).await.0, 202);
+    p.wait_for(ENVIRONMENT, Status::Ready).await;
+    let (status, body) = p.deliver("installation_repositories", "d-removed", REPOSITORIES_REMOVED).await;
+    assert_eq!(status, 202, "{body}");
+    let env = p.wait_for(ENVIRONMENT, Status::Deleted).await;
+    assert!(env.status_reason.unwrap().contains("removed from the GitHub App"));
+    assert!(p.live_stacks("ephemera-").await.is_empty());
+    assert_eq!(count(&gh, "apps/get-repo-installation"), 0, "the delivery's installation was used");
+    p.stop().await;
+}

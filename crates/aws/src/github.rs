@@ -56,6 +56,10 @@ impl GitHubApi for GitHubRest {
         self.client.changed_files(repo.owner(), repo.name(), base, head).await.map_err(port("compare commits"))
     }
 
+    fn remember_installation(&self, repo: &RepoName, installation: u64) {
+        self.client.remember_installation(repo.owner(), repo.name(), installation);
+    }
+
     fn has_checks(&self) -> bool {
         self.client.is_app()
     }

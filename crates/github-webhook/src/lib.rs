@@ -5,6 +5,7 @@ pub mod payload;
 pub mod signature;
 
 pub use payload::{
-    parse_event, DeleteEvent, IssueCommentEvent, PayloadError, PullRequestEvent, PushEvent, WebhookEvent,
+    parse_event, DeleteEvent, InstallationEvent, InstallationRepositoriesEvent, IssueCommentEvent, PayloadError,
+    PullRequestEvent, PushEvent, WebhookEvent,
 };
 pub use signature::{SignatureError, WebhookSecrets};

@@ -114,6 +114,9 @@ pub struct PullRequest {
 #[derive(Debug, Clone, Deserialize)]
 pub struct PullRequestEvent {
     pub action: String,
+    /// The App installation the delivery is from (App webhooks only).
+    #[serde(default)]
+    pub installation: Option<InstallationRef>,
     pub number: u64,
     /// The head before and after a push (`synchronize` only).
     #[serde(default)]
@@ -200,9 +203,42 @@ impl Sender {
     }
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
+/// The App installation a delivery is about or from.
+#[derive(Debug, Clone, Deserialize)]
 pub struct InstallationRef {
     pub id: u64,
+    /// The user or organization it is installed on (`installation` events).
+    #[serde(default)]
+    pub account: Option<User>,
+}
+
+/// A repository as installation events name it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RepositoryRef {
+    pub full_name: String,
+}
+
+/// `installation`: the App was installed (`created`), uninstalled (`deleted`), suspended, ...
+#[derive(Debug, Clone, Deserialize)]
+pub struct InstallationEvent {
+    pub action: String,
+    pub installation: InstallationRef,
+    /// The repositories it can reach (absent when it reaches all of the account's).
+    #[serde(default)]
+    pub repositories: Option<Vec<RepositoryRef>>,
+    pub sender: User,
+}
+
+/// `installation_repositories`: repositories `added` to or `removed` from an installation.
+#[derive(Debug, Clone, Deserialize)]
+pub struct InstallationRepositoriesEvent {
+    pub action: String,
+    pub installation: InstallationRef,
+    #[serde(default)]
+    pub repositories_added: Vec<RepositoryRef>,
+    #[serde(default)]
+    pub repositories_removed: Vec<RepositoryRef>,
+    pub sender: User,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -219,6 +255,8 @@ pub enum WebhookEvent {
     Push(Box<PushEvent>),
     Delete(Box<DeleteEvent>),
     IssueComment(Box<IssueCommentEvent>),
+    Installation(Box<InstallationEvent>),
+    InstallationRepositories(Box<InstallationRepositoriesEvent>),
     /// An event type Ephemera does not act on.
     Other(String),
 }
@@ -232,6 +270,10 @@ pub fn parse_event(event: &str, body: &[u8]) -> Result<WebhookEvent, PayloadErro
         "push" => Ok(WebhookEvent::Push(Box::new(serde_json::from_slice(body).map_err(err)?))),
         "delete" => Ok(WebhookEvent::Delete(Box::new(serde_json::from_slice(body).map_err(err)?))),
         "issue_comment" => Ok(WebhookEvent::IssueComment(Box::new(serde_json::from_slice(body).map_err(err)?))),
+        "installation" => Ok(WebhookEvent::Installation(Box::new(serde_json::from_slice(body).map_err(err)?))),
+        "installation_repositories" => {
+            Ok(WebhookEvent::InstallationRepositories(Box::new(serde_json::from_slice(body).map_err(err)?)))
+        }
         other => {
             // Still insist on JSON, so that a garbled delivery is reported as such.
             serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(err)?;

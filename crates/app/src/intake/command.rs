@@ -254,25 +254,7 @@ impl Intake {
 
     /// A change of `env` decided on it as read: refused if anything changed it meanwhile.
     fn change_on(&self, cx: &Context<'_>, env: &Environment, desired: Desired, expires: DateTime<Utc>) -> Change {
-        Change {
-            repository: env.repository.clone(),
-            pull_request: env.pull_request,
-            commit: env.commit.clone(),
-            head_ref: env.head_ref.clone(),
-            head_commit: env.head_commit.clone(),
-            base_ref: env.base_ref.clone(),
-            source: env.source,
-            expected_generation: Some(env.generation),
-            ..Change::new(
-                env.name.clone(),
-                env.kind,
-                env.owner.clone(),
-                desired,
-                self.order(cx, Some(env)),
-                expires,
-                self.clock.now(),
-            )
-        }
+        super::change_of(env, desired, self.order(cx, Some(env)), expires, self.clock.now())
     }
 
     /// A command is ordered at the time it was written, and after what is recorded (in

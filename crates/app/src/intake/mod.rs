@@ -5,6 +5,7 @@
 
 mod branch;
 mod command;
+mod installation;
 mod repo_files;
 
 use std::sync::Arc;
@@ -90,6 +91,28 @@ pub struct IntakeSettings {
     pub branches: BranchPatterns,
 }
 
+/// A change of `env` decided on it as read (`expected_generation`): refused if anything
+/// changed it meanwhile. It keeps what the row records of its commit and pull request.
+pub(super) fn change_of(
+    env: &ephemera_domain::Environment,
+    desired: Desired,
+    order: EventOrder,
+    expires_at: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Change {
+    Change {
+        repository: env.repository.clone(),
+        pull_request: env.pull_request,
+        commit: env.commit.clone(),
+        head_ref: env.head_ref.clone(),
+        head_commit: env.head_commit.clone(),
+        base_ref: env.base_ref.clone(),
+        source: env.source,
+        expected_generation: Some(env.generation),
+        ..Change::new(env.name.clone(), env.kind, env.owner.clone(), desired, order, expires_at, now)
+    }
+}
+
 /// What a pull request event asks of its environment.
 struct Intent {
     desired: Desired,
@@ -161,6 +184,8 @@ impl Intake {
             WebhookEvent::Push(push) => self.push(id, &push).await,
             WebhookEvent::Delete(delete) => self.delete(id, &delete).await,
             WebhookEvent::IssueComment(comment) => self.issue_comment(id, &comment).await,
+            WebhookEvent::Installation(i) => self.installation(id, &i).await,
+            WebhookEvent::InstallationRepositories(i) => self.installation_repositories(id, &i).await,
         }
     }
 
@@ -171,6 +196,9 @@ impl Intake {
         };
         let name = EnvironmentName::for_pull_request(&repo, e.pull_request.number)
             .map_err(|err| IntakeError::BadRequest(err.to_string()))?;
+        if let (Some(github), Some(installation)) = (&self.github, &e.installation) {
+            github.remember_installation(&repo, installation.id);
+        }
         let head = &e.pull_request.head.sha;
         if !is_commit_id(head) {
             return Err(IntakeError::BadRequest(format!("pull_request.head.sha {head:?} is not a commit id")));

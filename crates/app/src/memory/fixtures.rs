@@ -13,6 +13,10 @@ pub const PUSH_MAIN: &[u8] = include_bytes!("../../../../events/github/push.main
 pub const DELETE_BRANCH: &[u8] = include_bytes!("../../../../events/github/delete.branch.json");
 /// kyle-dev comments `/ephemera extend 3d` on acme/todo-app#7.
 pub const ISSUE_COMMENT: &[u8] = include_bytes!("../../../../events/github/issue_comment.created.json");
+/// The GitHub App uninstalled from acme (acme/todo-app named), and acme/todo-app removed from it.
+pub const INSTALLATION_DELETED: &[u8] = include_bytes!("../../../../events/github/installation.deleted.json");
+pub const REPOSITORIES_REMOVED: &[u8] =
+    include_bytes!("../../../../events/github/installation_repositories.removed.json");
 /// The fork pull request's (acme/todo-app#8) head.
 pub const HEAD_FORK: &str = "e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4";
 /// The pushed branch of the push fixtures, and its commits.

@@ -17,6 +17,7 @@ pub enum GitHubCall {
     Reply { repo: String, number: u64, body: String },
     CheckRun { repo: String, sha: String, run: CheckRun },
     File { repo: String, path: String, commit: String },
+    RememberInstallation { repo: String, installation: u64 },
     Compare { repo: String, base: String, head: String },
     Permission { repo: String, login: String },
     Comment { repo: String, number: u64, body: String },
@@ -189,6 +190,10 @@ impl GitHubApi for MemoryGitHub {
         self.faults.check("changed_files")?;
         self.record(GitHubCall::Compare { repo: repo.full_name(), base: base.to_owned(), head: head.to_owned() });
         Ok(lock(&self.state).changes.get(&(base.to_owned(), head.to_owned())).cloned())
+    }
+
+    fn remember_installation(&self, repo: &RepoName, installation: u64) {
+        self.record(GitHubCall::RememberInstallation { repo: repo.full_name(), installation });
     }
 
     fn has_checks(&self) -> bool {

@@ -417,6 +417,8 @@ pub trait GitHubApi: Send + Sync {
         context: &str,
         description: &str,
     ) -> Result<(), PortError>;
+    /// The App installation a delivery named for `repo`: spares looking it up (App only).
+    fn remember_installation(&self, _repo: &RepoName, _installation: u64) {}
     /// Whether check runs can be used (GitHub opens them to Apps only); else commit statuses.
     fn has_checks(&self) -> bool;
     /// The check run `run.name` on `sha`, created or moved to `run.state`.

@@ -6,6 +6,7 @@ mod harness;
 mod accounts;
 mod commands;
 mod dashboard;
+mod installations;
 mod intake;
 mod notifier;
 mod provisioner;
