@@ -142,6 +142,30 @@ async fn a_person_sees_the_environments_and_can_filter_them() {
             let png = browser.screenshot().await?;
             std::fs::write(std::path::Path::new(&dir).join("dashboard.png"), png).unwrap();
         }
+
+        // The environment's page, as a person reaches it: its name in the list is a link.
+        browser.find(Locator::LinkText(ENVIRONMENT)).await?.click().await?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !browser.current_url().await?.as_str().ends_with(&format!("/environments/{ENVIRONMENT}")) {
+            assert!(Instant::now() < deadline, "the name did not lead to the environment's page");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        browser.wait().for_element(Locator::Id("timeline")).await?;
+        assert_eq!(browser.title().await?, format!("Ephemera: {ENVIRONMENT}"));
+        assert_eq!(browser.find(Locator::Id("status")).await?.text().await?, "READY");
+        let timeline = browser.find(Locator::Id("timeline")).await?.text().await?;
+        for seen in ["Requested up", "Creating", "Ready"] {
+            assert!(timeline.contains(seen), "the timeline shows {seen:?}:\n{timeline}");
+        }
+        let resources = browser.find(Locator::Id("resources")).await?.text().await?;
+        assert!(resources.contains("AWS::DynamoDB::Table"), "the stack's resources:\n{resources}");
+        assert!(browser.find(Locator::Id("cost")).await?.text().await?.contains("so far"));
+        let plot = browser.find(Locator::Css("#cost-plot polyline")).await?.attr("points").await?;
+        assert!(plot.is_some_and(|p| p.split(' ').count() >= 2), "a plot of cost over time");
+        let pr = browser.find(Locator::LinkText("#7")).await?.attr("href").await?;
+        assert_eq!(pr.as_deref(), Some("https://github.com/acme/todo-app/pull/7"));
+        browser.find(Locator::LinkText("← All environments")).await?.click().await?;
+        browser.wait().for_element(Locator::Id("environments")).await?;
         Ok::<_, fantoccini::error::CmdError>(())
     }
     .await;

@@ -7,7 +7,9 @@ use ephemera_domain::{Environment, EnvironmentKind, EnvironmentName, Status};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
-use crate::ports::{Environments, PortError};
+use crate::history::TIMELINE_SHOWN;
+use crate::ports::{Environments, History, PortError, TimelineEntry};
+use ephemera_domain::cost::accrued_over;
 
 /// One environment as the dashboard shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -28,6 +30,9 @@ pub struct Row {
     pub age_seconds: i64,
     pub expires_at: DateTime<Utc>,
     pub preserved: bool,
+    /// The reaper warned that it expires soon (`EPHEMERA_EXPIRY_NOTICE_HOURS`), and it is
+    /// neither preserved nor going.
+    pub expires_soon: bool,
     pub cost_monthly_usd: Option<f64>,
     pub cost_accrued_usd: Option<f64>,
     pub preview_url: Option<String>,
@@ -94,14 +99,68 @@ impl Filter {
     }
 }
 
+/// One environment's page: its row, what happened to it, what its stack holds, and what it
+/// has cost over time.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Detail {
+    pub row: Row,
+    pub stack: String,
+    pub timeline: Vec<Moment>,
+    pub resources: Vec<Resource>,
+    /// (time, USD accrued by then), ending now.
+    pub cost: Vec<(DateTime<Utc>, f64)>,
+}
+
+/// One timeline entry as shown.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Moment {
+    pub at: DateTime<Utc>,
+    /// `Ready`, `Requested up`, ...
+    pub what: String,
+    pub status: &'static str,
+    pub generation: u64,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Resource {
+    pub logical_id: String,
+    pub resource_type: String,
+    pub physical_id: Option<String>,
+    pub status: String,
+}
+
 pub struct Dashboard {
     registry: Arc<dyn Environments>,
+    history: Arc<dyn History>,
     clock: Arc<dyn Clock>,
 }
 
 impl Dashboard {
-    pub fn new(registry: Arc<dyn Environments>, clock: Arc<dyn Clock>) -> Self {
-        Self { registry, clock }
+    pub fn new(registry: Arc<dyn Environments>, history: Arc<dyn History>, clock: Arc<dyn Clock>) -> Self {
+        Self { registry, history, clock }
+    }
+
+    /// One environment's page; None if there is no such environment.
+    pub async fn environment(&self, name: &EnvironmentName) -> Result<Option<Detail>, PortError> {
+        let Some(env) = self.registry.get(name).await? else { return Ok(None) };
+        let now = self.clock.now();
+        let entries = self.history.timeline(name, TIMELINE_SHOWN).await?;
+        let resources = self.history.resources(name).await?;
+        let moments: Vec<(DateTime<Utc>, Status)> =
+            entries.iter().filter_map(|e| Some((DateTime::from_timestamp_millis(e.at_ms)?, e.status))).collect();
+        let cost = accrued_over(&moments, env.cost_monthly_usd.unwrap_or(0.0), now);
+        let timeline = entries.into_iter().filter_map(moment).collect();
+        let resources = resources
+            .into_iter()
+            .map(|r| Resource {
+                logical_id: r.logical_id,
+                resource_type: r.resource_type,
+                physical_id: r.physical_id,
+                status: r.status.as_str().to_owned(),
+            })
+            .collect();
+        Ok(Some(Detail { stack: env.stack_name().to_string(), row: row(&env, now), timeline, resources, cost }))
     }
 
     /// One page of the registry (in name order, from `after`): the environments `filter`
@@ -116,6 +175,25 @@ impl Dashboard {
         envs.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.name.as_str().cmp(b.name.as_str())));
         Ok(Rows { rows: envs.iter().map(|e| row(e, now)).collect(), next: page.next.map(|n| n.to_string()) })
     }
+}
+
+/// A timeline entry as the page shows it: `Environment.Ready` as `Ready`, a request with what
+/// it asked for.
+fn moment(e: TimelineEntry) -> Option<Moment> {
+    let kind = e.what.strip_prefix("Environment.").unwrap_or(&e.what);
+    let what = match kind {
+        "Requested" => format!("Requested {}", e.desired.as_str()),
+        "NotDeployed" => "Not deployed".into(),
+        "ExpiringSoon" => "Expiry warned".into(),
+        other => other.to_owned(),
+    };
+    Some(Moment {
+        at: DateTime::from_timestamp_millis(e.at_ms)?,
+        what,
+        status: e.status.as_str(),
+        generation: e.generation,
+        reason: e.reason,
+    })
 }
 
 pub fn row(e: &Environment, now: DateTime<Utc>) -> Row {
@@ -138,6 +216,7 @@ pub fn row(e: &Environment, now: DateTime<Utc>) -> Row {
         age_seconds: (now - e.created_at).num_seconds().max(0),
         expires_at: e.expires_at,
         preserved: e.is_preserved(now),
+        expires_soon: e.expiry_notice_at.is_some() && e.desired == ephemera_domain::Desired::Up && !e.is_preserved(now),
         cost_monthly_usd: e.cost_monthly_usd,
         cost_accrued_usd: e.cost_accrued_usd,
         preview_url: e.preview_url.clone(),

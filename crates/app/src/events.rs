@@ -61,7 +61,7 @@ pub struct EnvironmentDetail {
 impl PlatformEvent {
     /// The desired state of `env` changed: reconcile it.
     pub fn requested(env: &Environment) -> Self {
-        Self::about(REQUESTED, env, env.status, None)
+        Self::about(REQUESTED, env, env.status, env.status_reason.clone())
     }
 
     /// `env` is now in `status`.

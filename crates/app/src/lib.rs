@@ -15,6 +15,7 @@ pub mod clock;
 pub mod dashboard;
 pub mod events;
 pub mod feedback;
+pub mod history;
 pub mod intake;
 pub mod leftovers;
 #[cfg(any(test, feature = "test-support"))]

@@ -9,6 +9,7 @@ pub mod bootstrap;
 pub mod bus;
 pub mod error;
 pub mod github;
+pub mod history;
 pub mod ledger;
 pub mod queue;
 pub mod registry;

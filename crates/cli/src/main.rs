@@ -547,15 +547,20 @@ fn table(envs: &[Value]) {
     );
     for e in envs {
         let cost = e["cost_accrued_usd"].as_f64().map(|c| format!("${c:.2}")).unwrap_or_else(|| "-".into());
+        let soon = e["expires_soon"].as_bool() == Some(true);
         println!(
             "{:<36} {:<9} {:<12} {:<20} {:<9} {:<9} {}",
             s(&e["name"]),
             s(&e["status"]),
             e["account"].as_str().unwrap_or("platform"),
-            s(&e["expires_at"]),
+            if soon { format!("{}!", s(&e["expires_at"])) } else { s(&e["expires_at"]) },
             if e["preserved"].as_bool() == Some(true) { "yes" } else { "no" },
             cost,
             s(&e["preview_url"]),
         );
+    }
+    for e in envs.iter().filter(|e| e["expires_soon"].as_bool() == Some(true)) {
+        let name = s(&e["name"]);
+        println!("! {name} expires soon, at {}: `ephemera env extend {name} --by 1d` keeps it", s(&e["expires_at"]));
     }
 }

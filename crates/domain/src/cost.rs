@@ -69,6 +69,31 @@ pub fn accrued(monthly: f64, since: DateTime<Utc>, until: DateTime<Utc>) -> f64 
     round_cents(monthly * hours / HOURS_PER_MONTH)
 }
 
+/// What an environment has cost at each moment of its timeline (and now): `monthly` while a
+/// stack of it stood, from its creation until its deletion, again from a re-creation.
+pub fn accrued_over(
+    moments: &[(DateTime<Utc>, crate::Status)],
+    monthly: f64,
+    now: DateTime<Utc>,
+) -> Vec<(DateTime<Utc>, f64)> {
+    use crate::Status;
+    let (mut total, mut since, mut out) = (0.0, None::<DateTime<Utc>>, Vec::new());
+    let at_time = |at: DateTime<Utc>, since: Option<DateTime<Utc>>, total: f64| {
+        total + since.map_or(0.0, |s| accrued(monthly, s, at.max(s)))
+    };
+    for (at, status) in moments {
+        let so_far = at_time(*at, since, total);
+        out.push((*at, round_cents(so_far)));
+        match status {
+            Status::Creating if since.is_none() => (total, since) = (so_far, Some(*at)),
+            Status::Deleted => (total, since) = (so_far, None),
+            _ => {}
+        }
+    }
+    out.push((now, round_cents(at_time(now, since, total))));
+    out
+}
+
 pub fn round_cents(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
@@ -80,6 +105,24 @@ pub fn resource_type_of(arn: &str) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cost_accrues_while_a_stack_stands() {
+        use crate::Status;
+        let t = |h: i64| DateTime::from_timestamp(1_764_000_000 + h * 3600, 0).unwrap();
+        // 730 USD a month is 1 USD an hour.
+        let moments = [
+            (t(0), Status::Pending),
+            (t(1), Status::Creating),
+            (t(2), Status::Ready),
+            (t(5), Status::Deleted),
+            (t(9), Status::Creating),
+        ];
+        let series = accrued_over(&moments, 730.0, t(10));
+        let usd: Vec<f64> = series.iter().map(|(_, c)| *c).collect();
+        assert_eq!(usd, [0.0, 0.0, 1.0, 4.0, 4.0, 5.0]);
+        assert_eq!(series.last().unwrap().0, t(10));
+    }
+
     use super::*;
 
     #[test]

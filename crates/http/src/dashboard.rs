@@ -29,7 +29,7 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/", get(page)).route("/api/environments", get(api))
 }
 
-fn allowed(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+pub(crate) fn allowed(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
     let ok = match &state.identity {
         Identity::ApiGateway => headers.contains_key(crate::CALLER_ARN_HEADER),
         Identity::Local(_) => state.dashboard_open,
@@ -97,7 +97,7 @@ pub fn escape(s: &str) -> String {
 }
 
 /// Only http(s) links are rendered as links.
-fn link(url: &str, text: &str) -> String {
+pub(crate) fn link(url: &str, text: &str) -> String {
     if url.starts_with("https://") || url.starts_with("http://") {
         format!(r#"<a href="{}" rel="noopener noreferrer">{}</a>"#, escape(url), escape(text))
     } else {
@@ -114,7 +114,7 @@ fn age(seconds: i64) -> String {
     }
 }
 
-const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:1.5rem;color:#1f2328}\
+pub(crate) const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:1.5rem;color:#1f2328}\
 h1{font-size:1.4rem;margin:0 0 .8rem}form{margin:0 0 1rem;display:flex;gap:.5rem;flex-wrap:wrap}\
 input,select,button{font:inherit;padding:.25rem .4rem}table{border-collapse:collapse;width:100%}\
 th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #d0d7de;vertical-align:top}\
@@ -234,7 +234,7 @@ fn row(h: &mut String, r: &Row) {
     };
     let _ = write!(
         h,
-        "<tr data-name=\"{name}\" data-status=\"{status}\"><td><code>{name}</code>{pinned}</td><td>{kind}</td>\
+        "<tr data-name=\"{name}\" data-status=\"{status}\"><td><a href=\"/environments/{name}\"><code>{name}</code></a>{pinned}{soon}</td><td>{kind}</td>\
          <td>{repo}</td><td>{owner}</td><td>{commit}</td>\
          <td><span class=\"status {status}\">{status}</span>{reason}</td><td>{account}</td><td>{age}</td>\
          <td>{expires}</td><td>{cost}</td><td>{preview}</td></tr>",
@@ -245,6 +245,7 @@ fn row(h: &mut String, r: &Row) {
         status = r.status,
         age = age(r.age_seconds),
         expires = r.expires_at.format("%Y-%m-%d %H:%M"),
+        soon = if r.expires_soon { " <span class=\"soon\" title=\"expires soon: extend it to keep it\">⏰</span>" } else { "" },
     );
 }
 
@@ -269,6 +270,7 @@ mod tests {
             age_seconds: 3720,
             expires_at: t,
             preserved: false,
+            expires_soon: false,
             cost_monthly_usd: Some(3.2),
             cost_accrued_usd: None,
             preview_url: Some("javascript:alert(1)".into()),

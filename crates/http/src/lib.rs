@@ -21,6 +21,7 @@ use tracing::error;
 pub const MAX_WEBHOOK_BODY: usize = 2 * 1024 * 1024;
 
 pub mod dashboard;
+pub mod environment_page;
 pub mod sigv4;
 mod v1;
 
@@ -53,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
         .merge(v1::routes())
         .merge(dashboard::routes())
+        .merge(environment_page::routes())
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(axum::middleware::from_fn(request_id))
         .with_state(state)

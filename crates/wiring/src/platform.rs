@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use ephemera_app::dashboard::Dashboard;
 use ephemera_app::feedback::{FeedbackSettings, Notifier};
+use ephemera_app::history::RecordingBus;
 use ephemera_app::intake::{Intake, IntakeSettings, RepoFiles};
 use ephemera_app::ports::{GitHubApi, Site};
 use ephemera_app::provisioner::{Provisioner, ProvisionerSettings};
@@ -135,7 +136,8 @@ pub fn intake(
 
 /// The dashboard's data.
 pub fn dashboard(shared: &SharedConfig, clients: &Clients) -> Dashboard {
-    Dashboard::new(Arc::new(registry(shared, clients)), clock())
+    let registry = Arc::new(registry(shared, clients));
+    Dashboard::new(registry.clone(), registry, clock())
 }
 
 /// CloudFormation status events, recorded on the registry.
@@ -217,7 +219,8 @@ pub fn provisioner(shared: &SharedConfig, config: &ProvisionerConfig, clients: &
     let registry = Arc::new(registry(shared, clients));
     Provisioner {
         registry: registry.clone(),
-        ledger: registry,
+        ledger: registry.clone(),
+        history: registry,
         sites: sites(clients, config.environment_role_arn.as_deref(), &config.deploy),
         store: Arc::new(S3Store::new(clients.s3().clone())),
         bus: Arc::new(bus(shared, clients)),
@@ -267,8 +270,13 @@ fn registry(shared: &SharedConfig, clients: &Clients) -> DynamoRegistry {
     DynamoRegistry::new(clients.dynamodb().clone(), &shared.table)
 }
 
-fn bus(shared: &SharedConfig, clients: &Clients) -> EventBridgeBus {
-    EventBridgeBus::new(clients.eventbridge().clone(), &shared.bus)
+/// The platform's bus; each event published is kept in its environment's timeline too.
+fn bus(shared: &SharedConfig, clients: &Clients) -> RecordingBus {
+    RecordingBus {
+        bus: Arc::new(EventBridgeBus::new(clients.eventbridge().clone(), &shared.bus)),
+        history: Arc::new(registry(shared, clients)),
+        clock: clock(),
+    }
 }
 
 pub fn clock() -> Arc<dyn Clock> {

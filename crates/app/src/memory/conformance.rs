@@ -18,10 +18,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use ephemera_domain::{Desired, Environment, EnvironmentKind, EnvironmentName, EventOrder, RepoName, Reported, Status};
+use ephemera_domain::{
+    Desired, Environment, EnvironmentKind, EnvironmentName, EventOrder, RepoName, Reported, StackStatus, Status,
+};
 
 use crate::ports::{Admit, Change, ChangeOutcome, GoDown, Placement, Progress, Registry, StackStatusUpdate};
 use crate::ports::{Lease, Stamp};
+use crate::ports::{StackResource, TimelineEntry};
 use ephemera_domain::admission::{Claim, Take};
 
 /// One check, given a fresh registry.
@@ -77,6 +80,7 @@ suite![
     concurrent_claims_for_the_last_slot_admit_exactly_one,
     pages_hold_every_environment_once_in_name_order,
     a_delivery_is_marked_once_and_can_be_unmarked,
+    the_timeline_keeps_each_entry_once_in_time_order,
 ];
 
 /// Runs every check, each on the registry `make` gives for its name (a fresh one each), at
@@ -297,6 +301,44 @@ pub async fn a_delivery_is_marked_once_and_can_be_unmarked(r: Arc<dyn Registry>)
     r.unmark_delivery("c-1").await.unwrap();
     assert!(r.mark_delivery("c-1", &pr(), at).await.unwrap(), "marked again once unmarked");
     r.unmark_delivery("never-seen").await.unwrap();
+}
+
+pub async fn the_timeline_keeps_each_entry_once_in_time_order(r: Arc<dyn Registry>) {
+    opened(&*r).await;
+    let entry = |at_ms: i64, what: &str, status: Status| TimelineEntry {
+        at_ms,
+        what: what.into(),
+        status,
+        desired: Desired::Up,
+        generation: 1,
+        reason: (status == Status::Failed).then(|| "x".repeat(2500)),
+    };
+    let t = t0().timestamp_millis();
+    for e in [entry(t + 2000, "Environment.Ready", Status::Ready), entry(t, "Environment.Requested", Status::Pending)] {
+        r.record_event(&pr(), &e).await.unwrap();
+    }
+    r.record_event(&pr(), &entry(t + 2000, "Environment.Ready", Status::Ready)).await.unwrap();
+    r.record_event(&pr(), &entry(t + 3000, "Environment.Failed", Status::Failed)).await.unwrap();
+    r.record_event(&dev(), &entry(t + 1000, "Environment.Creating", Status::Creating)).await.unwrap();
+    let all = r.timeline(&pr(), 10).await.unwrap();
+    let whats: Vec<&str> = all.iter().map(|e| e.what.as_str()).collect();
+    assert_eq!(whats, ["Environment.Requested", "Environment.Ready", "Environment.Failed"]);
+    assert_eq!(all[2].reason.as_ref().map(|r| r.chars().count()), Some(2000), "reasons are cut");
+    let latest = r.timeline(&pr(), 2).await.unwrap();
+    assert_eq!(latest.iter().map(|e| e.at_ms).collect::<Vec<_>>(), [t + 2000, t + 3000], "the latest, oldest first");
+    assert_eq!(r.get(&pr()).await.unwrap().unwrap().generation, 1, "the environment's own item is untouched");
+    assert_eq!(r.list().await.unwrap().len(), 1, "entries are not environments");
+
+    let resource = |id: &str| StackResource {
+        logical_id: id.into(),
+        resource_type: "AWS::S3::Bucket".into(),
+        physical_id: Some(format!("ephemera-{id}")),
+        status: StackStatus::parse("CREATE_COMPLETE"),
+    };
+    assert!(r.resources(&pr()).await.unwrap().is_empty());
+    r.record_resources(&pr(), &[resource("A"), resource("B")]).await.unwrap();
+    r.record_resources(&pr(), &[resource("C")]).await.unwrap();
+    assert_eq!(r.resources(&pr()).await.unwrap(), [resource("C")]);
 }
 
 pub async fn only_strictly_later_events_are_accepted(r: Arc<dyn Registry>) {

@@ -16,7 +16,7 @@ use ephemera_domain::{Desired, Environment, EnvironmentKind, EnvironmentName, Re
 
 use super::{lock, Faults};
 use crate::clock::{Clock, SystemClock};
-use crate::ports::{Admit, Ledger, Page};
+use crate::ports::{Admit, History, Ledger, Page, StackResource, TimelineEntry};
 use crate::ports::{
     Change, ChangeOutcome, CostLog, DesiredState, Environments, GoDown, Lease, NotifiedLog, PortError, Progress,
     Reconciliation, StackStatusLog, StackStatusUpdate, Stamp, Sweeping,
@@ -42,12 +42,16 @@ struct State {
     /// The ledger: each environment's claim (`CLAIM#` items), and the running totals.
     claims: HashMap<String, Claim>,
     totals: BTreeMap<String, i64>,
+    /// Each environment's timeline (`EVENT#` items, keyed by their sort key) and resources.
+    timelines: HashMap<String, BTreeMap<String, TimelineEntry>>,
+    resources: HashMap<String, Vec<StackResource>>,
 }
 
 /// The registry in memory. Operation names for [`Faults`]: `get`, `list`, `apply_change`,
 /// `set_preserved`, `mark_delivery`, `unmark_delivery`, `set_expiry`, `record_cost`, `try_lease` (and `try_lease_answer`, after the write),
 /// `release_lease`, `record_progress`,
-/// `request_down`, `retire`, `record_notice`, `record_stack_status`, `record_notified`.
+/// `request_down`, `retire`, `record_notice`, `record_stack_status`, `record_notified`,
+/// `record_event`, `timeline`, `record_resources`, `resources`.
 pub struct MemoryRegistry {
     state: Mutex<State>,
     /// What `record_stack_status` writes as `updated_at` (the adapter uses the wall clock).
@@ -516,5 +520,39 @@ impl Ledger for MemoryRegistry {
     async fn holders(&self) -> Result<Vec<EnvironmentName>, PortError> {
         self.faults.check("holders")?;
         Ok(lock(&self.state).claims.keys().filter_map(|k| EnvironmentName::parse(k).ok()).collect())
+    }
+}
+
+#[async_trait]
+impl History for MemoryRegistry {
+    /// `PutItem` of `EVENT#<at_ms>#<what>#<generation>` (the same entry twice is one item).
+    async fn record_event(&self, name: &EnvironmentName, entry: &TimelineEntry) -> Result<(), PortError> {
+        self.faults.check("record_event")?;
+        let key = crate::history::event_key(entry);
+        let entry = TimelineEntry { reason: entry.reason.as_deref().map(truncate), ..entry.clone() };
+        lock(&self.state).timelines.entry(name.to_string()).or_default().insert(key, entry);
+        Ok(())
+    }
+
+    /// `Query` of the `EVENT#` items, latest first, then oldest first.
+    async fn timeline(&self, name: &EnvironmentName, limit: usize) -> Result<Vec<TimelineEntry>, PortError> {
+        self.faults.check("timeline")?;
+        let state = lock(&self.state);
+        let Some(items) = state.timelines.get(name.as_str()) else { return Ok(vec![]) };
+        let mut latest: Vec<TimelineEntry> = items.values().rev().take(limit).cloned().collect();
+        latest.reverse();
+        Ok(latest)
+    }
+
+    /// `PutItem` of the `RESOURCES` item.
+    async fn record_resources(&self, name: &EnvironmentName, resources: &[StackResource]) -> Result<(), PortError> {
+        self.faults.check("record_resources")?;
+        lock(&self.state).resources.insert(name.to_string(), resources.to_vec());
+        Ok(())
+    }
+
+    async fn resources(&self, name: &EnvironmentName) -> Result<Vec<StackResource>, PortError> {
+        self.faults.check("resources")?;
+        Ok(lock(&self.state).resources.get(name.as_str()).cloned().unwrap_or_default())
     }
 }

@@ -272,11 +272,40 @@ pub trait NotifiedLog: Environments {
     async fn record_notified(&self, name: &EnvironmentName, reported: &Reported) -> Result<(), PortError>;
 }
 
+/// One thing that happened to an environment: an event announced about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimelineEntry {
+    /// When it was announced, in ms since the epoch.
+    pub at_ms: i64,
+    /// The event's detail type (`Environment.Ready`, ...).
+    pub what: String,
+    pub status: Status,
+    pub desired: Desired,
+    pub generation: u64,
+    pub reason: Option<String>,
+}
+
+/// What happened to each environment, and what its stack holds: written as events are
+/// announced and stacks settle, read by the dashboard's environment page.
+#[async_trait]
+pub trait History: Send + Sync {
+    /// Records one entry; the same entry twice is kept once.
+    async fn record_event(&self, name: &EnvironmentName, entry: &TimelineEntry) -> Result<(), PortError>;
+    /// The latest `limit` entries, oldest first.
+    async fn timeline(&self, name: &EnvironmentName, limit: usize) -> Result<Vec<TimelineEntry>, PortError>;
+    /// Replaces what is recorded of the environment's stack resources.
+    async fn record_resources(&self, name: &EnvironmentName, resources: &[StackResource]) -> Result<(), PortError>;
+    async fn resources(&self, name: &EnvironmentName) -> Result<Vec<StackResource>, PortError>;
+}
+
 /// The registry of environments (DynamoDB in AWS): every narrow port above. Adapters implement
 /// the parts; this is what wiring and the conformance suite hold.
-pub trait Registry: DesiredState + Reconciliation + Sweeping + StackStatusLog + NotifiedLog + Ledger {}
+pub trait Registry: DesiredState + Reconciliation + Sweeping + StackStatusLog + NotifiedLog + Ledger + History {}
 
-impl<T: DesiredState + Reconciliation + Sweeping + StackStatusLog + NotifiedLog + Ledger + ?Sized> Registry for T {}
+impl<T: DesiredState + Reconciliation + Sweeping + StackStatusLog + NotifiedLog + Ledger + History + ?Sized> Registry
+    for T
+{
+}
 
 /// One resource of a stack.
 #[derive(Debug, Clone, PartialEq)]
@@ -589,7 +618,7 @@ pub trait Sites: Send + Sync {
 /// `use ephemera_app::ports::registry_traits::*;`.
 pub mod registry_traits {
     pub use super::{
-        CostLog as _, DesiredState as _, Environments as _, Ledger as _, NotifiedLog as _, Reconciliation as _,
-        StackStatusLog as _, Sweeping as _,
+        CostLog as _, DesiredState as _, Environments as _, History as _, Ledger as _, NotifiedLog as _,
+        Reconciliation as _, StackStatusLog as _, Sweeping as _,
     };
 }

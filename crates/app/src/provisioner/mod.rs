@@ -15,7 +15,7 @@ use crate::clock::Clock;
 use crate::events::{environment_of, EnvelopeError, PlatformEvent};
 use crate::leftovers::Leftovers;
 use crate::ports::{
-    EventBus, Ledger, ObjectStore, Placement, PortError, Progress, Reconciliation, Site, Sites, StackView,
+    EventBus, History, Ledger, ObjectStore, Placement, PortError, Progress, Reconciliation, Site, Sites, StackView,
     UpdateOutcome,
 };
 use crate::ports::{Lease, Stamp};
@@ -110,6 +110,8 @@ pub struct Provisioner {
     /// The platform's bucket: blueprints, templates, seed data.
     pub store: Arc<dyn ObjectStore>,
     pub bus: Arc<dyn EventBus>,
+    /// Where a ready stack's resources are kept, for the environment's page.
+    pub history: Arc<dyn History>,
     pub clock: Arc<dyn Clock>,
     pub settings: ProvisionerSettings,
 }
@@ -241,8 +243,23 @@ impl Provisioner {
                         reason = Some(format!("seed data not loaded: {why}"));
                     }
                 }
+                if let (Status::Ready, Ok(site)) = (status, site()) {
+                    self.keep_resources(&site, env).await;
+                }
                 Ok(self.settled(env, status, reason, view).await?)
             }
+        }
+    }
+
+    /// What a ready stack holds, kept for the environment's page (best effort: the page then
+    /// shows what was kept before).
+    async fn keep_resources(&self, site: &Site, env: &Environment) {
+        let kept = match site.stacks.resources(&env.stack_name()).await {
+            Ok(resources) => self.history.record_resources(&env.name, &resources).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = kept {
+            warn!(error = %e, "could not keep the stack's resources");
         }
     }
 

@@ -83,6 +83,9 @@ pub struct View {
     pub preserved_until: Option<String>,
     pub created_at: String,
     pub expires_at: String,
+    /// The reaper warned that it expires soon (`EPHEMERA_EXPIRY_NOTICE_HOURS`, then the last
+    /// hour): extend it to keep it.
+    pub expires_soon: bool,
     pub preview_url: Option<String>,
     pub cost_monthly_usd: Option<f64>,
     pub cost_accrued_usd: Option<f64>,
@@ -114,6 +117,7 @@ impl View {
             preserved_until: e.preserved_until.filter(|_| e.preserved).map(rfc3339),
             created_at: rfc3339(e.created_at),
             expires_at: rfc3339(e.expires_at),
+            expires_soon: e.expiry_notice_at.is_some() && e.desired == Desired::Up && !e.is_preserved(now),
             preview_url: e.preview_url.clone(),
             cost_monthly_usd: e.cost_monthly_usd,
             cost_accrued_usd: e.cost_accrued_usd,

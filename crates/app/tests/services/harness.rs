@@ -154,6 +154,7 @@ impl World {
             sites: self.sites.clone(),
             store: self.store.clone(),
             bus: self.bus.clone(),
+            history: self.registry.clone(),
             clock: self.clock.clone(),
             settings,
         }

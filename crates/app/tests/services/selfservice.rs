@@ -157,6 +157,26 @@ async fn an_environment_is_extended_within_the_longest_ttl() {
 }
 
 #[tokio::test]
+async fn an_environment_about_to_expire_says_so_until_extended() {
+    let w = World::new();
+    let s = service(&w);
+    let kyle = caller(&s, KYLE);
+    s.create(&kyle, CreateRequest::default()).await.unwrap();
+    w.provisioner().reconcile(&name("dev-kyle")).await.unwrap();
+    let soon = |w: &World| {
+        let s = service(w);
+        async move { s.list(&caller(&s, KYLE), false, None, None).await.unwrap().environments[0].expires_soon }
+    };
+    assert!(!soon(&w).await);
+    // Within the notice window, the sweep warns; the list says so.
+    w.clock.advance(Duration::hours(7));
+    w.reaper().sweep(ephemera_app::reaper::SweepOptions::default()).await.unwrap();
+    assert!(soon(&w).await);
+    s.extend(&kyle, "dev-kyle", 24).await.unwrap();
+    assert!(!soon(&w).await, "a new expiry has no warning yet");
+}
+
+#[tokio::test]
 async fn preserving_and_destroying() {
     let w = World::new();
     let s = service(&w);
