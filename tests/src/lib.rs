@@ -342,9 +342,12 @@ impl Platform {
     /// Every environment and delivery item in the registry table.
     pub async fn table_item_count(&self) -> usize {
         let out = self.clients.dynamodb().scan().table_name(&self.config.shared.table).send().await.expect("scan");
-        // The provisioner's claims and totals are the ledger's, written on its own time.
+        // The provisioner's claims and totals are the ledger's, written on its own time; the
+        // timeline keeps what was announced (a pull request not deployed, say), not state.
         let ledger = |i: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>| {
-            i.get("pk").and_then(|v| v.as_s().ok()).is_some_and(|pk| pk.starts_with("CLAIM#") || pk == "TOTALS")
+            let key = |k: &str| i.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            let (pk, sk) = (key("pk"), key("sk"));
+            pk.starts_with("CLAIM#") || pk == "TOTALS" || sk.starts_with("EVENT#") || sk == "RESOURCES"
         };
         out.items.unwrap_or_default().iter().filter(|i| !ledger(i)).count()
     }

@@ -126,6 +126,23 @@ async fn readers_are_refused_and_unknown_commands_get_help_once() {
 }
 
 #[tokio::test]
+async fn every_command_is_refused_to_a_reader_with_a_reply() {
+    let w = World::new();
+    let before = w.ready_pr().await;
+    w.github.set_permission("drive-by", "triage");
+    let commands = ["redeploy", "extend 3d", "preserve", "unpreserve", "destroy", &format!("approve {HEAD_OPENED}")];
+    for (i, command) in commands.iter().enumerate() {
+        let body = comment(&format!("/ephemera {command}"), "drive-by", 7);
+        let reply = w.deliver("issue_comment", &format!("c{i}"), &body).await.unwrap();
+        assert_eq!(reply.body["status"], "refused", "{command}: {}", reply.body);
+    }
+    let after = w.env(PR);
+    assert_eq!((after.generation, after.expires_at, after.preserved), (before.generation, before.expires_at, false));
+    assert_eq!(w.github.replies().len(), commands.len(), "one reply each");
+    assert!(w.github.reactions().iter().all(|(_, r)| r == "-1"));
+}
+
+#[tokio::test]
 async fn comments_that_are_not_commands_cost_nothing() {
     let w = World::new();
     w.ready_pr().await;
