@@ -216,7 +216,7 @@ pub fn row(e: &Environment, now: DateTime<Utc>) -> Row {
         age_seconds: (now - e.created_at).num_seconds().max(0),
         expires_at: e.expires_at,
         preserved: e.is_preserved(now),
-        expires_soon: e.expiry_notice_at.is_some() && e.desired == ephemera_domain::Desired::Up && !e.is_preserved(now),
+        expires_soon: e.expires_soon(now),
         cost_monthly_usd: e.cost_monthly_usd,
         cost_accrued_usd: e.cost_accrued_usd,
         preview_url: e.preview_url.clone(),

@@ -421,19 +421,14 @@ impl DesiredState for DynamoRegistry {
     }
 
     #[instrument(skip(self))]
-    async fn mark_delivery(
-        &self,
-        delivery: &str,
-        name: &EnvironmentName,
-        at: DateTime<Utc>,
-    ) -> Result<bool, PortError> {
+    async fn mark_delivery(&self, delivery: &str, about: &str, at: DateTime<Utc>) -> Result<bool, PortError> {
         let put = self
             .client
             .put_item()
             .table_name(&self.table)
             .item("pk", s(format!("DELIVERY#{delivery}")))
             .item("sk", s("DELIVERY"))
-            .item("environment", s(name.as_str()))
+            .item("environment", s(about))
             .item("received_at", ts(at))
             .item("ttl", n(at.timestamp() + DELIVERY_TTL_DAYS * 86_400))
             .condition_expression("attribute_not_exists(pk)")

@@ -73,11 +73,11 @@ fn command(words: &[&str]) -> Result<Command, Unknown> {
 
 /// `3d`, `12h`: a positive whole number of days or hours.
 pub fn days_or_hours(text: &str) -> Option<Duration> {
-    let (digits, unit) = text.split_at(text.len().saturating_sub(1));
-    let n: i64 = digits.parse().ok().filter(|n| (1..=100_000).contains(n))?;
+    let unit = text.chars().last()?;
+    let n: i64 = text[..text.len() - unit.len_utf8()].parse().ok().filter(|n| (1..=100_000).contains(n))?;
     match unit {
-        "d" | "D" => Some(Duration::days(n)),
-        "h" | "H" => Some(Duration::hours(n)),
+        'd' | 'D' => Some(Duration::days(n)),
+        'h' | 'H' => Some(Duration::hours(n)),
         _ => None,
     }
 }
@@ -148,6 +148,8 @@ mod tests {
         assert!(why("/ephemera extend 0d").contains("not a duration"));
         assert!(why("/ephemera extend 31d").contains("longer than 30 days"));
         assert!(why("/ephemera extend -1d").contains("not a duration"));
+        assert!(why("/ephemera extend 3é").contains("not a duration"), "multi-byte text is no panic");
+        assert!(why("/ephemera extend é").contains("not a duration"));
         assert!(why("/ephemera approve main").contains("the commit to deploy"));
         assert_eq!(why("/ephemera destroy now"), "`destroy` takes no arguments");
     }

@@ -160,6 +160,11 @@ impl Environment {
         self.preserved && self.preserved_until.is_none_or(|until| until > now)
     }
 
+    /// The reaper warned that it expires soon, and it is still meant to be up and not preserved.
+    pub fn expires_soon(&self, now: DateTime<Utc>) -> bool {
+        self.expiry_notice_at.is_some() && self.desired == crate::Desired::Up && !self.is_preserved(now)
+    }
+
     pub fn stack_name(&self) -> StackName {
         self.name.stack_name()
     }

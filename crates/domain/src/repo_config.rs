@@ -169,6 +169,7 @@ mod tests {
         assert_eq!(err("ttl: 3d\n\nbluprint: a.yaml\n").line, Some(3), "unknown keys are errors");
         assert_eq!(err("blueprint: ../secrets.yaml").line, Some(1));
         assert_eq!(err("ttl: 90d").to_string(), ".ephemera.yml line 1: ttl 90d is longer than 30 days");
+        assert_eq!(err("ttl: 3日").line, Some(1), "multi-byte text is an error, not a panic");
         assert_eq!(err("paths: [\"src/[\"]").line, Some(1));
         assert_eq!(err("smoke: [\"https://evil.example/=200\"]").line, Some(1));
     }

@@ -161,6 +161,9 @@ struct Content {
 /// `GET /repos/{owner}/{repo}/compare/{base}...{head}`: the files changed.
 #[derive(Debug, Deserialize)]
 struct Comparison {
+    /// `ahead`, `identical`, `behind` or `diverged` (a force-push).
+    #[serde(default)]
+    status: String,
     #[serde(default)]
     files: Vec<ChangedFile>,
 }
@@ -615,7 +618,9 @@ impl Client {
         String::from_utf8(bytes).map(Some).map_err(|_| invalid(format!("{path} is not UTF-8 text")))
     }
 
-    /// The files changed between two commits; None when GitHub lists only part of them.
+    /// The files changed from `base` to `head`; None when GitHub cannot say that plainly (it
+    /// lists only part of them, `head` is not ahead of `base` after a force-push, or `base` is
+    /// gone).
     #[instrument(skip(self))]
     pub async fn changed_files(
         &self,
@@ -628,8 +633,12 @@ impl Client {
         if !base.chars().chain(head.chars()).all(|c| c.is_ascii_hexdigit()) {
             return Err(ClientError::Invalid(format!("{base:?}...{head:?} are not commit ids")));
         }
-        let c: Comparison = self.call(Method::GET, &format!("{root}/compare/{base}...{head}"), None).await?;
-        if c.files.len() >= COMPARE_FILES_MAX {
+        let c: Comparison = match self.call(Method::GET, &format!("{root}/compare/{base}...{head}"), None).await {
+            Ok(c) => c,
+            Err(ClientError::Http { status: 404 | 422, .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if !matches!(c.status.as_str(), "ahead" | "identical") || c.files.len() >= COMPARE_FILES_MAX {
             return Ok(None);
         }
         Ok(Some(c.files.into_iter().map(|f| f.filename).collect()))

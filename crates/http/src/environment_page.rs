@@ -118,7 +118,8 @@ fn facts(h: &mut String, d: &Detail) {
 }
 
 fn cost_text(d: &Detail) -> String {
-    let so_far = d.cost.last().map_or(0.0, |(_, c)| *c);
+    // The reaper's figure, as the list shows it; the timeline's, until it has one.
+    let so_far = d.row.cost_accrued_usd.unwrap_or_else(|| d.cost.last().map_or(0.0, |(_, c)| *c));
     match d.row.cost_monthly_usd {
         Some(m) => format!("${so_far:.2} so far, at ${m:.2} a month"),
         None => "Not estimated yet.".into(),

@@ -8,9 +8,9 @@ use std::fmt::Write;
 
 use ephemera_domain::perf::{Report, Verdict};
 use ephemera_domain::preview::short;
-use ephemera_domain::{Environment, RepoName, Status};
+use ephemera_domain::{Desired, Environment, RepoName, Status};
 
-use super::{link, markdown_text, status_line, Notifier, PERFORMANCE_CONTEXT};
+use super::{link, markdown_text, status_line, Feedback, Notifier, PERFORMANCE_CONTEXT};
 use crate::ports::{CheckRun, CheckState, PortError};
 
 pub const PREVIEW_CHECK: &str = "ephemera/preview";
@@ -45,6 +45,27 @@ impl Notifier {
             details_url: self.details_url(env),
         };
         self.github.check_run(repo, sha, &run).await
+    }
+
+    /// A change just recorded: as an App, `ephemera/preview` queued on its head. Not recorded as
+    /// reported, so what follows (queued for the budget, say) is still news; nothing once
+    /// anything of this generation was reported (a late request), or for an environment going
+    /// down.
+    pub(super) async fn requested(&self, env: &Environment, repo: &RepoName) -> Result<Feedback, PortError> {
+        let reported = env.notified.as_ref().is_some_and(|n| n.generation == env.generation);
+        let sha = env.head_commit.as_deref().or(env.commit.as_deref());
+        let (true, Desired::Up, false, Some(sha)) = (self.github.has_checks(), env.desired, reported, sha) else {
+            return Ok(Feedback::Skipped("a request is reported once work on it starts".into()));
+        };
+        let run = CheckRun {
+            name: PREVIEW_CHECK,
+            state: CheckState::Queued,
+            title: "Waiting to deploy".into(),
+            summary: preview_summary(env, None),
+            details_url: self.details_url(env),
+        };
+        self.github.check_run(repo, sha, &run).await?;
+        Ok(Feedback::Reported(format!("{}:queued", env.generation)))
     }
 
     /// `ephemera/performance` in progress, before a ready preview is load-tested.

@@ -118,8 +118,8 @@ impl Notifier {
         if d.generation != env.generation {
             return Ok(Feedback::Skipped(format!("generation {} is superseded by {}", d.generation, env.generation)));
         }
-        if event.detail_type == REQUESTED && !self.github.has_checks() {
-            return Ok(Feedback::Skipped("a request is reported once work on it starts".into()));
+        if event.detail_type == REQUESTED {
+            return self.requested(&env, &repo).await;
         }
         // Events may arrive out of order or twice: within a generation, never report a status
         // that comes before (or is) the one already reported.

@@ -88,7 +88,7 @@ impl Intake {
         };
         let name = EnvironmentName::for_pull_request(&repo, e.issue.number)
             .map_err(|err| IntakeError::BadRequest(err.to_string()))?;
-        if !self.registry.mark_delivery(delivery, &name, self.clock.now()).await? {
+        if !self.registry.mark_delivery(delivery, name.as_str(), self.clock.now()).await? {
             return Ok(Reply::ok(json!({ "status": "duplicate", "environment": name, "delivery": delivery })));
         }
         let cx = Context { github, repo, name, delivery, e };
@@ -206,6 +206,9 @@ impl Intake {
         sha: Option<&str>,
     ) -> Result<Done, IntakeError> {
         let pull = cx.github.pull_request(&cx.repo, cx.e.issue.number).await?;
+        if pull.closed {
+            return Ok(Done::Refused("the pull request is closed".into()));
+        }
         let Some(head) = pull.head.clone() else {
             return Ok(Done::Refused("GitHub did not say which commit is the head".into()));
         };
@@ -228,7 +231,12 @@ impl Intake {
             return Ok(Done::Refused(source.note(base.as_deref().unwrap_or("the base branch"))));
         }
         let now = self.clock.now();
-        let expires = self.expiry_for(&cx.repo).expires_at(EnvironmentKind::Pr, now);
+        // The approved commit's own settings (`.ephemera.yml`), as for any deployed commit.
+        let commit = source.commit().unwrap_or(&head);
+        let settings = self.repository_settings(&cx.repo, commit).await?;
+        let mut expiry = self.expiry_for(&cx.repo);
+        expiry.pr_inactivity = settings.and_then(|s| s.ttl).unwrap_or(expiry.pr_inactivity);
+        let expires = expiry.expires_at(EnvironmentKind::Pr, now);
         let owner = env.as_ref().map_or_else(|| cx.e.issue.user.login.clone(), |e| e.owner.clone());
         let change = Change {
             repository: Some(cx.repo.clone()),

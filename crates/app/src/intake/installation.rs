@@ -73,9 +73,24 @@ impl Intake {
         }
     }
 
-    /// Every pull request and branch environment of the repositories, down. Each is decided on
-    /// the row as read; one changed meanwhile is left to its own events (and the reaper).
+    /// Every pull request and branch environment of the repositories, down, once per delivery
+    /// (marked first, unmarked if it could not finish, so that a redelivery can).
     async fn tear_down(&self, delivery: &str, which: &Repositories, why: &str) -> Result<Reply, IntakeError> {
+        if !self.registry.mark_delivery(delivery, "installation", self.clock.now()).await? {
+            return Ok(Reply::ok(json!({ "status": "duplicate", "delivery": delivery })));
+        }
+        let result = self.send_down(delivery, which, why).await;
+        if result.is_err() {
+            if let Err(err) = self.registry.unmark_delivery(delivery).await {
+                warn!(error = %err, "could not unmark an installation event that failed");
+            }
+        }
+        result
+    }
+
+    /// Each environment is decided on its row as read; one changed meanwhile is left to its own
+    /// events (and the reaper).
+    async fn send_down(&self, delivery: &str, which: &Repositories, why: &str) -> Result<Reply, IntakeError> {
         let now = self.clock.now();
         let mut down = Vec::new();
         for env in self.registry.list().await? {

@@ -1,7 +1,8 @@
 //! Webhook intake: verify, parse, record the desired state, announce it, answer.
 //!
 //! Nothing here calls CloudFormation: the request path is one DynamoDB transaction and one
-//! EventBridge put, well inside GitHub's 10 second limit.
+//! EventBridge put, and, with GitHub credentials, a few GitHub reads (mergeability, the
+//! commit's `.ephemera.yml`) each within a time limit, inside GitHub's 10 second limit.
 
 mod branch;
 mod command;

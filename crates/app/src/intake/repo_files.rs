@@ -16,7 +16,10 @@ use tracing::{info, warn};
 use super::{Intake, IntakeError, Reply};
 use crate::events::PlatformEvent;
 use crate::ports::{ObjectStore, PortError};
-use crate::provisioner::{artifact_key, CONFIG_ARTIFACT, SCENARIO_ARTIFACT, TEMPLATE_ARTIFACT};
+use crate::provisioner::{artifact_key, CONFIG_ARTIFACT, REPOSITORY_TEMPLATE_ARTIFACT, SCENARIO_ARTIFACT};
+
+/// How long reading a commit's settings may take (GitHub waits 10 s for the answer).
+const GITHUB_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Where the intake keeps what it reads of repositories.
 pub struct RepoFiles {
@@ -28,11 +31,22 @@ impl Intake {
     /// The repository's settings at `commit` (None without a valid `.ephemera.yml`), with the
     /// files it names kept beside the commit. A malformed file is kept too, for the
     /// provisioner to fail the preview with its line; the intake goes on with the defaults.
+    /// GitHub has a few seconds in all, so that the delivery is answered within its limit.
     pub(super) async fn repository_settings(
         &self,
         repo: &RepoName,
         commit: &str,
     ) -> Result<Option<RepoConfig>, PortError> {
+        let read = self.read_settings(repo, commit);
+        tokio::time::timeout(GITHUB_BUDGET, read).await.unwrap_or_else(|_| {
+            Err(PortError::Retryable {
+                operation: "read the repository's settings",
+                message: format!("GitHub did not answer within {} s", GITHUB_BUDGET.as_secs()),
+            })
+        })
+    }
+
+    async fn read_settings(&self, repo: &RepoName, commit: &str) -> Result<Option<RepoConfig>, PortError> {
         let (Some(github), Some(files)) = (&self.github, &self.files) else { return Ok(None) };
         let keep = |name: &str, text: String| {
             let key = artifact_key(repo, commit, name);
@@ -49,7 +63,7 @@ impl Intake {
         let blueprint = config.as_ref().and_then(|c| c.blueprint.clone()).unwrap_or_else(|| DEFAULT_BLUEPRINT.into());
         if let Some(body) = github.file(repo, &blueprint, commit).await? {
             info!(%blueprint, commit = short(commit), "the repository's own blueprint");
-            keep(TEMPLATE_ARTIFACT, body).await?;
+            keep(REPOSITORY_TEMPLATE_ARTIFACT, body).await?;
         }
         if let Some(scenario) = config.as_ref().and_then(|c| c.scenario.as_deref()) {
             if let Some(body) = github.file(repo, scenario, commit).await? {
@@ -77,7 +91,9 @@ impl Intake {
         let deployed = env.as_ref().and_then(|env| env.head_commit.clone());
         let Some(base) = deployed.or_else(|| e.before.clone()) else { return Ok(None) };
         let head = &e.pull_request.head.sha;
-        let Some(files) = github.changed_files(repo, &base, head).await? else { return Ok(None) };
+        // No answer in time is no answer: the push is deployed.
+        let compare = tokio::time::timeout(GITHUB_BUDGET, github.changed_files(repo, &base, head)).await;
+        let Ok(Some(files)) = compare.unwrap_or(Ok(None)) else { return Ok(None) };
         if config.wants(&files) {
             return Ok(None);
         }
@@ -88,6 +104,12 @@ impl Intake {
             config.paths_text()
         );
         if let Some(env) = env {
+            // A push is activity all the same: the TTL runs from it.
+            let mut expiry = self.expiry_for(repo);
+            expiry.pr_inactivity = config.ttl.unwrap_or(expiry.pr_inactivity);
+            let activity = e.pull_request.updated_at.max(self.clock.now());
+            let expires = expiry.expires_at(ephemera_domain::EnvironmentKind::Pr, activity);
+            self.registry.set_expiry(name, expires.max(env.expires_at)).await?;
             self.bus.publish(&[PlatformEvent::noted(&env, &note)]).await?;
         }
         Ok(Some(note))

@@ -294,12 +294,12 @@ pub async fn a_redelivery_is_a_duplicate_and_changes_nothing(r: Arc<dyn Registry
 pub async fn a_delivery_is_marked_once_and_can_be_unmarked(r: Arc<dyn Registry>) {
     opened(&*r).await;
     let at = t0();
-    assert!(!r.mark_delivery("d-open", &pr(), at).await.unwrap(), "a change's delivery is marked too");
-    assert!(r.mark_delivery("c-1", &pr(), at).await.unwrap());
-    assert!(!r.mark_delivery("c-1", &pr(), at).await.unwrap());
+    assert!(!r.mark_delivery("d-open", pr().as_str(), at).await.unwrap(), "a change's delivery is marked too");
+    assert!(r.mark_delivery("c-1", pr().as_str(), at).await.unwrap());
+    assert!(!r.mark_delivery("c-1", pr().as_str(), at).await.unwrap());
     assert_eq!(apply(&*r, "c-1", &later(60, EventOrder::RANK_PUSH)).await, ChangeOutcome::Duplicate, "one id space");
     r.unmark_delivery("c-1").await.unwrap();
-    assert!(r.mark_delivery("c-1", &pr(), at).await.unwrap(), "marked again once unmarked");
+    assert!(r.mark_delivery("c-1", pr().as_str(), at).await.unwrap(), "marked again once unmarked");
     r.unmark_delivery("never-seen").await.unwrap();
 }
 

@@ -258,7 +258,7 @@ impl DesiredState for MemoryRegistry {
     }
 
     /// `PutItem` of the delivery's mark with `attribute_not_exists(pk)`.
-    async fn mark_delivery(&self, delivery: &str, _: &EnvironmentName, at: DateTime<Utc>) -> Result<bool, PortError> {
+    async fn mark_delivery(&self, delivery: &str, _about: &str, at: DateTime<Utc>) -> Result<bool, PortError> {
         self.faults.check("mark_delivery")?;
         let mut state = lock(&self.state);
         if state.deliveries.contains_key(delivery) {

@@ -202,10 +202,9 @@ pub trait DesiredState: Environments {
         preserved: bool,
         until: Option<DateTime<Utc>>,
     ) -> Result<bool, PortError>;
-    /// Marks `delivery` as acted on (a comment command that records no change), unless it was
+    /// Marks `delivery` (about an environment, or an installation) as acted on, unless it was
     /// marked before: true the first time. The mark expires as `apply_change`'s do.
-    async fn mark_delivery(&self, delivery: &str, name: &EnvironmentName, at: DateTime<Utc>)
-        -> Result<bool, PortError>;
+    async fn mark_delivery(&self, delivery: &str, about: &str, at: DateTime<Utc>) -> Result<bool, PortError>;
     /// Removes a delivery's mark: the command could not be carried out, and a redelivery may be.
     async fn unmark_delivery(&self, delivery: &str) -> Result<(), PortError>;
     /// Moves the environment's expiry, forgetting any notice given of the old one; false if

@@ -80,6 +80,8 @@ pub fn own_template_key(env: &ephemera_domain::EnvironmentName) -> String {
 /// What is kept beside a commit: its template (published by CI, or read from the repository),
 /// the repository's `.ephemera.yml`, and its load-test scenario.
 pub const TEMPLATE_ARTIFACT: &str = "template.yaml";
+/// The repository's own blueprint at the commit (`.ephemera.yml`'s, or `.ephemera/template.yaml`).
+pub const REPOSITORY_TEMPLATE_ARTIFACT: &str = "repository-template.yaml";
 pub const CONFIG_ARTIFACT: &str = "ephemera.yml";
 pub const SCENARIO_ARTIFACT: &str = "scenario.json";
 
@@ -89,7 +91,8 @@ pub fn artifact_key(repo: &ephemera_domain::RepoName, sha: &str, name: &str) -> 
 }
 
 /// The template for `env` and the key it was found at: the one its owner pushed, else the
-/// commit's own, else the repository's, else the default. A commit whose `.ephemera.yml` is
+/// commit's own (read from the repository, else published by CI), else the repository's in
+/// the bucket, else the default. A commit whose `.ephemera.yml` is
 /// malformed, or names a blueprint the commit does not have, has none.
 pub async fn find_blueprint(
     store: &dyn ObjectStore,
@@ -103,15 +106,17 @@ pub async fn find_blueprint(
     let mut keys = vec![own];
     if let Some(repo) = &env.repository {
         if let Some(sha) = &env.commit {
-            let template = artifact_key(repo, sha, TEMPLATE_ARTIFACT);
+            let own = artifact_key(repo, sha, REPOSITORY_TEMPLATE_ARTIFACT);
             if let Some(text) = store.get_text(bucket, &artifact_key(repo, sha, CONFIG_ARTIFACT)).await? {
                 let config = RepoConfig::parse(&text).map_err(BlueprintError::Config)?;
                 if let Some(path) = config.blueprint {
-                    let body = store.get_text(bucket, &template).await?;
-                    return body.map(|b| (template, b)).ok_or(BlueprintError::Missing { path, commit: sha.clone() });
+                    let body = store.get_text(bucket, &own).await?;
+                    return body.map(|b| (own, b)).ok_or(BlueprintError::Missing { path, commit: sha.clone() });
                 }
             }
-            keys.push(template);
+            // The repository's `.ephemera/template.yaml`, then what CI published for the commit.
+            keys.push(own);
+            keys.push(artifact_key(repo, sha, TEMPLATE_ARTIFACT));
         }
         keys.push(format!("blueprints/{}/{}.yaml", repo.owner(), repo.name()));
     }

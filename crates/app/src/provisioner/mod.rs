@@ -28,7 +28,7 @@ mod seed;
 use blueprint::RequestError;
 pub use blueprint::{
     api_id, api_key_expiry, artifact_key, find_blueprint, known_parameters, own_template_key, preview_url,
-    BlueprintError, CONFIG_ARTIFACT, SCENARIO_ARTIFACT, TEMPLATE_ARTIFACT,
+    BlueprintError, CONFIG_ARTIFACT, REPOSITORY_TEMPLATE_ARTIFACT, SCENARIO_ARTIFACT, TEMPLATE_ARTIFACT,
 };
 use budget::{Admission, Choice};
 

@@ -117,7 +117,7 @@ impl View {
             preserved_until: e.preserved_until.filter(|_| e.preserved).map(rfc3339),
             created_at: rfc3339(e.created_at),
             expires_at: rfc3339(e.expires_at),
-            expires_soon: e.expiry_notice_at.is_some() && e.desired == Desired::Up && !e.is_preserved(now),
+            expires_soon: e.expires_soon(now),
             preview_url: e.preview_url.clone(),
             cost_monthly_usd: e.cost_monthly_usd,
             cost_accrued_usd: e.cost_accrued_usd,

@@ -26,13 +26,16 @@ async fn a_repository_removed_from_the_app_has_its_previews_taken_down_once() {
     assert_eq!((e.desired, e.generation), (Desired::Down, generation + 1));
     assert!(e.status_reason.unwrap().contains("removed from the GitHub App (acme/todo-app)"));
     assert_eq!(w.registry.snapshot(&other).unwrap().desired, Desired::Up, "another repository's stays");
-    // Redelivered: nothing more.
-    let reply = w.deliver("installation_repositories", "i1", fixtures::REPOSITORIES_REMOVED).await.unwrap();
-    assert_eq!(reply.body["down"], json!([]));
-    assert_eq!(w.env(PR).generation, generation + 1);
     // A late `opened` of before the removal does not bring it back.
     w.deliver("pull_request", "d-late", fixtures::OPENED).await.unwrap();
     assert_eq!(w.env(PR).desired, Desired::Down);
+    // Redelivered: nothing more, even for a preview opened again since.
+    let reopened = edit(fixtures::REOPENED, &[("pull_request.updated_at", json!("2026-12-01T00:00:00Z"))]);
+    w.clock.set(time("2026-12-01T00:00:30Z"));
+    w.deliver("pull_request", "d-reopen", &reopened).await.unwrap();
+    let reply = w.deliver("installation_repositories", "i1", fixtures::REPOSITORIES_REMOVED).await.unwrap();
+    assert_eq!(reply.body["status"], "duplicate");
+    assert_eq!((w.env(PR).desired, w.env(PR).generation), (Desired::Up, generation + 2));
 }
 
 #[tokio::test]

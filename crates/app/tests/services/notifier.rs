@@ -112,6 +112,28 @@ async fn as_an_app_check_runs_move_forward_only() {
 }
 
 #[tokio::test]
+async fn as_an_app_a_request_queues_the_check_without_hiding_what_follows() {
+    use ephemera_app::ports::CheckState::*;
+    let w = World::new();
+    w.github.set_app(true);
+    w.deliver("pull_request", "d1", fixtures::OPENED).await.unwrap();
+    report(&w, &all_announced(&w)).await;
+    assert_eq!(w.github.check_runs(), [("ephemera/preview", Queued)]);
+    assert_eq!(w.env(PR).notified, None, "not recorded: what follows is news");
+    // Queued for the budget: reported, comment and all.
+    w.registry.edit(&name(PR), |e| e.status = Status::Queued);
+    let queued = PlatformEvent::status(&w.env(PR), Status::Queued, None);
+    assert!(matches!(w.notifier().handle(&queued).await.unwrap(), Feedback::Reported(_)));
+    assert!(w.github.comment(REPO, 7).unwrap().contains("Queued"));
+    // Going down: a request is not a deployment.
+    w.github.clear_calls();
+    w.deliver("pull_request", "d-close", fixtures::CLOSED).await.unwrap();
+    let closing: Vec<_> = all_announced(&w).into_iter().filter(|e| e.detail_type == REQUESTED).collect();
+    assert!(matches!(w.notifier().handle(&closing[0]).await.unwrap(), Feedback::Skipped(_)));
+    assert!(w.github.check_runs().is_empty());
+}
+
+#[tokio::test]
 async fn with_a_token_requests_are_not_reported() {
     let w = World::new();
     w.ready_pr().await;

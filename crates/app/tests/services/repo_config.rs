@@ -57,6 +57,7 @@ async fn a_push_that_changes_no_path_is_not_redeployed_and_the_comment_says_so()
     );
     let e = w.env(PR);
     assert_eq!((e.generation, e.commit.as_deref()), (ready.generation, Some(HEAD_OPENED)));
+    assert_eq!(e.expires_at, time("2026-11-20T10:15:42Z") + Duration::days(7), "the push is activity all the same");
     let events = w.bus.take();
     assert_eq!(events.iter().map(|e| e.detail_type.as_str()).collect::<Vec<_>>(), [NOTED]);
     w.notifier().handle(&events[0]).await.unwrap();
