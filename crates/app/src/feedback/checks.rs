@@ -10,7 +10,7 @@ use ephemera_domain::perf::{Report, Verdict};
 use ephemera_domain::preview::short;
 use ephemera_domain::{Desired, Environment, RepoName, Status};
 
-use super::{link, markdown_text, status_line, Feedback, Notifier, PERFORMANCE_CONTEXT};
+use super::{link, markdown_text, smoke_table, status_line, verdict_text, Feedback, Notifier, PERFORMANCE_CONTEXT};
 use crate::ports::{CheckRun, CheckState, PortError};
 
 pub const PREVIEW_CHECK: &str = "ephemera/preview";
@@ -102,7 +102,7 @@ impl Notifier {
             name: PERFORMANCE_CONTEXT,
             state: if v.passed() { CheckState::Success } else { CheckState::Failure },
             title: v.summary(),
-            summary: performance_summary(v),
+            summary: performance_summary(v, env.base_ref.as_deref().unwrap_or("the base branch")),
             details_url: self.details_url(env),
         };
         self.github.check_run(repo, sha, &run).await
@@ -142,25 +142,12 @@ pub fn preview_summary(env: &Environment, report: Option<&Report>) -> String {
         );
     }
     if let Some(report) = report.filter(|r| !r.smoke.is_empty()) {
-        let _ = writeln!(out, "\n| Smoke check | Expected | Got |\n|---|---|---|");
-        for s in &report.smoke {
-            let got = s.got.map(|c| c.to_string()).unwrap_or_else(|| "no answer".into());
-            let mark = if s.passed() { "✅" } else { "❌" };
-            let _ = writeln!(out, "| `{}` | {} | {got} {mark} |", s.path.replace('|', "%7C"), s.expect);
-        }
+        let _ = write!(out, "\n{}", smoke_table(report));
     }
     out
 }
 
-/// The performance check's summary: the table against the baseline, and why it failed.
-pub fn performance_summary(v: &Verdict) -> String {
-    let mut out = v.markdown();
-    if !v.was_run() {
-        let _ = writeln!(out, "\n**Load test not run:** {}", markdown_text(&v.failures.join("; ")));
-    } else if !v.passed() {
-        let _ = writeln!(out, "\n**Performance regression:** {}", v.failures.join("; "));
-    } else if v.rows.iter().all(|r| r.baseline.is_none()) {
-        out.push_str("\nNo baseline yet: it is set from the preview of the next pull request merged.\n");
-    }
-    out
+/// The performance check's summary: the table against the baseline, and what it means.
+pub fn performance_summary(v: &Verdict, base: &str) -> String {
+    format!("{}\n{}", v.markdown(), verdict_text(v, base))
 }

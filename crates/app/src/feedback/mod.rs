@@ -467,6 +467,35 @@ fn link(url: &str) -> String {
     }
 }
 
+/// The smoke checks' table (Markdown).
+pub fn smoke_table(report: &Report) -> String {
+    let mut out = String::from("| Path | Expected | Got |\n|------|----------|-----|\n");
+    for s in &report.smoke {
+        let got = match (s.got, &s.error) {
+            (Some(code), _) => code.to_string(),
+            (None, Some(e)) => format!("error: {}", markdown_text(e)),
+            (None, None) => "no answer".into(),
+        };
+        let mark = if s.passed() { "✅" } else { "❌" };
+        let _ = writeln!(out, "| `{}` | {} | {got} {mark} |", s.path.replace('|', "%7C"), s.expect);
+    }
+    out
+}
+
+/// What a load test's verdict means, under its table: no baseline yet, no regression, not
+/// run (and why), or the regression.
+pub fn verdict_text(v: &Verdict, base: &str) -> String {
+    if !v.was_run() {
+        format!("**Load test not run:** {}\n\n", markdown_text(&v.failures.join("; ")))
+    } else if !v.passed() {
+        format!("**Performance regression:** {}\n\n", v.failures.join("; "))
+    } else if v.rows.iter().all(|r| r.baseline.is_none()) {
+        format!("No baseline yet: it is set from the preview of the next pull request merged into `{base}`.\n\n")
+    } else {
+        "No regression against the baseline.\n\n".into()
+    }
+}
+
 /// The warning that a preview is about to be removed, and how to keep it.
 pub fn expiry_note(env: &Environment, now: chrono::DateTime<chrono::Utc>) -> String {
     let hours = ((env.expires_at - now).num_minutes().max(0) + 59) / 60;
@@ -531,34 +560,10 @@ pub fn comment_with(
     }
     if let Some((report, verdict)) = report {
         if !report.smoke.is_empty() {
-            let _ = writeln!(out, "### 🔎 Smoke Checks\n\n| Path | Expected | Got |\n|------|----------|-----|");
-            for s in &report.smoke {
-                let got = match (s.got, &s.error) {
-                    (Some(code), _) => code.to_string(),
-                    (None, Some(e)) => format!("error: {}", markdown_text(e)),
-                    (None, None) => "no answer".into(),
-                };
-                let mark = if s.passed() { "✅" } else { "❌" };
-                let _ = writeln!(out, "| `{}` | {} | {got} {mark} |", s.path.replace('|', "%7C"), s.expect);
-            }
-            out.push('\n');
+            let _ = writeln!(out, "### 🔎 Smoke Checks\n\n{}", smoke_table(report));
         }
         if let Some(v) = verdict {
-            let _ = writeln!(out, "### 📊 Load Test Results\n\n{}", v.markdown());
-            if v.passed() {
-                if v.rows.iter().all(|r| r.baseline.is_none()) {
-                    let _ = writeln!(
-                        out,
-                        "No baseline yet: it is set from the preview of the next pull request merged into `{base}`.\n"
-                    );
-                } else {
-                    out.push_str("No regression against the baseline.\n\n");
-                }
-            } else if !v.was_run() {
-                let _ = writeln!(out, "**Load test not run:** {}\n", markdown_text(&v.failures.join("; ")));
-            } else {
-                let _ = writeln!(out, "**Performance regression:** {}\n", v.failures.join("; "));
-            }
+            let _ = writeln!(out, "### 📊 Load Test Results\n\n{}{}", v.markdown(), verdict_text(v, base));
         }
     }
     if let Some(d) = dashboard {
