@@ -301,6 +301,19 @@ impl FakeGitHub {
     pub fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap()
     }
+
+    /// Waits (45 s at most) until GitHub has seen what `done` looks for.
+    pub async fn wait_until(&self, what: &str, done: impl Fn(&State) -> bool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(45);
+        while !done(&self.state()) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "GitHub never saw {what}; it saw {:#?}",
+                self.state().requests
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
 }
 
 fn error(status: StatusCode, message: &str) -> Response {

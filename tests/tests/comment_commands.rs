@@ -1,8 +1,6 @@
 //! `/ephemera` commands in a pull request's conversation, end to end: the webhook, the
 //! registry in the emulator, the provisioner and the notifier, against the fake GitHub.
 
-use std::time::{Duration, Instant};
-
 use ephemera_app::feedback::MARKER;
 use ephemera_domain::{Desired, Status};
 use ephemera_tests::fixtures::*;
@@ -12,14 +10,6 @@ use serde_json::json;
 
 /// The fixture comment's id.
 const COMMENT: u64 = 5550001;
-
-async fn wait_until(gh: &FakeGitHub, what: &str, done: impl Fn(&State) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(45);
-    while !done(&gh.state()) {
-        assert!(Instant::now() < deadline, "GitHub never saw {what}; it saw {:#?}", gh.state().requests);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 fn comment(body: &str, login: &str) -> Vec<u8> {
     edit(
@@ -60,7 +50,7 @@ async fn writers_command_readers_are_refused_and_a_redelivery_acts_once() {
         env.expires_at
     );
     assert_eq!(env.generation, ready.generation, "an extension does not redeploy");
-    wait_until(&gh, "the extension in the sticky comment", |s| sticky(s).contains("@kyle-dev extended the preview"))
+    gh.wait_until("the extension in the sticky comment", |s| sticky(s).contains("@kyle-dev extended the preview"))
         .await;
     assert_eq!(gh.state().reactions, [(COMMENT, "+1".to_owned())]);
 
@@ -114,7 +104,7 @@ async fn a_fork_is_deployed_at_the_approved_commit_only() {
     )
     .unwrap();
     assert_eq!(p.deliver("pull_request", "d-fork", FORK_OPENED).await.1["status"], "ignored");
-    wait_until(&gh, "the approval hint", |s| sticky(s).contains("/ephemera approve")).await;
+    gh.wait_until("the approval hint", |s| sticky(s).contains("/ephemera approve")).await;
 
     // Pushed again before anyone looked: approving the first head deploys nothing.
     const NEWER: &str = "dddddddddddddddddddddddddddddddddddddddd";

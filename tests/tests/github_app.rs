@@ -26,6 +26,18 @@ async fn github() -> FakeGitHub {
     gh
 }
 
+/// The platform acting as the App (`APP`, with the test key) against `gh`.
+async fn as_the_app(gh: &FakeGitHub, more: &[(&str, &str)]) -> Platform {
+    let key = workspace_root().join("tests/fixtures/github-app/test-only-private-key.pem");
+    let mut vars = vec![
+        ("EPHEMERA_GITHUB_APP_ID", APP),
+        ("EPHEMERA_GITHUB_APP_PRIVATE_KEY_FILE", key.to_str().unwrap()),
+        ("EPHEMERA_GITHUB_API_URL", gh.url.as_str()),
+    ];
+    vars.extend_from_slice(more);
+    Platform::start_with(&vars).await
+}
+
 fn count(gh: &FakeGitHub, operation: &str) -> usize {
     gh.state().requests.iter().filter(|r| r.operation == operation).count()
 }
@@ -85,20 +97,13 @@ async fn a_jwt_signed_with_another_key_is_refused_and_an_app_not_installed_says_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_platform_reports_on_a_pull_request_as_the_app() {
     let gh = github().await;
-    let key = workspace_root().join("tests/fixtures/github-app/test-only-private-key.pem");
-    let p = Platform::start_with(&[
-        ("EPHEMERA_GITHUB_APP_ID", APP),
-        ("EPHEMERA_GITHUB_APP_PRIVATE_KEY_FILE", key.to_str().unwrap()),
-        ("EPHEMERA_GITHUB_API_URL", &gh.url),
-    ])
-    .await;
+    let p = as_the_app(&gh, &[]).await;
     assert_eq!(p.deliver("pull_request", "d-open", OPENED).await.0, 202);
     p.wait_for(ENVIRONMENT, Status::Ready).await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !gh.state().comments.values().any(|(n, b)| *n == 7 && b.contains(MARKER) && b.contains("Ready")) {
-        assert!(std::time::Instant::now() < deadline, "no comment: {:#?}", gh.state().requests);
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    gh.wait_until("the ready comment", |s| {
+        s.comments.values().any(|(n, b)| *n == 7 && b.contains(MARKER) && b.contains("Ready"))
+    })
+    .await;
     // The preview's check run on the head commit moved forward only, and ended in success.
     let rank = |state: &str| ["queued", "in_progress", "success"].iter().position(|s| *s == state);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -128,14 +133,7 @@ async fn the_platform_reports_on_a_pull_request_as_the_app() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repository_removed_from_the_app_loses_its_preview() {
     let gh = github().await;
-    let key = workspace_root().join("tests/fixtures/github-app/test-only-private-key.pem");
-    let p = Platform::start_with(&[
-        ("EPHEMERA_GITHUB_APP_ID", APP),
-        ("EPHEMERA_GITHUB_APP_PRIVATE_KEY_FILE", key.to_str().unwrap()),
-        ("EPHEMERA_GITHUB_API_URL", &gh.url),
-        ("EPHEMERA_LOAD_TEST", "false"),
-    ])
-    .await;
+    let p = as_the_app(&gh, &[("EPHEMERA_LOAD_TEST", "false")]).await;
     // The delivery names the installation: no lookup is needed.
     let opened = ephemera_tests::edit(OPENED, &[("installation", serde_json::json!({ "id": 11 }))]);
     assert_eq!(p.deliver("pull_request", "d-open", &opened).await.0, 202);

@@ -1,32 +1,19 @@
 //! Feedback on pull requests, against a local server standing in for the GitHub REST API that
 //! checks every request against the published REST description (see `tests/src/github.rs`).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ephemera_app::feedback::MARKER;
 use ephemera_domain::Status;
 use ephemera_github::client::{NewCommitStatus, RetryPolicy};
 use ephemera_github::Client;
 use ephemera_tests::fixtures::*;
-use ephemera_tests::github::{FakeGitHub, FakePull, State};
+use ephemera_tests::github::{FakeGitHub, FakePull};
 use ephemera_tests::{edit, init_logs, Platform};
 use serde_json::json;
 
 const MERGE_1: &str = "c0ffee00000000000000000000000000000000c1";
 const MERGE_2: &str = "c0ffee00000000000000000000000000000000c2";
-
-async fn wait_until(gh: &FakeGitHub, what: &str, done: impl Fn(&State) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(45);
-    loop {
-        if done(&gh.state()) {
-            return;
-        }
-        if Instant::now() > deadline {
-            panic!("GitHub never saw {what}; it saw {:#?}", gh.state().requests);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_sticky_comment_across_many_updates() {
@@ -168,7 +155,7 @@ async fn a_pull_request_gets_its_comment_deployments_and_checks() {
     let env = p.wait_for(ENVIRONMENT, Status::Ready).await;
     assert_eq!((env.commit.as_deref(), env.source.map(|s| s.as_str())), (Some(MERGE_1), Some("merge")));
     assert_eq!(env.preview_url.as_deref(), Some(target.as_str()));
-    wait_until(&gh, "the performance status and the ready comment", |s| {
+    gh.wait_until("the performance status and the ready comment", |s| {
         s.commit_statuses.iter().any(|(_, b)| b["context"] == "ephemera/performance")
             && s.comments.values().any(|(_, b)| b.contains("Load Test Results"))
     })
@@ -205,7 +192,7 @@ async fn a_pull_request_gets_its_comment_deployments_and_checks() {
     gh.state().pulls.insert(7, FakePull::new(HEAD_SYNCHRONIZED, Some(true), Some(MERGE_2)));
     assert_eq!(p.deliver("pull_request", "d-sync", SYNCHRONIZE).await.0, 202);
     p.wait_for(ENVIRONMENT, Status::Ready).await;
-    wait_until(&gh, "the second deployment's success", |s| {
+    gh.wait_until("the second deployment's success", |s| {
         s.deployment_statuses.iter().any(|(id, b)| *id == s.deployments.last().unwrap().0 && b["state"] == "success")
             && s.deployments.len() == 2
     })
@@ -215,11 +202,9 @@ async fn a_pull_request_gets_its_comment_deployments_and_checks() {
     let merged = edit(CLOSED, &[("pull_request.merged", json!(true))]);
     assert_eq!(p.deliver("pull_request", "d-close", &merged).await.0, 202);
     p.wait_for(ENVIRONMENT, Status::Deleted).await;
-    wait_until(&gh, "the inactive deployment", |s| {
-        s.deployment_states().last().map(String::as_str) == Some("inactive")
-    })
-    .await;
-    wait_until(&gh, "the destroyed comment", |s| s.comments.values().any(|(_, b)| b.contains("Destroyed"))).await;
+    gh.wait_until("the inactive deployment", |s| s.deployment_states().last().map(String::as_str) == Some("inactive"))
+        .await;
+    gh.wait_until("the destroyed comment", |s| s.comments.values().any(|(_, b)| b.contains("Destroyed"))).await;
     {
         let s = gh.state();
         assert!(s.violations.is_empty(), "{:#?}", s.violations);
@@ -265,7 +250,7 @@ async fn conflicts_and_forks_are_not_deployed_and_the_comment_says_why() {
     let (status, body) = p.deliver("pull_request", "d-conflict", OPENED).await;
     assert_eq!((status, body["status"].as_str()), (202, Some("ignored")), "{body}");
     assert!(body["reason"].as_str().unwrap().contains("conflicts with `main`"), "{body}");
-    wait_until(&gh, "the conflict comment", |s| s.comments.values().any(|(_, b)| b.contains("conflicts with"))).await;
+    gh.wait_until("the conflict comment", |s| s.comments.values().any(|(_, b)| b.contains("conflicts with"))).await;
     assert_eq!(p.table_item_count().await, 0);
     assert!(p.live_stacks("ephemera-").await.is_empty());
 
@@ -283,7 +268,7 @@ async fn conflicts_and_forks_are_not_deployed_and_the_comment_says_why() {
     );
     let env = p.wait_for(ENVIRONMENT, Status::Ready).await;
     assert_eq!((env.commit.as_deref(), env.source.map(|s| s.as_str())), (Some(HEAD_OPENED), Some("head")));
-    wait_until(&gh, "the head-commit note", |s| s.comments.values().any(|(_, b)| b.contains("had not yet worked out")))
+    gh.wait_until("the head-commit note", |s| s.comments.values().any(|(_, b)| b.contains("had not yet worked out")))
         .await;
 
     // Labels: preserve pins the environment; skip takes it down.

@@ -262,7 +262,7 @@ impl Intake {
 
     /// A change of `env` decided on it as read: refused if anything changed it meanwhile.
     fn change_on(&self, cx: &Context<'_>, env: &Environment, desired: Desired, expires: DateTime<Utc>) -> Change {
-        super::change_of(env, desired, self.order(cx, Some(env)), expires, self.clock.now())
+        Change::decided_on(env, desired, self.order(cx, Some(env)), expires, self.clock.now())
     }
 
     /// A command is ordered at the time it was written, and after what is recorded (in

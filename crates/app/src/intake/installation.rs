@@ -7,7 +7,7 @@ use ephemera_github_webhook::{InstallationEvent, InstallationRepositoriesEvent};
 use serde_json::json;
 use tracing::{info, warn};
 
-use super::{change_of, Intake, IntakeError, Reply};
+use super::{Intake, IntakeError, Reply};
 use crate::ports::ChangeOutcome;
 
 /// Which repositories an installation event is about.
@@ -102,7 +102,7 @@ impl Intake {
             let order = EventOrder::new(at, EventOrder::RANK_CLOSE);
             let change = crate::ports::Change {
                 reason: Some(format!("{why} ({repo})")),
-                ..change_of(&env, Desired::Down, order, env.expires_at, now)
+                ..crate::ports::Change::decided_on(&env, Desired::Down, order, env.expires_at, now)
             };
             match self.registry.apply_change(&format!("{delivery}:{}", env.name), &change).await? {
                 ChangeOutcome::Accepted { .. } | ChangeOutcome::Duplicate => {

@@ -92,28 +92,6 @@ pub struct IntakeSettings {
     pub branches: BranchPatterns,
 }
 
-/// A change of `env` decided on it as read (`expected_generation`): refused if anything
-/// changed it meanwhile. It keeps what the row records of its commit and pull request.
-pub(super) fn change_of(
-    env: &ephemera_domain::Environment,
-    desired: Desired,
-    order: EventOrder,
-    expires_at: chrono::DateTime<chrono::Utc>,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Change {
-    Change {
-        repository: env.repository.clone(),
-        pull_request: env.pull_request,
-        commit: env.commit.clone(),
-        head_ref: env.head_ref.clone(),
-        head_commit: env.head_commit.clone(),
-        base_ref: env.base_ref.clone(),
-        source: env.source,
-        expected_generation: Some(env.generation),
-        ..Change::new(env.name.clone(), env.kind, env.owner.clone(), desired, order, expires_at, now)
-    }
-}
-
 /// What a pull request event asks of its environment.
 struct Intent {
     desired: Desired,

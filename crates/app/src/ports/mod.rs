@@ -95,6 +95,31 @@ impl Change {
     }
 }
 
+impl Change {
+    /// A change of `env` decided on it as read (`expected_generation`): refused if anything
+    /// changed it meanwhile. It keeps what the row records of its commit and pull request.
+    pub fn decided_on(
+        env: &Environment,
+        desired: Desired,
+        order: EventOrder,
+        expires_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            repository: env.repository.clone(),
+            pull_request: env.pull_request,
+            commit: env.commit.clone(),
+            head_ref: env.head_ref.clone(),
+            head_commit: env.head_commit.clone(),
+            base_ref: env.base_ref.clone(),
+            source: env.source,
+            merged: env.merged,
+            expected_generation: Some(env.generation),
+            ..Change::new(env.name.clone(), env.kind, env.owner.clone(), desired, order, expires_at, at)
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChangeOutcome {
     /// Recorded; the environment's generation is now this.

@@ -471,26 +471,7 @@ impl SelfService {
         // an admin handed it over), this change is refused and the caller asked to try again.
         // Later than anything recorded, whatever the clock says.
         let at = now.timestamp_millis().max(env.last_event.map(|o| o.at + 1).unwrap_or(0));
-        Change {
-            repository: env.repository.clone(),
-            pull_request: env.pull_request,
-            commit: env.commit.clone(),
-            head_ref: env.head_ref.clone(),
-            head_commit: env.head_commit.clone(),
-            base_ref: env.base_ref.clone(),
-            source: env.source,
-            merged: env.merged,
-            expected_generation: Some(env.generation),
-            ..Change::new(
-                env.name.clone(),
-                env.kind,
-                env.owner.clone(),
-                desired,
-                EventOrder::new(at, rank),
-                expires_at,
-                now,
-            )
-        }
+        Change::decided_on(env, desired, EventOrder::new(at, rank), expires_at, now)
     }
 }
 
