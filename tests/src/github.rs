@@ -62,7 +62,30 @@ pub struct State {
     pub resets: Vec<i64>,
     /// Serving as GitHub serves an App (see [`FakeApp`]).
     pub app: Option<FakeApp>,
+    /// What `X-RateLimit-Remaining` says: each request answered with a body spends one, a 304
+    /// none; at 0 every request is refused as rate limited. None: the header is not sent.
+    pub remaining: Option<u64>,
+    /// Webhook delivery attempts (the App's hook, or repositories' hooks), oldest first.
+    pub deliveries: Vec<FakeDelivery>,
+    /// Where a redelivery is sent (the platform's webhook URL), signed with `SECRET`.
+    pub webhook_url: Option<String>,
     next_id: u64,
+}
+
+/// One attempt at a webhook delivery: its payload is sent again when redelivered.
+#[derive(Debug, Clone)]
+pub struct FakeDelivery {
+    pub id: u64,
+    pub guid: String,
+    pub event: String,
+    pub payload: Vec<u8>,
+    /// The endpoint's answer (0: none yet, or none at all).
+    pub status_code: u16,
+    /// Seconds since the epoch.
+    pub delivered_at: i64,
+    pub redelivery: bool,
+    /// A repository's hook (`owner/repo`, id); None: the App's.
+    pub hook: Option<(String, u64)>,
 }
 
 /// A check run: every state it was put in (`queued`, `in_progress`, or the conclusion), and
@@ -99,19 +122,60 @@ impl FakeCheckRun {
     }
 }
 
-/// A pull request as `pulls/get` answers it.
+/// A pull request as `pulls/get` and `pulls/list` answer it.
 #[derive(Debug, Clone)]
 pub struct FakePull {
     pub head: String,
     pub mergeable: Option<bool>,
     pub merge_commit_sha: Option<String>,
     pub closed: bool,
+    pub merged: bool,
+    /// Its repository (`owner/repo`); None: the fixtures' `acme/todo-app`.
+    pub repository: Option<String>,
+    pub from_fork: bool,
+    /// RFC 3339.
+    pub updated_at: String,
 }
 
 impl FakePull {
-    /// An open pull request at `head`, and what GitHub computed of merging it.
+    /// An open pull request at `head`, and what GitHub computed of merging it, updated now.
     pub fn new(head: &str, mergeable: Option<bool>, merge_commit_sha: Option<&str>) -> Self {
-        Self { head: head.into(), mergeable, merge_commit_sha: merge_commit_sha.map(Into::into), closed: false }
+        let updated_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        Self {
+            head: head.into(),
+            mergeable,
+            merge_commit_sha: merge_commit_sha.map(Into::into),
+            closed: false,
+            merged: false,
+            repository: None,
+            from_fork: false,
+            updated_at,
+        }
+    }
+
+    fn repository(&self) -> &str {
+        self.repository.as_deref().unwrap_or("acme/todo-app")
+    }
+
+    /// As GitHub's pull request object has it.
+    fn json(&self, number: u64) -> Value {
+        let repo = self.repository();
+        let head_repo = match self.from_fork {
+            true => format!("outsider/{}", repo.split('/').nth(1).unwrap_or_default()),
+            false => repo.to_owned(),
+        };
+        json!({
+            "number": number,
+            "state": if self.closed { "closed" } else { "open" },
+            "merged": self.merged,
+            "user": { "login": "octocat" },
+            "updated_at": self.updated_at,
+            "labels": [],
+            "head": { "sha": self.head, "ref": "feature/todo-filters", "repo": { "full_name": head_repo } },
+            "base": { "sha": "0000000000000000000000000000000000000000", "ref": "main", "repo": { "full_name": repo } },
+            "mergeable": self.mergeable,
+            "merge_commit_sha": self.merge_commit_sha,
+        })
     }
 }
 
@@ -160,7 +224,10 @@ impl FakeApp {
 fn refused(app: &FakeApp, operation: &str, params: &HashMap<String, String>, bearer: &str) -> Option<Response> {
     let now = now() as i64;
     let allowed = match operation {
-        "apps/get-repo-installation" | "apps/create-installation-access-token" => app.is_app(bearer),
+        "apps/get-repo-installation"
+        | "apps/create-installation-access-token"
+        | "apps/list-webhook-deliveries"
+        | "apps/redeliver-webhook-delivery" => app.is_app(bearer),
         _ => match (params.get("owner"), params.get("repo")) {
             (Some(owner), Some(repo)) => app.reaches(bearer, &format!("{owner}/{repo}"), now),
             _ => false,
@@ -322,7 +389,7 @@ fn error(status: StatusCode, message: &str) -> Response {
 }
 
 fn handle(
-    state: &Mutex<State>,
+    state: &Arc<Mutex<State>>,
     ops: &[Operation],
     method: Method,
     uri: Uri,
@@ -410,8 +477,15 @@ fn handle(
     if let Some(answer) = s.app.as_ref().and_then(|app| refused(app, &op.id, &params, bearer.unwrap_or_default())) {
         return answer;
     }
+    if s.remaining == Some(0) {
+        let mut res = error(StatusCode::FORBIDDEN, "API rate limit exceeded for installation.");
+        let h = res.headers_mut();
+        h.insert("x-ratelimit-remaining", "0".parse().unwrap());
+        h.insert("x-ratelimit-reset", (at as i64 + 60).to_string().parse().unwrap());
+        return res;
+    }
     let number = |k: &str| params.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    match op.id.as_str() {
+    let res = match op.id.as_str() {
         "apps/get-repo-installation" => {
             let repository = format!("{}/{}", params["owner"], params["repo"]);
             match s.app.as_ref().and_then(|app| app.installations.get(&repository)) {
@@ -498,17 +572,16 @@ fn handle(
                 .into_response()
         }
         "pulls/get" => match s.pulls.get(&number("pull_number")) {
-            Some(p) => axum::Json(json!({
-                "number": number("pull_number"),
-                "state": if p.closed { "closed" } else { "open" },
-                "head": { "sha": p.head, "ref": "feature/todo-filters" },
-                "base": { "sha": "0000000000000000000000000000000000000000", "ref": "main" },
-                "mergeable": p.mergeable,
-                "merge_commit_sha": p.merge_commit_sha,
-            }))
-            .into_response(),
+            Some(p) => axum::Json(p.json(number("pull_number"))).into_response(),
             None => error(StatusCode::NOT_FOUND, "Not Found"),
         },
+        "pulls/list" => list_pulls(&s, &params, &query, &headers),
+        "apps/list-webhook-deliveries" | "repos/list-webhook-deliveries" => {
+            list_deliveries(&s, hook_of(&op.id, &params), &query)
+        }
+        "apps/redeliver-webhook-delivery" | "repos/redeliver-webhook-delivery" => {
+            redeliver(&mut s, state, hook_of(&op.id, &params), number("delivery_id"))
+        }
         "checks/create" | "checks/update" | "checks/list-for-ref" if s.app.is_none() => {
             error(StatusCode::FORBIDDEN, "Resource not accessible by personal access token")
         }
@@ -585,5 +658,160 @@ fn handle(
             axum::Json(json!({ "permission": permission, "user": { "login": user } })).into_response()
         }
         other => error(StatusCode::NOT_IMPLEMENTED, &format!("{other} is not served by the fake")),
+    };
+    spend(&mut s, res)
+}
+
+/// Counts the request against the rate limit (a 304 costs nothing) and says what is left.
+fn spend(s: &mut State, mut res: Response) -> Response {
+    if let Some(r) = s.remaining.as_mut() {
+        if res.status() != StatusCode::NOT_MODIFIED {
+            *r = r.saturating_sub(1);
+        }
+        res.headers_mut().insert("x-ratelimit-remaining", r.to_string().parse().unwrap());
+    }
+    res
+}
+
+/// A repository's open pull requests, a page at a time, with an `ETag`: `If-None-Match` with
+/// the same is answered 304.
+fn list_pulls(
+    s: &State,
+    params: &HashMap<String, String>,
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> Response {
+    let repository = format!("{}/{}", params["owner"], params["repo"]);
+    if query.get("state").map(String::as_str) != Some("open") {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "the fake lists open pull requests only");
+    }
+    let per_page: usize = query.get("per_page").and_then(|v| v.parse().ok()).unwrap_or(30);
+    let page: usize = query.get("page").and_then(|v| v.parse().ok()).unwrap_or(1).max(1);
+    let mut open: Vec<(&u64, &FakePull)> =
+        s.pulls.iter().filter(|(_, p)| !p.closed && p.repository().eq_ignore_ascii_case(&repository)).collect();
+    open.sort_by_key(|(n, _)| std::cmp::Reverse(**n));
+    let body: Vec<Value> = open.iter().skip((page - 1) * per_page).take(per_page).map(|(n, p)| p.json(**n)).collect();
+    let more = open.len() > page * per_page;
+    let text = serde_json::to_string(&body).unwrap();
+    let etag = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (&text, more).hash(&mut h);
+        format!("W/\"{:016x}\"", h.finish())
+    };
+    if headers.get("if-none-match").and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+        let mut res = StatusCode::NOT_MODIFIED.into_response();
+        res.headers_mut().insert("etag", etag.parse().unwrap());
+        return res;
+    }
+    let mut res = ([("content-type", "application/json")], text).into_response();
+    res.headers_mut().insert("etag", etag.parse().unwrap());
+    if more {
+        let next = format!(
+            "<https://api.github.com/repos/{repository}/pulls?state=open&per_page={per_page}&page={}>; rel=\"next\"",
+            page + 1
+        );
+        res.headers_mut().insert("link", next.parse().unwrap());
+    }
+    res
+}
+
+/// Whose deliveries an operation is about: a repository's hook, or (None) the App's.
+fn hook_of(operation: &str, params: &HashMap<String, String>) -> Option<(String, u64)> {
+    operation.starts_with("repos/").then(|| {
+        let id = params.get("hook_id").and_then(|v| v.parse().ok()).unwrap_or(0);
+        (format!("{}/{}", params["owner"], params["repo"]), id)
+    })
+}
+
+/// A hook's delivery attempts, newest first, a page at a time (the cursor is an offset here).
+fn list_deliveries(s: &State, hook: Option<(String, u64)>, query: &HashMap<String, String>) -> Response {
+    let per_page: usize = query.get("per_page").and_then(|v| v.parse().ok()).unwrap_or(30);
+    let from: usize = query.get("cursor").and_then(|c| c.strip_prefix("v1_")).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let mut mine: Vec<&FakeDelivery> = s.deliveries.iter().filter(|d| d.hook == hook).collect();
+    mine.sort_by_key(|d| std::cmp::Reverse((d.delivered_at, d.id)));
+    let page: Vec<Value> = mine
+        .iter()
+        .skip(from)
+        .take(per_page)
+        .map(|d| {
+            let at = chrono::DateTime::from_timestamp(d.delivered_at, 0).unwrap().to_rfc3339();
+            json!({
+                "id": d.id, "guid": d.guid, "delivered_at": at, "redelivery": d.redelivery,
+                "duration": 0.1, "status": if (200..300).contains(&d.status_code) { "OK" } else { "failed" },
+                "status_code": d.status_code, "event": d.event, "action": null,
+            })
+        })
+        .collect();
+    let mut res = axum::Json(Value::Array(page)).into_response();
+    if mine.len() > from + per_page {
+        let next = format!(
+            "<https://api.github.com/app/hook/deliveries?per_page={per_page}&cursor=v1_{}>; rel=\"next\"",
+            from + per_page
+        );
+        res.headers_mut().insert("link", next.parse().unwrap());
+    }
+    res
+}
+
+/// Sends an attempt's payload again, as a new attempt with the same delivery id, to the
+/// platform's webhook; the attempt records the platform's answer.
+fn redeliver(s: &mut State, state: &Arc<Mutex<State>>, hook: Option<(String, u64)>, id: u64) -> Response {
+    let Some(original) = s.deliveries.iter().find(|d| d.id == id && d.hook == hook).cloned() else {
+        return error(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let Some(url) = s.webhook_url.clone() else {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "the fake has no webhook URL to deliver to");
+    };
+    let again = FakeDelivery { id: s.id(), status_code: 0, delivered_at: now() as i64, redelivery: true, ..original };
+    s.deliveries.push(again.clone());
+    let state = state.clone();
+    tokio::spawn(async move {
+        let sent = reqwest::Client::new()
+            .post(url)
+            .header("content-type", "application/json")
+            .header("x-github-event", &again.event)
+            .header("x-github-delivery", &again.guid)
+            .header("x-hub-signature-256", crate::sign(crate::SECRET.as_bytes(), &again.payload))
+            .body(again.payload.clone())
+            .send()
+            .await;
+        let code = sent.map(|r| r.status().as_u16()).unwrap_or(0);
+        if let Some(d) = state.lock().unwrap().deliveries.iter_mut().find(|d| d.id == again.id) {
+            d.status_code = code;
+        }
+    });
+    (StatusCode::ACCEPTED, axum::Json(json!({}))).into_response()
+}
+
+impl State {
+    /// Adds a delivery attempt of the App's hook (`hook` None) or a repository's, made `age`
+    /// ago; returns its id.
+    pub fn add_delivery(
+        &mut self,
+        hook: Option<(&str, u64)>,
+        guid: &str,
+        event: &str,
+        payload: &[u8],
+        status_code: u16,
+        age: std::time::Duration,
+    ) -> u64 {
+        let id = self.id();
+        self.deliveries.push(FakeDelivery {
+            id,
+            guid: guid.into(),
+            event: event.into(),
+            payload: payload.to_vec(),
+            status_code,
+            delivered_at: now() as i64 - age.as_secs() as i64,
+            redelivery: false,
+            hook: hook.map(|(r, i)| (r.to_owned(), i)),
+        });
+        id
+    }
+
+    /// The attempts asked to be sent again (their originals' ids are not kept: by delivery id).
+    pub fn redelivered(&self) -> Vec<String> {
+        self.deliveries.iter().filter(|d| d.redelivery).map(|d| d.guid.clone()).collect()
     }
 }

@@ -183,6 +183,34 @@ impl Platform {
         Self::start_via(vars, None).await
     }
 
+    /// The platform reporting to the fake GitHub at `github_url` with a token, without load
+    /// tests, and `more`.
+    pub async fn with_fake_github(github_url: &str, more: &[(&str, &str)]) -> Self {
+        let mut vars = vec![
+            ("EPHEMERA_GITHUB_TOKEN", "test-token"),
+            ("EPHEMERA_GITHUB_API_URL", github_url),
+            ("EPHEMERA_LOAD_TEST", "false"),
+        ];
+        vars.extend_from_slice(more);
+        Self::start_with(&vars).await
+    }
+
+    /// The reaper as its function runs it, catching up with GitHub first, with the reaper's
+    /// own clients (its role's permissions).
+    pub async fn reaper_catching_up(
+        &self,
+        clock: std::sync::Arc<dyn ephemera_app::Clock>,
+    ) -> ephemera_app::reaper::Reaper {
+        use ephemera_wiring::platform;
+        let c = &self.config;
+        let mut reaper = platform::reaper(&c.shared, &c.reaper, &self.functions.reaper, clock);
+        reaper.catch_up = platform::catch_up(&c.shared, &c.reaper, &c.github, &c.webhook, &self.functions.reaper)
+            .await
+            .expect("GitHub is configured");
+        assert!(reaper.catch_up.is_some(), "catching up needs GitHub credentials");
+        reaper
+    }
+
     /// The platform talking to its emulator through a fault-injecting proxy (which starts with
     /// no faults). `clients` still reach the emulator directly, for the test's own looks.
     pub async fn start_faulty(vars: &[(&str, &str)], seed: u64) -> (Self, faults::FaultProxy) {

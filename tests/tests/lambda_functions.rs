@@ -44,7 +44,7 @@ async fn emulator_and_clients() -> (Checked, ephemera_wiring::Config, Clients, F
 async fn webhook_function_answers_an_api_gateway_http_api_event() {
     let (_emulator, config, clients, f) = emulator_and_clients().await;
     let secrets = platform::webhook_secrets(&config.webhook, &f.webhook).await.unwrap();
-    let intake = platform::intake(&config.shared, &config.webhook, &f.webhook, secrets, None);
+    let intake = platform::intake(&config.shared, &config.webhook, &f.webhook, Some(secrets), None);
     let app = ephemera_http::router(ephemera_http::AppState {
         intake: Some(Arc::new(intake)),
         selfservice: None,
@@ -77,7 +77,7 @@ async fn provisioner_function_reconciles_an_sqs_batch_and_reports_only_retryable
     let (_emulator, config, clients, f) = emulator_and_clients().await;
     // The environment the sample message names, recorded as the webhook would.
     let secrets = platform::webhook_secrets(&config.webhook, &f.webhook).await.unwrap();
-    let intake = platform::intake(&config.shared, &config.webhook, &f.webhook, secrets, None);
+    let intake = platform::intake(&config.shared, &config.webhook, &f.webhook, Some(secrets), None);
     let signature = ephemera_tests::sign(ephemera_tests::SECRET.as_bytes(), OPENED);
     intake
         .handle(Delivery {
@@ -132,7 +132,7 @@ async fn a_cloudformation_status_change_wakes_the_provisioner_for_that_environme
         body: OPENED,
         form_encoded: false,
     };
-    platform::intake(&config.shared, &config.webhook, &f.webhook, secrets, None).handle(delivery).await.unwrap();
+    platform::intake(&config.shared, &config.webhook, &f.webhook, Some(secrets), None).handle(delivery).await.unwrap();
 
     // The status change, as the work queue delivers it (the rule on the default bus targets it).
     let mut batch: aws_lambda_events::sqs::SqsEvent = serde_json::from_slice(SQS_BATCH).unwrap();
@@ -173,21 +173,22 @@ async fn the_webhook_secret_can_come_from_secrets_manager_during_rotation() {
     let err = platform::github_required(&missing, &clients).await.err().expect("refused").to_string();
     assert_eq!(err, "EPHEMERA_GITHUB_APP_ID, EPHEMERA_GITHUB_TOKEN_SECRET_ARN (or EPHEMERA_GITHUB_TOKEN) is not set; it is required");
 
-    // The token from its secret, read as the notifier and as the webhook, which their roles allow.
+    // The token from its secret, read as the notifier, the webhook and the reaper (catching up
+    // with GitHub), which their roles allow.
     let token = clients.secretsmanager().create_secret().name("github-token").secret_string("ghs_test").send();
     let token = token.await.unwrap().arn().unwrap().to_owned();
     let github =
         GitHubConfig::from_lookup(|k| (k == "EPHEMERA_GITHUB_TOKEN_SECRET_ARN").then(|| token.clone())).unwrap();
-    for function in [&functions.notifier, &functions.webhook] {
+    for function in [&functions.notifier, &functions.webhook, &functions.reaper] {
         assert!(platform::github(&github, function).await.unwrap().is_some());
     }
-    // A GitHub App's private key from its secret, read as the same two.
+    // A GitHub App's private key from its secret, read as the same three.
     const KEY: &str = include_str!("../fixtures/github-app/test-only-private-key.pem");
     let key = clients.secretsmanager().create_secret().name("github-app-key").secret_string(KEY).send();
     let key = key.await.unwrap().arn().unwrap().to_owned();
     let app = [("EPHEMERA_GITHUB_APP_ID", "4242"), ("EPHEMERA_GITHUB_APP_PRIVATE_KEY_SECRET_ARN", key.as_str())];
     let app_config = GitHubConfig::from_lookup(|k| app.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()));
-    for function in [&functions.notifier, &functions.webhook] {
+    for function in [&functions.notifier, &functions.webhook, &functions.reaper] {
         assert!(platform::github(app_config.as_ref().unwrap(), function).await.unwrap().is_some());
     }
     let not_a_key = clients.secretsmanager().create_secret().name("not-a-key").secret_string("hunter2").send();
@@ -303,7 +304,7 @@ async fn stack_events_and_notifier_functions_take_their_eventbridge_samples() {
         body,
         form_encoded: false,
     };
-    platform::intake(&config.shared, &config.webhook, &f.webhook, secrets, None).handle(delivery).await.unwrap();
+    platform::intake(&config.shared, &config.webhook, &f.webhook, Some(secrets), None).handle(delivery).await.unwrap();
 
     // As sent, the sample is older than what the webhook just recorded: dropped.
     let service = platform::stack_events(&config.shared, &f.stack_events);

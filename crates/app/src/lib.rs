@@ -3,6 +3,8 @@
 //! - [`intake`] — a GitHub webhook delivery in, the desired state recorded and announced.
 //! - [`provisioner`] — one environment reconciled against its CloudFormation stack.
 //! - [`stack_events`] — CloudFormation's status events recorded on the registry, in order.
+//! - [`catch_up`] — in the sweep: what deliveries missed, read from GitHub; failed deliveries
+//!   asked for again.
 //! - [`feedback`] — the sticky PR comment, deployments, smoke and load checks, commit statuses.
 //! - [`ports`] — the narrow traits the AWS adapters implement.
 //! - [`template`] — blueprint rendering (tags on every resource, known parameters).
@@ -11,6 +13,7 @@
 //! - `memory` (tests, and the `test-support` feature) — in-memory implementations of every port,
 //!   and the conformance suite every registry must pass.
 
+pub mod catch_up;
 pub mod clock;
 pub mod dashboard;
 pub mod events;

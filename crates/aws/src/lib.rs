@@ -9,6 +9,7 @@ pub mod bootstrap;
 pub mod bus;
 pub mod error;
 pub mod github;
+pub mod github_catch_up;
 pub mod history;
 pub mod ledger;
 pub mod queue;

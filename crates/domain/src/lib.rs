@@ -2,6 +2,8 @@
 //!
 //! - [`blueprint`] — the policy a template must meet before any stack call: types, trust,
 //!   references, names, retention.
+//! - [`catch_up`] — what GitHub says of a pull request against what was recorded; failed
+//!   deliveries to send again; the budget of GitHub requests a sweep may make.
 //! - [`catalogue`] — every resource type a blueprint may hold: how the sweep finds, owns and
 //!   deletes it, how a template tags it, what it costs.
 //! - [`names`] — repository, environment and stack names, and how a pull request maps to them.
@@ -20,6 +22,7 @@ pub mod admission;
 pub mod blueprint;
 pub mod branch;
 pub mod catalogue;
+pub mod catch_up;
 pub mod command;
 pub mod cost;
 pub mod developer;

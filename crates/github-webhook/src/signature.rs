@@ -13,6 +13,9 @@ pub enum SignatureError {
     Malformed,
     #[error("signature does not match the payload")]
     Mismatch,
+    /// This intake has no webhook secret: it records only what the platform read from GitHub.
+    #[error("no webhook secret is configured here: deliveries cannot be verified")]
+    NoSecret,
 }
 
 /// The webhook secrets accepted: the current one and, while it is being rotated, the previous.

@@ -266,7 +266,7 @@ impl Client {
     }
 
     /// The token for a call to `path`, and the installation it is of (App only).
-    async fn bearer(&self, path: &str) -> Result<(String, Option<u64>), ClientError> {
+    pub(crate) async fn bearer(&self, path: &str) -> Result<(String, Option<u64>), ClientError> {
         let app = match &self.auth {
             Auth::Token(t) => return Ok((t.clone(), None)),
             Auth::App(app) => app,
@@ -332,12 +332,7 @@ impl Client {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut req = self
-                .http
-                .request(method.clone(), format!("{}{path}", self.base))
-                .header("accept", "application/vnd.github+json")
-                .header("x-github-api-version", API_VERSION)
-                .bearer_auth(bearer);
+            let mut req = self.request(method.clone(), path, bearer);
             if let Some(b) = body {
                 req = req.json(b);
             }
@@ -382,8 +377,25 @@ impl Client {
         }
     }
 
+    /// A request to `path` with GitHub's headers and `bearer`.
+    pub(crate) fn request(&self, method: Method, path: &str, bearer: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .header("accept", "application/vnd.github+json")
+            .header("x-github-api-version", API_VERSION)
+            .bearer_auth(bearer)
+    }
+
+    /// The App's JWT, for its own endpoints (`/app/...`).
+    pub(crate) fn app_jwt(&self) -> Result<String, ClientError> {
+        match &self.auth {
+            Auth::App(app) => app.credentials.jwt(chrono::Utc::now().timestamp()),
+            Auth::Token(_) => Err(ClientError::Invalid("the App's own endpoints need App credentials".into())),
+        }
+    }
+
     /// The wait before the next attempt after `failed` attempts, if the policy allows one.
-    fn backoff(&self, failed: u32) -> Option<Duration> {
+    pub(crate) fn backoff(&self, failed: u32) -> Option<Duration> {
         let draw = {
             use std::hash::{BuildHasher, Hasher};
             let bits = std::collections::hash_map::RandomState::new().build_hasher().finish();
@@ -392,7 +404,7 @@ impl Client {
         self.retry.backoff(failed, draw)
     }
 
-    fn repo_path(owner: &str, repo: &str) -> Result<String, ClientError> {
+    pub(crate) fn repo_path(owner: &str, repo: &str) -> Result<String, ClientError> {
         for part in [owner, repo] {
             if part.is_empty() || !part.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) || part == ".."
             {

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod client;
+pub mod reads;
 
 pub use app::AppCredentials;
 pub use client::{tls_config, Client, ClientError};

@@ -123,7 +123,7 @@ pub async fn start(
     let github = platform::github(&config.github, webhook).await?;
     let (queue_url, notify_queue_url) = prepare(shared, clients, work_queue, github.is_some()).await?;
     let secrets = platform::webhook_secrets(&config.webhook, webhook).await?;
-    let intake = platform::intake(shared, &config.webhook, webhook, secrets, github.clone());
+    let intake = platform::intake(shared, &config.webhook, webhook, Some(secrets), github.clone());
     let provisioner = Arc::new(platform::provisioner(shared, &config.provisioner, &functions.provisioner));
     let (shutdown, stopped) = watch::channel(false);
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use ephemera_aws::{emulator_config, sdk_config};
 use ephemera_wiring::config::DeployConfig;
-use ephemera_wiring::{platform, Clients, Config, ReaperConfig, SharedConfig};
+use ephemera_wiring::{platform, Clients, Config, GitHubConfig, ReaperConfig, SharedConfig, WebhookConfig};
 
 const DEFAULT_SECRET: &str = "ephemera-local-secret";
 
@@ -72,7 +72,10 @@ async fn reap(opts: ephemera_app::reaper::SweepOptions) -> anyhow::Result<()> {
         std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| format!("http://127.0.0.1:{}", emulator_port()));
     let region = std::env::var("AWS_REGION").unwrap_or_default();
     let clients = Clients::new(&emulator_config(&endpoint, &region).await);
-    let summary = platform::reaper(&shared, &config, &clients, platform::clock()).sweep(opts).await?;
+    let (github, webhook) = (GitHubConfig::from_env()?, WebhookConfig::from_env()?);
+    let mut reaper = platform::reaper(&shared, &config, &clients, platform::clock());
+    reaper.catch_up = platform::catch_up(&shared, &config, &github, &webhook, &clients).await?;
+    let summary = reaper.sweep(opts).await?;
     println!("{}", serde_json::to_string_pretty(&summary)?);
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! Lambda: the reaper, on a schedule.
 
-use ephemera_wiring::{platform, Clients, ReaperConfig, SharedConfig};
+use ephemera_wiring::{platform, Clients, GitHubConfig, ReaperConfig, SharedConfig, WebhookConfig};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;
 
@@ -9,7 +9,9 @@ async fn main() -> Result<(), Error> {
     platform::init_tracing(true);
     let (shared, config) = (SharedConfig::from_env()?, ReaperConfig::from_env()?);
     let clients = Clients::for_lambda().await;
-    let reaper = platform::reaper(&shared, &config, &clients, platform::clock());
+    let (github, webhook) = (GitHubConfig::from_env()?, WebhookConfig::from_env()?);
+    let mut reaper = platform::reaper(&shared, &config, &clients, platform::clock());
+    reaper.catch_up = platform::catch_up(&shared, &config, &github, &webhook, &clients).await?;
     let reaper = &reaper;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         let summary = reaper.sweep(reaper::options(&event.payload)).await?;

@@ -12,7 +12,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let clients = Clients::for_lambda().await;
     let secrets = platform::webhook_secrets(&config, &clients).await?;
     let github = platform::github(&github, &clients).await?;
-    let intake = platform::intake(&shared, &config, &clients, secrets, github);
+    let intake = platform::intake(&shared, &config, &clients, Some(secrets), github);
     let state = AppState {
         intake: Some(Arc::new(intake)),
         selfservice: None,

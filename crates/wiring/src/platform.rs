@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use ephemera_app::catch_up::{CatchUp, CatchUpSettings};
 use ephemera_app::dashboard::Dashboard;
 use ephemera_app::feedback::{FeedbackSettings, Notifier};
 use ephemera_app::history::RecordingBus;
@@ -15,6 +16,7 @@ use ephemera_app::stack_events::StackEvents;
 use ephemera_app::{Clock, SystemClock};
 use ephemera_aws::appsync::AppSyncKeys;
 use ephemera_aws::github::{GitHubRest, HttpProber};
+use ephemera_aws::github_catch_up::GitHubCatchUpRest;
 use ephemera_aws::resources::AwsResources;
 use ephemera_aws::seeder::DynamoSeeder;
 use ephemera_aws::sites::AwsSites;
@@ -54,6 +56,15 @@ pub async fn webhook_secrets(config: &WebhookConfig, clients: &Clients) -> Resul
 /// names, else with `EPHEMERA_GITHUB_TOKEN`, else with the token in the Secrets Manager secret
 /// `EPHEMERA_GITHUB_TOKEN_SECRET_ARN` names. None without any.
 pub async fn github(config: &GitHubConfig, clients: &Clients) -> Result<Option<Arc<dyn GitHubApi>>, StartupError> {
+    let client = github_client(config, clients).await?;
+    Ok(client.map(|c| Arc::new(GitHubRest::new(c)) as Arc<dyn GitHubApi>))
+}
+
+/// The GitHub REST client [`github`] wraps.
+async fn github_client(
+    config: &GitHubConfig,
+    clients: &Clients,
+) -> Result<Option<ephemera_github::Client>, StartupError> {
     let url = |e: ephemera_github::ClientError| ConfigError::Invalid {
         var: "EPHEMERA_GITHUB_API_URL",
         message: e.to_string(),
@@ -67,7 +78,33 @@ pub async fn github(config: &GitHubConfig, clients: &Clients) -> Result<Option<A
         }
         (None, None, None) => return Ok(None),
     };
-    Ok(Some(Arc::new(GitHubRest::new(client.map_err(url)?))))
+    Ok(Some(client.map_err(url)?))
+}
+
+/// The sweep's catching up with GitHub, if GitHub credentials are configured: it records what
+/// it finds through an intake with the webhook's settings (and no secret: it takes no delivery).
+pub async fn catch_up(
+    shared: &SharedConfig,
+    config: &ReaperConfig,
+    github: &GitHubConfig,
+    webhook: &WebhookConfig,
+    clients: &Clients,
+) -> Result<Option<Arc<CatchUp>>, StartupError> {
+    let Some(client) = github_client(github, clients).await? else { return Ok(None) };
+    let api: Arc<dyn GitHubApi> = Arc::new(GitHubRest::new(client.clone()));
+    let intake = intake(shared, webhook, clients, None, Some(api));
+    Ok(Some(Arc::new(CatchUp {
+        github: Arc::new(GitHubCatchUpRest::new(client, config.catch_up.hook_ids.clone())),
+        intake: Arc::new(intake),
+        store: Arc::new(S3Store::new(clients.s3().clone())),
+        clock: clock(),
+        settings: CatchUpSettings {
+            reserve: config.catch_up.reserve,
+            light_requests: config.catch_up.light_requests,
+            deploy_forks: webhook.deploy_forks,
+            bucket: shared.bucket.clone(),
+        },
+    })))
 }
 
 /// The App's id and private key, read from its file or secret.
@@ -107,7 +144,7 @@ pub fn intake(
     shared: &SharedConfig,
     config: &WebhookConfig,
     clients: &Clients,
-    secrets: WebhookSecrets,
+    secrets: Option<WebhookSecrets>,
     github: Option<Arc<dyn GitHubApi>>,
 ) -> Intake {
     let intake = Intake::new(
@@ -212,6 +249,7 @@ pub fn reaper(shared: &SharedConfig, config: &ReaperConfig, clients: &Clients, c
         bus: Arc::new(bus(shared, clients)),
         clock,
         settings: config.settings.clone(),
+        catch_up: None,
     }
 }
 

@@ -127,7 +127,7 @@ async fn webhook_ack() -> Value {
     let bus = EventBridgeBus::new(clients.eventbridge().clone(), &config.shared.bus);
     let secrets = platform::webhook_secrets(&config.webhook, &clients).await.unwrap();
     let app = ephemera_http::router(ephemera_http::AppState {
-        intake: Some(Arc::new(platform::intake(&config.shared, &config.webhook, &clients, secrets, None))),
+        intake: Some(Arc::new(platform::intake(&config.shared, &config.webhook, &clients, Some(secrets), None))),
         selfservice: None,
         dashboard: None,
         dashboard_open: false,

@@ -79,7 +79,8 @@ pub enum IntakeError {
 
 #[derive(Debug, Clone)]
 pub struct IntakeSettings {
-    pub secrets: WebhookSecrets,
+    /// None: no delivery is taken, only what the sweep read from GitHub ([`Intake::catch_up`]).
+    pub secrets: Option<WebhookSecrets>,
     /// Lowercase `owner/repo`; empty means every repository.
     pub allowed_repositories: Vec<String>,
     /// Deploy forks without a maintainer's approval label (trusted forks only).
@@ -139,7 +140,8 @@ impl Intake {
     #[instrument(skip_all, fields(event = d.event, delivery = d.id))]
     pub async fn handle(&self, d: Delivery<'_>) -> Result<Reply, IntakeError> {
         // Authenticity first: nothing about an unsigned body is looked at.
-        self.settings.secrets.verify(d.body, d.signature).inspect_err(|e| warn!(error = %e, "rejected delivery"))?;
+        let secrets = self.settings.secrets.as_ref().ok_or(SignatureError::NoSecret)?;
+        secrets.verify(d.body, d.signature).inspect_err(|e| warn!(error = %e, "rejected delivery"))?;
         let event = d.event.ok_or_else(|| IntakeError::BadRequest("missing X-GitHub-Event header".into()))?;
         let id =
             d.id.filter(|id| !id.is_empty() && id.len() <= 128)
@@ -159,7 +161,7 @@ impl Intake {
         match parsed {
             WebhookEvent::Ping(p) => Ok(Reply::ok(json!({ "status": "pong", "zen": p.zen, "hook_id": p.hook_id }))),
             WebhookEvent::Other(name) => Ok(Reply::ignored(format!("{name} events are not handled"))),
-            WebhookEvent::PullRequest(pr) => self.pull_request(id, &pr).await,
+            WebhookEvent::PullRequest(pr) => self.pull_request(id, &pr, None).await,
             WebhookEvent::Push(push) => self.push(id, &push).await,
             WebhookEvent::Delete(delete) => self.delete(id, &delete).await,
             WebhookEvent::IssueComment(comment) => self.issue_comment(id, &comment).await,
@@ -168,7 +170,31 @@ impl Intake {
         }
     }
 
-    async fn pull_request(&self, delivery: &str, e: &PullRequestEvent) -> Result<Reply, IntakeError> {
+    /// A pull request event GitHub never delivered (or failed to), as the sweep read it from
+    /// GitHub: recorded and announced as its delivery would have been, under `delivery`, with
+    /// `note` added to the reason it records.
+    #[instrument(skip_all, fields(delivery, action = %e.action, number = e.number))]
+    /// Each once: a push `paths:` leaves undeployed records no change, and is not read again.
+    pub async fn catch_up(&self, delivery: &str, e: &PullRequestEvent, note: &str) -> Result<Reply, IntakeError> {
+        let (mark, about) = (format!("{delivery}:read"), format!("{}#{}", e.repository.full_name, e.number));
+        if !self.registry.mark_delivery(&mark, &about, self.clock.now()).await? {
+            return Ok(Reply::ok(json!({ "status": "duplicate", "delivery": delivery })));
+        }
+        let replied = self.pull_request(delivery, e, Some(note)).await;
+        if replied.is_err() {
+            if let Err(err) = self.registry.unmark_delivery(&mark).await {
+                warn!(error = %err, "could not unmark what the sweep read; it is not read again");
+            }
+        }
+        replied
+    }
+
+    async fn pull_request(
+        &self,
+        delivery: &str,
+        e: &PullRequestEvent,
+        note: Option<&str>,
+    ) -> Result<Reply, IntakeError> {
         let repo = match self.allowed(&e.repository.full_name)? {
             Ok(repo) => repo,
             Err(reply) => return Ok(reply),
@@ -207,7 +233,13 @@ impl Intake {
                 ttl = config.ttl;
             }
         }
-        let change = self.change(name, repo, e, intent, source.as_ref(), ttl);
+        let mut change = self.change(name, repo, e, intent, source.as_ref(), ttl);
+        if let Some(note) = note {
+            change.reason = Some(match change.reason.take() {
+                Some(why) => format!("{why} ({note})"),
+                None => note.to_owned(),
+            });
+        }
         let outcome = self.registry.apply_change(delivery, &change).await?;
         info!(environment = %change.name, ?outcome, "recorded");
         let preserve = &self.settings.labels.preserve;

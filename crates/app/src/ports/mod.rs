@@ -486,6 +486,82 @@ pub trait GitHubApi: Send + Sync {
     async fn reply(&self, repo: &RepoName, number: u64, body: &str) -> Result<(), PortError>;
 }
 
+/// What a read of GitHub came to, and the requests GitHub's rate limit has left
+/// (`X-RateLimit-Remaining`), when it said.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GitHubRead<T> {
+    pub answer: Answer<T>,
+    pub remaining: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer<T> {
+    /// The body, and its `ETag` for a conditional request next time.
+    Fresh { value: T, etag: Option<String> },
+    /// 304: unchanged since the `ETag` sent; it cost no rate limit.
+    NotModified,
+    /// 403, 404 or 410: not there, or not reachable with these credentials (the App is not
+    /// installed on it, the token may not read it).
+    Inaccessible(String),
+    /// GitHub asked to wait (a rate limit, `Retry-After`): ask nothing more now.
+    Limited(String),
+}
+
+/// One page of a repository's open pull requests, as GitHub lists them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PullsPage {
+    pub pulls: Vec<ephemera_domain::catch_up::OpenPull>,
+    /// Another page follows.
+    pub more: bool,
+}
+
+/// A webhook whose deliveries can be listed: the App's own, or one repository's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hook {
+    App,
+    Repository { repo: RepoName, id: u64 },
+}
+
+impl std::fmt::Display for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Hook::App => f.write_str("the App's webhook"),
+            Hook::Repository { repo, id } => write!(f, "{repo}'s webhook {id}"),
+        }
+    }
+}
+
+/// One page of a hook's delivery attempts, newest first; `next` is the cursor of the next.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveriesPage {
+    pub attempts: Vec<ephemera_domain::catch_up::DeliveryAttempt>,
+    pub next: Option<String>,
+}
+
+/// GitHub, for the sweep catching up with what deliveries missed: reads that say what the rate
+/// limit has left, and ask nothing of a page unchanged since its `ETag`.
+#[async_trait]
+pub trait GitHubCatchUp: Send + Sync {
+    /// Page `page` (from 1) of the repository's open pull requests, a hundred a page.
+    async fn open_pulls(
+        &self,
+        repo: &RepoName,
+        page: u32,
+        etag: Option<&str>,
+    ) -> Result<GitHubRead<PullsPage>, PortError>;
+    /// One pull request, whole, as a webhook payload carries it.
+    async fn pull(
+        &self,
+        repo: &RepoName,
+        number: u64,
+    ) -> Result<GitHubRead<ephemera_github_webhook::payload::PullRequest>, PortError>;
+    /// The hooks whose deliveries are listed: the App's, or the repositories' configured.
+    fn hooks(&self) -> Vec<Hook>;
+    async fn deliveries(&self, hook: &Hook, cursor: Option<&str>) -> Result<GitHubRead<DeliveriesPage>, PortError>;
+    /// Asks GitHub to send a delivery attempt again.
+    async fn redeliver(&self, hook: &Hook, attempt: u64) -> Result<GitHubRead<()>, PortError>;
+}
+
 /// A check run as the notifier reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckRun {

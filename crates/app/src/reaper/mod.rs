@@ -19,6 +19,7 @@ use ephemera_domain::{Environment, EnvironmentName, StackName};
 use tokio::time::Instant;
 use tracing::{info, instrument, warn};
 
+use crate::catch_up::CatchUp;
 use crate::clock::Clock;
 use crate::events::PlatformEvent;
 use crate::leftovers::delete_leftover;
@@ -76,6 +77,8 @@ pub struct Reaper {
     pub bus: Arc<dyn EventBus>,
     pub clock: Arc<dyn Clock>,
     pub settings: ReaperSettings,
+    /// With GitHub credentials: what deliveries missed, read from GitHub first.
+    pub catch_up: Option<Arc<CatchUp>>,
 }
 
 impl Reaper {
@@ -94,6 +97,10 @@ impl Reaper {
         let mut calls = 0u64;
         let envs = retry(&limit, &mut calls, || self.registry.list()).await?;
         let mut summary = Summary::new(opts, now, envs.len(), calls);
+        // What GitHub says first: a close it never delivered is acted on in this sweep.
+        if let Some(catch_up) = &self.catch_up {
+            summary.github = Some(catch_up.run(&envs, opts.light, opts.dry_run).await);
+        }
         // The totals are mended by a full sweep that saw every account's stacks.
         if !opts.light && gathered.iter().all(Result::is_ok) {
             let live = places::live_environments(&gathered);

@@ -76,6 +76,8 @@ pub struct Summary {
     pub accounts: Vec<AccountReport>,
     /// What a full sweep did to the running totals.
     pub ledger: Option<super::LedgerReport>,
+    /// What catching up with GitHub found and did (with GitHub credentials).
+    pub github: Option<crate::catch_up::CatchUpReport>,
 }
 
 impl Summary {
@@ -103,6 +105,7 @@ impl Summary {
             operations,
             accounts: Vec::new(),
             ledger: None,
+            github: None,
         }
     }
 
@@ -150,6 +153,10 @@ impl Summary {
                         {"Name": "ResourcesDeleted", "Unit": "Count"},
                         {"Name": "RowsRetired", "Unit": "Count"},
                         {"Name": "Errors", "Unit": "Count"},
+                        {"Name": "MissedCloses", "Unit": "Count"},
+                        {"Name": "MissedPushes", "Unit": "Count"},
+                        {"Name": "Redelivered", "Unit": "Count"},
+                        {"Name": "GitHubRequests", "Unit": "Count"},
                         {"Name": "DurationMs", "Unit": "Milliseconds"},
                         {"Name": "EstimatedMonthlyUsd", "Unit": "None"}
                     ]
@@ -165,6 +172,11 @@ impl Summary {
             "Errors": self.errors.len(),
             "DurationMs": self.duration_ms as u64,
         });
+        let github = self.github.clone().unwrap_or_default();
+        doc["MissedCloses"] = serde_json::json!(github.missed_closes.len());
+        doc["MissedPushes"] = serde_json::json!(github.missed_pushes.len());
+        doc["Redelivered"] = serde_json::json!(github.redelivered.len());
+        doc["GitHubRequests"] = serde_json::json!(github.requests);
         // One metric per resource type deleted, e.g. `Deleted.AWS::Lambda::Function`.
         for (t, n) in &self.deleted_by_type {
             let name = format!("Deleted.{t}");

@@ -53,6 +53,8 @@ pub struct World {
     pub bus: Arc<MemoryBus>,
     pub resources: Arc<MemoryResources>,
     pub github: Arc<MemoryGitHub>,
+    /// GitHub as the sweep's catch-up reads it.
+    pub pulls: Arc<MemoryPulls>,
     pub prober: Arc<MemoryProber>,
     pub keys: Arc<MemoryApiKeys>,
     /// The platform's account (the fakes above) and each deploy account's own.
@@ -89,6 +91,7 @@ impl World {
             resources: home.resources,
             sites,
             github: Arc::new(MemoryGitHub::new()),
+            pulls: Arc::new(MemoryPulls::new()),
             prober: Arc::new(MemoryProber::new()),
             keys: home.keys,
         };
@@ -106,7 +109,7 @@ impl World {
 
     pub fn intake_settings() -> IntakeSettings {
         IntakeSettings {
-            secrets: WebhookSecrets::new(SECRET, None).unwrap(),
+            secrets: WebhookSecrets::new(SECRET, None),
             allowed_repositories: vec![],
             deploy_forks: false,
             labels: Default::default(),
@@ -199,7 +202,32 @@ impl World {
             bus: self.bus.clone(),
             clock: self.clock.clone(),
             settings: Self::reaper_settings(),
+            catch_up: None,
         }
+    }
+
+    /// The reaper, catching up with (fake) GitHub first; a light sweep may make `light` requests.
+    pub fn reaper_catching_up(&self, light: u64) -> Reaper {
+        let intake = Intake::new(
+            self.registry.clone(),
+            self.bus.clone(),
+            self.clock.clone(),
+            IntakeSettings { secrets: None, ..Self::intake_settings() },
+        )
+        .with_github(self.github.clone());
+        let catch_up = ephemera_app::catch_up::CatchUp {
+            github: self.pulls.clone(),
+            intake: Arc::new(intake),
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            settings: ephemera_app::catch_up::CatchUpSettings {
+                reserve: 10,
+                light_requests: light,
+                deploy_forks: false,
+                bucket: BUCKET.into(),
+            },
+        };
+        Reaper { catch_up: Some(Arc::new(catch_up)), ..self.reaper() }
     }
 
     pub fn stack_events(&self) -> StackEvents {

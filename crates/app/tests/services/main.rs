@@ -4,6 +4,7 @@
 mod harness;
 
 mod accounts;
+mod catch_up;
 mod commands;
 mod dashboard;
 mod installations;

@@ -5,7 +5,7 @@
 //! |---|---|
 //! | webhook | [`SharedConfig`], [`WebhookConfig`], [`GitHubConfig`] |
 //! | provisioner | [`SharedConfig`], [`ProvisionerConfig`] |
-//! | reaper | [`SharedConfig`], [`ReaperConfig`] |
+//! | reaper | [`SharedConfig`], [`ReaperConfig`]; with GitHub, [`GitHubConfig`] and [`WebhookConfig`] |
 //! | selfservice (and the dashboard's data) | [`SharedConfig`], [`SelfServiceConfig`] |
 //! | stack-events | [`SharedConfig`] |
 //! | notifier | [`SharedConfig`], [`NotifierConfig`], [`GitHubConfig`] |
@@ -21,7 +21,7 @@ mod webhook;
 
 pub use notifier::NotifierConfig;
 pub use provisioner::ProvisionerConfig;
-pub use reaper::ReaperConfig;
+pub use reaper::{CatchUpConfig, ReaperConfig};
 pub use selfservice::SelfServiceConfig;
 pub(crate) use shared::github_missing;
 pub use shared::{AppKey, DeployConfig, GitHubApp, GitHubConfig, SharedConfig};
@@ -281,7 +281,13 @@ mod tests {
                 && of("provisioner").contains("EPHEMERA_PRICE_TABLE")
         );
         assert!(!of("provisioner").contains("EPHEMERA_GITHUB_WEBHOOK_SECRET"));
-        assert!(of("reaper").iter().all(|v| !v.starts_with("EPHEMERA_GITHUB") && !v.starts_with("EPHEMERA_STACK_")));
+        // The reaper's own GitHub settings are the catch-up's; its credentials are the github section's.
+        let catch_up =
+            set(&["EPHEMERA_GITHUB_HOOK_IDS", "EPHEMERA_GITHUB_LIGHT_REQUESTS", "EPHEMERA_GITHUB_RATE_RESERVE"]);
+        let reaper_github: BTreeSet<String> =
+            of("reaper").iter().filter(|v| v.starts_with("EPHEMERA_GITHUB")).cloned().collect();
+        assert_eq!(reaper_github, catch_up);
+        assert!(of("reaper").iter().all(|v| !v.starts_with("EPHEMERA_STACK_")));
         assert!(of("selfservice").contains("EPHEMERA_ADMINS") && !of("selfservice").contains("EPHEMERA_COST_TAGS"));
         assert!(of("notifier").contains("EPHEMERA_SMOKE_CHECKS") && !of("notifier").contains("EPHEMERA_TABLE"));
 
@@ -290,6 +296,7 @@ mod tests {
         assert!(WebhookConfig::from_lookup(only("EPHEMERA_REAPER_CALLS_PER_SECOND", "fast")).is_ok());
         assert!(ReaperConfig::from_lookup(only("EPHEMERA_REAPER_CALLS_PER_SECOND", "fast")).is_err());
         assert!(ReaperConfig::from_lookup(only("EPHEMERA_DEPLOY_FORKS", "maybe")).is_ok());
+        assert!(ReaperConfig::from_lookup(only("EPHEMERA_GITHUB_HOOK_IDS", "acme/todo-app=x")).is_err());
         assert!(SharedConfig::from_lookup(only("EPHEMERA_LOAD_RATE", "1000")).is_ok());
     }
 

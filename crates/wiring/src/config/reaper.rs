@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use ephemera_app::reaper::ReaperSettings;
 
-use super::vars::Vars;
+use ephemera_domain::RepoName;
+
+use super::vars::{invalid, Vars};
 use super::{shared, ConfigError};
 
 #[derive(Debug, Clone)]
@@ -20,6 +22,41 @@ pub struct ReaperConfig {
     /// `EPHEMERA_DEPLOY_EXTERNAL_ID`, for the deploy targets' roles (the targets themselves
     /// are in `settings.routes`).
     pub external_id: Option<String>,
+    /// Catching up with GitHub (with GitHub credentials).
+    pub catch_up: CatchUpConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct CatchUpConfig {
+    /// `EPHEMERA_GITHUB_RATE_RESERVE` (default 500): requests of GitHub's rate limit left to
+    /// the webhook and the notifier; the sweep stops asking GitHub when no more remain.
+    pub reserve: u64,
+    /// `EPHEMERA_GITHUB_LIGHT_REQUESTS` (default 60): requests a light sweep may make for pull
+    /// requests, and as many for webhook deliveries.
+    pub light_requests: u64,
+    /// `EPHEMERA_GITHUB_HOOK_IDS`: `owner/repo=hook id,...`, the repository webhooks whose failed
+    /// deliveries are asked for again when authenticating with a token (an App's are its own).
+    pub hook_ids: Vec<(RepoName, u64)>,
+}
+
+impl CatchUpConfig {
+    fn read(v: &Vars) -> Result<Self, ConfigError> {
+        const HOOKS: &str = "EPHEMERA_GITHUB_HOOK_IDS";
+        let mut hook_ids = Vec::new();
+        for entry in v.list(HOOKS) {
+            let bad = |m: String| invalid(HOOKS, m);
+            let (repo, id) =
+                entry.split_once('=').ok_or_else(|| bad(format!("{entry:?} is not owner/repo=hook id")))?;
+            let repo = RepoName::parse(repo.trim()).map_err(|e| bad(e.to_string()))?;
+            let id = id.trim().parse().map_err(|_| bad(format!("{id:?} is not a hook id (a number)")))?;
+            hook_ids.push((repo, id));
+        }
+        Ok(Self {
+            reserve: v.number("EPHEMERA_GITHUB_RATE_RESERVE", 500)?,
+            light_requests: v.number("EPHEMERA_GITHUB_LIGHT_REQUESTS", 60)?,
+            hook_ids,
+        })
+    }
 }
 
 impl ReaperConfig {
@@ -41,6 +78,7 @@ impl ReaperConfig {
             },
             environment_role_arn: v.get("EPHEMERA_ENVIRONMENT_ROLE_ARN"),
             external_id: deploy.external_id,
+            catch_up: CatchUpConfig::read(v)?,
         })
     }
 }

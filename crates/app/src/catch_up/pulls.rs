@@ -1,0 +1,250 @@
+//! Each repository's open pull requests against its live environments.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use ephemera_domain::catch_up::{compare, Budget, Finding, OpenPull};
+use ephemera_domain::{Desired, Environment, EnvironmentKind, RepoName};
+use ephemera_github_webhook::payload::{PullRequest, Repository, User};
+use ephemera_github_webhook::PullRequestEvent;
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+
+use super::{CatchUp, CatchUpReport};
+use crate::ports::{Answer, GitHubRead, PortError};
+
+/// Where the listings are kept between sweeps, in the platform's bucket.
+pub const CACHE_KEY: &str = "catch-up/open-pulls.json";
+
+/// At most this many pages (a hundred pull requests each) of one repository.
+const MAX_PAGES: u32 = 30;
+
+/// What was last listed of each repository (canonical `owner/repo`).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Cache {
+    repositories: BTreeMap<String, Listing>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Listing {
+    checked_at: DateTime<Utc>,
+    pages: Vec<Page>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Page {
+    etag: Option<String>,
+    pulls: Vec<OpenPull>,
+    more: bool,
+}
+
+/// How listing a repository ended.
+enum Listed {
+    Whole(Vec<Page>),
+    Inaccessible(String),
+    /// The budget ran out, or GitHub asked to wait.
+    Stopped,
+}
+
+impl CatchUp {
+    pub(super) async fn pulls(&self, envs: &[Environment], budget: &mut Budget, dry_run: bool, r: &mut CatchUpReport) {
+        let mut cache = self.load().await.unwrap_or_else(|e| {
+            r.errors.push(format!("reading {CACHE_KEY}: {e}"));
+            Cache::default()
+        });
+        let mut by_repo: BTreeMap<String, (RepoName, Vec<&Environment>)> = BTreeMap::new();
+        for env in envs.iter().filter(|e| e.kind == EnvironmentKind::Pr && e.desired == Desired::Up) {
+            if let (Some(repo), Some(_)) = (&env.repository, env.pull_request) {
+                by_repo.entry(repo.canonical()).or_insert_with(|| (repo.clone(), Vec::new())).1.push(env);
+            }
+        }
+        // Those checked longest ago first; never checked before all.
+        let mut order: Vec<(String, (RepoName, Vec<&Environment>))> = by_repo.into_iter().collect();
+        order.sort_by_key(|(key, _)| cache.repositories.get(key).map(|l| l.checked_at));
+        for (key, (repo, mine)) in order {
+            if !budget.may_ask() {
+                r.unchecked.push(key);
+                continue;
+            }
+            let before = cache.repositories.get(&key).map(|l| l.pages.as_slice()).unwrap_or_default();
+            match self.list(&repo, before, budget, r).await {
+                Ok(Listed::Whole(pages)) => {
+                    r.repositories += 1;
+                    let open: HashMap<u64, &OpenPull> =
+                        pages.iter().flat_map(|p| &p.pulls).map(|p| (p.number, p)).collect();
+                    for env in mine {
+                        self.settle(&repo, env, &open, budget, dry_run, r).await;
+                    }
+                    cache.repositories.insert(key, Listing { checked_at: self.clock.now(), pages });
+                }
+                Ok(Listed::Inaccessible(why)) => r.inaccessible(format!("{repo}: {why}")),
+                Ok(Listed::Stopped) => r.unchecked.push(key),
+                Err(e) => r.errors.push(format!("listing {repo}'s open pull requests: {e}")),
+            }
+        }
+        if !dry_run {
+            if let Err(e) = self.save(&cache).await {
+                r.errors.push(format!("keeping {CACHE_KEY}: {e}"));
+            }
+        }
+    }
+
+    /// Every page of the repository's open pull requests; a page unchanged since `before`'s
+    /// `ETag` is taken from `before`.
+    async fn list(
+        &self,
+        repo: &RepoName,
+        before: &[Page],
+        budget: &mut Budget,
+        r: &mut CatchUpReport,
+    ) -> Result<Listed, PortError> {
+        let mut pages = Vec::new();
+        for n in 1..=MAX_PAGES {
+            if !budget.may_ask() {
+                return Ok(Listed::Stopped);
+            }
+            let known = before.get(n as usize - 1);
+            let read = self.github.open_pulls(repo, n, known.and_then(|p| p.etag.as_deref())).await?;
+            budget.spent(read.remaining);
+            let page = match (read.answer, known) {
+                (Answer::Fresh { value, etag }, _) => Page { etag, pulls: value.pulls, more: value.more },
+                (Answer::NotModified, Some(known)) => {
+                    r.not_modified += 1;
+                    known.clone()
+                }
+                (Answer::NotModified, None) => {
+                    return Err(PortError::Permanent {
+                        operation: "list open pull requests",
+                        message: "GitHub answered 304 to a page asked for without an ETag".into(),
+                    })
+                }
+                (Answer::Inaccessible(why), _) => return Ok(Listed::Inaccessible(why)),
+                (Answer::Limited(why), _) => {
+                    budget.stop(why);
+                    return Ok(Listed::Stopped);
+                }
+            };
+            let more = page.more;
+            pages.push(page);
+            if !more {
+                return Ok(Listed::Whole(pages));
+            }
+        }
+        warn!(%repo, "more than {MAX_PAGES} pages of open pull requests; the rest are taken as open");
+        Ok(Listed::Stopped)
+    }
+
+    /// Acts on what differs for one environment: its pull request is read whole first.
+    async fn settle(
+        &self,
+        repo: &RepoName,
+        env: &Environment,
+        open: &HashMap<u64, &OpenPull>,
+        budget: &mut Budget,
+        dry_run: bool,
+        r: &mut CatchUpReport,
+    ) {
+        let number = env.pull_request.unwrap_or_default();
+        let recorded = env.head_commit.as_deref().or(env.commit.as_deref());
+        let finding = compare(recorded, open.get(&number).copied(), self.settings.deploy_forks);
+        if matches!(finding, Finding::InStep | Finding::ForkMoved) || !budget.may_ask() {
+            return;
+        }
+        let pull = match self.github.pull(repo, number).await {
+            Ok(GitHubRead { answer, remaining }) => {
+                budget.spent(remaining);
+                answer
+            }
+            Err(e) => return r.errors.push(format!("reading {repo}#{number}: {e}")),
+        };
+        let pull = match pull {
+            Answer::Fresh { value, .. } => value,
+            Answer::Inaccessible(why) => return r.inaccessible(format!("{repo}: {why}")),
+            Answer::Limited(why) => return budget.stop(why),
+            Answer::NotModified => return,
+        };
+        let Some((action, note)) = missed(&pull, recorded, self.settings.deploy_forks) else { return };
+        let name = env.name.to_string();
+        info!(environment = %name, action, dry_run, "{note}");
+        let replied = match dry_run {
+            true => Ok(true),
+            false => self.record(repo, env, pull, action, &note).await,
+        };
+        match (replied, action) {
+            (Ok(true), "closed") => r.missed_closes.push(name),
+            (Ok(true), _) => r.missed_pushes.push(name),
+            (Ok(false), _) => {}
+            (Err(e), _) => r.errors.push(format!("{name}: {e}")),
+        }
+    }
+
+    /// Records the missed event through the intake; true if it changed the environment.
+    async fn record(
+        &self,
+        repo: &RepoName,
+        env: &Environment,
+        pull: PullRequest,
+        action: &str,
+        note: &str,
+    ) -> Result<bool, crate::intake::IntakeError> {
+        let delivery = format!("catch-up:{}:{action}:{}", env.name, pull.head.sha.to_ascii_lowercase());
+        let event = PullRequestEvent {
+            action: action.to_owned(),
+            installation: None,
+            number: pull.number,
+            before: env.head_commit.clone(),
+            after: Some(pull.head.sha.clone()),
+            label: None,
+            sender: User { login: pull.user.login.clone() },
+            repository: Repository {
+                full_name: repo.to_string(),
+                fork: false,
+                html_url: None,
+                default_branch: None,
+                pushed_at: None,
+            },
+            pull_request: pull,
+        };
+        let reply = self.intake.catch_up(&delivery, &event, note).await?;
+        let status = reply.body["status"].as_str().unwrap_or_default();
+        info!(environment = %env.name, status, "caught up");
+        Ok(status == "accepted")
+    }
+
+    async fn load(&self) -> Result<Cache, PortError> {
+        let Some(text) = self.store.get_text(&self.settings.bucket, CACHE_KEY).await? else {
+            return Ok(Cache::default());
+        };
+        // A cache that cannot be read is started again: it only saves requests.
+        Ok(serde_json::from_str(&text).unwrap_or_else(|e| {
+            warn!(error = %e, "{CACHE_KEY} is not what this version keeps; listing everything again");
+            Cache::default()
+        }))
+    }
+
+    async fn save(&self, cache: &Cache) -> Result<(), PortError> {
+        let text = serde_json::to_string(cache).expect("the cache serializes");
+        self.store.put_text(&self.settings.bucket, CACHE_KEY, &text).await
+    }
+}
+
+/// The event that was missed, if the pull request as read whole differs from what was
+/// recorded: a close, or a push to a head that may be deployed.
+fn missed(pull: &PullRequest, recorded: Option<&str>, deploy_forks: bool) -> Option<(&'static str, String)> {
+    let head = pull.head.sha.to_ascii_lowercase();
+    if pull.state == "closed" {
+        let how = if pull.merged == Some(true) { "merged" } else { "closed" };
+        return Some(("closed", format!("the close was missed: the sweep found the pull request {how}")));
+    }
+    let from_fork = match (&pull.head.repo, &pull.base.repo) {
+        (Some(h), Some(b)) => !h.full_name.eq_ignore_ascii_case(&b.full_name),
+        _ => true,
+    };
+    let moved = recorded.is_none_or(|r| !r.eq_ignore_ascii_case(&head));
+    (moved && (!from_fork || deploy_forks)).then(|| {
+        (
+            "synchronize",
+            format!("a push was missed: the sweep found the pull request's head at {}", &head[..head.len().min(7)]),
+        )
+    })
+}
