@@ -16,6 +16,12 @@ impl Retryable for PortError {
     }
 }
 
+impl Retryable for crate::intake::IntakeError {
+    fn is_retryable(&self) -> bool {
+        matches!(self, crate::intake::IntakeError::Unavailable(p) if p.is_retryable())
+    }
+}
+
 /// What becomes of one message once handled.
 #[derive(Debug)]
 pub enum Disposition<T, E> {

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use ephemera_domain::catch_up::{compare, Budget, Finding, OpenPull};
-use ephemera_domain::{Desired, Environment, EnvironmentKind, RepoName};
+use ephemera_domain::{Desired, Environment, EnvironmentKind, RepoName, RetryPolicy};
 use ephemera_github_webhook::payload::{PullRequest, Repository, User};
 use ephemera_github_webhook::PullRequestEvent;
 use serde::{Deserialize, Serialize};
@@ -19,10 +19,14 @@ pub const CACHE_KEY: &str = "catch-up/open-pulls.json";
 /// At most this many pages (a hundred pull requests each) of one repository.
 const MAX_PAGES: u32 = 30;
 
-/// What was last listed of each repository (canonical `owner/repo`).
+/// What was last listed of each repository (canonical `owner/repo`), and the heads offered to
+/// the intake that it did not deploy (a push `paths:` leaves out), by environment: they are not
+/// offered again.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Cache {
     repositories: BTreeMap<String, Listing>,
+    #[serde(default)]
+    declined: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -73,7 +77,8 @@ impl CatchUp {
                     let open: HashMap<u64, &OpenPull> =
                         pages.iter().flat_map(|p| &p.pulls).map(|p| (p.number, p)).collect();
                     for env in mine {
-                        self.settle(&repo, env, &open, budget, dry_run, r).await;
+                        let declined = &mut cache.declined;
+                        self.settle(&repo, env, &open, declined, budget, dry_run, r).await;
                     }
                     cache.repositories.insert(key, Listing { checked_at: self.clock.now(), pages });
                 }
@@ -82,6 +87,9 @@ impl CatchUp {
                 Err(e) => r.errors.push(format!("listing {repo}'s open pull requests: {e}")),
             }
         }
+        // Declined heads are kept while their environment lives.
+        let live: std::collections::HashSet<String> = envs.iter().map(|e| e.name.to_string()).collect();
+        cache.declined.retain(|env, _| live.contains(env));
         if !dry_run {
             if let Err(e) = self.save(&cache).await {
                 r.errors.push(format!("keeping {CACHE_KEY}: {e}"));
@@ -135,18 +143,24 @@ impl CatchUp {
     }
 
     /// Acts on what differs for one environment: its pull request is read whole first.
+    #[allow(clippy::too_many_arguments)]
     async fn settle(
         &self,
         repo: &RepoName,
         env: &Environment,
         open: &HashMap<u64, &OpenPull>,
+        declined: &mut BTreeMap<String, String>,
         budget: &mut Budget,
         dry_run: bool,
         r: &mut CatchUpReport,
     ) {
         let number = env.pull_request.unwrap_or_default();
+        let name = env.name.to_string();
         let recorded = env.head_commit.as_deref().or(env.commit.as_deref());
-        let finding = compare(recorded, open.get(&number).copied(), self.settings.deploy_forks);
+        let finding = match compare(recorded, open.get(&number).copied(), self.settings.deploy_forks) {
+            Finding::MovedOn { head } if declined.get(&name) == Some(&head) => Finding::InStep,
+            finding => finding,
+        };
         if matches!(finding, Finding::InStep | Finding::ForkMoved) || !budget.may_ask() {
             return;
         }
@@ -164,21 +178,23 @@ impl CatchUp {
             Answer::NotModified => return,
         };
         let Some((action, note)) = missed(&pull, recorded, self.settings.deploy_forks) else { return };
-        let name = env.name.to_string();
         info!(environment = %name, action, dry_run, "{note}");
+        let head = pull.head.sha.to_ascii_lowercase();
         let replied = match dry_run {
-            true => Ok(true),
+            true => Ok("accepted".to_owned()),
             false => self.record(repo, env, pull, action, &note).await,
         };
-        match (replied, action) {
-            (Ok(true), "closed") => r.missed_closes.push(name),
-            (Ok(true), _) => r.missed_pushes.push(name),
-            (Ok(false), _) => {}
+        match (replied.as_deref(), action) {
+            (Ok("accepted"), "closed") => r.missed_closes.push(name),
+            (Ok("accepted"), _) => r.missed_pushes.push(name),
+            (Ok("ignored"), "synchronize") => drop(declined.insert(name, head)),
+            (Ok(_), _) => {}
             (Err(e), _) => r.errors.push(format!("{name}: {e}")),
         }
     }
 
-    /// Records the missed event through the intake; true if it changed the environment.
+    /// Records the missed event through the intake (retried as any call to AWS); the status it
+    /// answered (`accepted`, `ignored`, `stale`, `duplicate`).
     async fn record(
         &self,
         repo: &RepoName,
@@ -186,7 +202,7 @@ impl CatchUp {
         pull: PullRequest,
         action: &str,
         note: &str,
-    ) -> Result<bool, crate::intake::IntakeError> {
+    ) -> Result<String, crate::intake::IntakeError> {
         let delivery = format!("catch-up:{}:{action}:{}", env.name, pull.head.sha.to_ascii_lowercase());
         let event = PullRequestEvent {
             action: action.to_owned(),
@@ -205,10 +221,11 @@ impl CatchUp {
             },
             pull_request: pull,
         };
-        let reply = self.intake.catch_up(&delivery, &event, note).await?;
-        let status = reply.body["status"].as_str().unwrap_or_default();
+        let catch_up = || self.intake.catch_up(&delivery, &event, note);
+        let reply = crate::retry::retry(RetryPolicy::AWS, "record what the sweep caught up on", catch_up).await?;
+        let status = reply.body["status"].as_str().unwrap_or_default().to_owned();
         info!(environment = %env.name, status, "caught up");
-        Ok(status == "accepted")
+        Ok(status)
     }
 
     async fn load(&self) -> Result<Cache, PortError> {

@@ -174,19 +174,8 @@ impl Intake {
     /// GitHub: recorded and announced as its delivery would have been, under `delivery`, with
     /// `note` added to the reason it records.
     #[instrument(skip_all, fields(delivery, action = %e.action, number = e.number))]
-    /// Each once: a push `paths:` leaves undeployed records no change, and is not read again.
     pub async fn catch_up(&self, delivery: &str, e: &PullRequestEvent, note: &str) -> Result<Reply, IntakeError> {
-        let (mark, about) = (format!("{delivery}:read"), format!("{}#{}", e.repository.full_name, e.number));
-        if !self.registry.mark_delivery(&mark, &about, self.clock.now()).await? {
-            return Ok(Reply::ok(json!({ "status": "duplicate", "delivery": delivery })));
-        }
-        let replied = self.pull_request(delivery, e, Some(note)).await;
-        if replied.is_err() {
-            if let Err(err) = self.registry.unmark_delivery(&mark).await {
-                warn!(error = %err, "could not unmark what the sweep read; it is not read again");
-            }
-        }
-        replied
+        self.pull_request(delivery, e, Some(note)).await
     }
 
     async fn pull_request(

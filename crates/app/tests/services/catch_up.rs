@@ -158,3 +158,22 @@ async fn a_dry_run_finds_the_same_and_changes_nothing() {
     assert_eq!((w.env(PR).desired, w.env(PR).generation), (Desired::Up, 1));
     assert!(w.pulls.redelivered().is_empty());
 }
+
+#[tokio::test]
+async fn a_missed_push_paths_leave_undeployed_is_offered_once() {
+    let w = World::new();
+    let settings = "paths: [\"src/**\"]\n";
+    w.github.set_file(HEAD_OPENED, ".ephemera.yml", settings);
+    w.github.set_file(HEAD_SYNCHRONIZED, ".ephemera.yml", settings);
+    w.ready_pr().await;
+    w.github.set_changes(HEAD_OPENED, HEAD_SYNCHRONIZED, &["README.md"]);
+    w.pulls.set_pull(REPO, 7, HEAD_SYNCHRONIZED, PullState::Open, w.now());
+    let first = w.reaper_catching_up(60).sweep(FULL).await.unwrap().github.unwrap();
+    assert!(first.missed_pushes.is_empty(), "not deployed: {first:?}");
+    assert_eq!(w.env(PR).commit.as_deref(), Some(HEAD_OPENED));
+    let reads = |w: &World| w.pulls.requests().iter().filter(|r| r.starts_with("pull ")).count();
+    assert_eq!(reads(&w), 1);
+    let second = w.reaper_catching_up(60).sweep(FULL).await.unwrap().github.unwrap();
+    assert!(second.errors.is_empty(), "{second:?}");
+    assert_eq!(reads(&w), 1, "the declined head is not offered again");
+}

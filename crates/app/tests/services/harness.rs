@@ -214,7 +214,8 @@ impl World {
             self.clock.clone(),
             IntakeSettings { secrets: None, ..Self::intake_settings() },
         )
-        .with_github(self.github.clone());
+        .with_github(self.github.clone())
+        .with_repo_files(ephemera_app::intake::RepoFiles { store: self.store.clone(), bucket: BUCKET.into() });
         let catch_up = ephemera_app::catch_up::CatchUp {
             github: self.pulls.clone(),
             intake: Arc::new(intake),
