@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use ephemera_app::memory::github_conformance::PullsWorld;
+use ephemera_app::ports::{GitHubCatchUp, Hook};
 use ephemera_app::reaper::SweepOptions;
 use ephemera_domain::Status;
 use ephemera_tests::fixtures::*;
@@ -140,4 +142,47 @@ async fn with_the_rate_limit_nearly_spent_the_sweep_stops_asking_and_tears_nothi
     assert!(s.stopped.as_deref().unwrap_or_default().contains("GitHub asked to wait"), "{s:?}");
     let env = p.environment(ENVIRONMENT).await.unwrap();
     assert_eq!((env.status, env.generation), (Status::Ready, 1), "nothing torn down for lack of an answer");
+}
+
+/// The fake GitHub, set up for the port's conformance checks, behind the REST adapter.
+struct FakeWorld(FakeGitHub, std::sync::Arc<dyn GitHubCatchUp>);
+
+const HOOK_REPO: &str = "acme/todo-app";
+
+impl PullsWorld for FakeWorld {
+    fn port(&self) -> std::sync::Arc<dyn GitHubCatchUp> {
+        self.1.clone()
+    }
+    fn hook(&self) -> Hook {
+        Hook::Repository { repo: ephemera_domain::RepoName::parse(HOOK_REPO).unwrap(), id: 42 }
+    }
+    fn open(&self, repo: &str, number: u64, head: &str, from_fork: bool) {
+        let pull = FakePull { repository: Some(repo.into()), from_fork, ..FakePull::new(head, None, None) };
+        self.0.state().pulls.insert(number, pull);
+    }
+    fn close(&self, _repo: &str, number: u64, merged: bool) {
+        let mut s = self.0.state();
+        let pull = s.pulls.get_mut(&number).unwrap();
+        (pull.closed, pull.merged) = (true, merged);
+    }
+    fn set_remaining(&self, remaining: u64) {
+        self.0.state().remaining = Some(remaining);
+    }
+    fn add_attempt(&self, guid: &str, event: &str, status_code: u16, age: Duration) {
+        self.0.state().add_delivery(Some((HOOK_REPO, 42)), guid, event, b"{}", status_code, age);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rest_adapter_against_the_fake_github_keeps_the_ports_contract() {
+    init_logs();
+    let gh = FakeGitHub::start().await;
+    // Redeliveries go nowhere here: the attempt is listed all the same.
+    gh.state().webhook_url = Some("http://127.0.0.1:9/webhooks/github".into());
+    let client = ephemera_github::Client::new(&gh.url, "test-token").unwrap();
+    let repo = ephemera_domain::RepoName::parse(HOOK_REPO).unwrap();
+    let port = std::sync::Arc::new(ephemera_aws::github_catch_up::GitHubCatchUpRest::new(client, vec![(repo, 42)]));
+    let world = FakeWorld(gh, port);
+    ephemera_app::memory::github_conformance::check(&world).await;
+    assert!(world.0.state().violations.is_empty(), "{:?}", world.0.state().violations);
 }

@@ -23,6 +23,7 @@ pub mod clock;
 pub mod conformance;
 pub mod fixtures;
 pub mod github;
+pub mod github_conformance;
 pub mod keys;
 pub mod probe;
 pub mod pulls;

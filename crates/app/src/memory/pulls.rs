@@ -61,6 +61,13 @@ impl MemoryPulls {
         lock(&self.state).pulls.entry(repo.to_ascii_lowercase()).or_default().insert(number, pull);
     }
 
+    /// Moves a pull request to `state`, at its head.
+    pub fn set_state(&self, repo: &str, number: u64, state: PullState) {
+        if let Some(p) = lock(&self.state).pulls.get_mut(&repo.to_ascii_lowercase()).and_then(|m| m.get_mut(&number)) {
+            p.state = state;
+        }
+    }
+
     /// Marks a pull request as coming from a fork.
     pub fn set_fork(&self, repo: &str, number: u64) {
         if let Some(p) = lock(&self.state).pulls.get_mut(&repo.to_ascii_lowercase()).and_then(|m| m.get_mut(&number)) {

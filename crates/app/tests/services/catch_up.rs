@@ -2,6 +2,7 @@
 //! on once; nothing is torn down for lack of an answer.
 
 use chrono::Duration;
+use ephemera_app::memory::github_conformance::PullsWorld;
 use ephemera_app::memory::PullState;
 use ephemera_app::ports::Hook;
 use ephemera_app::reaper::SweepOptions;
@@ -176,4 +177,39 @@ async fn a_missed_push_paths_leave_undeployed_is_offered_once() {
     let second = w.reaper_catching_up(60).sweep(FULL).await.unwrap().github.unwrap();
     assert!(second.errors.is_empty(), "{second:?}");
     assert_eq!(reads(&w), 1, "the declined head is not offered again");
+}
+
+/// GitHub in memory, set up for the port's conformance checks.
+struct MemoryWorld(std::sync::Arc<ephemera_app::memory::MemoryPulls>, chrono::DateTime<chrono::Utc>);
+
+impl PullsWorld for MemoryWorld {
+    fn port(&self) -> std::sync::Arc<dyn ephemera_app::ports::GitHubCatchUp> {
+        self.0.clone()
+    }
+    fn hook(&self) -> Hook {
+        Hook::App
+    }
+    fn open(&self, repo: &str, number: u64, head: &str, from_fork: bool) {
+        self.0.set_pull(repo, number, head, PullState::Open, self.1);
+        if from_fork {
+            self.0.set_fork(repo, number);
+        }
+    }
+    fn close(&self, repo: &str, number: u64, merged: bool) {
+        self.0.set_state(repo, number, if merged { PullState::Merged } else { PullState::Closed });
+    }
+    fn set_remaining(&self, remaining: u64) {
+        self.0.set_remaining(remaining);
+    }
+    fn add_attempt(&self, guid: &str, event: &str, status_code: u16, age: std::time::Duration) {
+        let at = self.1 - chrono::Duration::from_std(age).unwrap();
+        self.0.add_attempt(Hook::App, guid, event, status_code, at);
+    }
+}
+
+#[tokio::test]
+async fn the_in_memory_github_keeps_the_ports_contract() {
+    let w = World::new();
+    w.pulls.set_hooks(vec![Hook::App]);
+    ephemera_app::memory::github_conformance::check(&MemoryWorld(w.pulls.clone(), w.now())).await;
 }
