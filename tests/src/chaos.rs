@@ -1,7 +1,9 @@
 //! The chaos run: a seeded random schedule of pull request events across many pull requests
 //! and repositories (opens, pushes, closes, reopens, label changes, forks), delivered with
-//! duplicates and out of order, with faults between the platform and the emulator; then the
-//! reaper; then the invariants:
+//! duplicates and out of order, a share of closes and pushes never delivered (GitHub's failed
+//! deliveries), with faults between the platform and the emulator; then the reaper, which
+//! catches up with the fake GitHub's account of every pull request, and once more when that has
+//! settled; then the invariants:
 //!
 //! 1. the live stacks are exactly the open, non-fork pull requests' environments;
 //! 2. no resource of any allowed type, tagged or named for an environment, outlives that
@@ -24,7 +26,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::faults::{FaultProxy, Faults};
-use crate::github::FakeGitHub;
+use crate::github::{FakeGitHub, FakePull};
 use crate::{edit, fixtures, Platform};
 
 #[derive(Debug, Clone)]
@@ -35,6 +37,8 @@ pub struct Plan {
     pub faults: Faults,
     /// How long to wait for everything to settle.
     pub settle: Duration,
+    /// The share of closes and pushes never delivered.
+    pub lost: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -51,6 +55,11 @@ pub struct Report {
     pub repositories: u64,
     pub deliveries: usize,
     pub duplicates: usize,
+    /// Closes and pushes never delivered, and what the sweep caught up on.
+    pub lost_closes: usize,
+    pub lost_pushes: usize,
+    pub caught_up_closes: usize,
+    pub caught_up_pushes: usize,
     pub expected_live: usize,
     pub faults_injected: u64,
     pub reaper_actions: usize,
@@ -69,12 +78,16 @@ impl Report {
 
     pub fn table(&self) -> String {
         let mut out = format!(
-            "chaos seed {}: {} pull requests in {} repositories, {} deliveries ({} duplicates), {} faults injected, {:.1} s\n",
+            "chaos seed {}: {} pull requests in {} repositories, {} deliveries ({} duplicates; {} closes and {} pushes lost, {} and {} caught up), {} faults injected, {:.1} s\n",
             self.seed,
             self.pull_requests,
             self.repositories,
             self.deliveries,
             self.duplicates,
+            self.lost_closes,
+            self.lost_pushes,
+            self.caught_up_closes,
+            self.caught_up_pushes,
             self.faults_injected,
             self.seconds
         );
@@ -90,7 +103,30 @@ struct Pr {
     number: u64,
     fork: bool,
     open: bool,
+    /// Delivered events: (delivery id, body).
     events: Vec<(String, Vec<u8>)>,
+    /// What GitHub has at the end: the head, whether the last close was a merge, when it was
+    /// last updated.
+    head: String,
+    merged: bool,
+    updated: i64,
+    /// Closes and pushes never delivered.
+    lost_closes: usize,
+    lost_pushes: usize,
+}
+
+impl Pr {
+    /// As GitHub has it at the end.
+    fn on_github(&self) -> FakePull {
+        FakePull {
+            closed: !self.open,
+            merged: self.merged && !self.open,
+            repository: Some(self.repo.clone()),
+            from_fork: self.fork,
+            updated_at: at(self.updated),
+            ..FakePull::new(&self.head, None, None)
+        }
+    }
 }
 
 fn at(t: i64) -> String {
@@ -123,34 +159,67 @@ fn event(pr: &Pr, action: &str, t: i64, sha: &str, label: Option<&str>, merged: 
     edit(base, &edits)
 }
 
-/// Every pull request's history, in order.
+/// Every pull request's history, in order. The head moves with pushes only; a share of
+/// closes and pushes (`plan.lost`) is never delivered.
 fn schedule(plan: &Plan, rng: &mut rand::rngs::StdRng) -> Vec<Pr> {
     let mut prs = Vec::new();
     for i in 0..plan.prs {
         let repo = format!("chaos-org/service-{}", i % plan.repos);
-        let mut pr = Pr { repo, number: 100 + i, fork: rng.random_bool(0.15), open: true, events: vec![] };
-        let mut t = 1_790_000_000 + rng.random_range(0..600);
+        let t = 1_790_000_000 + rng.random_range(0..600);
         let sha = |rng: &mut rand::rngs::StdRng| format!("{:040x}", rng.random::<u128>());
-        let mut e = vec![event(&pr, "opened", t, &sha(rng), None, false)];
-        for _ in 0..rng.random_range(0..3) {
+        let mut pr = Pr {
+            repo,
+            number: 100 + i,
+            fork: rng.random_bool(0.15),
+            open: true,
+            events: vec![],
+            head: sha(rng),
+            merged: false,
+            updated: t,
+            lost_closes: 0,
+            lost_pushes: 0,
+        };
+        // (action, time, label, merged, delivered)
+        let mut history = vec![("opened", t, None, false, true)];
+        let mut t = t;
+        let mut step = |rng: &mut rand::rngs::StdRng| {
             t += rng.random_range(1..30);
-            e.push(event(&pr, "synchronize", t, &sha(rng), None, false));
+            t
+        };
+        let mut heads = vec![pr.head.clone()];
+        for _ in 0..rng.random_range(0..3) {
+            let at = step(rng);
+            heads.push(sha(rng));
+            history.push(("synchronize", at, None, false, !rng.random_bool(plan.lost)));
         }
         if rng.random_bool(0.1) {
-            t += rng.random_range(1..30);
-            e.push(event(&pr, "labeled", t, &sha(rng), Some("preview:preserve"), false));
+            let at = step(rng);
+            history.push(("labeled", at, Some("preview:preserve"), false, true));
         }
         if rng.random_bool(0.5) {
-            t += rng.random_range(1..30);
-            e.push(event(&pr, "closed", t, &sha(rng), None, rng.random_bool(0.5)));
-            pr.open = false;
+            let (at, merged) = (step(rng), rng.random_bool(0.5));
+            history.push(("closed", at, None, merged, !rng.random_bool(plan.lost)));
+            (pr.open, pr.merged) = (false, merged);
             if rng.random_bool(0.3) {
-                t += rng.random_range(1..30);
-                e.push(event(&pr, "reopened", t, &sha(rng), None, false));
+                let at = step(rng);
+                history.push(("reopened", at, None, false, true));
                 pr.open = true;
             }
         }
-        pr.events = e.into_iter().enumerate().map(|(k, body)| (format!("chaos-{i}-{k}"), body)).collect();
+        let mut head = heads.iter();
+        let mut events = Vec::new();
+        for (k, (action, at, label, merged, delivered)) in history.into_iter().enumerate() {
+            if matches!(action, "opened" | "synchronize") {
+                pr.head = head.next().expect("a head per push").clone();
+            }
+            pr.updated = at;
+            match (delivered, action) {
+                (true, _) => events.push((format!("chaos-{i}-{k}"), event(&pr, action, at, &pr.head, label, merged))),
+                (false, "closed") => pr.lost_closes += 1,
+                (false, _) => pr.lost_pushes += 1,
+            }
+        }
+        pr.events = events;
         prs.push(pr);
     }
     prs
@@ -176,6 +245,9 @@ pub async fn run(plan: Plan) -> Report {
     )
     .await;
     let prs = schedule(&plan, &mut rng);
+    for pr in &prs {
+        gh.state().pulls.insert(pr.number, pr.on_github());
+    }
     upload_every_type_blueprint(&p).await;
 
     // Interleave everyone's events, then disorder each pull request's own a little (adjacent
@@ -195,7 +267,12 @@ pub async fn run(plan: Plan) -> Report {
     // Everything settles, faults still on.
     let registry = p.registry();
     settle(&registry, plan.settle).await;
-    let swept = sweep_through_faults(&p, &proxy).await;
+    let mut swept = sweep_through_faults(&p, &proxy).await;
+    // What the sweep caught up on settles too; the next sweep collects what the emulator leaves
+    // of stacks deleted after an update (see docs/design.md), as it does of closes delivered.
+    settle(&registry, plan.settle).await;
+    let next = sweep_through_faults(&p, &proxy).await;
+    swept.add(next);
     proxy.set(Faults::NONE);
     // The notifier drains its queue.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -232,6 +309,10 @@ pub async fn run(plan: Plan) -> Report {
         repositories: plan.repos,
         deliveries: sent,
         duplicates: n_dup,
+        lost_closes: prs.iter().map(|pr| pr.lost_closes).sum(),
+        lost_pushes: prs.iter().map(|pr| pr.lost_pushes).sum(),
+        caught_up_closes: swept.caught_up.0,
+        caught_up_pushes: swept.caught_up.1,
         expected_live: expected.len(),
         faults_injected: swept.injected,
         reaper_actions: swept.actions,
@@ -457,18 +538,33 @@ struct Swept {
     injected: u64,
     /// Stacks or tables created more than once.
     repeated: Vec<String>,
+    /// Missed closes and pushes the sweep caught up on.
+    caught_up: (usize, usize),
+}
+
+impl Swept {
+    /// Adds a later sweep's.
+    fn add(&mut self, later: Swept) {
+        self.actions += later.actions;
+        self.errors.extend(later.errors);
+        self.injected = later.injected;
+        self.repeated = later.repeated;
+        self.caught_up = (self.caught_up.0 + later.caught_up.0, self.caught_up.1 + later.caught_up.1);
+    }
 }
 
 /// The reaper, through the faults too.
 async fn sweep_through_faults(p: &Platform, proxy: &FaultProxy) -> Swept {
     // The platform's function clients go through the proxy.
-    let summary = platform::reaper(&p.config.shared, &p.config.reaper, &p.functions.reaper, platform::clock())
-        .sweep(ephemera_app::reaper::SweepOptions::default())
-        .await;
-    let (actions, errors) = match &summary {
+    let summary =
+        p.reaper_catching_up(platform::clock()).await.sweep(ephemera_app::reaper::SweepOptions::default()).await;
+    let (actions, mut errors): (usize, Vec<String>) = match &summary {
         Ok(s) => (s.planned.len(), s.errors.iter().map(|f| format!("{}: {}", f.target, f.error)).collect()),
         Err(e) => (0, vec![format!("the sweep failed: {e}")]),
     };
+    let github = summary.as_ref().ok().and_then(|s| s.github.clone()).unwrap_or_default();
+    errors.extend(github.errors.iter().map(|e| format!("catching up: {e}")));
+    let caught_up = (github.missed_closes.len(), github.missed_pushes.len());
     let (injected, repeated) = {
         let s = proxy.stats();
         let repeated: Vec<String> = s
@@ -479,5 +575,5 @@ async fn sweep_through_faults(p: &Platform, proxy: &FaultProxy) -> Swept {
             .collect();
         (s.throttled + s.server_errors + s.dropped, repeated)
     };
-    Swept { actions, errors, injected, repeated }
+    Swept { actions, errors, injected, repeated, caught_up }
 }

@@ -107,8 +107,8 @@ pub fn wait_reason(env: &Environment, full: &Take, totals: &BTreeMap<String, i64
 pub struct Mend {
     /// Claims of environments that are gone: no row, or deleted and untouched for the grace.
     pub release: Vec<EnvironmentName>,
-    /// Environments whose stack lives but that hold no claim (made before claims existed, or
-    /// whose claim was lost): each takes one that only counts, never refused.
+    /// Environments meant to be up whose stack lives but that hold no claim (made before claims
+    /// existed, or whose claim was lost): each takes one that only counts, never refused.
     pub take: Vec<EnvironmentName>,
 }
 
@@ -131,8 +131,10 @@ pub fn mend(
         .filter(|h| rows.get(h.as_str()).is_none_or(|e| gone(e)))
         .cloned()
         .collect();
+    // One going down is not counted again: its stack is being deleted, and its claim given back.
     let take = envs
         .iter()
+        .filter(|e| e.desired == Desired::Up)
         .filter(|e| live_stacks.contains(e.name.as_str()) && !held.contains(e.name.as_str()))
         .map(|e| e.name.clone())
         .collect();
@@ -206,10 +208,13 @@ mod tests {
         let live = env("pr-3-a-b", EnvironmentKind::Pr, "x");
         let unclaimed = env("pr-4-a-b", EnvironmentKind::Pr, "x");
         let queued = env("pr-5-a-b", EnvironmentKind::Pr, "x");
+        // Its stack still there, being deleted, its claim already given back: not counted again.
+        let mut going = env("pr-6-a-b", EnvironmentKind::Pr, "x");
+        (going.desired, going.status) = (Desired::Down, Status::Deleting);
         let name = |s: &str| EnvironmentName::parse(s).unwrap();
         let holders = [name("pr-1-a-b"), name("pr-2-a-b"), name("pr-3-a-b"), name("pr-5-a-b"), name("pr-9-no-row")];
-        let stacks: BTreeSet<String> = ["pr-3-a-b", "pr-4-a-b"].map(String::from).into();
-        let envs = [deleted, just_deleted, live, unclaimed, queued];
+        let stacks: BTreeSet<String> = ["pr-3-a-b", "pr-4-a-b", "pr-6-a-b"].map(String::from).into();
+        let envs = [deleted, just_deleted, live, unclaimed, queued, going];
         let m = mend(&envs, &stacks, &holders, now, Duration::minutes(10));
         assert_eq!(m.release, [name("pr-1-a-b"), name("pr-9-no-row")], "gone past the grace, or never recorded");
         assert_eq!(m.take, [name("pr-4-a-b")]);

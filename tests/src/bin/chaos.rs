@@ -2,7 +2,8 @@
 //! `bench/chaos.json`, which keeps the latest run of each seed. Exit 1 if an invariant does not
 //! hold.
 //!
-//! Options: `--prs N` (100), `--repos N` (10), `--seed N` (1), `--settle-seconds N` (600).
+//! Options: `--prs N` (100), `--repos N` (10), `--seed N` (1), `--settle-seconds N` (600),
+//! `--lost-percent N` (20: the share of closes and pushes never delivered).
 
 use std::time::Duration;
 
@@ -23,6 +24,7 @@ fn main() -> anyhow::Result<()> {
         seed: opt("--seed", 1)?,
         faults: Faults::CHAOS,
         settle: Duration::from_secs(opt("--settle-seconds", 600)?),
+        lost: opt("--lost-percent", 20)? as f64 / 100.0,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let report = runtime.block_on(run(plan));

@@ -63,6 +63,7 @@ impl CatchUp {
             }
         }
         // Those checked longest ago first; never checked before all.
+        let repos: std::collections::HashSet<String> = by_repo.keys().cloned().collect();
         let mut order: Vec<(String, (RepoName, Vec<&Environment>))> = by_repo.into_iter().collect();
         order.sort_by_key(|(key, _)| cache.repositories.get(key).map(|l| l.checked_at));
         for (key, (repo, mine)) in order {
@@ -87,9 +88,11 @@ impl CatchUp {
                 Err(e) => r.errors.push(format!("listing {repo}'s open pull requests: {e}")),
             }
         }
-        // Declined heads are kept while their environment lives.
+        // Listings are kept while their repository has live environments, declined heads while
+        // their environment lives.
         let live: std::collections::HashSet<String> = envs.iter().map(|e| e.name.to_string()).collect();
         cache.declined.retain(|env, _| live.contains(env));
+        cache.repositories.retain(|repo, _| repos.contains(repo));
         if !dry_run {
             if let Err(e) = self.save(&cache).await {
                 r.errors.push(format!("keeping {CACHE_KEY}: {e}"));

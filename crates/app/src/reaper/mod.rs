@@ -89,6 +89,16 @@ impl Reaper {
     pub async fn sweep(&self, opts: SweepOptions) -> Result<Summary, PortError> {
         let started = Instant::now();
         let now = self.clock.now();
+        // What GitHub says first, before any fact is gathered: a close it never delivered is
+        // acted on in this sweep, and what follows sees the environment going down.
+        let github = match &self.catch_up {
+            Some(catch_up) => {
+                let limit = RateLimit::new(self.settings.calls_per_second);
+                let envs = retry(&limit, &mut 0, || self.registry.list()).await?;
+                Some(catch_up.run(&envs, opts.light, opts.dry_run).await)
+            }
+            None => None,
+        };
         // Resources before stacks, stacks before the registry: a resource or stack being created
         // right now is then seen with its stack or its row, never as an orphan.
         let (places, own) = self.places().await;
@@ -97,10 +107,7 @@ impl Reaper {
         let mut calls = 0u64;
         let envs = retry(&limit, &mut calls, || self.registry.list()).await?;
         let mut summary = Summary::new(opts, now, envs.len(), calls);
-        // What GitHub says first: a close it never delivered is acted on in this sweep.
-        if let Some(catch_up) = &self.catch_up {
-            summary.github = Some(catch_up.run(&envs, opts.light, opts.dry_run).await);
-        }
+        summary.github = github;
         // The totals are mended by a full sweep that saw every account's stacks.
         if !opts.light && gathered.iter().all(Result::is_ok) {
             let live = places::live_environments(&gathered);
