@@ -29,12 +29,7 @@ async fn writers_command_readers_are_refused_and_a_redelivery_acts_once() {
     gh.state().pulls.insert(7, FakePull::new(HEAD_OPENED, None, None));
     gh.state().permissions.insert("kyle-dev".into(), "write".into());
     gh.state().permissions.insert("drive-by".into(), "read".into());
-    let p = Platform::start_with(&[
-        ("EPHEMERA_GITHUB_TOKEN", "test-token"),
-        ("EPHEMERA_GITHUB_API_URL", &gh.url),
-        ("EPHEMERA_LOAD_TEST", "false"),
-    ])
-    .await;
+    let p = Platform::with_fake_github(&gh.url, &[]).await;
     assert_eq!(p.deliver("pull_request", "d-open", OPENED).await.0, 202);
     let ready = p.wait_for(ENVIRONMENT, Status::Ready).await;
 
@@ -92,12 +87,7 @@ async fn a_fork_is_deployed_at_the_approved_commit_only() {
     init_logs();
     let gh = FakeGitHub::start().await;
     gh.state().permissions.insert("kyle-dev".into(), "write".into());
-    let p = Platform::start_with(&[
-        ("EPHEMERA_GITHUB_TOKEN", "test-token"),
-        ("EPHEMERA_GITHUB_API_URL", &gh.url),
-        ("EPHEMERA_LOAD_TEST", "false"),
-    ])
-    .await;
+    let p = Platform::with_fake_github(&gh.url, &[]).await;
     let fork = ephemera_domain::EnvironmentName::for_pull_request(
         &ephemera_domain::RepoName::parse("acme/todo-app").unwrap(),
         8,

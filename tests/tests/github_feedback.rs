@@ -239,12 +239,7 @@ async fn conflicts_and_forks_are_not_deployed_and_the_comment_says_why() {
     gh.state().pulls.insert(7, FakePull::new(HEAD_OPENED, Some(false), None));
     gh.state().permissions.insert("maintainer".into(), "write".into());
     gh.state().permissions.insert("drive-by".into(), "read".into());
-    let p = Platform::start_with(&[
-        ("EPHEMERA_GITHUB_TOKEN", "test-token"),
-        ("EPHEMERA_GITHUB_API_URL", &gh.url),
-        ("EPHEMERA_LOAD_TEST", "false"),
-    ])
-    .await;
+    let p = Platform::with_fake_github(&gh.url, &[]).await;
 
     // A conflict with the base: nothing recorded, nothing deployed, the comment explains.
     let (status, body) = p.deliver("pull_request", "d-conflict", OPENED).await;

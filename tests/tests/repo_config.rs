@@ -21,12 +21,7 @@ async fn the_repositorys_blueprint_ttl_and_paths_are_used_and_a_malformed_file_f
     init_logs();
     let gh = FakeGitHub::start().await;
     gh.state().pulls.insert(7, FakePull::new(HEAD_OPENED, None, None));
-    let p = Platform::start_with(&[
-        ("EPHEMERA_GITHUB_TOKEN", "test-token"),
-        ("EPHEMERA_GITHUB_API_URL", &gh.url),
-        ("EPHEMERA_LOAD_TEST", "false"),
-    ])
-    .await;
+    let p = Platform::with_fake_github(&gh.url, &[]).await;
     const BROKEN: &str = "f00df00df00df00df00df00df00df00df00df00d";
     let settings = "blueprint: infra/preview.yaml\nttl: 2d\npaths: [\"src/**\"]\n";
     {

@@ -234,9 +234,7 @@ impl Intake {
         // The approved commit's own settings (`.ephemera.yml`), as for any deployed commit.
         let commit = source.commit().unwrap_or(&head);
         let settings = self.repository_settings(&cx.repo, commit).await?;
-        let mut expiry = self.expiry_for(&cx.repo);
-        expiry.pr_inactivity = settings.and_then(|s| s.ttl).unwrap_or(expiry.pr_inactivity);
-        let expires = expiry.expires_at(EnvironmentKind::Pr, now);
+        let expires = self.expiry_with(&cx.repo, settings.and_then(|s| s.ttl)).expires_at(EnvironmentKind::Pr, now);
         let owner = env.as_ref().map_or_else(|| cx.e.issue.user.login.clone(), |e| e.owner.clone());
         let change = Change {
             repository: Some(cx.repo.clone()),

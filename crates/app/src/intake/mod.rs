@@ -319,9 +319,7 @@ impl Intake {
         let activity = e.pull_request.updated_at;
         // TTL runs from the last push, but never from a time already past; the repository's
         // own (`.ephemera.yml`) first.
-        let mut expiry = self.expiry_for(&repo);
-        expiry.pr_inactivity = ttl.unwrap_or(expiry.pr_inactivity);
-        let expires_at = expiry.expires_at(EnvironmentKind::Pr, activity.max(now));
+        let expires_at = self.expiry_with(&repo, ttl).expires_at(EnvironmentKind::Pr, activity.max(now));
         Change {
             pull_request: Some(e.pull_request.number),
             repository: Some(repo),
@@ -432,8 +430,15 @@ impl Intake {
     }
 
     fn expiry_for(&self, repo: &RepoName) -> ExpiryPolicy {
-        match self.settings.pr_ttl_by_repository.get(&repo.canonical()) {
-            Some(ttl) => ExpiryPolicy { pr_inactivity: *ttl, ..self.settings.expiry },
+        self.expiry_with(repo, None)
+    }
+
+    /// The repository's expiry: its own TTL (`.ephemera.yml`) first, then the operator's for it
+    /// (`EPHEMERA_PR_TTL_HOURS_BY_REPOSITORY`), then the default.
+    fn expiry_with(&self, repo: &RepoName, own_ttl: Option<chrono::Duration>) -> ExpiryPolicy {
+        let configured = self.settings.pr_ttl_by_repository.get(&repo.canonical()).copied();
+        match own_ttl.or(configured) {
+            Some(ttl) => ExpiryPolicy { pr_inactivity: ttl, ..self.settings.expiry },
             None => self.settings.expiry,
         }
     }

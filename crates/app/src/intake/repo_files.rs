@@ -105,10 +105,8 @@ impl Intake {
         );
         if let Some(env) = env {
             // A push is activity all the same: the TTL runs from it.
-            let mut expiry = self.expiry_for(repo);
-            expiry.pr_inactivity = config.ttl.unwrap_or(expiry.pr_inactivity);
             let activity = e.pull_request.updated_at.max(self.clock.now());
-            let expires = expiry.expires_at(ephemera_domain::EnvironmentKind::Pr, activity);
+            let expires = self.expiry_with(repo, config.ttl).expires_at(ephemera_domain::EnvironmentKind::Pr, activity);
             self.registry.set_expiry(name, expires.max(env.expires_at)).await?;
             self.bus.publish(&[PlatformEvent::noted(&env, &note)]).await?;
         }
