@@ -48,6 +48,10 @@ fn read<T>(
             x.message()
         )),
         304 => Answer::NotModified,
+        // A secondary rate limit without `Retry-After` is a 403 that says so.
+        403 if x.message().to_ascii_lowercase().contains("rate limit") => {
+            Answer::Limited(format!("GitHub's secondary rate limit ({})", x.message()))
+        }
         403 | 404 | 410 => Answer::Inaccessible(x.message()),
         _ if x.is_success() => Answer::Fresh { value: parse(&x).map_err(failed(operation))?, etag: x.etag.clone() },
         _ => return Err(PortError::Permanent { operation, message: x.message() }),

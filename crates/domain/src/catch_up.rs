@@ -92,9 +92,10 @@ pub fn redelivery_window() -> Duration {
     Duration::days(3)
 }
 
-/// The events the platform acts on: only their failed deliveries are asked for again.
-pub const HANDLED_EVENTS: &[&str] =
-    &["pull_request", "push", "delete", "issue_comment", "installation", "installation_repositories"];
+/// The events whose failed deliveries are asked for again: those the platform acts on, but for
+/// installation events. Acted on late, an uninstall could take down what a reinstall since
+/// brought back; a repository the App no longer reaches is left to its environments' expiry.
+pub const REDELIVERED_EVENTS: &[&str] = &["pull_request", "push", "delete", "issue_comment"];
 
 /// One attempt at a delivery, as GitHub lists a hook's deliveries. A redelivery is listed as
 /// an attempt of its own, with the same `guid` (the `X-GitHub-Delivery` id).
@@ -115,7 +116,7 @@ impl DeliveryAttempt {
     }
 }
 
-/// The attempts to ask GitHub to send again: each failed delivery of a handled event, within
+/// The attempts to ask GitHub to send again: each failed delivery of a redelivered event, within
 /// GitHub's window at `now`, once: not if any attempt of it succeeded or was a redelivery
 /// already (by the platform or by hand). One attempt per delivery, the latest.
 pub fn to_redeliver(attempts: &[DeliveryAttempt], now: DateTime<Utc>) -> Vec<&DeliveryAttempt> {
@@ -124,7 +125,7 @@ pub fn to_redeliver(attempts: &[DeliveryAttempt], now: DateTime<Utc>) -> Vec<&De
     let mut chosen = BTreeSet::new();
     let mut out: Vec<&DeliveryAttempt> = attempts
         .iter()
-        .filter(|a| HANDLED_EVENTS.contains(&a.event.as_str()))
+        .filter(|a| REDELIVERED_EVENTS.contains(&a.event.as_str()))
         .filter(|a| now - a.delivered_at < redelivery_window())
         .filter(|a| !settled.contains(a.guid.as_str()))
         .collect();
@@ -194,6 +195,7 @@ mod tests {
             attempt(2, "ok", 2, 202, false, "pull_request"),
             attempt(3, "old", 73, 500, false, "pull_request"),
             attempt(4, "unhandled", 1, 500, false, "star"),
+            attempt(12, "uninstalled", 1, 500, false, "installation"),
             attempt(5, "timed-out", 5, 0, false, "push"),
             // Already sent again: by the platform or by hand, whatever came of it.
             attempt(6, "again", 10, 500, false, "pull_request"),

@@ -386,6 +386,13 @@ impl Client {
             .bearer_auth(bearer)
     }
 
+    /// Forgets a token GitHub refused for `path`'s repository (App only).
+    pub(crate) fn forget_token(&self, installation: u64, refused: &str, path: &str) {
+        if let Auth::App(app) = &self.auth {
+            app.forget(installation, refused, &repository_of(path).unwrap_or_default());
+        }
+    }
+
     /// The App's JWT, for its own endpoints (`/app/...`).
     pub(crate) fn app_jwt(&self) -> Result<String, ClientError> {
         match &self.auth {

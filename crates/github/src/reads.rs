@@ -118,23 +118,55 @@ impl Client {
     }
 
     /// One request, answered as it is. The App's own endpoints (`/app/...`) are called with its
-    /// JWT, a repository's with its installation's token.
+    /// JWT, a repository's with its installation's token; a token GitHub refuses (revoked, the
+    /// App installed anew) is forgotten and the request made once more with a new one.
     async fn exchange(&self, method: Method, path: &str, etag: Option<&str>) -> Result<Exchange, ClientError> {
-        let bearer = match path.starts_with("/app/") {
-            true => self.app_jwt()?,
-            false => match self.bearer(path).await {
-                Ok((token, _)) => token,
-                // The App is not installed there: answered as GitHub would answer the read.
-                Err(ClientError::Http { status, message, .. }) if status == 404 || status == 403 => {
-                    return Ok(Exchange { status, etag: None, remaining: None, next: None, wait: None, body: message })
-                }
-                Err(e) => return Err(e),
-            },
+        let (bearer, installation) = match self.exchange_bearer(path).await? {
+            Ok(found) => found,
+            Err(answer) => return Ok(answer),
         };
+        let answer = self.exchange_with(method.clone(), path, etag, &bearer).await?;
+        match (answer.status, installation) {
+            (401, Some(installation)) => {
+                warn!(installation, "GitHub refused the installation token; asking for a new one");
+                self.forget_token(installation, &bearer, path);
+                let (bearer, _) = match self.exchange_bearer(path).await? {
+                    Ok(found) => found,
+                    Err(answer) => return Ok(answer),
+                };
+                self.exchange_with(method, path, etag, &bearer).await
+            }
+            _ => Ok(answer),
+        }
+    }
+
+    /// The bearer for `path` and its installation; or, when the App is not installed there,
+    /// GitHub's answer to finding the installation, as the answer to the read.
+    async fn exchange_bearer(&self, path: &str) -> Result<Result<(String, Option<u64>), Exchange>, ClientError> {
+        if path.starts_with("/app/") {
+            return Ok(Ok((self.app_jwt()?, None)));
+        }
+        match self.bearer(path).await {
+            Ok(found) => Ok(Ok(found)),
+            Err(ClientError::Http { status, message, .. }) if status == 404 || status == 403 => {
+                Ok(Err(Exchange { status, etag: None, remaining: None, next: None, wait: None, body: message }))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The request with `bearer`, retried on 5xx and network failures.
+    async fn exchange_with(
+        &self,
+        method: Method,
+        path: &str,
+        etag: Option<&str>,
+        bearer: &str,
+    ) -> Result<Exchange, ClientError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut req = self.request(method.clone(), path, &bearer);
+            let mut req = self.request(method.clone(), path, bearer);
             if let Some(tag) = etag {
                 req = req.header("if-none-match", tag);
             }

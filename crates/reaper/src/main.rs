@@ -4,14 +4,31 @@ use ephemera_wiring::{platform, Clients, GitHubConfig, ReaperConfig, SharedConfi
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;
 
+/// The sweep's catch-up with GitHub, from the github and webhook sections.
+async fn catch_up(
+    shared: &SharedConfig,
+    config: &ReaperConfig,
+    clients: &Clients,
+) -> Result<Option<std::sync::Arc<ephemera_app::catch_up::CatchUp>>, Error> {
+    let (github, webhook) = (GitHubConfig::from_env()?, WebhookConfig::from_env()?);
+    Ok(platform::catch_up(shared, config, &github, &webhook, clients).await?)
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     platform::init_tracing(true);
     let (shared, config) = (SharedConfig::from_env()?, ReaperConfig::from_env()?);
     let clients = Clients::for_lambda().await;
-    let (github, webhook) = (GitHubConfig::from_env()?, WebhookConfig::from_env()?);
     let mut reaper = platform::reaper(&shared, &config, &clients, platform::clock());
-    reaper.catch_up = platform::catch_up(&shared, &config, &github, &webhook, &clients).await?;
+    // Catching up with GitHub must not stop the sweep: without it, expired and orphaned
+    // environments are still cleaned up, and the error is logged at every start.
+    reaper.catch_up = match catch_up(&shared, &config, &clients).await {
+        Ok(catch_up) => catch_up,
+        Err(e) => {
+            tracing::error!(error = %e, "not catching up with GitHub: its configuration is wrong; sweeping without it");
+            None
+        }
+    };
     let reaper = &reaper;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         let summary = reaper.sweep(reaper::options(&event.payload)).await?;

@@ -29,9 +29,11 @@ struct Cache {
     declined: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Listing {
-    checked_at: DateTime<Utc>,
+    /// When it was last checked whole (or found inaccessible); None: never.
+    #[serde(default)]
+    checked_at: Option<DateTime<Utc>>,
     pages: Vec<Page>,
 }
 
@@ -48,6 +50,19 @@ enum Listed {
     Inaccessible(String),
     /// The budget ran out, or GitHub asked to wait.
     Stopped,
+    /// More pages than are read.
+    TooMany,
+}
+
+/// What settling one environment came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Settled {
+    Done,
+    /// A pull request missing from the listing is open: a page answered 304 is out of date
+    /// (its `ETag` covers its body, not what follows it).
+    ListingStale,
+    /// The budget ran out first.
+    CutShort,
 }
 
 impl CatchUp {
@@ -65,27 +80,11 @@ impl CatchUp {
         // Those checked longest ago first; never checked before all.
         let repos: std::collections::HashSet<String> = by_repo.keys().cloned().collect();
         let mut order: Vec<(String, (RepoName, Vec<&Environment>))> = by_repo.into_iter().collect();
-        order.sort_by_key(|(key, _)| cache.repositories.get(key).map(|l| l.checked_at));
+        order.sort_by_key(|(key, _)| cache.repositories.get(key).and_then(|l| l.checked_at));
         for (key, (repo, mine)) in order {
-            if !budget.may_ask() {
-                r.unchecked.push(key);
-                continue;
-            }
-            let before = cache.repositories.get(&key).map(|l| l.pages.as_slice()).unwrap_or_default();
-            match self.list(&repo, before, budget, r).await {
-                Ok(Listed::Whole(pages)) => {
-                    r.repositories += 1;
-                    let open: HashMap<u64, &OpenPull> =
-                        pages.iter().flat_map(|p| &p.pulls).map(|p| (p.number, p)).collect();
-                    for env in mine {
-                        let declined = &mut cache.declined;
-                        self.settle(&repo, env, &open, declined, budget, dry_run, r).await;
-                    }
-                    cache.repositories.insert(key, Listing { checked_at: self.clock.now(), pages });
-                }
-                Ok(Listed::Inaccessible(why)) => r.inaccessible(format!("{repo}: {why}")),
-                Ok(Listed::Stopped) => r.unchecked.push(key),
-                Err(e) => r.errors.push(format!("listing {repo}'s open pull requests: {e}")),
+            match budget.may_ask() {
+                true => self.check(&key, &repo, &mine, &mut cache, budget, dry_run, r).await,
+                false => r.unchecked.push(key),
             }
         }
         // Listings are kept while their repository has live environments, declined heads while
@@ -98,6 +97,61 @@ impl CatchUp {
                 r.errors.push(format!("keeping {CACHE_KEY}: {e}"));
             }
         }
+    }
+
+    /// Lists one repository and settles its environments; what the cache keeps of it says
+    /// when it was checked whole.
+    #[allow(clippy::too_many_arguments)]
+    async fn check(
+        &self,
+        key: &str,
+        repo: &RepoName,
+        mine: &[&Environment],
+        cache: &mut Cache,
+        budget: &mut Budget,
+        dry_run: bool,
+        r: &mut CatchUpReport,
+    ) {
+        let now = self.clock.now();
+        let listing = cache.repositories.entry(key.to_owned()).or_default();
+        let listed = self.list(repo, &listing.pages, budget, r).await;
+        let mut pages = match listed {
+            Ok(Listed::Whole(pages)) => pages,
+            Ok(Listed::Stopped) => return r.unchecked.push(key.to_owned()),
+            Ok(Listed::Inaccessible(why)) => {
+                listing.checked_at = Some(now);
+                return r.inaccessible(format!("{repo}: {why}"));
+            }
+            Ok(Listed::TooMany) => {
+                listing.checked_at = Some(now);
+                let why = format!("{repo} has more than {} open pull requests: not checked", MAX_PAGES * 100);
+                return r.errors.push(why);
+            }
+            Err(e) => {
+                listing.checked_at = Some(now);
+                return r.errors.push(format!("listing {repo}'s open pull requests: {e}"));
+            }
+        };
+        r.repositories += 1;
+        let mut settled = Settled::Done;
+        {
+            let open: HashMap<u64, &OpenPull> = pages.iter().flat_map(|p| &p.pulls).map(|p| (p.number, p)).collect();
+            for env in mine {
+                let one = self.settle(repo, env, &open, &mut cache.declined, budget, dry_run, r).await;
+                settled = settled.max(one);
+            }
+        }
+        let listing = cache.repositories.entry(key.to_owned()).or_default();
+        match settled {
+            Settled::Done => listing.checked_at = Some(now),
+            Settled::ListingStale => {
+                pages.iter_mut().for_each(|p| p.etag = None);
+                listing.checked_at = Some(now);
+            }
+            // First again next time.
+            Settled::CutShort => r.unchecked.push(key.to_owned()),
+        }
+        listing.pages = pages;
     }
 
     /// Every page of the repository's open pull requests; a page unchanged since `before`'s
@@ -141,8 +195,7 @@ impl CatchUp {
                 return Ok(Listed::Whole(pages));
             }
         }
-        warn!(%repo, "more than {MAX_PAGES} pages of open pull requests; the rest are taken as open");
-        Ok(Listed::Stopped)
+        Ok(Listed::TooMany)
     }
 
     /// Acts on what differs for one environment: its pull request is read whole first.
@@ -156,7 +209,7 @@ impl CatchUp {
         budget: &mut Budget,
         dry_run: bool,
         r: &mut CatchUpReport,
-    ) {
+    ) -> Settled {
         let number = env.pull_request.unwrap_or_default();
         let name = env.name.to_string();
         let recorded = env.head_commit.as_deref().or(env.commit.as_deref());
@@ -164,23 +217,38 @@ impl CatchUp {
             Finding::MovedOn { head } if declined.get(&name) == Some(&head) => Finding::InStep,
             finding => finding,
         };
-        if matches!(finding, Finding::InStep | Finding::ForkMoved) || !budget.may_ask() {
-            return;
+        if matches!(finding, Finding::InStep | Finding::ForkMoved) {
+            return Settled::Done;
+        }
+        if !budget.may_ask() {
+            return Settled::CutShort;
         }
         let pull = match self.github.pull(repo, number).await {
             Ok(GitHubRead { answer, remaining }) => {
                 budget.spent(remaining);
                 answer
             }
-            Err(e) => return r.errors.push(format!("reading {repo}#{number}: {e}")),
+            Err(e) => {
+                r.errors.push(format!("reading {repo}#{number}: {e}"));
+                return Settled::Done;
+            }
         };
         let pull = match pull {
             Answer::Fresh { value, .. } => value,
-            Answer::Inaccessible(why) => return r.inaccessible(format!("{repo}: {why}")),
-            Answer::Limited(why) => return budget.stop(why),
-            Answer::NotModified => return,
+            Answer::Inaccessible(why) => {
+                r.inaccessible(format!("{repo}: {why}"));
+                return Settled::Done;
+            }
+            Answer::Limited(why) => {
+                budget.stop(why);
+                return Settled::CutShort;
+            }
+            Answer::NotModified => return Settled::Done,
         };
-        let Some((action, note)) = missed(&pull, recorded, self.settings.deploy_forks) else { return };
+        let Some((action, note)) = missed(&pull, recorded, self.settings.deploy_forks) else {
+            let stale = finding == Finding::NotOpen && pull.state == "open";
+            return if stale { Settled::ListingStale } else { Settled::Done };
+        };
         info!(environment = %name, action, dry_run, "{note}");
         let head = pull.head.sha.to_ascii_lowercase();
         let replied = match dry_run {
@@ -190,10 +258,12 @@ impl CatchUp {
         match (replied.as_deref(), action) {
             (Ok("accepted"), "closed") => r.missed_closes.push(name),
             (Ok("accepted"), _) => r.missed_pushes.push(name),
-            (Ok("ignored"), "synchronize") => drop(declined.insert(name, head)),
-            (Ok(_), _) => {}
+            // Not deployed (`paths:`), or already recorded: not offered again.
+            (Ok(_), "synchronize") => drop(declined.insert(name, head)),
+            (Ok(status), _) => r.errors.push(format!("{name}: the close GitHub reports was not recorded ({status})")),
             (Err(e), _) => r.errors.push(format!("{name}: {e}")),
         }
+        Settled::Done
     }
 
     /// Records the missed event through the intake (retried as any call to AWS); the status it
@@ -206,7 +276,9 @@ impl CatchUp {
         action: &str,
         note: &str,
     ) -> Result<String, crate::intake::IntakeError> {
-        let delivery = format!("catch-up:{}:{action}:{}", env.name, pull.head.sha.to_ascii_lowercase());
+        // The head and the time: a close missed again after a reopen is another event.
+        let (head, at) = (pull.head.sha.to_ascii_lowercase(), pull.updated_at.timestamp());
+        let delivery = format!("catch-up:{}:{action}:{head}:{at}", env.name);
         let event = PullRequestEvent {
             action: action.to_owned(),
             installation: None,

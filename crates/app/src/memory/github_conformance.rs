@@ -5,9 +5,10 @@
 //!
 //! What is checked: open pull requests listed a hundred a page, closed ones left out, a fork
 //! told apart; a page asked for with its `ETag` is 304 until it changes; a pull request read
-//! whole says closed and merged; the rate limit left is reported and counts down, and at none
+//! whole says closed and merged; a repository GitHub answers 404 for is inaccessible; the rate limit left is reported and counts down, and at none
 //! the answer is a rate limit; delivery attempts are listed newest first with their delivery
-//! ids, and a redelivery is listed as a new attempt of the same delivery.
+//! ids, a page at a time by cursor, and a redelivery is listed as a new attempt of the same
+//! delivery.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +27,8 @@ pub trait PullsWorld: Send + Sync {
     /// The pull request closed, merged or not.
     fn close(&self, repo: &str, number: u64, merged: bool);
     fn set_remaining(&self, remaining: u64);
+    /// GitHub answers 404 for the repository (the App uninstalled from it).
+    fn hide(&self, repo: &str);
     /// A delivery attempt of `hook()`'s, made `age` ago.
     fn add_attempt(&self, guid: &str, event: &str, status_code: u16, age: Duration);
 }
@@ -41,7 +44,9 @@ pub async fn check(world: &dyn PullsWorld) {
     listings(world).await;
     conditional(world).await;
     whole(world).await;
+    hidden(world).await;
     deliveries(world).await;
+    paged_deliveries(world).await;
     rate_limit(world).await;
 }
 
@@ -88,6 +93,15 @@ async fn whole(world: &dyn PullsWorld) {
     assert_eq!(value.base.repo.map(|r| r.full_name).as_deref(), Some("acme/whole"));
 }
 
+async fn hidden(world: &dyn PullsWorld) {
+    let (port, repo) = (world.port(), RepoName::parse("acme/hidden").unwrap());
+    world.open("acme/hidden", 401, &sha(401), false);
+    world.hide("acme/hidden");
+    let listed = port.open_pulls(&repo, 1, None).await.unwrap().answer;
+    assert!(matches!(listed, Answer::Inaccessible(_)), "{listed:?}");
+    assert!(matches!(port.pull(&repo, 401).await.unwrap().answer, Answer::Inaccessible(_)));
+}
+
 async fn deliveries(world: &dyn PullsWorld) {
     let (port, hook) = (world.port(), world.hook());
     assert!(port.hooks().contains(&hook));
@@ -102,6 +116,21 @@ async fn deliveries(world: &dyn PullsWorld) {
     let Answer::Fresh { value, .. } = port.deliveries(&hook, None).await.unwrap().answer else { panic!("a list") };
     let again = &value.attempts[0];
     assert!(again.guid == "older" && again.redelivery && again.id != older, "{again:?}");
+}
+
+/// Run after [`deliveries`]: three attempts are listed already.
+async fn paged_deliveries(world: &dyn PullsWorld) {
+    let (port, hook) = (world.port(), world.hook());
+    for n in 0..100 {
+        world.add_attempt(&format!("old-{n}"), "push", 202, Duration::from_secs(10_000 + n));
+    }
+    let Answer::Fresh { value: first, .. } = port.deliveries(&hook, None).await.unwrap().answer else { panic!() };
+    let cursor = first.next.expect("a next page");
+    let Answer::Fresh { value: second, .. } = port.deliveries(&hook, Some(&cursor)).await.unwrap().answer else {
+        panic!("the next page")
+    };
+    assert_eq!((first.attempts.len(), second.attempts.len(), second.next), (100, 3, None));
+    assert_eq!(second.attempts.last().unwrap().guid, "old-99", "oldest last");
 }
 
 async fn rate_limit(world: &dyn PullsWorld) {

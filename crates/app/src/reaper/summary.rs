@@ -169,7 +169,7 @@ impl Summary {
             "StacksRepaired": count("repair_stack"),
             "ResourcesDeleted": count("delete_resource"),
             "RowsRetired": count("retire"),
-            "Errors": self.errors.len(),
+            "Errors": self.errors.len() + self.github.as_ref().map_or(0, |g| g.errors.len()),
             "DurationMs": self.duration_ms as u64,
         });
         let github = self.github.clone().unwrap_or_default();

@@ -201,6 +201,9 @@ impl PullsWorld for MemoryWorld {
     fn set_remaining(&self, remaining: u64) {
         self.0.set_remaining(remaining);
     }
+    fn hide(&self, repo: &str) {
+        self.0.set_inaccessible(repo);
+    }
     fn add_attempt(&self, guid: &str, event: &str, status_code: u16, age: std::time::Duration) {
         let at = self.1 - chrono::Duration::from_std(age).unwrap();
         self.0.add_attempt(Hook::App, guid, event, status_code, at);
