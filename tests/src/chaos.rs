@@ -5,7 +5,8 @@
 //! catches up with the fake GitHub's account of every pull request, and once more when that has
 //! settled; then the invariants:
 //!
-//! 1. the live stacks are exactly the open, non-fork pull requests' environments;
+//! 1. the live stacks are exactly the open, non-fork pull requests' environments, each at its
+//!    pull request's head on GitHub;
 //! 2. no resource of any allowed type, tagged or named for an environment, outlives that
 //!    environment (every preview holds one resource of every allowed type:
 //!    `tests/fixtures/every-type.yaml`); a listing that fails fails the invariant;
@@ -283,6 +284,7 @@ pub async fn run(plan: Plan) -> Report {
     let mut invariants = Vec::new();
     let rows = registry.list().await.unwrap_or_default();
     invariants.push(live_stacks_invariant(&rows, &live, &expected));
+    invariants.push(at_github_heads(&rows, &prs));
 
     let envs = registry.list().await.unwrap_or_default();
     let live_envs: BTreeSet<String> =
@@ -484,6 +486,26 @@ fn live_stacks_invariant(
             diff(live, expected),
             diff(expected, live)
         ),
+    }
+}
+
+/// Every open, non-fork pull request's environment records GitHub's head: pushes never
+/// delivered were caught up.
+fn at_github_heads(rows: &[ephemera_domain::Environment], prs: &[Pr]) -> Invariant {
+    let behind: Vec<String> = prs
+        .iter()
+        .filter(|pr| pr.open && !pr.fork)
+        .filter_map(|pr| {
+            let name = env_name(pr);
+            let recorded = rows.iter().find(|e| e.name.as_str() == name).and_then(|e| e.head_commit.clone());
+            (recorded.as_deref() != Some(pr.head.as_str()))
+                .then(|| format!("{name} at {recorded:?}, GitHub at {}", pr.head))
+        })
+        .collect();
+    Invariant {
+        name: "open pull requests' environments are at GitHub's head",
+        holds: behind.is_empty(),
+        detail: format!("behind: {behind:?}"),
     }
 }
 

@@ -69,6 +69,8 @@ pub struct State {
     pub deliveries: Vec<FakeDelivery>,
     /// Where a redelivery is sent (the platform's webhook URL), signed with `SECRET`.
     pub webhook_url: Option<String>,
+    /// Repositories (`owner/repo`) whose pull requests are answered 404.
+    pub inaccessible: std::collections::HashSet<String>,
     next_id: u64,
 }
 
@@ -570,6 +572,9 @@ fn handle(
             s.commit_statuses.push((sha, json.clone()));
             (StatusCode::CREATED, axum::Json(json!({ "id": s.commit_statuses.len(), "state": json["state"] })))
                 .into_response()
+        }
+        "pulls/get" | "pulls/list" if s.inaccessible.contains(&format!("{}/{}", params["owner"], params["repo"])) => {
+            error(StatusCode::NOT_FOUND, "Not Found")
         }
         "pulls/get" => match s.pulls.get(&number("pull_number")) {
             Some(p) => axum::Json(p.json(number("pull_number"))).into_response(),

@@ -46,11 +46,14 @@ async fn a_missed_push_is_redeployed_and_a_missed_close_sent_down_and_an_unchang
         let pull = s.pulls.get_mut(&7).unwrap();
         pull.head = HEAD_SYNCHRONIZED.into();
         pull.updated_at = chrono::Utc::now().to_rfc3339();
+        // The new commit's own settings apply, as for a delivered push.
+        s.files.insert((HEAD_SYNCHRONIZED.into(), ".ephemera.yml".into()), "ttl: 3d\n".into());
     }
     let pushed = reaper.sweep(FULL).await.unwrap().github.unwrap();
     assert_eq!(pushed.missed_pushes, vec![ENVIRONMENT.to_string()], "{pushed:?}");
     let env = p.wait_for(ENVIRONMENT, Status::Ready).await;
     assert_eq!((env.generation, env.commit.as_deref()), (2, Some(HEAD_SYNCHRONIZED)));
+    assert!(env.expires_at < chrono::Utc::now() + chrono::Duration::days(4), "the commit's TTL: {}", env.expires_at);
     let tags = p.stack(&format!("ephemera-{ENVIRONMENT}")).await.expect("the stack").1;
     assert!(tags.contains(&("ephemera:commit".into(), HEAD_SYNCHRONIZED.into())), "{tags:?}");
 
@@ -167,6 +170,9 @@ impl PullsWorld for FakeWorld {
     }
     fn set_remaining(&self, remaining: u64) {
         self.0.state().remaining = Some(remaining);
+    }
+    fn hide(&self, repo: &str) {
+        self.0.state().inaccessible.insert(repo.to_owned());
     }
     fn add_attempt(&self, guid: &str, event: &str, status_code: u16, age: Duration) {
         self.0.state().add_delivery(Some((HOOK_REPO, 42)), guid, event, b"{}", status_code, age);

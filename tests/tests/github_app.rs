@@ -146,3 +146,28 @@ async fn a_repository_removed_from_the_app_loses_its_preview() {
     assert_eq!(count(&gh, "apps/get-repo-installation"), 0, "the delivery's installation was used");
     p.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn as_the_app_the_sweep_redelivers_from_the_apps_webhook_and_reads_pull_requests_with_its_token() {
+    let gh = github().await;
+    gh.state().pulls.insert(7, ephemera_tests::github::FakePull::new(HEAD_OPENED, None, None));
+    let p = as_the_app(&gh, &[("EPHEMERA_LOAD_TEST", "false")]).await;
+    {
+        let mut s = gh.state();
+        s.webhook_url = Some(format!("{}/webhooks/github", p.base_url));
+        s.add_delivery(None, "lost-open", "pull_request", OPENED, 500, std::time::Duration::from_secs(600));
+    }
+    let reaper = p.reaper_catching_up(ephemera_wiring::platform::clock()).await;
+    let full = ephemera_app::reaper::SweepOptions { dry_run: false, light: false };
+    let s = reaper.sweep(full).await.unwrap().github.unwrap();
+    assert_eq!(s.redelivered, vec!["pull_request lost-open".to_string()], "{s:?}");
+    assert_eq!(count(&gh, "apps/list-webhook-deliveries"), 1, "with the App's JWT");
+    p.wait_for(ENVIRONMENT, Status::Ready).await;
+
+    // Its close never delivered: read with the installation's token, and acted on.
+    gh.state().pulls.get_mut(&7).unwrap().closed = true;
+    let s = reaper.sweep(full).await.unwrap().github.unwrap();
+    assert_eq!(s.missed_closes, vec![ENVIRONMENT.to_string()], "{s:?}");
+    p.wait_for(ENVIRONMENT, Status::Deleted).await;
+    assert!(gh.state().violations.is_empty(), "{:?}", gh.state().violations);
+}
