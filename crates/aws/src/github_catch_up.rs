@@ -9,7 +9,6 @@ use ephemera_domain::RepoName;
 use ephemera_github::reads::{Exchange, HookDelivery};
 use ephemera_github::{Client, ClientError};
 use ephemera_github_webhook::payload::PullRequest;
-use serde::Deserialize;
 
 pub struct GitHubCatchUpRest {
     client: Client,
@@ -61,33 +60,9 @@ fn read<T>(
     Ok(GitHubRead { answer, remaining })
 }
 
-/// What a listed pull request says of its head.
-#[derive(Deserialize)]
-struct Listed {
-    number: u64,
-    head: Side,
-    base: Side,
-}
-
-#[derive(Deserialize)]
-struct Side {
-    sha: String,
-    repo: Option<Named>,
-}
-
-#[derive(Deserialize)]
-struct Named {
-    full_name: String,
-}
-
-impl From<Listed> for OpenPull {
-    fn from(p: Listed) -> Self {
-        let from_fork = match (&p.head.repo, &p.base.repo) {
-            (Some(h), Some(b)) => !h.full_name.eq_ignore_ascii_case(&b.full_name),
-            _ => true,
-        };
-        OpenPull { number: p.number, head: p.head.sha.to_ascii_lowercase(), from_fork }
-    }
+/// What the sweep compares of a listed pull request.
+fn open_pull(p: &PullRequest) -> OpenPull {
+    OpenPull { number: p.number, head: p.head.sha.to_ascii_lowercase(), from_fork: p.is_from_fork() }
 }
 
 fn hook_of(hook: &Hook) -> Option<(&str, &str, u64)> {
@@ -108,8 +83,8 @@ impl GitHubCatchUp for GitHubCatchUpRest {
         const OP: &str = "list open pull requests";
         let x = self.client.open_pulls(repo.owner(), repo.name(), page, etag).await.map_err(failed(OP))?;
         read(x, OP, |x| {
-            let listed: Vec<Listed> = x.json("pulls")?;
-            Ok(PullsPage { pulls: listed.into_iter().map(OpenPull::from).collect(), more: x.next.is_some() })
+            let listed: Vec<PullRequest> = x.json("pulls")?;
+            Ok(PullsPage { pulls: listed.iter().map(open_pull).collect(), more: x.next.is_some() })
         })
     }
 

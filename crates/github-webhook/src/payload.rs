@@ -134,14 +134,19 @@ pub struct PullRequestEvent {
 impl PullRequestEvent {
     /// The head branch lives in another repository (a fork), or that repository is gone.
     pub fn is_from_fork(&self) -> bool {
-        match &self.pull_request.head.repo {
-            Some(head) => !head.full_name.eq_ignore_ascii_case(&self.pull_request.base_repo_name()),
-            None => true,
-        }
+        self.pull_request.is_from_fork()
     }
 }
 
 impl PullRequest {
+    /// The head branch lives in another repository (a fork), or that repository is gone.
+    pub fn is_from_fork(&self) -> bool {
+        match &self.head.repo {
+            Some(head) => !head.full_name.eq_ignore_ascii_case(&self.base_repo_name()),
+            None => true,
+        }
+    }
+
     fn base_repo_name(&self) -> String {
         self.base.repo.as_ref().map(|r| r.full_name.clone()).unwrap_or_default()
     }

@@ -328,12 +328,8 @@ fn missed(pull: &PullRequest, recorded: Option<&str>, deploy_forks: bool) -> Opt
         let how = if pull.merged == Some(true) { "merged" } else { "closed" };
         return Some(("closed", format!("the close was missed: the sweep found the pull request {how}")));
     }
-    let from_fork = match (&pull.head.repo, &pull.base.repo) {
-        (Some(h), Some(b)) => !h.full_name.eq_ignore_ascii_case(&b.full_name),
-        _ => true,
-    };
     let moved = recorded.is_none_or(|r| !r.eq_ignore_ascii_case(&head));
-    (moved && (!from_fork || deploy_forks)).then(|| {
+    (moved && (!pull.is_from_fork() || deploy_forks)).then(|| {
         (
             "synchronize",
             format!("a push was missed: the sweep found the pull request's head at {}", &head[..head.len().min(7)]),
